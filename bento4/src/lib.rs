@@ -1,0 +1,5 @@
+//! Our implementation of Bento4's `mp4info` and `mp42hls`, written from ISO/IEC
+//! 14496-12/-14/-15, ISO/IEC 13818-1 and RFC 8216. The modules below `media` are
+//! pure (no I/O); `source` is the one edge that reads files.
+
+pub mod media;

@@ -1,0 +1,359 @@
+//! The one TOML configuration file: every key has a default, unknown keys are
+//! rejected, and every value is validated at start with a message naming the key.
+//! `casterpak.example.toml` at the top of the repository documents each key.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/casterpak/casterpak.toml";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Unix socket the worker serves SCGI on (nginx `scgi_pass unix:…`).
+    pub listen: PathBuf,
+    /// Unix stream socket for `--sweep` and other operator commands.
+    pub control_socket: PathBuf,
+    /// Unix datagram socket nginx's hit log (`access_log syslog:server=unix:…`) feeds.
+    pub hit_log_socket: PathBuf,
+    /// URL prefix of every packaged path, e.g. "/i".
+    pub url_prefix: String,
+    /// Internal nginx location the worker redirects to after a fill.
+    pub internal_prefix: String,
+    /// Where the source MP4s are; nothing outside it is ever read.
+    pub media_root: PathBuf,
+    /// Where packaged files live, mirroring the URL path.
+    pub cache_root: PathBuf,
+    /// sled database of access metadata.
+    pub db_path: PathBuf,
+    /// Target segment duration in seconds (decimals allowed).
+    pub segment_duration: f64,
+    /// When set, master playlists carry absolute variant URIs under this base.
+    pub public_base_url: String,
+    pub tools: ToolsConfig,
+    pub limits: LimitsConfig,
+    pub cache: CacheConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// Path of `mp4info`; empty means the one built beside the worker, then `PATH`.
+    pub mp4info: PathBuf,
+    /// Path of `mp42hls`; empty means the one built beside the worker, then `PATH`.
+    pub mp42hls: PathBuf,
+    /// "auto" uses the just-in-time extensions when the tool reports them,
+    /// "whole" always packages whole renditions (real Bento4), "jit" requires them.
+    pub mode: PackagingMode,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PackagingMode {
+    Auto,
+    Whole,
+    Jit,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Subprocesses running at once; 0 means the number of CPUs.
+    pub pool_size: usize,
+    /// Packaging jobs allowed to wait for a pool slot before answering 503.
+    pub queue_limit: usize,
+    /// Seconds a tool run may take before its process group is killed (504).
+    pub tool_timeout_secs: u64,
+    /// Address-space limit of each tool subprocess, in bytes (0: none).
+    pub tool_memory_bytes: u64,
+    /// Seconds a source that failed to package is remembered (no new run meanwhile).
+    pub failure_ttl_secs: u64,
+    /// Longest request URI accepted, in bytes (400 beyond).
+    pub max_uri_bytes: usize,
+    /// Seconds clients are told to wait in `Retry-After` on 503.
+    pub retry_after_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Evict what was not accessed within this many seconds.
+    pub segment_ttl_secs: u64,
+    /// After the TTL pass, evict least recently accessed until under this size.
+    pub max_cache_bytes: u64,
+    /// Files on disk that the database does not know are removed after this many seconds.
+    pub orphan_grace_secs: u64,
+    /// How often batched hit-log updates are written to the database, in milliseconds.
+    pub hit_flush_ms: u64,
+    /// `Cache-Control` max-age for segments, in seconds.
+    pub segment_max_age_secs: u64,
+    /// `Cache-Control` max-age for playlists, in seconds.
+    pub playlist_max_age_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: PathBuf::from("/run/casterpak/worker.sock"),
+            control_socket: PathBuf::from("/run/casterpak/control.sock"),
+            hit_log_socket: PathBuf::from("/run/casterpak/hits.sock"),
+            url_prefix: "/i".into(),
+            internal_prefix: "/_casterpak_cache".into(),
+            media_root: PathBuf::from("/srv/media"),
+            cache_root: PathBuf::from("/var/cache/casterpak"),
+            db_path: PathBuf::from("/var/lib/casterpak/db"),
+            segment_duration: 6.0,
+            public_base_url: String::new(),
+            tools: ToolsConfig::default(),
+            limits: LimitsConfig::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            mp4info: PathBuf::new(),
+            mp42hls: PathBuf::new(),
+            mode: PackagingMode::Auto,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            pool_size: 0,
+            queue_limit: 256,
+            tool_timeout_secs: 120,
+            tool_memory_bytes: 2 << 30,
+            failure_ttl_secs: 30,
+            max_uri_bytes: 4096,
+            retry_after_secs: 2,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            segment_ttl_secs: 7 * 24 * 3600,
+            max_cache_bytes: 50 << 30,
+            orphan_grace_secs: 3600,
+            hit_flush_ms: 2000,
+            segment_max_age_secs: 365 * 24 * 3600,
+            playlist_max_age_secs: 300,
+        }
+    }
+}
+
+/// A configuration problem, naming the key (or the file) at fault.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Parse {
+        path: PathBuf,
+        message: String,
+    },
+    Invalid {
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => {
+                write!(f, "cannot read config {}: {source}", path.display())
+            }
+            ConfigError::Parse { path, message } => {
+                write!(f, "config {}: {message}", path.display())
+            }
+            ConfigError::Invalid { key, message } => write!(f, "config key `{key}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text (no file system access).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that TOML types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        for (key, path) in [
+            ("listen", &self.listen),
+            ("control_socket", &self.control_socket),
+            ("hit_log_socket", &self.hit_log_socket),
+            ("media_root", &self.media_root),
+            ("cache_root", &self.cache_root),
+            ("db_path", &self.db_path),
+        ] {
+            if !path.is_absolute() {
+                return invalid(key, "must be an absolute path");
+            }
+        }
+        if self.cache_root.starts_with(&self.media_root)
+            || self.media_root.starts_with(&self.cache_root)
+        {
+            return invalid("cache_root", "must not be inside media_root or contain it");
+        }
+        for (key, prefix) in [
+            ("url_prefix", &self.url_prefix),
+            ("internal_prefix", &self.internal_prefix),
+        ] {
+            let valid = prefix.starts_with('/')
+                && prefix.len() > 1
+                && !prefix.ends_with('/')
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
+                && !prefix.split('/').any(|c| c == "." || c == "..");
+            if !valid {
+                return invalid(
+                    key,
+                    "must start with '/', not end with '/', and use only letters, digits, '/', '_', '-', '.'",
+                );
+            }
+        }
+        if self.url_prefix == self.internal_prefix {
+            return invalid("internal_prefix", "must differ from url_prefix");
+        }
+        if !(self.segment_duration.is_finite()
+            && self.segment_duration >= 1.0
+            && self.segment_duration <= 60.0)
+        {
+            return invalid("segment_duration", "must be between 1 and 60 seconds");
+        }
+        if !self.public_base_url.is_empty()
+            && !(self.public_base_url.starts_with("http://")
+                || self.public_base_url.starts_with("https://"))
+        {
+            return invalid(
+                "public_base_url",
+                "must be empty or start with http:// or https://",
+            );
+        }
+        if self.limits.queue_limit == 0 {
+            return invalid("limits.queue_limit", "must be at least 1");
+        }
+        if self.limits.tool_timeout_secs == 0 {
+            return invalid("limits.tool_timeout_secs", "must be at least 1");
+        }
+        if self.limits.tool_memory_bytes != 0 && self.limits.tool_memory_bytes < 64 << 20 {
+            return invalid(
+                "limits.tool_memory_bytes",
+                "must be 0 (no limit) or at least 64 MiB",
+            );
+        }
+        if self.limits.max_uri_bytes < 256 {
+            return invalid("limits.max_uri_bytes", "must be at least 256");
+        }
+        if self.cache.max_cache_bytes == 0 {
+            return invalid("cache.max_cache_bytes", "must be greater than 0");
+        }
+        if self.cache.segment_ttl_secs == 0 {
+            return invalid("cache.segment_ttl_secs", "must be at least 1");
+        }
+        if self.cache.hit_flush_ms == 0 {
+            return invalid("cache.hit_flush_ms", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Pool size with 0 resolved to the number of CPUs.
+    pub fn pool_size(&self) -> usize {
+        if self.limits.pool_size == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            self.limits.pool_size
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::from_toml("segment_durations = 4").unwrap_err();
+        assert!(err.to_string().contains("segment_durations"), "{err}");
+        let err = Config::from_toml("[limits]\npool = 4").unwrap_err();
+        assert!(err.to_string().contains("pool"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases = [
+            ("segment_duration = 0.0", "segment_duration"),
+            ("media_root = \"relative\"", "media_root"),
+            ("url_prefix = \"i\"", "url_prefix"),
+            ("url_prefix = \"/i/\"", "url_prefix"),
+            ("internal_prefix = \"/i\"", "internal_prefix"),
+            ("public_base_url = \"ftp://x\"", "public_base_url"),
+            (
+                "media_root = \"/srv\"\ncache_root = \"/srv/cache\"",
+                "cache_root",
+            ),
+            ("[limits]\nqueue_limit = 0", "limits.queue_limit"),
+            ("[cache]\nmax_cache_bytes = 0", "cache.max_cache_bytes"),
+            ("[tools]\nmode = \"sometimes\"", "mode"),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(
+                err.contains(key),
+                "{text:?} gave {err:?}, expected key {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_segment_duration_is_accepted() {
+        let c = Config::from_toml("segment_duration = 4.5").unwrap();
+        assert_eq!(c.segment_duration, 4.5);
+    }
+}

@@ -1,0 +1,21 @@
+//! casterpak: a caching HLS packaging origin. nginx serves every cached file; this
+//! worker only sees misses (over SCGI), fills the cache by running the Bento4-style
+//! tools, and answers with `X-Accel-Redirect`. See ARCHITECTURE.md for the map.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod error;
+pub mod flight;
+pub mod hitlog;
+pub mod metrics;
+pub mod nginx_conf;
+pub mod packager;
+pub mod playlist;
+pub mod server;
+pub mod source;
+pub mod store;
+pub mod sweep;
+pub mod tool;
+pub mod url;

@@ -1,0 +1,5 @@
+//! Thin binary: everything lives in the library so tests can drive it.
+
+fn main() {
+    std::process::exit(casterpak::cli::main());
+}
