@@ -1,1 +1,472 @@
-//! (to be written)
+//! The cache directory: atomic publication, busy marks and eviction.
+//!
+//! nginx serves anything that exists under the root, so nothing may appear there
+//! half-written: every file is written under `<root>/.casterpak-tmp` (same file
+//! system), fsynced, made world-readable and renamed into place. An eviction renames
+//! the whole entry into `<root>/.casterpak-trash` first, so it disappears at once.
+//! Entries being filled are marked busy; eviction skips them under the same lock.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const TMP_DIR: &str = ".casterpak-tmp";
+const TRASH_DIR: &str = ".casterpak-trash";
+/// nginx runs as another user: published files and dirs must be world-readable.
+const FILE_MODE: u32 = 0o644;
+const DIR_MODE: u32 = 0o755;
+
+/// Handle on the cache directory; clones share the busy marks.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    tmp: PathBuf,
+    trash: PathBuf,
+    /// Entry key → number of fills in progress under it.
+    busy: Mutex<HashMap<String, usize>>,
+    trash_counter: AtomicU64,
+}
+
+/// Marks an entry busy until dropped (see [`Cache::begin_fill`]).
+#[derive(Debug)]
+pub struct FillGuard {
+    inner: Arc<Inner>,
+    key: String,
+}
+
+impl Drop for FillGuard {
+    fn drop(&mut self) {
+        let mut busy = lock(&self.inner.busy);
+        if let Some(count) = busy.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                busy.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the map
+/// of counters is still consistent, so keep going rather than spreading the panic.
+fn lock(m: &Mutex<HashMap<String, usize>>) -> MutexGuard<'_, HashMap<String, usize>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// True when `a` equals `b` or one is a directory ancestor of the other.
+fn overlaps(a: &str, b: &str) -> bool {
+    let nested = |outer: &str, inner: &str| {
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes().get(outer.len()) == Some(&b'/')
+    };
+    a == b || nested(a, b) || nested(b, a)
+}
+
+/// Keys come from our URL parser or the store; refuse anything that could leave
+/// the root or name the scratch dirs, whatever its origin.
+fn check_key(key: &str) -> io::Result<()> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key.contains('\0')
+        || key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        || key == TMP_DIR
+        || key == TRASH_DIR
+        || key.starts_with(".casterpak-");
+    if bad {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid cache key {key:?}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn make_dirs(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+/// Removes everything inside `dir` (what a SIGKILL left behind), keeping `dir`.
+fn empty_dir(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Apparent size of a file tree; symlinks count as their own size, never followed.
+fn tree_size(path: &Path) -> io::Result<u64> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0u64;
+    for entry in fs::read_dir(path)? {
+        total = total.saturating_add(tree_size(&entry?.path())?);
+    }
+    Ok(total)
+}
+
+fn sync_and_open_up(path: &Path) -> io::Result<()> {
+    let file = fs::File::open(path)?;
+    file.sync_all()?;
+    fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
+}
+
+impl Cache {
+    /// Opens (creating) the cache root and its scratch dirs, emptying those.
+    pub fn new(root: PathBuf) -> io::Result<Cache> {
+        make_dirs(&root)?;
+        let tmp = root.join(TMP_DIR);
+        let trash = root.join(TRASH_DIR);
+        for dir in [&tmp, &trash] {
+            make_dirs(dir)?;
+            empty_dir(dir)?;
+        }
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                root,
+                tmp,
+                trash,
+                busy: Mutex::new(HashMap::new()),
+                trash_counter: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub fn tmp_dir(&self) -> &Path {
+        &self.inner.tmp
+    }
+
+    /// `"i/a/b.mp4"` → `<root>/i/a/b.mp4`.
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.inner.root.join(key)
+    }
+
+    /// Marks `key` busy until the guard drops; eviction of it (or of anything
+    /// containing it or inside it) is refused meanwhile.
+    pub fn begin_fill(&self, key: &str) -> FillGuard {
+        *lock(&self.inner.busy).entry(key.to_string()).or_insert(0) += 1;
+        FillGuard {
+            inner: self.inner.clone(),
+            key: key.to_string(),
+        }
+    }
+
+    pub fn is_busy(&self, key: &str) -> bool {
+        lock(&self.inner.busy).keys().any(|k| overlaps(k, key))
+    }
+
+    /// Atomically w.r.t. `begin_fill`: if not busy, renames the entry into the
+    /// trash, then deletes it. `Ok(None)` when busy or absent.
+    pub fn evict_if_idle(&self, key: &str) -> io::Result<Option<u64>> {
+        check_key(key)?;
+        let n = self.inner.trash_counter.fetch_add(1, Ordering::Relaxed);
+        let doomed = self.inner.trash.join(format!("{}-{n}", std::process::id()));
+        {
+            let busy = lock(&self.inner.busy);
+            if busy.keys().any(|k| overlaps(k, key)) {
+                return Ok(None);
+            }
+            match fs::rename(self.path_of(key), &doomed) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        // Outside the lock: deleting a big tree must not hold up new fills.
+        let bytes = tree_size(&doomed)?;
+        if fs::symlink_metadata(&doomed)?.is_dir() {
+            fs::remove_dir_all(&doomed)?;
+        } else {
+            fs::remove_file(&doomed)?;
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Bytes under the entry (0 when absent).
+    pub fn disk_usage(&self, key: &str) -> io::Result<u64> {
+        check_key(key)?;
+        match tree_size(&self.path_of(key)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            other => other,
+        }
+    }
+
+    /// A fresh scratch dir on the cache's file system; deleted when dropped.
+    pub fn scratch_dir(&self) -> io::Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("fill-")
+            .tempdir_in(&self.inner.tmp)
+    }
+
+    /// Publishes `bytes` at `<root>/<rel>`; returns the bytes written.
+    pub fn publish_bytes(&self, rel: &str, bytes: &[u8]) -> io::Result<u64> {
+        check_key(rel)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix("file-")
+            .tempfile_in(&self.inner.tmp)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(FILE_MODE))?;
+        let dest = self.path_of(rel);
+        if let Some(parent) = dest.parent() {
+            make_dirs(parent)?;
+        }
+        tmp.persist(&dest).map_err(|e| e.error)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Moves a finished file (written by a tool into a scratch dir) to
+    /// `<root>/<rel>`; returns its size.
+    pub fn publish_file(&self, file: &Path, rel: &str) -> io::Result<u64> {
+        check_key(rel)?;
+        sync_and_open_up(file)?;
+        let size = fs::metadata(file)?.len();
+        let dest = self.path_of(rel);
+        if let Some(parent) = dest.parent() {
+            make_dirs(parent)?;
+        }
+        fs::rename(file, &dest)?;
+        Ok(size)
+    }
+
+    /// Publishes a whole directory of finished files as `<root>/<rel>`. If the
+    /// entry does not exist the directory is renamed into place in one step;
+    /// otherwise each missing file is moved in, `last` (the playlist) last, so a
+    /// playlist never names a segment that is not there yet. Returns bytes added.
+    pub fn publish_dir(&self, dir: &Path, rel: &str, last: &str) -> io::Result<u64> {
+        check_key(rel)?;
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name());
+            }
+        }
+        // `last` goes at the end of the order.
+        names.sort_by_key(|n| n == last);
+        let mut added = 0u64;
+        for name in &names {
+            let path = dir.join(name);
+            sync_and_open_up(&path)?;
+            added = added.saturating_add(fs::metadata(&path)?.len());
+        }
+        let dest = self.path_of(rel);
+        if let Some(parent) = dest.parent() {
+            make_dirs(parent)?;
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
+        match fs::rename(dir, &dest) {
+            Ok(()) => return Ok(added),
+            // Exists (non-empty dir): fall through and merge file by file.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(nix::libc::ENOTEMPTY) | Some(nix::libc::EEXIST)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        added = 0;
+        for name in &names {
+            let target = dest.join(name);
+            if name != last && target.exists() {
+                continue;
+            }
+            let path = dir.join(name);
+            added = added.saturating_add(fs::metadata(&path)?.len());
+            fs::rename(&path, &target)?;
+        }
+        Ok(added)
+    }
+
+    /// Publishes a symlink at `<root>/<rel>` pointing at `target` (relative),
+    /// replacing a dangling one atomically.
+    pub fn publish_symlink(&self, rel: &str, target: &Path) -> io::Result<()> {
+        check_key(rel)?;
+        let n = self.inner.trash_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .inner
+            .tmp
+            .join(format!("link-{}-{n}", std::process::id()));
+        std::os::unix::fs::symlink(target, &tmp)?;
+        let dest = self.path_of(rel);
+        let result = dest
+            .parent()
+            .map_or(Ok(()), make_dirs)
+            .and_then(|()| fs::rename(&tmp, &dest));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache")).unwrap();
+        (dir, cache)
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_empties_leftover_scratch() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("c");
+        fs::create_dir_all(root.join(TMP_DIR).join("half")).unwrap();
+        fs::create_dir_all(root.join(TRASH_DIR)).unwrap();
+        fs::write(root.join(TRASH_DIR).join("old"), b"x").unwrap();
+        let cache = Cache::new(root.clone()).unwrap();
+        assert_eq!(fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(root.join(TRASH_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn publish_bytes_is_world_readable_with_dirs() {
+        let (_d, cache) = cache();
+        let n = cache
+            .publish_bytes("i/a/b.mp4/index_0_av.m3u8", b"#EXTM3U\n")
+            .unwrap();
+        assert_eq!(n, 8);
+        let path = cache.path_of("i/a/b.mp4/index_0_av.m3u8");
+        assert_eq!(fs::read(&path).unwrap(), b"#EXTM3U\n");
+        assert_eq!(mode(&path), 0o644);
+        assert_eq!(mode(path.parent().unwrap()) & 0o055, 0o055);
+        assert_eq!(fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn publish_dir_renames_then_merges_missing_files() {
+        let (_d, cache) = cache();
+        let s1 = cache.scratch_dir().unwrap();
+        fs::write(s1.path().join("segment1_0_av.ts"), b"AAAA").unwrap();
+        fs::write(s1.path().join("index_0_av.m3u8"), b"P1").unwrap();
+        let added = cache
+            .publish_dir(s1.path(), "i/x.mp4", "index_0_av.m3u8")
+            .unwrap();
+        assert_eq!(added, 6);
+        assert_eq!(mode(&cache.path_of("i/x.mp4")), 0o755);
+        assert_eq!(mode(&cache.path_of("i/x.mp4/segment1_0_av.ts")), 0o644);
+
+        let s2 = cache.scratch_dir().unwrap();
+        fs::write(s2.path().join("segment1_0_av.ts"), b"BBBB").unwrap();
+        fs::write(s2.path().join("segment2_0_av.ts"), b"CC").unwrap();
+        fs::write(s2.path().join("index_0_av.m3u8"), b"P2").unwrap();
+        let added = cache
+            .publish_dir(s2.path(), "i/x.mp4", "index_0_av.m3u8")
+            .unwrap();
+        assert_eq!(added, 4);
+        // An existing segment is kept (it may be being served), the playlist replaced.
+        assert_eq!(
+            fs::read(cache.path_of("i/x.mp4/segment1_0_av.ts")).unwrap(),
+            b"AAAA"
+        );
+        assert_eq!(
+            fs::read(cache.path_of("i/x.mp4/segment2_0_av.ts")).unwrap(),
+            b"CC"
+        );
+        assert_eq!(
+            fs::read(cache.path_of("i/x.mp4/index_0_av.m3u8")).unwrap(),
+            b"P2"
+        );
+    }
+
+    #[test]
+    fn busy_entry_is_not_evicted_until_guard_drops() {
+        let (_d, cache) = cache();
+        cache
+            .publish_bytes("i/a.mp4/segment1_0_av.ts", &[7u8; 100])
+            .unwrap();
+        let guard = cache.begin_fill("i/a.mp4");
+        assert!(cache.is_busy("i/a.mp4"));
+        assert!(cache.is_busy("i"), "an ancestor of a busy entry is busy");
+        assert!(!cache.is_busy("i/a.mp"), "a name prefix is not an ancestor");
+        assert_eq!(cache.evict_if_idle("i/a.mp4").unwrap(), None);
+        assert!(cache.path_of("i/a.mp4/segment1_0_av.ts").exists());
+        let second = cache.begin_fill("i/a.mp4");
+        drop(guard);
+        assert!(cache.is_busy("i/a.mp4"), "second fill still running");
+        drop(second);
+        assert!(!cache.is_busy("i/a.mp4"));
+        assert_eq!(cache.disk_usage("i/a.mp4").unwrap(), 100);
+        assert_eq!(cache.evict_if_idle("i/a.mp4").unwrap(), Some(100));
+        assert!(!cache.path_of("i/a.mp4").exists());
+        assert_eq!(cache.evict_if_idle("i/a.mp4").unwrap(), None);
+        assert_eq!(
+            fs::read_dir(cache.root().join(TRASH_DIR)).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn symlink_replaces_dangling_link() {
+        let (_d, cache) = cache();
+        let link = "i/p_,a,.mp4.csmil/segment1_0_av.ts";
+        cache
+            .publish_symlink(link, Path::new("../p_a.mp4/segment1_0_av.ts"))
+            .unwrap();
+        assert!(cache.path_of(link).symlink_metadata().is_ok());
+        assert!(
+            !cache.path_of(link).exists(),
+            "dangling until the rendition is there"
+        );
+        cache
+            .publish_bytes("i/p_a.mp4/segment1_0_av.ts", b"TS")
+            .unwrap();
+        assert_eq!(fs::read(cache.path_of(link)).unwrap(), b"TS");
+        cache
+            .publish_symlink(link, Path::new("../p_a.mp4/segment1_0_av.ts"))
+            .unwrap();
+        assert_eq!(fs::read(cache.path_of(link)).unwrap(), b"TS");
+    }
+
+    #[test]
+    fn hostile_keys_are_refused() {
+        let (_d, cache) = cache();
+        for key in [
+            "",
+            "/etc",
+            "../x",
+            "i/../../x",
+            "i//a",
+            "i/./a",
+            ".casterpak-tmp",
+            "a\0b",
+        ] {
+            assert!(cache.evict_if_idle(key).is_err(), "{key:?}");
+            assert!(cache.disk_usage(key).is_err(), "{key:?}");
+            assert!(cache.publish_bytes(key, b"x").is_err(), "{key:?}");
+        }
+    }
+}

@@ -260,10 +260,8 @@ impl Config {
         {
             return invalid("segment_duration", "must be between 1 and 60 seconds");
         }
-        if !self.public_base_url.is_empty()
-            && !(self.public_base_url.starts_with("http://")
-                || self.public_base_url.starts_with("https://"))
-        {
+        let base = &self.public_base_url;
+        if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
             return invalid(
                 "public_base_url",
                 "must be empty or start with http:// or https://",
