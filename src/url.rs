@@ -1,1 +1,529 @@
-//! (to be written)
+//! Request URIs → typed requests (pure, no I/O).
+//!
+//! nginx hands us `REQUEST_URI` raw: percent-encoded, maybe with a query. We decode
+//! each path component to bytes ourselves and refuse anything that could name a file
+//! outside the roots (`.`/`..` before or after decoding, `%2f`, NUL, backslash, `//`)
+//! or is not UTF-8, so every path that leaves this module is a plain relative path.
+
+use crate::error::UrlError;
+
+/// What is asked of a container (a rendition dir or a csmil dir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Master,
+    MediaPlaylist,
+    /// Segment number K, starting at 1.
+    Segment(u64),
+}
+
+/// One source MP4 and the cache dir its packaging lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// Path relative to `media_root`, e.g. `a/b.mp4`.
+    pub source: String,
+    /// Cache key (dir relative to the cache root), e.g. `i/a/b.mp4`.
+    pub key: String,
+    /// Last component of both, e.g. `b.mp4`.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Container {
+    /// `<path>.mp4/…`
+    Single(Rendition),
+    /// `<dir>/<prefix>,<a>,…,<suffix>.csmil/…`: renditions in URL order.
+    Csmil {
+        key: String,
+        renditions: Vec<Rendition>,
+    },
+}
+
+impl Container {
+    /// The cache key of the container dir.
+    pub fn key(&self) -> &str {
+        match self {
+            Container::Single(r) => &r.key,
+            Container::Csmil { key, .. } => key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub container: Container,
+    pub resource: Resource,
+    /// Rendition index N from the file name (always 0 for a single rendition).
+    pub index: usize,
+    /// Cache-relative path of the requested file, e.g. `i/a/b.mp4/segment3_0_av.ts`.
+    pub file_key: String,
+}
+
+impl Request {
+    /// The rendition the file name's N designates (`None` for a master).
+    pub fn rendition(&self) -> Option<&Rendition> {
+        match (&self.resource, &self.container) {
+            (Resource::Master, _) => None,
+            (_, Container::Single(r)) => Some(r),
+            (_, Container::Csmil { renditions, .. }) => renditions.get(self.index),
+        }
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes one raw path component and checks it names a plain file or dir.
+fn decode_component(raw: &[u8]) -> Result<String, UrlError> {
+    if raw.is_empty() {
+        return Err(UrlError::EmptyComponent);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'%' {
+            let hi = raw.get(i + 1).copied().and_then(hex);
+            let lo = raw.get(i + 2).copied().and_then(hex);
+            match (hi, lo) {
+                (Some(h), Some(l)) => out.push(h << 4 | l),
+                _ => return Err(UrlError::BadPercent),
+            }
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    for &b in &out {
+        match b {
+            b'/' => return Err(UrlError::EncodedSlash),
+            0 => return Err(UrlError::Nul),
+            b'\\' => return Err(UrlError::Backslash),
+            1..=0x1f | 0x7f => return Err(UrlError::Control),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8(out).map_err(|_| UrlError::NotUtf8)?;
+    if text == "." || text == ".." {
+        return Err(UrlError::DotComponent);
+    }
+    Ok(text)
+}
+
+/// Splits a raw URI (query dropped) into decoded components.
+fn components(raw: &[u8], max_bytes: usize) -> Result<Vec<String>, UrlError> {
+    if raw.len() > max_bytes {
+        return Err(UrlError::TooLong);
+    }
+    let path = match raw.iter().position(|&b| b == b'?') {
+        Some(q) => raw.get(..q).unwrap_or_default(),
+        None => raw,
+    };
+    let rest = path.strip_prefix(b"/").ok_or(UrlError::NotAbsolute)?;
+    rest.split(|&b| b == b'/').map(decode_component).collect()
+}
+
+/// Parses a segment/rendition number: decimal digits, no sign, no leading zero
+/// (so each file has exactly one name in the cache).
+fn number(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    if canonical {
+        text.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// `master.m3u8` / `index_<N>_av.m3u8` / `segment<K>_<N>_av.ts` → (resource, N).
+fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
+    let index = |n: &str| {
+        number(n)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(UrlError::UnknownResource)
+    };
+    if name == "master.m3u8" {
+        return Ok((Resource::Master, 0));
+    }
+    if let Some(n) = name
+        .strip_prefix("index_")
+        .and_then(|s| s.strip_suffix("_av.m3u8"))
+    {
+        return Ok((Resource::MediaPlaylist, index(n)?));
+    }
+    if let Some(kn) = name
+        .strip_prefix("segment")
+        .and_then(|s| s.strip_suffix("_av.ts"))
+    {
+        let (k, n) = kn.split_once('_').ok_or(UrlError::UnknownResource)?;
+        let k = number(k)
+            .filter(|&k| k >= 1)
+            .ok_or(UrlError::UnknownResource)?;
+        return Ok((Resource::Segment(k), index(n)?));
+    }
+    Err(UrlError::UnknownResource)
+}
+
+fn is_rendition_name(name: &str) -> bool {
+    name.len() > ".mp4".len() && name.ends_with(".mp4")
+}
+
+fn join(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Parses `REQUEST_URI` bytes under `url_prefix` (e.g. "/i").
+pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, UrlError> {
+    let comps = components(raw, max_bytes)?;
+    let prefix: Vec<&str> = url_prefix.split('/').filter(|c| !c.is_empty()).collect();
+    let under = comps.len() > prefix.len() && prefix.iter().zip(&comps).all(|(p, c)| p == c);
+    if !under {
+        return Err(UrlError::NotUnderPrefix);
+    }
+    let rest = comps.get(prefix.len()..).unwrap_or_default();
+    let (file, before) = rest.split_last().ok_or(UrlError::UnknownResource)?;
+    let (container_name, dirs) = before.split_last().ok_or(UrlError::UnknownResource)?;
+    let (resource, index) = file_name(file)?;
+    let dir = dirs.join("/");
+    let key_dir = join(&[&prefix.join("/"), &dir]);
+    let rendition = |name: String| Rendition {
+        source: join(&[&dir, &name]),
+        key: join(&[&key_dir, &name]),
+        name,
+    };
+    let container = if let Some(list) = container_name.strip_suffix(".csmil") {
+        let parts: Vec<&str> = list.split(',').collect();
+        let (Some((suffix, middle)), Some(first)) = (parts.split_last(), parts.first().copied())
+        else {
+            return Err(UrlError::BadCsmil);
+        };
+        let elements = middle.get(1..).unwrap_or_default();
+        if elements.is_empty() {
+            return Err(UrlError::BadCsmil);
+        }
+        // An empty element between commas is skipped, as Akamai does.
+        let names: Vec<String> = elements
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| format!("{first}{e}{suffix}"))
+            .collect();
+        if names.is_empty() || !names.iter().all(|n| is_rendition_name(n)) {
+            return Err(UrlError::BadCsmil);
+        }
+        Container::Csmil {
+            key: join(&[&key_dir, container_name]),
+            renditions: names.into_iter().map(rendition).collect(),
+        }
+    } else if is_rendition_name(container_name) {
+        Container::Single(rendition(container_name.clone()))
+    } else {
+        return Err(UrlError::UnknownResource);
+    };
+    let count = match &container {
+        Container::Single(_) => 1,
+        Container::Csmil { renditions, .. } => renditions.len(),
+    };
+    if index >= count {
+        return Err(UrlError::RenditionOutOfRange);
+    }
+    let file_key = format!("{}/{file}", container.key());
+    Ok(Request {
+        container,
+        resource,
+        index,
+        file_key,
+    })
+}
+
+/// The cache keys a hit on `raw` keeps warm: the container's, and for a csmil
+/// playlist or segment also the rendition it reads from. Unparseable: none.
+pub fn keys_for_hit(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Vec<String> {
+    let Ok(request) = parse(raw, url_prefix, max_bytes) else {
+        return Vec::new();
+    };
+    let mut keys = vec![request.container.key().to_string()];
+    if let (Container::Csmil { .. }, Some(r)) = (&request.container, request.rendition()) {
+        keys.push(r.key.clone());
+    }
+    keys
+}
+
+/// Percent-encodes a path for a URI (HTTP header or playlist line): keeps
+/// unreserved characters, sub-delimiters, ':', '@' and '/'; encodes the rest
+/// (space, '%', '?', '#', controls, non-ASCII bytes).
+pub fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 4096;
+
+    fn single(source: &str, key: &str) -> Container {
+        Container::Single(Rendition {
+            source: source.into(),
+            key: key.into(),
+            name: source.rsplit('/').next().unwrap().into(),
+        })
+    }
+
+    #[test]
+    fn valid_forms() {
+        let cases: Vec<(&str, Container, Resource, usize, &str)> = vec![
+            (
+                "/i/a/b.mp4/master.m3u8",
+                single("a/b.mp4", "i/a/b.mp4"),
+                Resource::Master,
+                0,
+                "i/a/b.mp4/master.m3u8",
+            ),
+            (
+                "/i/b.mp4/index_0_av.m3u8?token=x/../y",
+                single("b.mp4", "i/b.mp4"),
+                Resource::MediaPlaylist,
+                0,
+                "i/b.mp4/index_0_av.m3u8",
+            ),
+            (
+                "/i/x/y/b.mp4/segment12_0_av.ts",
+                single("x/y/b.mp4", "i/x/y/b.mp4"),
+                Resource::Segment(12),
+                0,
+                "i/x/y/b.mp4/segment12_0_av.ts",
+            ),
+            (
+                "/i/my%20video%C3%A9.mp4/segment1_0_av.ts",
+                single("my videoé.mp4", "i/my videoé.mp4"),
+                Resource::Segment(1),
+                0,
+                "i/my videoé.mp4/segment1_0_av.ts",
+            ),
+        ];
+        for (uri, container, resource, index, file_key) in cases {
+            let r = parse(uri.as_bytes(), "/i", MAX).unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+            assert_eq!(r.container, container, "{uri}");
+            assert_eq!(r.resource, resource, "{uri}");
+            assert_eq!(r.index, index, "{uri}");
+            assert_eq!(r.file_key, file_key, "{uri}");
+        }
+    }
+
+    /// (source, key) of each rendition.
+    type Pairs = Vec<(String, String)>;
+
+    fn csmil_names(uri: &str) -> (String, Pairs, Resource, usize) {
+        let r = parse(uri.as_bytes(), "/i", MAX).unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+        match r.container {
+            Container::Csmil { key, renditions } => (
+                key,
+                renditions.into_iter().map(|r| (r.source, r.key)).collect(),
+                r.resource,
+                r.index,
+            ),
+            other => panic!("{uri}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csmil_forms() {
+        let own = |v: &[(&str, &str)]| -> Pairs {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let cases: Vec<(&str, &str, Pairs, Resource, usize)> = vec![
+            (
+                "/i/20220404/1251/my_video_,highdef,medium,low,.mp4.csmil/master.m3u8",
+                "i/20220404/1251/my_video_,highdef,medium,low,.mp4.csmil",
+                own(&[
+                    (
+                        "20220404/1251/my_video_highdef.mp4",
+                        "i/20220404/1251/my_video_highdef.mp4",
+                    ),
+                    (
+                        "20220404/1251/my_video_medium.mp4",
+                        "i/20220404/1251/my_video_medium.mp4",
+                    ),
+                    (
+                        "20220404/1251/my_video_low.mp4",
+                        "i/20220404/1251/my_video_low.mp4",
+                    ),
+                ]),
+                Resource::Master,
+                0,
+            ),
+            (
+                // Empty prefix and dir; an empty element is skipped.
+                "/i/,a,,b,.mp4.csmil/segment3_1_av.ts",
+                "i/,a,,b,.mp4.csmil",
+                own(&[("a.mp4", "i/a.mp4"), ("b.mp4", "i/b.mp4")]),
+                Resource::Segment(3),
+                1,
+            ),
+            (
+                "/i/d/p,x.mp4,.csmil/index_0_av.m3u8",
+                "i/d/p,x.mp4,.csmil",
+                own(&[("d/px.mp4", "i/d/px.mp4")]),
+                Resource::MediaPlaylist,
+                0,
+            ),
+        ];
+        for (uri, key, renditions, resource, index) in cases {
+            assert_eq!(
+                csmil_names(uri),
+                (key.to_string(), renditions, resource, index),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_and_malformed_uris() {
+        let long = format!("/i/{}.mp4/master.m3u8", "a".repeat(5000));
+        let cases: Vec<(&[u8], UrlError)> = vec![
+            (b"/i/../etc/passwd.mp4/master.m3u8", UrlError::DotComponent),
+            (b"/i/%2e%2e/x.mp4/master.m3u8", UrlError::DotComponent),
+            (b"/i/%2E/x.mp4/master.m3u8", UrlError::DotComponent),
+            (b"/i/./x.mp4/master.m3u8", UrlError::DotComponent),
+            (b"/i//x.mp4/master.m3u8", UrlError::EmptyComponent),
+            (b"/i/x.mp4/master.m3u8/", UrlError::EmptyComponent),
+            (b"/i/a%2fb.mp4/master.m3u8", UrlError::EncodedSlash),
+            (b"/i/a%2F..%2Fb.mp4/master.m3u8", UrlError::EncodedSlash),
+            (b"/i/a%00.mp4/master.m3u8", UrlError::Nul),
+            (b"/i/a\0.mp4/master.m3u8", UrlError::Nul),
+            (b"/i/a\\..\\b.mp4/master.m3u8", UrlError::Backslash),
+            (b"/i/a%5cb.mp4/master.m3u8", UrlError::Backslash),
+            (b"/i/a%0d%0aX:1.mp4/master.m3u8", UrlError::Control),
+            (b"/i/a%ff.mp4/master.m3u8", UrlError::NotUtf8),
+            (b"/i/a\xc3.mp4/master.m3u8", UrlError::NotUtf8),
+            (b"/i/a%zz.mp4/master.m3u8", UrlError::BadPercent),
+            (b"/i/a%4.mp4/master.m3u8", UrlError::BadPercent),
+            (b"/i/a.mp4/master.m3u8%", UrlError::BadPercent),
+            (b"i/a.mp4/master.m3u8", UrlError::NotAbsolute),
+            (b"", UrlError::NotAbsolute),
+            (long.as_bytes(), UrlError::TooLong),
+            (b"/x/a.mp4/master.m3u8", UrlError::NotUnderPrefix),
+            (b"/i", UrlError::NotUnderPrefix),
+            (b"/i/", UrlError::EmptyComponent),
+            (b"/img/a.mp4/master.m3u8", UrlError::NotUnderPrefix),
+            (b"/i/master.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mov/master.m3u8", UrlError::UnknownResource),
+            (b"/i/.mp4/master.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mp4/other.txt", UrlError::UnknownResource),
+            (b"/i/a.mp4/segment0_0_av.ts", UrlError::UnknownResource),
+            (b"/i/a.mp4/segment01_0_av.ts", UrlError::UnknownResource),
+            (b"/i/a.mp4/segment-1_0_av.ts", UrlError::UnknownResource),
+            (b"/i/a.mp4/segment+1_0_av.ts", UrlError::UnknownResource),
+            (b"/i/a.mp4/segment1_av.ts", UrlError::UnknownResource),
+            (
+                b"/i/a.mp4/segment99999999999999999999_0_av.ts",
+                UrlError::UnknownResource,
+            ),
+            (b"/i/a.mp4/index__av.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mp4/index_00_av.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mp4/index_1_av.m3u8", UrlError::RenditionOutOfRange),
+            (b"/i/a.mp4/segment2_1_av.ts", UrlError::RenditionOutOfRange),
+            (
+                b"/i/p_,a,b,.mp4.csmil/index_2_av.m3u8",
+                UrlError::RenditionOutOfRange,
+            ),
+            (
+                b"/i/p_,a,.mp4.csmil/segment1_1_av.ts",
+                UrlError::RenditionOutOfRange,
+            ),
+            (b"/i/p_.mp4.csmil/master.m3u8", UrlError::BadCsmil),
+            (b"/i/p_,.mp4.csmil/master.m3u8", UrlError::BadCsmil),
+            (b"/i/p_,,,.mp4.csmil/master.m3u8", UrlError::BadCsmil),
+            (b"/i/p_,a,b,.mov.csmil/master.m3u8", UrlError::BadCsmil),
+            (b"/i/.csmil/master.m3u8", UrlError::BadCsmil),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(
+                parse(uri, "/i", MAX),
+                Err(expected),
+                "{}",
+                String::from_utf8_lossy(uri)
+            );
+        }
+    }
+
+    #[test]
+    fn multi_component_prefix() {
+        let r = parse(b"/vod/hls/a.mp4/master.m3u8", "/vod/hls", MAX).unwrap();
+        assert_eq!(r.file_key, "vod/hls/a.mp4/master.m3u8");
+        assert_eq!(r.rendition(), None);
+        assert_eq!(
+            parse(b"/vod/a.mp4/master.m3u8", "/vod/hls", MAX),
+            Err(UrlError::NotUnderPrefix)
+        );
+    }
+
+    #[test]
+    fn hit_keys() {
+        let cases: Vec<(&[u8], Vec<&str>)> = vec![
+            (b"/i/a/b.mp4/segment3_0_av.ts", vec!["i/a/b.mp4"]),
+            (b"/i/a/b.mp4/master.m3u8?x=1", vec!["i/a/b.mp4"]),
+            (
+                b"/i/a/p_,lo,hi,.mp4.csmil/master.m3u8",
+                vec!["i/a/p_,lo,hi,.mp4.csmil"],
+            ),
+            (
+                b"/i/a/p_,lo,hi,.mp4.csmil/segment2_1_av.ts",
+                vec!["i/a/p_,lo,hi,.mp4.csmil", "i/a/p_hi.mp4"],
+            ),
+            (
+                b"/i/a/p_,lo,hi,.mp4.csmil/index_0_av.m3u8",
+                vec!["i/a/p_,lo,hi,.mp4.csmil", "i/a/p_lo.mp4"],
+            ),
+            (b"/i/../x.mp4/master.m3u8", vec![]),
+            (b"/favicon.ico", vec![]),
+        ];
+        for (uri, keys) in cases {
+            assert_eq!(
+                keys_for_hit(uri, "/i", MAX),
+                keys,
+                "{}",
+                String::from_utf8_lossy(uri)
+            );
+        }
+    }
+
+    #[test]
+    fn encode_path_round_trips_through_parse() {
+        let cases = [
+            ("i/a b/c%d?.mp4", "i/a%20b/c%25d%3F.mp4"),
+            ("i/é#.mp4", "i/%C3%A9%23.mp4"),
+            ("i/p_,lo,hi,.mp4.csmil", "i/p_,lo,hi,.mp4.csmil"),
+        ];
+        for (path, encoded) in cases {
+            assert_eq!(encode_path(path), encoded);
+            let uri = format!("/{}/index_0_av.m3u8", encode_path(path));
+            if !path.ends_with(".csmil") {
+                let r = parse(uri.as_bytes(), "/i", MAX).unwrap();
+                assert_eq!(r.container.key(), path);
+            }
+        }
+    }
+}
