@@ -173,10 +173,15 @@ pub fn main() -> i32 {
             None => 1,
         },
         Command::NginxConf { config, standalone } => match load(&config) {
-            // Wired to crate::nginx_conf once the ops helper lands it.
-            Some(_cfg) => {
-                eprintln!("casterpak: nginx-conf is not available in this build ({standalone:?})");
-                1
+            Some(cfg) => {
+                match standalone {
+                    None => print!("{}", crate::nginx_conf::server_block(&cfg)),
+                    Some(s) => print!(
+                        "{}",
+                        crate::nginx_conf::standalone(&cfg, &s.listen, &s.prefix)
+                    ),
+                }
+                0
             }
             None => 1,
         },
