@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The playback suite: starts nginx + the casterpak worker on loopback with a cold cache, runs
+# node's test runner over the unit tests of our checkers and the end-to-end tests (hls.js in
+# Chromium, ffmpeg, strict playlist and segment validators), then stops everything.
+#
+#   tests/browser/run.sh              the real stack (cargo build --workspace first)
+#   STACK=ffmpeg tests/browser/run.sh HLS made by `ffmpeg -c copy -f hls`, served by plain nginx:
+#                                     a known-good producer, to show the checks themselves are right
+#   FULL=1 tests/browser/run.sh       the longer player scenarios (every level, playback at 1x)
+#
+# Media come from CASTERPAK_TEST_MEDIA (default <repo>/tests/media); a missing file is a failure.
+# Screenshots and logs go to CASTERPAK_ARTIFACTS (default <target>/browser-artifacts).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+MEDIA=${CASTERPAK_TEST_MEDIA:-$ROOT/tests/media}
+STACK=${STACK:-casterpak}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+ARTIFACTS=${CASTERPAK_ARTIFACTS:-$TARGET/browser-artifacts}
+
+# Every title the e2e tests request; keep in step with e2e/catalog.js.
+NEEDED=(a_720p_60s audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef)
+for name in "${NEEDED[@]}"; do
+  if [ ! -f "$MEDIA/$name.mp4" ]; then
+    echo "run.sh: missing test medium $MEDIA/$name.mp4 (make it with scripts/make-media.sh)" >&2
+    exit 1
+  fi
+done
+for tool in node npm nginx ffmpeg python3; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
+done
+[ -x /usr/bin/chromium ] || { echo "run.sh: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
+
+cd "$HERE"
+# npm ci wipes node_modules; skip it when the installed tree already matches the lock file.
+if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/casterpak-browser.XXXXXX")
+PIDS=()
+cleanup() {
+  local status=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  mkdir -p "$ARTIFACTS"
+  cp "$TMP"/*.log "$TMP"/nginx/logs/*.log "$ARTIFACTS"/ 2>/dev/null || true
+  rm -rf "$TMP"
+  echo "run.sh: artifacts (screenshots, logs) in $ARTIFACTS"
+  exit "$status"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE_URL="http://127.0.0.1:$PORT"
+mkdir -p "$TMP/nginx/logs" "$TMP/nginx/www" "$ARTIFACTS"
+
+# The demo page, its hls.js and our test page, served by the same nginx as the media.
+cp "$ROOT/nginx/demo/index.html" "$TMP/nginx/www/index.html"
+cp node_modules/hls.js/dist/hls.min.js "$TMP/nginx/www/hls.min.js"
+cp page/player-test.html "$TMP/nginx/www/player-test.html"
+
+start_casterpak() {
+  (cd "$ROOT" && cargo build --workspace --quiet)
+  mkdir -p "$TMP/media"
+  for f in "$MEDIA"/*.mp4; do ln -s "$(readlink -f "$f")" "$TMP/media/$(basename "$f")"; done
+  cat >"$TMP/casterpak.toml" <<EOF
+listen = "$TMP/worker.sock"
+control_socket = "$TMP/control.sock"
+hit_log_socket = "$TMP/hits.sock"
+media_root = "$TMP/media"
+cache_root = "$TMP/cache"
+db_path = "$TMP/db"
+EOF
+  "$TARGET/debug/casterpak" nginx-conf --config "$TMP/casterpak.toml" --standalone \
+    --listen "127.0.0.1:$PORT" --prefix "$TMP/nginx" >"$TMP/nginx/nginx.conf"
+  RUST_LOG=${RUST_LOG:-info} "$TARGET/debug/casterpak" serve --config "$TMP/casterpak.toml" \
+    >"$TMP/worker.log" 2>&1 &
+  PIDS+=($!)
+  HEALTH_URL="$BASE_URL/_casterpak/health"
+}
+
+start_ffmpeg_hls() {
+  bash "$HERE/ffmpeg-hls.sh" "$MEDIA" "$TMP/nginx/www"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log;
+events { worker_connections 256; }
+http {
+  include /etc/nginx/mime.types;
+  access_log $TMP/nginx/logs/access.log;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $TMP/nginx/www;
+  }
+}
+EOF
+  HEALTH_URL="$BASE_URL/index.html"
+}
+
+case "$STACK" in
+  casterpak) start_casterpak ;;
+  ffmpeg) start_ffmpeg_hls ;;
+  *) echo "run.sh: STACK must be casterpak or ffmpeg, not $STACK" >&2; exit 2 ;;
+esac
+
+nginx -p "$TMP/nginx/" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -fsS -o /dev/null "$HEALTH_URL" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+curl -fsS -o /dev/null "$HEALTH_URL" || { echo "run.sh: the stack did not answer $HEALTH_URL" >&2; exit 1; }
+echo "run.sh: $STACK stack on $BASE_URL"
+
+export CASTERPAK_BASE_URL="$BASE_URL" CASTERPAK_ARTIFACTS="$ARTIFACTS" CASTERPAK_STACK="$STACK"
+node --test --test-reporter=spec unit/*.test.js e2e/*.test.js
