@@ -1,1 +1,220 @@
-//! (to be written)
+//! Counters, gauges and one histogram, rendered as Prometheus text (pure; no crate
+//! needed for this little). Shared via `Arc<Metrics>`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+/// Every counter family: name and help text. Only these names are accepted.
+const COUNTERS: &[(&str, &str)] = &[
+    (
+        "casterpak_requests_total",
+        "SCGI requests seen by the worker (cache misses and endpoints)",
+    ),
+    ("casterpak_misses_total", "Cache misses by resource kind"),
+    (
+        "casterpak_fills_total",
+        "Files published into the cache by kind",
+    ),
+    (
+        "casterpak_fill_bytes_total",
+        "Bytes published into the cache",
+    ),
+    (
+        "casterpak_failures_total",
+        "Failed requests by HTTP status and resource kind",
+    ),
+    (
+        "casterpak_tool_runs_total",
+        "Tool subprocess runs by tool and kind",
+    ),
+    (
+        "casterpak_hits_total",
+        "Cache hits reported by nginx's hit log",
+    ),
+];
+
+/// Upper bounds (seconds) of the tool run histogram.
+const BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (family, rendered label set) → value.
+    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    tool_seconds: Mutex<Histogram>,
+    queue_depth: AtomicI64,
+    in_flight: AtomicI64,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", body.join(","))
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// Adds `n` to a counter; `name` must be one of [`COUNTERS`].
+    pub fn add(&self, name: &'static str, label_pairs: &[(&str, &str)], n: u64) {
+        debug_assert!(COUNTERS.iter().any(|(c, _)| *c == name), "{name}");
+        let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let value = map.entry((name, labels(label_pairs))).or_insert(0);
+        *value = value.saturating_add(n);
+    }
+
+    pub fn inc(&self, name: &'static str, label_pairs: &[(&str, &str)]) {
+        self.add(name, label_pairs, 1);
+    }
+
+    pub fn queue_depth_add(&self, delta: i64) {
+        self.queue_depth.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    pub fn in_flight_add(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    pub fn observe_tool_seconds(&self, secs: f64) {
+        let mut h = self.tool_seconds.lock().unwrap_or_else(|e| e.into_inner());
+        if h.counts.len() != BUCKETS.len() {
+            h.counts = vec![0; BUCKETS.len()];
+        }
+        for (bound, count) in BUCKETS.iter().zip(h.counts.iter_mut()) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// Value of one counter series (for tests and the single-flight check).
+    pub fn counter(&self, name: &'static str, label_pairs: &[(&str, &str)]) -> u64 {
+        let map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(name, labels(label_pairs))).copied().unwrap_or(0)
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        {
+            let map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, help) in COUNTERS {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for ((_, l), v) in map
+                    .range((*name, String::new())..)
+                    .take_while(|((n, _), _)| n == name)
+                {
+                    let _ = writeln!(out, "{name}{l} {v}");
+                }
+            }
+        }
+        for (name, help, gauge) in [
+            (
+                "casterpak_queue_depth",
+                "Tool runs waiting for a pool slot",
+                &self.queue_depth,
+            ),
+            (
+                "casterpak_in_flight",
+                "Requests being handled",
+                &self.in_flight,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                gauge.load(Ordering::Relaxed)
+            );
+        }
+        let h = self.tool_seconds.lock().unwrap_or_else(|e| e.into_inner());
+        let name = "casterpak_tool_run_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Wall time of tool runs\n# TYPE {name} histogram"
+        );
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let c = h.counts.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {c}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", h.sum, h.count);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histogram() {
+        let m = Metrics::new();
+        m.inc("casterpak_misses_total", &[("kind", "segment")]);
+        m.add("casterpak_misses_total", &[("kind", "segment")], 2);
+        m.inc(
+            "casterpak_failures_total",
+            &[("status", "422"), ("kind", "master")],
+        );
+        m.queue_depth_add(3);
+        m.queue_depth_add(-1);
+        m.observe_tool_seconds(0.02);
+        m.observe_tool_seconds(3.0);
+        let text = m.render();
+        for line in [
+            "# TYPE casterpak_misses_total counter",
+            "casterpak_misses_total{kind=\"segment\"} 3",
+            "casterpak_failures_total{status=\"422\",kind=\"master\"} 1",
+            "casterpak_queue_depth 2",
+            "casterpak_in_flight 0",
+            "casterpak_tool_run_seconds_bucket{le=\"0.01\"} 0",
+            "casterpak_tool_run_seconds_bucket{le=\"0.025\"} 1",
+            "casterpak_tool_run_seconds_bucket{le=\"5\"} 2",
+            "casterpak_tool_run_seconds_bucket{le=\"+Inf\"} 2",
+            "casterpak_tool_run_seconds_count 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert_eq!(
+            m.counter("casterpak_misses_total", &[("kind", "segment")]),
+            3
+        );
+        assert_eq!(
+            m.counter("casterpak_misses_total", &[("kind", "master")]),
+            0
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(labels(&[("k", "a\"b\\c\nd")]), "{k=\"a\\\"b\\\\c\\nd\"}");
+    }
+}
