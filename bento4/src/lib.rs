@@ -3,3 +3,5 @@
 //! pure (no I/O); `source` is the one edge that reads files.
 
 pub mod media;
+pub mod segmenter;
+pub mod ts;

@@ -1,0 +1,1 @@
+//! Segment writer (in progress).
