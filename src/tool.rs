@@ -1,1 +1,415 @@
-//! (to be written)
+//! The ONLY module that spawns processes: `mp4info` and `mp42hls` runs behind a
+//! bounded pool and queue, each in its own process group with a timeout that kills
+//! the whole group, an address-space limit, and bounded captured output.
+
+pub mod output;
+
+use crate::config::{Config, PackagingMode};
+use crate::error::ToolError;
+use crate::metrics::Metrics;
+use output::{Plan, Probe, ShowInfo};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// A plan for a long title is a few hundred KiB; anything near this is a bug.
+const STDOUT_LIMIT: usize = 32 << 20;
+const STDERR_LIMIT: usize = 64 << 10;
+const CAPABILITIES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How renditions are packaged, decided once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Our tools: plan from the index, one segment per miss.
+    Jit,
+    /// Real Bento4 (or forced): the whole rendition on the first miss.
+    Whole,
+}
+
+/// Limits of one subprocess run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    pub timeout: Duration,
+    /// RLIMIT_AS in bytes; 0 means none.
+    pub memory_bytes: u64,
+}
+
+/// What a successful run printed.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Reads at most `limit` bytes, then drains the rest so the child never blocks
+/// on a full pipe. Returns the bytes and whether some were dropped.
+async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> (Vec<u8>, bool) {
+    let Some(mut reader) = reader else {
+        return (Vec::new(), false);
+    };
+    let mut kept = Vec::new();
+    let mut dropped = false;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                let room = limit.saturating_sub(kept.len());
+                if chunk.len() > room {
+                    dropped = true;
+                }
+                kept.extend_from_slice(chunk.get(..room.min(n)).unwrap_or_default());
+            }
+        }
+    }
+    (kept, dropped)
+}
+
+/// Runs `program` once: stdin null, own process group, memory limit, timeout
+/// that kills the group. Maps the exit status per bento4/README.md.
+pub async fn run_process(
+    program: &Path,
+    args: &[OsString],
+    cwd: Option<&Path>,
+    limits: RunLimits,
+) -> Result<Output, ToolError> {
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let memory = limits.memory_bytes;
+    if memory > 0 {
+        // SAFETY: runs in the forked child before exec; setrlimit is a plain
+        // async-signal-safe syscall and we touch no locks or allocations. The
+        // limit keeps one runaway tool from taking the machine's memory.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_AS,
+                    memory,
+                    memory,
+                )
+                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+            });
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ToolError::Failed(format!("cannot start {}: {e}", program.display())))?;
+    let pid = child.id();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let outcome = tokio::time::timeout(limits.timeout, async {
+        let (out, err, status) = tokio::join!(
+            read_bounded(stdout, STDOUT_LIMIT),
+            read_bounded(stderr, STDERR_LIMIT),
+            child.wait()
+        );
+        (out, err, status)
+    })
+    .await;
+    let ((stdout, out_dropped), (stderr, _), status) = match outcome {
+        Ok(done) => done,
+        Err(_) => {
+            // The leader is not reaped yet, so its pid still names our group.
+            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.wait().await;
+            return Err(ToolError::TimedOut(limits.timeout.as_secs()));
+        }
+    };
+    let status = status.map_err(|e| ToolError::Failed(format!("waiting for {name}: {e}")))?;
+    if !status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        let error = output::exit_error(&name, status.code(), status.signal(), &stderr);
+        log::warn!(
+            "{name} failed ({status}): {}",
+            String::from_utf8_lossy(&stderr).trim()
+        );
+        return Err(error);
+    }
+    if out_dropped {
+        return Err(ToolError::BadOutput(format!(
+            "{name} printed more than {STDOUT_LIMIT} bytes"
+        )));
+    }
+    Ok(Output { stdout, stderr })
+}
+
+/// Finds a tool: the configured path, else the binary beside the worker (or
+/// beside its parent when running from `target/debug/deps` in tests), else PATH.
+pub fn discover(configured: &Path, name: &str) -> Result<PathBuf, String> {
+    if !configured.as_os_str().is_empty() {
+        return which::which(configured)
+            .map_err(|e| format!("tool {} not usable: {e}", configured.display()));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let mut dir = exe.parent().map(Path::to_path_buf);
+        while let Some(d) = dir {
+            let candidate = d.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            dir = (d.file_name() == Some("deps".as_ref()))
+                .then(|| d.parent().map(Path::to_path_buf))
+                .flatten();
+        }
+    }
+    which::which(name)
+        .map_err(|e| format!("tool {name} not found beside the worker or on PATH: {e}"))
+}
+
+/// Decrements the waiting count however the wait ends (cancellation included).
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    metrics: &'a Metrics,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        self.metrics.queue_depth_add(-1);
+    }
+}
+
+/// The tools and the pool they run in.
+pub struct Tools {
+    mp4info: PathBuf,
+    mp42hls: PathBuf,
+    mode: Mode,
+    pool: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue_limit: usize,
+    limits: RunLimits,
+    metrics: Arc<Metrics>,
+}
+
+/// `6.0` → "6" (real Bento4 parses whole seconds only), `4.5` → "4.5".
+fn seconds_arg(d: f64) -> String {
+    if d.fract() == 0.0 {
+        format!("{}", d as u64)
+    } else {
+        format!("{d}")
+    }
+}
+
+impl Tools {
+    /// Finds the tools and decides the packaging mode from `--capabilities`.
+    pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Tools, String> {
+        let mp4info = discover(&config.tools.mp4info, "mp4info")?;
+        let mp42hls = discover(&config.tools.mp42hls, "mp42hls")?;
+        let limits = RunLimits {
+            timeout: CAPABILITIES_TIMEOUT,
+            memory_bytes: config.limits.tool_memory_bytes,
+        };
+        let caps = run_process(&mp42hls, &["--capabilities".into()], None, limits).await;
+        let jit = caps.is_ok_and(|o| output::has_jit_extensions(&o.stdout));
+        let mode = match (config.tools.mode, jit) {
+            (PackagingMode::Whole, _) | (PackagingMode::Auto, false) => Mode::Whole,
+            (PackagingMode::Auto | PackagingMode::Jit, true) => Mode::Jit,
+            (PackagingMode::Jit, false) => {
+                return Err(format!(
+                    "tools.mode = \"jit\" but {} does not report the plan/segments/first_segment_number extensions",
+                    mp42hls.display()
+                ))
+            }
+        };
+        log::info!(
+            "tools: mp4info {}, mp42hls {}, mode {mode:?}",
+            mp4info.display(),
+            mp42hls.display()
+        );
+        Ok(Tools::with(
+            mp4info,
+            mp42hls,
+            mode,
+            config.pool_size(),
+            config.limits.queue_limit,
+            RunLimits {
+                timeout: Duration::from_secs(config.limits.tool_timeout_secs),
+                memory_bytes: config.limits.tool_memory_bytes,
+            },
+            metrics,
+        ))
+    }
+
+    pub fn with(
+        mp4info: PathBuf,
+        mp42hls: PathBuf,
+        mode: Mode,
+        pool_size: usize,
+        queue_limit: usize,
+        limits: RunLimits,
+        metrics: Arc<Metrics>,
+    ) -> Tools {
+        Tools {
+            mp4info,
+            mp42hls,
+            mode,
+            pool: Arc::new(Semaphore::new(pool_size.max(1))),
+            waiting: AtomicUsize::new(0),
+            queue_limit,
+            limits,
+            metrics,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Both tools still exist and are executable (readiness).
+    pub fn usable(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        [&self.mp4info, &self.mp42hls].iter().all(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    }
+
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ToolError> {
+        match self.pool.clone().try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(ToolError::Failed("pool closed".into())),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.metrics.queue_depth_add(1);
+        let _waiting = Waiting {
+            count: &self.waiting,
+            metrics: &self.metrics,
+        };
+        if before >= self.queue_limit {
+            return Err(ToolError::Overloaded);
+        }
+        self.pool
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ToolError::Failed("pool closed".into()))
+    }
+
+    async fn run(
+        &self,
+        program: &Path,
+        kind: &'static str,
+        args: Vec<OsString>,
+        cwd: Option<&Path>,
+    ) -> Result<Output, ToolError> {
+        let _permit = self.acquire().await?;
+        let tool = if program == self.mp4info {
+            "mp4info"
+        } else {
+            "mp42hls"
+        };
+        self.metrics.inc(
+            "casterpak_tool_runs_total",
+            &[("tool", tool), ("kind", kind)],
+        );
+        let started = Instant::now();
+        let result = run_process(program, &args, cwd, self.limits).await;
+        self.metrics
+            .observe_tool_seconds(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// `mp4info --format json`: does the file have media tracks at all?
+    pub async fn probe(&self, source: &Path) -> Result<Probe, ToolError> {
+        let args = vec!["--format".into(), "json".into(), source.into()];
+        let out = self.run(&self.mp4info.clone(), "probe", args, None).await?;
+        output::parse_json("mp4info", &out.stdout)
+    }
+
+    /// `mp42hls --plan`: segment list and master facts from the index alone.
+    pub async fn plan(&self, source: &Path, segment_duration: f64) -> Result<Plan, ToolError> {
+        let args = vec![
+            "--plan".into(),
+            "--first-segment-number".into(),
+            "1".into(),
+            "--segment-duration".into(),
+            seconds_arg(segment_duration).into(),
+            source.into(),
+        ];
+        let out = self.run(&self.mp42hls.clone(), "plan", args, None).await?;
+        output::parse_json("mp42hls --plan", &out.stdout)
+    }
+
+    /// Writes segment K as `<dir>/segment<K>_0_av.ts`; returns its path.
+    pub async fn package_segment(
+        &self,
+        source: &Path,
+        segment_duration: f64,
+        k: u64,
+        dir: &Path,
+    ) -> Result<PathBuf, ToolError> {
+        // Relative template + cwd: a '%' in the cache path cannot break the pattern.
+        let args = vec![
+            "--segments".into(),
+            k.to_string().into(),
+            "--first-segment-number".into(),
+            "1".into(),
+            "--segment-duration".into(),
+            seconds_arg(segment_duration).into(),
+            "--segment-filename-template".into(),
+            "segment%d_0_av.ts".into(),
+            source.into(),
+        ];
+        self.run(&self.mp42hls.clone(), "segment", args, Some(dir))
+            .await?;
+        let path = dir.join(format!("segment{k}_0_av.ts"));
+        if !path.is_file() {
+            return Err(ToolError::BadOutput(format!(
+                "mp42hls did not write segment {k}"
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Whole rendition into `dir` as Bento4 names it: `stream.m3u8` and
+    /// `segment<i>.ts` from 0; returns `--show-info`.
+    pub async fn package_whole(
+        &self,
+        source: &Path,
+        segment_duration: f64,
+        dir: &Path,
+    ) -> Result<ShowInfo, ToolError> {
+        let args = vec![
+            "--show-info".into(),
+            "--segment-duration".into(),
+            seconds_arg(segment_duration).into(),
+            "--index-filename".into(),
+            "stream.m3u8".into(),
+            "--segment-filename-template".into(),
+            "segment%d.ts".into(),
+            "--segment-url-template".into(),
+            "segment%d.ts".into(),
+            source.into(),
+        ];
+        let out = self
+            .run(&self.mp42hls.clone(), "whole", args, Some(dir))
+            .await?;
+        output::parse_json("mp42hls --show-info", &out.stdout)
+    }
+}
+
+#[cfg(test)]
+mod tests;
