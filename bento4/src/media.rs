@@ -54,8 +54,8 @@ pub struct Track {
     pub display_height: f64,
     pub codec: Codec,
     /// Presentation offset from the edit list, in the track's time scale: a sample's
-    /// presentation time on the movie timeline is `dts + cts_offset - edit_media_start
-    /// + edit_empty`. For the common ffmpeg case (one edit starting at the first CTS)
+    /// presentation time on the movie timeline is
+    /// `dts + cts_offset - edit_media_start + edit_empty`. For the common ffmpeg case (one edit starting at the first CTS)
     /// this removes the B-frame delay.
     pub edit: EditShift,
     /// Every sample in decode order.

@@ -1,0 +1,234 @@
+//! The MP4 demuxer: pure parsing of the index (`moov`, `moof`) into a [`Movie`].
+//! No I/O here: [`top_level`] reads through a function the caller supplies, and
+//! `crate::source` is the edge that reads files.
+
+pub mod audio_config;
+pub mod boxes;
+pub mod codecs;
+pub mod fragments;
+pub mod sample_entry;
+pub mod sample_table;
+pub mod top_level;
+pub mod track;
+
+pub use codecs::codecs_string;
+pub use sample_entry::EntryDetails;
+pub use top_level::{load_index, walk_top_level, LoadedBoxes, ReadAt, TopLevelBox};
+
+use crate::error::Mp4Error;
+use crate::media::{FileInfo, Movie};
+use boxes::{children, require, Reader};
+
+/// The index of a file as read from it: what [`parse_movie`] works on.
+#[derive(Debug, Clone, Copy)]
+pub struct FileBoxes<'a> {
+    pub top_level: &'a [TopLevelBox],
+    /// `ftyp` body, when the file has one.
+    pub ftyp: Option<&'a [u8]>,
+    /// `moov` body.
+    pub moov: &'a [u8],
+    /// Each `moof`: file offset of its header, and its body.
+    pub moofs: &'a [(u64, Vec<u8>)],
+    pub file_size: u64,
+}
+
+/// A movie plus the sample-entry facts only `mp4info` prints (one per track).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMovie {
+    pub movie: Movie,
+    pub details: Vec<EntryDetails>,
+}
+
+/// Parses the index into a [`Movie`].
+pub fn parse_movie(boxes: &FileBoxes<'_>) -> Result<Movie, Mp4Error> {
+    parse_movie_with_details(boxes).map(|parsed| parsed.movie)
+}
+
+/// Parses the index; checks that every sample lies inside the file.
+pub fn parse_movie_with_details(boxes: &FileBoxes<'_>) -> Result<ParsedMovie, Mp4Error> {
+    let mut file = match boxes.ftyp {
+        Some(ftyp) => parse_ftyp(ftyp)?,
+        None => FileInfo::default(),
+    };
+    file.file_size = boxes.file_size;
+    let moov_offset = boxes
+        .top_level
+        .iter()
+        .find(|b| &b.fourcc == b"moov")
+        .map(|b| b.offset);
+    let mdat_offset = boxes
+        .top_level
+        .iter()
+        .find(|b| &b.fourcc == b"mdat")
+        .map(|b| b.offset);
+    file.fast_start = match (moov_offset, mdat_offset) {
+        (Some(moov), Some(mdat)) => moov < mdat,
+        _ => true,
+    };
+    let (time_scale, duration) = parse_mvhd(require(boxes.moov, b"mvhd", "moov")?)?;
+    let mut tracks = Vec::new();
+    let mut details = Vec::new();
+    let mut mvex = None;
+    for child in children(boxes.moov) {
+        let child = child?;
+        match &child.fourcc {
+            b"trak" => {
+                let (track, detail) = track::parse_trak(child.body, time_scale, boxes.file_size)?;
+                tracks.push(track);
+                details.push(detail);
+            }
+            b"mvex" => mvex = Some(child.body),
+            _ => {}
+        }
+    }
+    let fragmented = mvex.is_some();
+    if let Some(mvex) = mvex {
+        let defaults = fragments::parse_mvex(mvex)?;
+        let mut next_dts: Vec<u64> = tracks
+            .iter()
+            .map(|track| {
+                track
+                    .samples
+                    .last()
+                    .map_or(0, |s| s.dts.saturating_add(u64::from(s.duration)))
+            })
+            .collect();
+        for (offset, moof) in boxes.moofs {
+            fragments::apply_moof(
+                *offset,
+                moof,
+                &mut tracks,
+                &defaults,
+                &mut next_dts,
+                boxes.file_size,
+            )?;
+        }
+    }
+    let movie = Movie {
+        file,
+        time_scale,
+        duration,
+        fragmented,
+        tracks,
+    };
+    check_sample_ranges(&movie)?;
+    Ok(ParsedMovie { movie, details })
+}
+
+/// Parses a whole file held in memory (tests and fuzzing; files go through `source`).
+pub fn parse_file(data: &[u8]) -> Result<ParsedMovie, Mp4Error> {
+    load_movie(data.len() as u64, &mut top_level::slice_reader(data))
+}
+
+/// Walks the top level, loads the index boxes through `read_at`, and parses them.
+pub fn load_movie(file_size: u64, read_at: &mut ReadAt<'_>) -> Result<ParsedMovie, Mp4Error> {
+    let top_level = walk_top_level(file_size, read_at)?;
+    let loaded = load_index(&top_level, file_size, read_at)?;
+    parse_movie_with_details(&FileBoxes {
+        top_level: &top_level,
+        ftyp: loaded.ftyp.as_deref(),
+        moov: &loaded.moov,
+        moofs: &loaded.moofs,
+        file_size,
+    })
+}
+
+fn parse_ftyp(body: &[u8]) -> Result<FileInfo, Mp4Error> {
+    let mut reader = Reader::new(body, "ftyp");
+    let major_brand = reader.fourcc()?;
+    let minor_version = reader.u32()?;
+    let count = reader.remaining() / 4;
+    let mut compatible_brands = Vec::with_capacity(count);
+    for _ in 0..count {
+        compatible_brands.push(reader.fourcc()?);
+    }
+    Ok(FileInfo {
+        major_brand,
+        minor_version,
+        compatible_brands,
+        ..Default::default()
+    })
+}
+
+fn parse_mvhd(body: &[u8]) -> Result<(u32, u64), Mp4Error> {
+    let mut reader = Reader::new(body, "mvhd");
+    let (version, _) = reader.full_box()?;
+    if version == 1 {
+        reader.skip(16)?;
+        Ok((reader.u32()?, reader.u64()?))
+    } else {
+        reader.skip(8)?;
+        Ok((reader.u32()?, u64::from(reader.u32()?)))
+    }
+}
+
+/// A sample past the end of the file means a truncated `mdat`: refuse the file
+/// before anything is written, saying how much is missing.
+fn check_sample_ranges(movie: &Movie) -> Result<(), Mp4Error> {
+    let file_size = movie.file.file_size;
+    let mut worst: Option<(u32, usize, u64)> = None;
+    let mut beyond = 0usize;
+    for track in &movie.tracks {
+        for (index, sample) in track.samples.iter().enumerate() {
+            let end = sample.offset.saturating_add(u64::from(sample.size));
+            if end > file_size {
+                beyond += 1;
+                if worst.is_none_or(|(_, _, worst_end)| end > worst_end) {
+                    worst = Some((track.id, index, end));
+                }
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((track_id, index, end)) => Err(Mp4Error::Corrupt(format!(
+            "mdat truncated: {} bytes missing ({beyond} samples lie past the end of the {file_size}-byte file; sample {} of track {track_id} ends at byte {end})",
+            end - file_size,
+            index + 1
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ftyp_brands() {
+        let body = b"isom\0\0\x02\0isomiso2avc1mp41xx";
+        let info = parse_ftyp(body).expect("valid ftyp");
+        assert_eq!(info.major_brand, *b"isom");
+        assert_eq!(info.minor_version, 512);
+        assert_eq!(
+            info.compatible_brands,
+            vec![*b"isom", *b"iso2", *b"avc1", *b"mp41"]
+        );
+        assert!(parse_ftyp(b"iso").is_err());
+    }
+
+    #[test]
+    fn broken_files_are_errors_not_panics() {
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("zeros", vec![0; 64]),
+            (
+                "moov without mvhd",
+                [vec![0, 0, 0, 8], b"moov".to_vec()].concat(),
+            ),
+            (
+                "short mvhd",
+                [
+                    vec![0, 0, 0, 20],
+                    b"moov".to_vec(),
+                    vec![0, 0, 0, 12],
+                    b"mvhd".to_vec(),
+                    vec![0; 4],
+                ]
+                .concat(),
+            ),
+        ];
+        for (name, data) in cases {
+            assert!(parse_file(&data).is_err(), "{name}");
+        }
+    }
+}
