@@ -165,11 +165,7 @@ pub fn main() -> i32 {
             None => 1,
         },
         Command::Sweep { config, dry_run } => match load(&config) {
-            // Wired to crate::sweep::run_cli once the store helper lands it.
-            Some(_cfg) => {
-                eprintln!("casterpak: sweep is not available in this build (dry_run={dry_run})");
-                1
-            }
+            Some(cfg) => crate::sweep::run_cli(&cfg, dry_run),
             None => 1,
         },
         Command::NginxConf { config, standalone } => match load(&config) {
