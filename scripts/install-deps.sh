@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what casterpak's tests and demo need on Debian, only when something is missing,
+# so a rerun costs a few command lookups. Rust itself is expected on the machine.
+set -euo pipefail
+
+# command-that-proves-it-is-there : Debian package that provides it
+needs=(
+  nginx:nginx
+  ffmpeg:ffmpeg
+  ffprobe:ffmpeg
+  curl:curl
+  openssl:openssl
+  pkill:procps
+  /usr/bin/time:time
+  wrk:wrk
+  hyperfine:hyperfine
+  chromium:chromium
+  node:nodejs
+  npm:npm
+)
+
+missing=()
+for pair in "${needs[@]}"; do
+  cmd=${pair%%:*}
+  pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian's nginx package may start a server on port 80; casterpak runs its own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  $sudo systemctl stop nginx || true
+fi

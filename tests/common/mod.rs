@@ -1,0 +1,532 @@
+//! End-to-end harness: a `Stack` is a temp dir with media, cache, database, sockets and a
+//! config, the real worker (`casterpak serve`) and the real nginx (standalone config from
+//! `casterpak nginx-conf --standalone`) on a free loopback port. Both die with the Stack,
+//! also when a test panics.
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
+
+pub mod http;
+pub mod tools;
+
+pub use http::{request, resolve, Response};
+pub use tools::Packaging;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory of test media: `CASTERPAK_TEST_MEDIA` or `<repo>/tests/media`.
+pub fn media_dir() -> PathBuf {
+    std::env::var_os("CASTERPAK_TEST_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media"))
+}
+
+/// A test media file; a missing one fails the test (scripts/make-media.sh makes them).
+pub fn media(name: &str) -> PathBuf {
+    let path = media_dir().join(name);
+    assert!(
+        path.is_file(),
+        "test media {} is missing: run scripts/make-media.sh {}",
+        path.display(),
+        media_dir().display()
+    );
+    path
+}
+
+pub fn casterpak_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_casterpak"))
+}
+
+/// Where cargo put the worker, and so `mp4info`/`mp42hls` of the same workspace build.
+pub fn bin_dir() -> PathBuf {
+    casterpak_bin()
+        .parent()
+        .expect("binary has a directory")
+        .to_path_buf()
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// What a Stack is made of.
+pub struct StackBuilder {
+    media: Vec<(String, PathBuf)>,
+    packaging: Packaging,
+    /// TOML lines per section ("" is the top level).
+    config: BTreeMap<String, Vec<String>>,
+}
+
+impl StackBuilder {
+    /// Puts test media file `name` into the media root under the same name.
+    pub fn media(mut self, name: &str) -> Self {
+        self.media.push((name.to_string(), media(name)));
+        self
+    }
+
+    /// Puts any file into the media root as `as_name` (copied: a symlink to a file
+    /// outside the root would rightly be refused).
+    pub fn file_as(mut self, source: &Path, as_name: &str) -> Self {
+        self.media.push((as_name.to_string(), source.to_path_buf()));
+        self
+    }
+
+    pub fn packaging(mut self, packaging: Packaging) -> Self {
+        self.packaging = packaging;
+        self
+    }
+
+    /// Adds a TOML `line` to `section` ("limits", "cache", "" for the top level).
+    pub fn config(mut self, section: &str, line: &str) -> Self {
+        self.config
+            .entry(section.to_string())
+            .or_default()
+            .push(line.to_string());
+        self
+    }
+
+    pub fn start(self) -> Stack {
+        Stack::start(self)
+    }
+}
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub config_path: PathBuf,
+    pub media_root: PathBuf,
+    pub cache_root: PathBuf,
+    pub nginx_prefix: PathBuf,
+    pub tools: tools::Wrappers,
+    worker: Option<Child>,
+    nginx: Option<Child>,
+    worker_socket: PathBuf,
+    config: BTreeMap<String, Vec<String>>,
+}
+
+impl Stack {
+    pub fn builder() -> StackBuilder {
+        StackBuilder {
+            media: Vec::new(),
+            packaging: Packaging::JustInTime,
+            config: BTreeMap::new(),
+        }
+    }
+
+    fn start(b: StackBuilder) -> Stack {
+        let dir = tempfile::Builder::new()
+            .prefix("cpk")
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let media_root = root.join("media");
+        let cache_root = root.join("cache");
+        std::fs::create_dir_all(&media_root).expect("media root");
+        std::fs::create_dir_all(&cache_root).expect("cache root");
+        for (name, source) in &b.media {
+            let target = media_root.join(name);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).expect("media subdir");
+            }
+            std::fs::copy(source, &target).expect("copy media");
+        }
+        let tools = tools::write(&root.join("tools"), &bin_dir(), b.packaging);
+        let worker_socket = root.join("worker.sock");
+        let mut config = b.config;
+        let top = config.entry(String::new()).or_default();
+        for (key, value) in [
+            ("listen", worker_socket.clone()),
+            ("control_socket", root.join("control.sock")),
+            ("hit_log_socket", root.join("hits.sock")),
+            ("media_root", media_root.clone()),
+            ("cache_root", cache_root.clone()),
+            ("db_path", root.join("db")),
+        ] {
+            top.insert(0, format!("{key} = {:?}", value.display().to_string()));
+        }
+        let tools_section = config.entry("tools".into()).or_default();
+        tools_section.push(format!(
+            "mp4info = {:?}",
+            tools.mp4info.display().to_string()
+        ));
+        tools_section.push(format!(
+            "mp42hls = {:?}",
+            tools.mp42hls.display().to_string()
+        ));
+        let config_path = root.join("casterpak.toml");
+        std::fs::write(&config_path, config_text(&config)).expect("write config");
+        let nginx_prefix = root.join("nginx");
+        std::fs::create_dir_all(nginx_prefix.join("logs")).expect("nginx logs dir");
+        std::fs::create_dir_all(nginx_prefix.join("www")).expect("nginx www dir");
+        let mut stack = Stack {
+            dir,
+            port: 0,
+            config_path,
+            media_root,
+            cache_root,
+            nginx_prefix,
+            tools,
+            worker: None,
+            nginx: None,
+            worker_socket,
+            config,
+        };
+        stack.start_worker();
+        stack.start_nginx();
+        stack
+    }
+
+    /// Starts `casterpak serve` and waits until its socket accepts connections.
+    pub fn start_worker(&mut self) {
+        assert!(self.worker.is_none(), "worker already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("worker.log"))
+            .expect("worker log");
+        let child = Command::new(casterpak_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn casterpak serve");
+        self.worker = Some(child);
+        let socket = self.worker_socket.clone();
+        self.wait_for("worker socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+    }
+
+    fn start_nginx(&mut self) {
+        for _attempt in 0..5 {
+            self.port = free_port();
+            let out = Command::new(casterpak_bin())
+                .args(["nginx-conf", "--config"])
+                .arg(&self.config_path)
+                .args(["--standalone", "--listen"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--prefix")
+                .arg(&self.nginx_prefix)
+                .output()
+                .expect("run casterpak nginx-conf");
+            assert!(
+                out.status.success(),
+                "nginx-conf: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(self.nginx_prefix.join("nginx.conf"), &out.stdout).expect("nginx.conf");
+            let mut child = Command::new("nginx")
+                .arg("-p")
+                .arg(format!("{}/", self.nginx_prefix.display()))
+                .arg("-e")
+                .arg(self.nginx_prefix.join("logs/error.log"))
+                .arg("-c")
+                .arg(self.nginx_prefix.join("nginx.conf"))
+                .args(["-g", "daemon off;"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn nginx (scripts/install-deps.sh installs it)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port was taken meanwhile
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.nginx = Some(child);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("nginx did not start: {}", self.nginx_error_log());
+    }
+
+    fn wait_for(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if ready() {
+                return;
+            }
+            if let Some(worker) = self.worker.as_mut() {
+                if let Ok(Some(status)) = worker.try_wait() {
+                    panic!(
+                        "worker exited ({status}) before {what}:\n{}",
+                        self.worker_log()
+                    );
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out waiting for {what}:\n{}", self.worker_log());
+    }
+
+    /// SIGKILLs the worker (no cleanup on its side) and reaps it.
+    pub fn kill_worker(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks the worker to stop (SIGTERM) and waits up to 10 s, then kills it.
+    pub fn stop_worker(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(self.port, "GET", path.as_bytes(), &[])
+    }
+
+    pub fn get_raw(&self, path: &[u8]) -> Response {
+        request(self.port, "GET", path, &[])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Runs `casterpak <args> --config <this stack's config>`.
+    pub fn casterpak(&self, args: &[&str]) -> Output {
+        Command::new(casterpak_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run casterpak")
+    }
+
+    /// Sets a TOML line in `section` of the config file (replacing a line for the same
+    /// key); a running worker sees it only after a restart.
+    pub fn reconfigure(&mut self, section: &str, line: &str) {
+        let key = line.split('=').next().unwrap_or("").trim().to_string();
+        let lines = self.config.entry(section.to_string()).or_default();
+        lines.retain(|l| l.split('=').next().unwrap_or("").trim() != key);
+        lines.push(line.to_string());
+        std::fs::write(&self.config_path, config_text(&self.config)).expect("write config");
+    }
+
+    pub fn mp42hls_runs(&self) -> Vec<String> {
+        tools::runs(&self.tools.mp42hls_log)
+    }
+
+    pub fn mp4info_runs(&self) -> Vec<String> {
+        tools::runs(&self.tools.mp4info_log)
+    }
+
+    /// Makes the mp42hls wrapper sleep `secs` before each run (None: no sleep).
+    pub fn set_slow(&self, secs: Option<u32>) {
+        match secs {
+            Some(s) => std::fs::write(&self.tools.slow_flag, s.to_string()).expect("slow flag"),
+            None => {
+                let _ = std::fs::remove_file(&self.tools.slow_flag);
+            }
+        }
+    }
+
+    pub fn cache_path(&self, url_path: &str) -> PathBuf {
+        self.cache_root.join(url_path.trim_start_matches('/'))
+    }
+
+    pub fn worker_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
+    }
+
+    pub fn nginx_error_log(&self) -> String {
+        std::fs::read_to_string(self.nginx_prefix.join("logs/error.log")).unwrap_or_default()
+    }
+
+    /// How many files the cache holds for `/i/<name>.mp4/…`.
+    pub fn rendition_files(&self, name: &str) -> usize {
+        let dir = self.cache_path(&format!("/i/{name}.mp4"));
+        self.cached_files()
+            .iter()
+            .filter(|p| p.starts_with(&dir))
+            .count()
+    }
+
+    /// Every regular file and symlink under the cache's `<url_prefix>` tree ("i").
+    pub fn cached_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.cache_root.join("i"), &mut out);
+        out
+    }
+}
+
+fn config_text(config: &BTreeMap<String, Vec<String>>) -> String {
+    let mut text = String::new();
+    for (section, lines) in config {
+        if !section.is_empty() {
+            text.push_str(&format!("\n[{section}]\n"));
+        }
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out),
+            Ok(_) => out.push(path),
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(mut nginx) = self.nginx.take() {
+            // SIGTERM: the master stops its worker process too (SIGKILL would orphan it).
+            let _ = kill(Pid::from_raw(nginx.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = nginx.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = nginx.kill();
+            let _ = nginx.wait();
+        }
+        self.kill_worker();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- worker log ---\n{}\n--- nginx error log ---\n{}",
+                self.worker_log(),
+                self.nginx_error_log()
+            );
+        }
+    }
+}
+
+/// Parsed `#EXT-X-STREAM-INF` entries of a master playlist: (attributes, URI).
+pub fn variants(master: &str) -> Vec<(BTreeMap<String, String>, String)> {
+    let mut out = Vec::new();
+    let mut lines = master.lines();
+    while let Some(line) = lines.next() {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            let uri = lines.next().unwrap_or_default().to_string();
+            out.push((attributes(attrs), uri));
+        }
+    }
+    out
+}
+
+/// An attribute list (RFC 8216 4.2): commas inside quoted strings do not split.
+pub fn attributes(list: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = list;
+    while !rest.is_empty() {
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            let next = quoted.get(end + 1..).unwrap_or("");
+            (
+                quoted[..end].to_string(),
+                next.strip_prefix(',').unwrap_or(next),
+            )
+        } else {
+            match after.split_once(',') {
+                Some((v, n)) => (v.to_string(), n),
+                None => (after.to_string(), ""),
+            }
+        };
+        out.insert(name.to_string(), value);
+        rest = next;
+    }
+    out
+}
+
+/// (EXTINF duration, URI) of each segment of a media playlist.
+pub fn segments(playlist: &str) -> Vec<(f64, String)> {
+    let mut out = Vec::new();
+    let mut lines = playlist.lines();
+    while let Some(line) = lines.next() {
+        if let Some(info) = line.strip_prefix("#EXTINF:") {
+            let duration = info
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .unwrap_or(f64::NAN);
+            let uri = lines.next().unwrap_or_default().to_string();
+            out.push((duration, uri));
+        }
+    }
+    out
+}
+
+/// Duration of a media file in seconds, as ffprobe reads it.
+pub fn ffprobe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration of {}", path.display()))
+}
+
+/// Width and height of the first video stream, as ffprobe reads it.
+pub fn ffprobe_resolution(path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height", "-of", "csv=s=x:p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Checks that `body` looks like an MPEG-TS segment: whole 188-byte packets, each
+/// starting with the sync byte, the first being the PAT (PID 0).
+pub fn assert_transport_stream(body: &[u8], what: &str) {
+    assert!(!body.is_empty(), "{what}: empty");
+    assert_eq!(body.len() % 188, 0, "{what}: {} bytes", body.len());
+    assert!(body.chunks(188).all(|p| p[0] == 0x47), "{what}: lost sync");
+    let pid = (u16::from(body[1] & 0x1f) << 8) | u16::from(body[2]);
+    assert_eq!(pid, 0, "{what}: first packet is not the PAT");
+}

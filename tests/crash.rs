@@ -1,0 +1,90 @@
+//! Killing the worker (SIGKILL) in the middle of a fill leaves nothing that nginx would
+//! serve half-written, and a restarted worker fills the same request.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Requests `path` with a slow mp42hls, kills the worker once the tool has started,
+/// lets the orphaned tool finish, and checks nothing appeared at `path`.
+fn killed_fill(packaging: Packaging, warm_up: &[&str], path: &str, tool_args: &str) {
+    let mut stack = Stack::builder()
+        .media("clip_low.mp4")
+        .packaging(packaging)
+        .start();
+    for warm in warm_up {
+        assert_eq!(stack.get(warm).status, 200, "{warm}");
+    }
+    let runs_before = stack.mp42hls_runs().len();
+    stack.set_slow(Some(2));
+    let port = stack.port;
+    let owned_path = path.to_string();
+    let request_thread =
+        std::thread::spawn(move || request(port, "GET", owned_path.as_bytes(), &[]));
+    let log = stack.tools.mp42hls_log.clone();
+    wait_until("the slow fill to start", 30, || {
+        common::tools::started(&log)
+            .iter()
+            .any(|a| a.contains(tool_args))
+    });
+    stack.kill_worker();
+    let answer = request_thread.join().expect("request thread");
+    assert!(
+        answer.status >= 500,
+        "answer after the kill: {}",
+        answer.status
+    );
+    assert!(
+        std::fs::symlink_metadata(stack.cache_path(path)).is_err(),
+        "{path} is in the cache after the kill"
+    );
+    // The tool was in its own process group and goes on: let it write its output.
+    wait_until("the orphaned tool to run", 30, || {
+        stack.mp42hls_runs().len() > runs_before
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        std::fs::symlink_metadata(stack.cache_path(path)).is_err(),
+        "{path} appeared in the cache after the orphaned tool finished"
+    );
+    assert_ne!(stack.get(path).status, 200, "nginx served {path}");
+
+    stack.set_slow(None);
+    stack.start_worker();
+    let r = stack.get(path);
+    assert_eq!(r.status, 200, "after restart: {}", r.text());
+    if path.ends_with(".ts") {
+        assert_transport_stream(&r.body, path);
+    } else {
+        assert!(r.text().contains("#EXT-X-ENDLIST"), "{}", r.text());
+    }
+}
+
+#[test]
+fn sigkill_during_a_segment_fill() {
+    killed_fill(
+        Packaging::JustInTime,
+        &["/i/clip_low.mp4/index_0_av.m3u8"],
+        "/i/clip_low.mp4/segment2_0_av.ts",
+        "--segments",
+    );
+}
+
+#[test]
+fn sigkill_during_a_whole_rendition_fill() {
+    killed_fill(
+        Packaging::Whole,
+        &[],
+        "/i/clip_low.mp4/index_0_av.m3u8",
+        "clip_low.mp4",
+    );
+}

@@ -1,0 +1,197 @@
+//! Bad media and hostile URLs through the whole stack: a clear 4xx with a one-line
+//! reason, nothing written to the cache, nothing read outside the roots, worker alive.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+/// A small MPEG-4 Part 2 video in MP4: a codec casterpak does not package.
+fn make_mpeg4_part2(dir: &Path) -> PathBuf {
+    let path = dir.join("mpeg4_part2.mp4");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+        ])
+        .args([
+            "-i",
+            "testsrc2=size=320x240:rate=24",
+            "-t",
+            "2",
+            "-c:v",
+            "mpeg4",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+fn assert_one_line_reason(r: &Response, what: &str) {
+    let text = r.text();
+    let reason = text.trim_end_matches('\n');
+    assert!(
+        !reason.trim().is_empty() && !reason.contains('\n'),
+        "{what}: reason is not one line: {text:?}"
+    );
+}
+
+#[test]
+fn bad_media_is_refused_with_a_reason_and_never_cached() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mpeg4 = make_mpeg4_part2(scratch.path());
+    let stack = Stack::builder()
+        .media("empty.mp4")
+        .media("garbage.mp4")
+        .media("truncated.mp4")
+        .media("truncated_faststart.mp4")
+        .file_as(&mpeg4, "mpeg4_part2.mp4")
+        .media("clip_low.mp4")
+        .start();
+    let cases = [
+        ("empty", 422),
+        ("garbage", 422),
+        ("truncated", 422),           // moov missing
+        ("truncated_faststart", 422), // mdat cut short, moov intact
+        ("mpeg4_part2", 415),
+    ];
+    for (name, status) in cases {
+        for leaf in ["master.m3u8", "index_0_av.m3u8", "segment1_0_av.ts"] {
+            let path = format!("/i/{name}.mp4/{leaf}");
+            let r = stack.get(&path);
+            assert_eq!(r.status, status, "{path}: {}", r.text());
+            assert_one_line_reason(&r, &path);
+        }
+    }
+    assert_eq!(
+        stack.cached_files(),
+        Vec::<PathBuf>::new(),
+        "bad media left files"
+    );
+    // Failures are remembered briefly: asking again does not run the tools again.
+    let before = (stack.mp4info_runs().len(), stack.mp42hls_runs().len());
+    for (name, status) in cases {
+        let r = stack.get(&format!("/i/{name}.mp4/segment1_0_av.ts"));
+        assert_eq!(r.status, status, "{name} again");
+    }
+    let after = (stack.mp4info_runs().len(), stack.mp42hls_runs().len());
+    assert_eq!(before, after, "tools ran again for remembered failures");
+    // The worker is alive and well.
+    let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_transport_stream(&r.body, "good segment after bad media");
+}
+
+/// Sets atime and mtime to one past moment: on relatime mounts any read then moves atime.
+fn age(path: &Path) -> SystemTime {
+    let past = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open canary");
+    file.set_times(
+        std::fs::FileTimes::new()
+            .set_accessed(past)
+            .set_modified(past),
+    )
+    .expect("set canary times");
+    std::fs::metadata(path)
+        .expect("stat")
+        .accessed()
+        .expect("atime")
+}
+
+#[test]
+fn hostile_urls_are_refused_and_touch_nothing_outside_the_roots() {
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    // A real MP4 outside every root, reachable only through symlinks in the media root.
+    let outside = stack.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside dir");
+    let canary = outside.join("canary.mp4");
+    std::fs::copy(media("clip_low.mp4"), &canary).expect("canary");
+    let canary_bytes = std::fs::read(&canary).expect("read canary");
+    std::os::unix::fs::symlink(&canary, stack.media_root.join("link.mp4")).expect("file link");
+    std::os::unix::fs::symlink(&outside, stack.media_root.join("dirlink")).expect("dir link");
+    let atime = age(&canary);
+
+    let overlong = format!("/i/{}.mp4/master.m3u8", "a".repeat(5000));
+    let way_overlong = format!("/i/{}.mp4/master.m3u8", "a".repeat(20000));
+    let cases: Vec<Vec<u8>> = [
+        "/i/../x",
+        "/i/../outside/canary.mp4/master.m3u8",
+        "/i/%2e%2e/outside/canary.mp4/master.m3u8",
+        "/i/x/%2e%2e/link.mp4/master.m3u8",
+        "/i/x/%2E%2E/%2e%2e/outside/canary.mp4/master.m3u8",
+        "/i/a%2fb.mp4/master.m3u8",
+        "/i/..%2foutside%2fcanary.mp4/master.m3u8",
+        "/i/..%5coutside%5ccanary.mp4/master.m3u8",
+        "/i/clip_low.mp4%00/master.m3u8",
+        "/i/clip_low.mp4/master.m3u8%00",
+        "/i/%ff%fe.mp4/master.m3u8",
+        "/i//etc/passwd",
+        "/i/link.mp4/master.m3u8",
+        "/i/link.mp4/index_0_av.m3u8",
+        "/i/link.mp4/segment1_0_av.ts",
+        "/i/dirlink/canary.mp4/master.m3u8",
+        "/i/dirlink/canary.mp4/segment1_0_av.ts",
+        "/i/,link,dirlink/canary,.mp4.csmil/master.m3u8",
+        "/i/,link,dirlink/canary,.mp4.csmil/segment1_0_av.ts",
+        overlong.as_str(),
+        way_overlong.as_str(),
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .chain([b"/i/\xff.mp4/master.m3u8".to_vec()])
+    .collect();
+    for path in &cases {
+        let r = stack.get_raw(path);
+        let shown = String::from_utf8_lossy(&path[..path.len().min(80)]).into_owned();
+        assert!(
+            [400, 404, 414].contains(&r.status),
+            "{shown}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    // A csmil list mixing a good rendition with the symlink leaves the symlink out.
+    let r = stack.get("/i/,clip_low,link,.mp4.csmil/master.m3u8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(variants(&r.text()).len(), 1, "{}", r.text());
+    assert!(!r.text().contains("link"), "{}", r.text());
+
+    let runs = [stack.mp4info_runs(), stack.mp42hls_runs()].concat();
+    for run in &runs {
+        assert!(
+            !run.contains("canary") && !run.contains("link"),
+            "a tool ran on the canary: {run}"
+        );
+    }
+    // atime first: reading the content for the comparison moves it.
+    let atime_after = std::fs::metadata(&canary)
+        .expect("stat")
+        .accessed()
+        .expect("atime");
+    assert_eq!(atime_after, atime, "the canary was read");
+    assert_eq!(std::fs::read(&canary).expect("canary"), canary_bytes);
+    for file in stack.cached_files() {
+        let name = file.to_string_lossy();
+        assert!(
+            !name.contains("canary") && !name.contains("link.mp4/"),
+            "cached: {name}"
+        );
+    }
+    assert_eq!(stack.get("/i/clip_low.mp4/segment1_0_av.ts").status, 200);
+}

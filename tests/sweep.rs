@@ -1,0 +1,125 @@
+//! `casterpak --sweep` against a live stack: TTL and size eviction, the hit feed from
+//! nginx keeping entries warm, `--dry-run`, sweeping while the worker runs (control
+//! socket) and without it, and refilling what was evicted.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+
+fn fill(stack: &Stack, name: &str) {
+    for leaf in ["index_0_av.m3u8", "segment1_0_av.ts", "segment2_0_av.ts"] {
+        let path = format!("/i/{name}.mp4/{leaf}");
+        let r = stack.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+}
+
+/// Bytes of the files under one rendition's cache directory.
+fn rendition_bytes(stack: &Stack, name: &str) -> u64 {
+    stack
+        .cached_files()
+        .iter()
+        .filter(|p| p.starts_with(stack.cache_path(&format!("/i/{name}.mp4"))))
+        .map(|p| std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn sweep(stack: &Stack, args: &[&str]) -> String {
+    let out = stack.casterpak(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "casterpak {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+#[test]
+fn ttl_sweep_while_the_worker_runs() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .config("cache", "segment_ttl_secs = 2")
+        .config("cache", "hit_flush_ms = 100")
+        .start();
+    fill(&stack, "clip_low");
+    let files = stack.cached_files();
+    assert!(!files.is_empty());
+    std::thread::sleep(Duration::from_millis(3500));
+
+    let dry = sweep(&stack, &["--sweep", "--dry-run"]);
+    assert!(!dry.trim().is_empty(), "dry run printed nothing");
+    assert!(files.iter().all(|f| exists(f)), "--dry-run deleted files");
+
+    let summary = sweep(&stack, &["--sweep"]);
+    assert_eq!(summary.trim().lines().count(), 1, "summary: {summary:?}");
+    assert_eq!(
+        stack.rendition_files("clip_low"),
+        0,
+        "expired files left: {summary}"
+    );
+
+    let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
+    assert_eq!(r.status, 200, "refill: {}", r.text());
+    assert_eq!(r.header("x-casterpak-cache"), "MISS");
+    assert!(exists(
+        &stack.cache_path("/i/clip_low.mp4/segment1_0_av.ts")
+    ));
+}
+
+#[test]
+fn size_sweep_keeps_what_nginx_hits_keep_warm() {
+    let clip = media("clip_low.mp4");
+    let mut stack = Stack::builder()
+        .file_as(&clip, "a.mp4")
+        .file_as(&clip, "b.mp4")
+        .config("cache", "hit_flush_ms = 100")
+        .start();
+    // a is filled first, so only nginx's hit feed can make it the more recent one.
+    fill(&stack, "a");
+    std::thread::sleep(Duration::from_millis(1100));
+    fill(&stack, "b");
+    std::thread::sleep(Duration::from_millis(1100));
+    for _ in 0..3 {
+        for leaf in ["index_0_av.m3u8", "segment1_0_av.ts", "segment2_0_av.ts"] {
+            let r = stack.get(&format!("/i/a.mp4/{leaf}"));
+            assert_eq!((r.status, r.header("x-casterpak-cache")), (200, "HIT"));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1000)); // > hit_flush_ms
+
+    let (a, b) = (rendition_bytes(&stack, "a"), rendition_bytes(&stack, "b"));
+    assert!(a > 0 && a == b, "a {a} bytes, b {b} bytes");
+    // Room for one rendition, not two.
+    stack.reconfigure("cache", &format!("max_cache_bytes = {}", a + b / 2));
+    stack.stop_worker();
+    stack.start_worker();
+
+    let summary = sweep(&stack, &["--sweep"]);
+    assert_eq!(
+        rendition_bytes(&stack, "a"),
+        a,
+        "the warm rendition was evicted: {summary}"
+    );
+    assert_eq!(
+        stack.rendition_files("b"),
+        0,
+        "the cold rendition stayed: {summary}"
+    );
+
+    // Without a worker the sweep opens the database itself.
+    stack.stop_worker();
+    sweep(&stack, &["--sweep", "--dry-run"]);
+    sweep(&stack, &["--sweep"]);
+    assert_eq!(rendition_bytes(&stack, "a"), a);
+
+    stack.start_worker();
+    let r = stack.get("/i/b.mp4/segment1_0_av.ts");
+    assert_eq!((r.status, r.header("x-casterpak-cache")), (200, "MISS"));
+}
