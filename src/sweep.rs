@@ -1,1 +1,332 @@
-//! (to be written)
+//! Eviction: `casterpak --sweep` (from cron or the systemd timer) and the control
+//! socket's `sweep`. A sweep reconciles the database with the disk, plans what goes
+//! (`plan`, pure) and evicts through `Cache::evict_if_idle`, which renames an entry
+//! away atomically and refuses entries being filled.
+//!
+//! sled allows one process per database, so the CLI first asks a running worker
+//! over its control socket and opens the database itself only when none answers.
+
+pub mod plan;
+pub mod reconcile;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::control::{self, ControlClientError, ControlHandler, ControlRequest};
+use crate::store::{Store, StoreError};
+use plan::{Reason, Target};
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `--sweep` waits for the worker's answer; a sweep of a huge cache walks
+/// the whole tree.
+const CONTROL_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What one sweep did (or, dry, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    pub ttl: usize,
+    pub size: usize,
+    pub dangling: usize,
+    pub orphans: usize,
+    pub evicted_bytes: u64,
+    pub kept_entries: usize,
+    pub kept_bytes: u64,
+    pub limit_bytes: u64,
+    pub busy_skipped: usize,
+    pub failed: usize,
+    /// Database entries added from / dropped for the disk by reconcile.
+    pub adopted: usize,
+    pub dropped: usize,
+}
+
+impl SweepReport {
+    pub fn evicted(&self) -> usize {
+        self.ttl + self.size + self.dangling + self.orphans
+    }
+
+    /// The one summary line.
+    pub fn summary(&self) -> String {
+        let verb = if self.dry_run {
+            "would evict"
+        } else {
+            "evicted"
+        };
+        let mut line = format!(
+            "sweep: {verb} {} entries ({}: {} ttl, {} size, {} dangling masters, {} orphans), kept {} entries ({}) of limit {}",
+            self.evicted(),
+            human_bytes(self.evicted_bytes),
+            self.ttl,
+            self.size,
+            self.dangling,
+            self.orphans,
+            self.kept_entries,
+            human_bytes(self.kept_bytes),
+            human_bytes(self.limit_bytes),
+        );
+        if self.busy_skipped > 0 {
+            line.push_str(&format!(", {} busy skipped", self.busy_skipped));
+        }
+        if self.adopted > 0 || self.dropped > 0 {
+            line.push_str(&format!(
+                ", index: {} adopted {} dropped",
+                self.adopted, self.dropped
+            ));
+        }
+        if self.failed > 0 {
+            line.push_str(&format!(", {} FAILED (see log)", self.failed));
+        }
+        line
+    }
+}
+
+/// `1536` → `1.5 KiB`; one decimal, binary units.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[derive(Debug)]
+pub enum SweepError {
+    Store(StoreError),
+    Reconcile(reconcile::ReconcileError),
+    Cache(io::Error),
+}
+
+impl fmt::Display for SweepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SweepError::Store(e) => e.fmt(f),
+            SweepError::Reconcile(e) => e.fmt(f),
+            SweepError::Cache(e) => write!(f, "cache: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SweepError {}
+
+impl From<StoreError> for SweepError {
+    fn from(e: StoreError) -> Self {
+        SweepError::Store(e)
+    }
+}
+
+impl From<reconcile::ReconcileError> for SweepError {
+    fn from(e: reconcile::ReconcileError) -> Self {
+        SweepError::Reconcile(e)
+    }
+}
+
+/// One sweep with an open store and cache. A dry run deletes nothing (reconcile
+/// still updates the index from the disk, which loses nothing).
+pub fn run(
+    store: &Store,
+    cache: &Cache,
+    config: &Config,
+    dry_run: bool,
+    now: u64,
+) -> Result<SweepReport, SweepError> {
+    let index = reconcile::reconcile(store, cache, now)?;
+    let entries = store.entries()?;
+    let plan = plan::plan(&entries, &index.orphans, &config.cache, now, &|key| {
+        cache.is_busy(key)
+    });
+    let mut report = SweepReport {
+        dry_run,
+        kept_entries: plan.kept_entries,
+        kept_bytes: plan.kept_bytes,
+        limit_bytes: config.cache.max_cache_bytes,
+        busy_skipped: plan.busy_skipped,
+        adopted: index.adopted,
+        dropped: index.dropped,
+        ..SweepReport::default()
+    };
+    for eviction in &plan.evictions {
+        let outcome = if dry_run {
+            Ok(Some(eviction.bytes))
+        } else {
+            execute(store, cache, &eviction.target)
+        };
+        match outcome {
+            Ok(Some(bytes)) => {
+                report.evicted_bytes = report.evicted_bytes.saturating_add(bytes);
+                *match eviction.reason {
+                    Reason::Ttl => &mut report.ttl,
+                    Reason::Size => &mut report.size,
+                    Reason::Dangling => &mut report.dangling,
+                    Reason::Orphan => &mut report.orphans,
+                } += 1;
+            }
+            // Became busy after planning: it stays.
+            Ok(None) => {
+                report.busy_skipped += 1;
+                report.kept_entries += usize::from(matches!(eviction.target, Target::Entry(_)));
+                report.kept_bytes = report.kept_bytes.saturating_add(eviction.bytes);
+            }
+            Err(e) => {
+                log::error!("sweep: evicting {:?} failed: {e}", eviction.target);
+                report.failed += 1;
+            }
+        }
+    }
+    if !dry_run {
+        store.flush()?;
+    }
+    Ok(report)
+}
+
+/// Evicts one target; `Ok(None)` when it is busy and stays.
+fn execute(store: &Store, cache: &Cache, target: &Target) -> Result<Option<u64>, SweepError> {
+    match target {
+        Target::Entry(key) => match cache.evict_if_idle(key).map_err(SweepError::Cache)? {
+            Some(bytes) => {
+                // A fill that published the key again right after keeps its entry.
+                if !exists(&cache.path_of(key)) {
+                    store.remove(key)?;
+                }
+                Ok(Some(bytes))
+            }
+            None if !exists(&cache.path_of(key)) => {
+                store.remove(key)?;
+                Ok(Some(0))
+            }
+            None => Ok(None),
+        },
+        Target::Orphan(rel) => {
+            let key = rel.to_str().filter(|k| !k.starts_with(".casterpak-"));
+            match key {
+                // Inside the served tree: rename away atomically like any entry.
+                Some(key) => match cache.evict_if_idle(key).map_err(SweepError::Cache)? {
+                    None if !exists(&cache.path_of(key)) => Ok(Some(0)),
+                    outcome => Ok(outcome),
+                },
+                None => remove_tree(&cache.root().join(rel)).map_err(SweepError::Cache),
+            }
+        }
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Deletes a scratch leftover; nginx never serves those, so no rename is needed.
+fn remove_tree(path: &Path) -> io::Result<Option<u64>> {
+    let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let (bytes, _) = match reconcile::measure(path) {
+        Ok(measured) => measured,
+        Err(e) if gone(&e) => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    };
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Some(bytes)),
+        Err(e) if gone(&e) => Ok(Some(0)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The worker's control-socket handler: `sweep [--dry-run]` runs one sweep at a
+/// time on a blocking thread; `ping` answers `pong`.
+pub fn control_handler(store: Arc<Store>, cache: Cache, config: Arc<Config>) -> ControlHandler {
+    let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+    Arc::new(move |request| {
+        let (store, cache, config) = (store.clone(), cache.clone(), config.clone());
+        let one_at_a_time = one_at_a_time.clone();
+        Box::pin(async move {
+            let dry_run = match request {
+                ControlRequest::Ping => return "pong".to_string(),
+                ControlRequest::Sweep { dry_run } => dry_run,
+            };
+            let _turn = one_at_a_time.lock().await;
+            let now = crate::store::unix_now();
+            let result =
+                tokio::task::spawn_blocking(move || run(&store, &cache, &config, dry_run, now))
+                    .await;
+            match result {
+                Ok(Ok(report)) => {
+                    log::info!("{}", report.summary());
+                    report.summary()
+                }
+                Ok(Err(e)) => format!("error: sweep failed: {e}"),
+                Err(e) => format!("error: sweep task failed: {e}"),
+            }
+        })
+    })
+}
+
+/// `casterpak --sweep [--dry-run]`: prints one line, returns the exit code.
+pub fn run_cli(config: &Config, dry_run: bool) -> i32 {
+    let request = ControlRequest::Sweep { dry_run };
+    match control::request(&config.control_socket, request, CONTROL_ANSWER_TIMEOUT) {
+        Ok(answer) => report_line(&answer),
+        Err(ControlClientError::NotListening) => run_locally(config, dry_run),
+        Err(e) => {
+            eprintln!("sweep: {e} ({})", config.control_socket.display());
+            1
+        }
+    }
+}
+
+/// Prints a summary line; an answer that is not one (e.g. `error: …`) or that
+/// reports failed evictions fails the run.
+fn report_line(answer: &str) -> i32 {
+    if !answer.starts_with("sweep:") {
+        eprintln!("{answer}");
+        return 1;
+    }
+    println!("{answer}");
+    i32::from(answer.contains(" FAILED"))
+}
+
+fn run_locally(config: &Config, dry_run: bool) -> i32 {
+    // The store first: holding its lock proves no worker uses this cache, and only
+    // then may `Cache::new` clear the scratch dirs.
+    let store = match Store::open(&config.db_path) {
+        Ok(store) => store,
+        Err(e @ StoreError::Locked { .. }) => {
+            eprintln!(
+                "sweep: {e}, but nothing answers on the control socket {}; is the worker configured with another control_socket?",
+                config.control_socket.display()
+            );
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("sweep: {e}");
+            return 1;
+        }
+    };
+    let cache = match Cache::new(config.cache_root.clone()) {
+        Ok(cache) => cache,
+        Err(e) => {
+            eprintln!("sweep: cache {}: {e}", config.cache_root.display());
+            return 1;
+        }
+    };
+    match run(&store, &cache, config, dry_run, crate::store::unix_now()) {
+        Ok(report) => report_line(&report.summary()),
+        Err(e) => {
+            eprintln!("sweep: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
