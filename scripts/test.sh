@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every check casterpak has, as CI does (.ci/run calls this): installs what is
+# missing, makes the test media, then format, lint, unit + end-to-end tests, and the
+# browser, fuzz and benchmark stages when their scripts exist.
+# Ends with "N passed, M failed" (stages) and exits non-zero if any stage failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export CASTERPAK_TEST_MEDIA=${CASTERPAK_TEST_MEDIA:-$repo/tests/media}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+passed=0
+failed=0
+failed_names=()
+
+# stage NAME COMMAND...: runs one stage, timing it, and keeps going on failure.
+stage() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name: $*"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "=== $name: FAILED ($((SECONDS - start)) s)"
+  fi
+}
+
+make_media() {
+  # The 10-minute title takes most of the media time: make it only if a test names it.
+  local skip_long=${SKIP_LONG:-}
+  if [ -z "$skip_long" ] && [ -n "${CI:-}" ] &&
+    ! grep -rqs long_1080p_10min tests/*.rs src bento4/src bento4/tests; then
+    skip_long=1
+  fi
+  SKIP_LONG=$skip_long scripts/make-media.sh "$CASTERPAK_TEST_MEDIA"
+}
+
+stage install-deps scripts/install-deps.sh
+stage media make_media
+stage fmt cargo fmt --all --check
+stage clippy cargo clippy --workspace --all-targets -- -D warnings
+stage test cargo test --workspace
+if [ -x tests/browser/run.sh ] || [ -f tests/browser/run.sh ]; then
+  stage browser bash tests/browser/run.sh
+fi
+if [ -f scripts/fuzz.sh ]; then
+  stage fuzz bash scripts/fuzz.sh 10
+fi
+if [ -f scripts/bench.sh ]; then
+  stage bench bash scripts/bench.sh --quick
+fi
+
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "failed stages: ${failed_names[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
