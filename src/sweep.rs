@@ -242,6 +242,23 @@ fn remove_tree(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
+/// Reconciles the index with the disk on a blocking thread, for worker start:
+/// adopts what a previous run (or a lost database) left on disk. Logs the outcome.
+pub fn spawn_startup_reconcile(store: Arc<Store>, cache: Cache) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        match reconcile::reconcile(&store, &cache, crate::store::unix_now()) {
+            Ok(report) => log::info!(
+                "index reconciled with the cache: {} adopted, {} dropped, {} re-measured, {} entry bytes on disk",
+                report.adopted,
+                report.dropped,
+                report.remeasured,
+                report.entry_bytes
+            ),
+            Err(e) => log::error!("reconciling the index with the cache failed: {e}"),
+        }
+    })
+}
+
 /// The worker's control-socket handler: `sweep [--dry-run]` runs one sweep at a
 /// time on a blocking thread; `ping` answers `pong`.
 pub fn control_handler(store: Arc<Store>, cache: Cache, config: Arc<Config>) -> ControlHandler {

@@ -262,3 +262,15 @@ async fn cli_asks_the_running_worker_over_the_control_socket() {
     assert_eq!(pong, "pong");
     server.abort();
 }
+
+#[tokio::test]
+async fn startup_reconcile_adopts_what_a_lost_database_forgot() {
+    let f = fixture();
+    let store = Arc::new(Store::open(&f.config.db_path).unwrap());
+    let cache = Cache::new(f.config.cache_root.clone()).unwrap();
+    cache
+        .publish_bytes("i/left.mp4/segment1_0_av.ts", &[0; 42])
+        .unwrap();
+    spawn_startup_reconcile(store.clone(), cache).await.unwrap();
+    assert_eq!(store.get("i/left.mp4").unwrap().unwrap().bytes, 42);
+}
