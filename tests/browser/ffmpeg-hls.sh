@@ -34,6 +34,9 @@ for name in "${TITLES[@]}"; do
   ffmpeg -hide_banner -v error -i "$MEDIA/$name.mp4" -map 0 -c copy -f hls -hls_time 6 \
     -hls_playlist_type vod -hls_flags independent_segments -start_number 1 \
     -hls_segment_filename "$out/segment%d_0_av.ts" -master_pl_name master.m3u8 "$out/index_0_av.m3u8"
+  # ffmpeg writes EXT-X-INDEPENDENT-SEGMENTS only with video; audio segments are independent anyway.
+  grep -q '^#EXT-X-INDEPENDENT-SEGMENTS' "$out/index_0_av.m3u8" ||
+    sed -i 's/^#EXT-X-PLAYLIST-TYPE:VOD$/&\n#EXT-X-INDEPENDENT-SEGMENTS/' "$out/index_0_av.m3u8"
   inf=$(complete_stream_inf "$MEDIA/$name.mp4" "$(grep '^#EXT-X-STREAM-INF' "$out/master.m3u8")")
   printf '#EXTM3U\n#EXT-X-VERSION:3\n%s\nindex_0_av.m3u8\n' "$inf" >"$out/master.m3u8"
 done

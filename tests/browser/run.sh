@@ -39,6 +39,8 @@ if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/casterpak-browser.XXXXXX")
+# Run as root, nginx's workers drop to "nobody": they must be able to read the tree.
+chmod 755 "$TMP"
 PIDS=()
 cleanup() {
   local status=$?
