@@ -3,6 +3,7 @@
 //! pure (no I/O); `source` is the one edge that reads files.
 
 pub mod error;
+pub mod info;
 pub mod media;
 pub mod mp4;
 pub mod source;

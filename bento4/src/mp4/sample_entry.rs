@@ -6,7 +6,7 @@ use crate::media::{AacConfig, AudioBasics, AvcConfig, Codec, HevcConfig};
 use crate::mp4::audio_config::{parse_audio_specific_config, parse_esds};
 use crate::mp4::boxes::{children, find, require, FourCc, Reader};
 
-/// Sample-entry facts `mp4info` prints that the media model has no place for.
+/// Facts `mp4info` prints that the media model has no place for (one per track).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EntryDetails {
     /// The sample entry's fourcc (`avc1`, `mp4a`, …).
@@ -17,6 +17,8 @@ pub struct EntryDetails {
     pub hevc_array_completeness: Vec<bool>,
     pub hevc_average_frame_rate: u16,
     pub hevc_constant_frame_rate: u8,
+    /// Samples listed in `moov` itself (the rest of a fragmented file's come from `moof`s).
+    pub moov_sample_count: usize,
 }
 
 /// Bytes of a VisualSampleEntry before its child boxes.

@@ -19,8 +19,9 @@ pub fn parse_trak(
     let handler = parse_hdlr(require(mdia, b"hdlr", "mdia")?)?;
     let minf = require(mdia, b"minf", "mdia")?;
     let stbl = require(minf, b"stbl", "minf")?;
-    let (codec, details) = parse_stsd(require(stbl, b"stsd", "stbl")?)?;
+    let (codec, mut details) = parse_stsd(require(stbl, b"stsd", "stbl")?)?;
     let samples = build_samples(stbl, file_size)?;
+    details.moov_sample_count = samples.len();
     let edit = match find(trak, b"edts")?
         .map(|edts| find(edts, b"elst"))
         .transpose()?
