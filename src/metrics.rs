@@ -87,6 +87,12 @@ impl Metrics {
         *value = value.saturating_add(n);
     }
 
+    /// Sets a counter that is counted elsewhere (e.g. the hit log's own counters).
+    pub fn set(&self, name: &'static str, label_pairs: &[(&str, &str)], n: u64) {
+        let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert((name, labels(label_pairs)), n);
+    }
+
     pub fn inc(&self, name: &'static str, label_pairs: &[(&str, &str)]) {
         self.add(name, label_pairs, 1);
     }

@@ -1,1 +1,452 @@
-//! (to be written)
+//! One miss, orchestrated: resolve the source, consult the negative cache and
+//! the source marker, single-flight, run the tools, publish, record in the store.
+//!
+//! JIT mode (our tools): a media playlist comes from the plan (index only) and
+//! each segment is packaged on its own miss. Whole mode (real Bento4): the first
+//! miss on a rendition packages all of it (see `whole.rs`). Playlists are written
+//! by `playlist.rs` from durations in both modes, so they are identical.
+
+mod whole;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::error::{Failure, SourceError};
+use crate::flight::{Failures, Flights};
+use crate::metrics::Metrics;
+use crate::playlist::{self, Variant};
+use crate::source::{MediaRoot, Source};
+use crate::store::{EntryKind, SourceId, Store};
+use crate::tool::output::ShowInfo;
+use crate::tool::{Mode, Tools};
+use crate::url::{Container, Rendition, Request, Resource};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Name of the per-rendition file saying which source it was packaged from, so
+/// a change is noticed even when the database is lost.
+pub const SOURCE_MARKER: &str = ".source";
+/// Plans and infos remembered in memory; beyond this the map is cleared.
+const MAX_KNOWN: usize = 20_000;
+
+/// What a rendition's playlists and master variant need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionInfo {
+    pub durations: Vec<f64>,
+    pub info: ShowInfo,
+}
+
+/// How the server answers a request that went well.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The file is in the cache at this key: X-Accel-Redirect to it.
+    Redirect(String),
+    /// A master missing some renditions: served, not cached (it heals later).
+    Playlist(String),
+}
+
+pub struct Packager {
+    config: Arc<Config>,
+    media: MediaRoot,
+    cache: Cache,
+    tools: Arc<Tools>,
+    store: Option<Arc<Store>>,
+    metrics: Arc<Metrics>,
+    files: Flights<()>,
+    infos: Flights<Arc<RenditionInfo>>,
+    failures: Failures,
+    /// Source path → (identity, info) of recent plans / whole packagings.
+    known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
+}
+
+fn marker_text(id: &SourceId) -> String {
+    format!("{}\n{}\n{}\n", id.size, id.mtime_ns, id.path)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Packager {
+    pub fn new(
+        config: Arc<Config>,
+        media: MediaRoot,
+        cache: Cache,
+        tools: Arc<Tools>,
+        store: Option<Arc<Store>>,
+        metrics: Arc<Metrics>,
+    ) -> Packager {
+        let ttl = Duration::from_secs(config.limits.failure_ttl_secs);
+        Packager {
+            config,
+            media,
+            cache,
+            tools,
+            store,
+            metrics,
+            files: Flights::new(),
+            infos: Flights::new(),
+            failures: Failures::new(ttl),
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Readiness: tools executable and the cache's scratch dir writable.
+    pub fn ready(&self) -> Result<(), String> {
+        if !self.tools.usable() {
+            return Err("packaging tools are not executable".into());
+        }
+        tempfile::tempfile_in(self.cache.tmp_dir())
+            .map(|_| ())
+            .map_err(|e| format!("cache dir not writable: {e}"))
+    }
+
+    /// Fills what `request` needs and says how to answer.
+    pub async fn handle(self: &Arc<Self>, request: &Request) -> Result<Answer, Failure> {
+        let redirect = || Answer::Redirect(request.file_key.clone());
+        let rendition = request.rendition();
+        match (&request.resource, &request.container, rendition) {
+            (Resource::Master, container, _) => self.master(container, &request.file_key).await,
+            (Resource::MediaPlaylist, Container::Single(r), _) => self
+                .media_playlist(r, 0, r.key.clone(), &request.file_key)
+                .await
+                .map(|()| redirect()),
+            (Resource::MediaPlaylist, Container::Csmil { key, .. }, Some(r)) => self
+                .media_playlist(r, request.index, key.clone(), &request.file_key)
+                .await
+                .map(|()| redirect()),
+            (Resource::Segment(k), Container::Single(r), _) => {
+                self.segment(r, *k).await.map(|()| redirect())
+            }
+            (Resource::Segment(k), Container::Csmil { key, .. }, Some(r)) => {
+                self.segment(r, *k).await?;
+                let _guard = self.cache.begin_fill(key);
+                let target = format!("../{}/segment{k}_0_av.ts", r.name);
+                self.cache
+                    .publish_symlink(&request.file_key, Path::new(&target))
+                    .map_err(Failure::cache)?;
+                self.record(key, EntryKind::Master, None, 0).await;
+                Ok(redirect())
+            }
+            (_, Container::Csmil { .. }, None) => Err(Failure::Internal(
+                "rendition index out of range after parsing".into(),
+            )),
+        }
+    }
+
+    /// Resolves the source, answers a remembered failure, and evicts what was
+    /// packaged from an older version of it.
+    fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
+        let source = self.media.resolve(&r.source)?;
+        if let Some(failure) = self.failures.check(&source.id) {
+            return Err(failure);
+        }
+        let dir = self.cache.path_of(&r.key);
+        let stale = match std::fs::read_to_string(dir.join(SOURCE_MARKER)) {
+            Ok(text) => text != marker_text(&source.id),
+            // A dir without a marker is mid-first-fill (busy, so kept) or not ours.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir.is_dir(),
+            Err(e) => return Err(Failure::cache(e)),
+        };
+        if stale {
+            match self.cache.evict_if_idle(&r.key) {
+                Ok(Some(bytes)) => {
+                    log::info!("source of {} changed: evicted {bytes} bytes", r.key);
+                    if let Some(store) = &self.store {
+                        if let Err(e) = store.remove(&r.key) {
+                            log::warn!("store: removing {}: {e}", r.key);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log::warn!("evicting stale {}: {e}", r.key),
+            }
+        }
+        Ok(source)
+    }
+
+    async fn record(&self, key: &str, kind: EntryKind, source: Option<SourceId>, bytes: u64) {
+        self.metrics.add("casterpak_fill_bytes_total", &[], bytes);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let key = key.to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            store.record_fill(&key, kind, source.as_ref(), bytes, now())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("store: recording a fill: {e}"),
+            Err(e) => log::warn!("store task failed: {e}"),
+        }
+    }
+
+    /// Publishes one file into a rendition dir, writing its source marker first.
+    async fn publish_in_rendition(
+        &self,
+        r: &Rendition,
+        source: &Source,
+        file_key: &str,
+        bytes: &[u8],
+    ) -> Result<(), Failure> {
+        let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
+        let mut added = 0;
+        if !self.cache.path_of(&marker_key).exists() {
+            added += self
+                .cache
+                .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
+                .map_err(Failure::cache)?;
+        }
+        added += self
+            .cache
+            .publish_bytes(file_key, bytes)
+            .map_err(Failure::cache)?;
+        self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
+            .await;
+        Ok(())
+    }
+
+    /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
+    /// and remembered per source identity.
+    async fn rendition_info(
+        self: &Arc<Self>,
+        r: &Rendition,
+        source: &Source,
+    ) -> Result<Arc<RenditionInfo>, Failure> {
+        {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((id, info)) = known.get(&source.id.path) {
+                if *id == source.id && (self.tools.mode() == Mode::Jit || self.whole_is_there(r)) {
+                    return Ok(info.clone());
+                }
+            }
+        }
+        let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
+        let result = self
+            .infos
+            .run(&r.key, move || async move {
+                let info = match this.tools.mode() {
+                    Mode::Jit => {
+                        let plan = this
+                            .tools
+                            .plan(&source2.path, this.config.segment_duration)
+                            .await?;
+                        RenditionInfo {
+                            durations: plan.durations()?,
+                            info: plan.info,
+                        }
+                    }
+                    Mode::Whole => this.ensure_whole(&r2, &source2).await?,
+                };
+                let info = Arc::new(info);
+                let mut known = this.known.lock().unwrap_or_else(|e| e.into_inner());
+                if known.len() >= MAX_KNOWN {
+                    known.clear();
+                }
+                known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
+                Ok(info)
+            })
+            .await;
+        if let Err(failure) = &result {
+            self.failures.remember(&source.id, failure);
+        }
+        result
+    }
+
+    async fn media_playlist(
+        self: &Arc<Self>,
+        r: &Rendition,
+        index: usize,
+        container_key: String,
+        file_key: &str,
+    ) -> Result<(), Failure> {
+        let source = self.prepare(r)?;
+        if self.cache.path_of(file_key).is_file() {
+            return Ok(());
+        }
+        let info = self.rendition_info(r, &source).await?;
+        let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
+        self.files
+            .run(&file_key.clone(), move || async move {
+                let _guard = this.cache.begin_fill(&container_key);
+                if this.cache.path_of(&file_key).is_file() {
+                    return Ok(());
+                }
+                let text = playlist::media(&info.durations, index);
+                if container_key == r.key {
+                    this.publish_in_rendition(&r, &source, &file_key, text.as_bytes())
+                        .await?;
+                } else {
+                    let bytes = this
+                        .cache
+                        .publish_bytes(&file_key, text.as_bytes())
+                        .map_err(Failure::cache)?;
+                    this.record(&container_key, EntryKind::Master, None, bytes)
+                        .await;
+                }
+                this.metrics
+                    .inc("casterpak_fills_total", &[("kind", "playlist")]);
+                Ok(())
+            })
+            .await
+    }
+
+    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
+    async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
+        let source = self.prepare(r)?;
+        let file_key = format!("{}/segment{k}_0_av.ts", r.key);
+        if self.cache.path_of(&file_key).is_file() {
+            return Ok(());
+        }
+        let info = self.rendition_info(r, &source).await?;
+        let count = info.durations.len() as u64;
+        if k == 0 || k > count {
+            return Err(Failure::SegmentOutOfRange(k));
+        }
+        if self.tools.mode() == Mode::Whole {
+            // ensure_whole published every segment; gone again means an eviction raced us.
+            return if self.cache.path_of(&file_key).is_file() {
+                Ok(())
+            } else {
+                Err(Failure::Internal(format!(
+                    "{file_key} vanished after packaging"
+                )))
+            };
+        }
+        let source_id = source.id.clone();
+        let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
+        let result = self
+            .files
+            .run(&file_key, move || async move {
+                let _guard = this.cache.begin_fill(&r.key);
+                if this.cache.path_of(&fk).is_file() {
+                    return Ok(());
+                }
+                let scratch = this.cache.scratch_dir().map_err(Failure::cache)?;
+                let path = this
+                    .tools
+                    .package_segment(
+                        &source.path,
+                        this.config.segment_duration,
+                        k,
+                        scratch.path(),
+                    )
+                    .await?;
+                let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
+                let mut added = 0;
+                if !this.cache.path_of(&marker_key).exists() {
+                    added += this
+                        .cache
+                        .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
+                        .map_err(Failure::cache)?;
+                }
+                added += this
+                    .cache
+                    .publish_file(&path, &fk)
+                    .map_err(Failure::cache)?;
+                this.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
+                    .await;
+                this.metrics
+                    .inc("casterpak_fills_total", &[("kind", "segment")]);
+                Ok(())
+            })
+            .await;
+        if let Err(failure) = &result {
+            self.failures.remember(&source_id, failure);
+        }
+        result
+    }
+
+    /// Single or csmil master over the renditions that exist.
+    async fn master(
+        self: &Arc<Self>,
+        container: &Container,
+        file_key: &str,
+    ) -> Result<Answer, Failure> {
+        let (renditions, from_csmil, kind) = match container {
+            Container::Single(r) => (vec![r.clone()], false, EntryKind::Rendition),
+            Container::Csmil { renditions, .. } => (renditions.clone(), true, EntryKind::Master),
+        };
+        let results = futures::future::join_all(renditions.iter().map(|r| async move {
+            let source = self.prepare(r)?;
+            let info = self.rendition_info(r, &source).await?;
+            Ok::<_, Failure>((source, info))
+        }))
+        .await;
+        let mut variants = Vec::new();
+        let mut first_failure = None;
+        let mut single_source = None;
+        for (r, result) in renditions.iter().zip(results) {
+            match result {
+                Ok((source, info)) => {
+                    variants.push(variant(
+                        &self.config.public_base_url,
+                        r,
+                        &info.info,
+                        from_csmil,
+                    ));
+                    single_source = Some(source);
+                }
+                Err(failure) => {
+                    log::warn!("master {file_key}: rendition {} left out: {failure}", r.key);
+                    if !matches!(failure, Failure::Source(SourceError::NotFound(_))) {
+                        first_failure.get_or_insert(failure);
+                    }
+                }
+            }
+        }
+        if variants.is_empty() {
+            return Err(first_failure.unwrap_or(Failure::NoRenditions));
+        }
+        let text = playlist::master(&variants);
+        if variants.len() < renditions.len() {
+            return Ok(Answer::Playlist(text));
+        }
+        let _guard = self.cache.begin_fill(container.key());
+        match (container, single_source) {
+            (Container::Single(r), Some(source)) => {
+                self.publish_in_rendition(r, &source, file_key, text.as_bytes())
+                    .await?
+            }
+            _ => {
+                let bytes = self
+                    .cache
+                    .publish_bytes(file_key, text.as_bytes())
+                    .map_err(Failure::cache)?;
+                self.record(container.key(), kind, None, bytes).await;
+            }
+        }
+        self.metrics
+            .inc("casterpak_fills_total", &[("kind", "master")]);
+        Ok(Answer::Redirect(file_key.to_string()))
+    }
+}
+
+fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Variant {
+    let mut codecs = Vec::new();
+    if let Some(v) = &info.video {
+        codecs.push(v.codec.clone());
+    }
+    if let Some(a) = &info.audio {
+        codecs.push(a.codec.clone());
+    }
+    let video = info.video.as_ref();
+    Variant {
+        uri: playlist::variant_uri(base, &r.key, &r.name, from_csmil),
+        bandwidth: info.stats.max_segment_bitrate,
+        average_bandwidth: info.stats.avg_segment_bitrate,
+        codecs,
+        resolution: video
+            .filter(|v| v.width > 0 && v.height > 0)
+            .map(|v| (v.width, v.height)),
+        frame_rate: video.map(|_| info.stats.frame_rate),
+    }
+}

@@ -1,9 +1,395 @@
-//! (being written) SCGI server.
+//! The SCGI front: a unix socket nginx's `scgi_pass` talks to. Each connection
+//! carries one request; the answer is a redirect to the cache (`X-Accel-Redirect`),
+//! a short error, or one of the worker's own endpoints. Also starts the store,
+//! hit log and control socket, and shuts down gracefully on SIGTERM/SIGINT.
 
+mod scgi;
+
+use crate::cache::Cache;
 use crate::config::Config;
+use crate::error::Failure;
+use crate::hitlog::HitCounters;
+use crate::metrics::Metrics;
+use crate::packager::{Answer, Packager};
+use crate::source::MediaRoot;
+use crate::store::Store;
+use crate::tool::Tools;
+use crate::url::{self, Resource};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinSet;
+
+/// nginx sends the whole header block at once; a client slower than this is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// In-flight requests get this long to finish after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Incomplete masters heal when the missing rendition appears: cache briefly.
+const PARTIAL_MASTER_MAX_AGE: u64 = 10;
+
+/// What every connection needs.
+struct State {
+    config: Arc<Config>,
+    packager: Arc<Packager>,
+    metrics: Arc<Metrics>,
+    hits: Arc<HitCounters>,
+}
 
 /// Runs the worker until SIGTERM/SIGINT; returns the exit code.
-pub fn run(_config: Config) -> i32 {
-    eprintln!("casterpak: serve is not implemented yet");
-    1
+pub fn run(config: Config) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("casterpak: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("casterpak: {e}");
+            1
+        }
+    }
+}
+
+fn ctx<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// Starts everything and serves until a shutdown signal.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    // The store first: its lock proves no other worker uses this cache, and only
+    // then may Cache::new empty the scratch dirs.
+    let db_path = config.db_path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        .await
+        .map_err(ctx("opening the database"))?
+        .map_err(ctx("opening the database"))?;
+    let store = Arc::new(store);
+    let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
+    let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
+    let tools = Arc::new(Tools::start(&config, metrics.clone()).await?);
+    let packager = Arc::new(Packager::new(
+        config.clone(),
+        media,
+        cache.clone(),
+        tools,
+        Some(store.clone()),
+        metrics.clone(),
+    ));
+
+    let hits = Arc::new(HitCounters::default());
+    let prefix = config.url_prefix.clone();
+    let max = config.limits.max_uri_bytes;
+    let mapper: crate::hitlog::UriMapper =
+        Arc::new(move |uri: &[u8]| url::keys_for_hit(uri, &prefix, max));
+    let flush_every = Duration::from_millis(config.cache.hit_flush_ms);
+    let hitlog = crate::hitlog::spawn_with_counters(
+        &config.hit_log_socket,
+        store.clone(),
+        mapper,
+        flush_every,
+        hits.clone(),
+    )
+    .map_err(ctx("hit_log_socket"))?;
+    let handler = crate::sweep::control_handler(store.clone(), cache.clone(), config.clone());
+    let control =
+        crate::control::serve(&config.control_socket, handler).map_err(ctx("control_socket"))?;
+
+    let listener = bind(&config).map_err(ctx("listen"))?;
+    log::info!("casterpak listening on {}", config.listen.display());
+    let state = Arc::new(State {
+        config: config.clone(),
+        packager,
+        metrics,
+        hits,
+    });
+    accept_until_signal(listener, state).await;
+
+    let _ = std::fs::remove_file(&config.listen);
+    hitlog.abort();
+    control.abort();
+    match tokio::task::spawn_blocking(move || store.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("store flush at shutdown: {e}"),
+        Err(e) => log::warn!("store flush task: {e}"),
+    }
+    log::info!("casterpak stopped");
+    Ok(())
+}
+
+fn bind(config: &Config) -> std::io::Result<UnixListener> {
+    crate::control::remove_stale_socket(&config.listen)?;
+    if let Some(parent) = config.listen.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = UnixListener::bind(&config.listen)?;
+    // nginx runs as another user; the socket's directory is the access control.
+    std::fs::set_permissions(&config.listen, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot watch SIGTERM: {e}");
+            return;
+        }
+    };
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let state = state.clone();
+                    connections.spawn(async move { connection(stream, state).await });
+                }
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    log::info!("shutting down: finishing {} requests", connections.len());
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+        log::warn!("shutdown: requests still running after {DRAIN_TIMEOUT:?}; dropping them");
+    }
+}
+
+/// Reads the header netstring; `None` drops the connection (malformed, too
+/// large, too slow, or closed early).
+async fn read_headers(stream: &mut UnixStream) -> Option<scgi::Headers> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            match scgi::parse(&buf) {
+                Ok(Some((headers, _))) => return Some(headers),
+                Ok(None) => {}
+                Err(e) => {
+                    log::debug!("dropping malformed SCGI request: {e:?}");
+                    return None;
+                }
+            }
+            if buf.len() > scgi::MAX_HEADER_BYTES + 16 {
+                return None;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+        }
+    };
+    tokio::time::timeout(HEADER_TIMEOUT, read)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn connection(mut stream: UnixStream, state: Arc<State>) {
+    let Some(headers) = read_headers(&mut stream).await else {
+        return;
+    };
+    state.metrics.in_flight_add(1);
+    let reply = respond(&headers, &state).await;
+    state.metrics.in_flight_add(-1);
+    if let Err(e) = stream.write_all(&reply).await {
+        log::debug!("client went away before the answer: {e}");
+    }
+    let _ = stream.shutdown().await;
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Internal Server Error",
+    }
+}
+
+/// A CGI-style response: `Status:` line, headers, blank line, body.
+pub fn response(status: u16, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("Status: {status} {}\r\n", reason_phrase(status));
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn text(status: u16, body: &str) -> Vec<u8> {
+    response(
+        status,
+        &[
+            ("Content-Type", "text/plain; charset=utf-8".into()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        format!("{body}\n").as_bytes(),
+    )
+}
+
+fn failure_reply(failure: &Failure, retry_after: u64) -> Vec<u8> {
+    let status = failure.status();
+    let mut headers = vec![
+        ("Content-Type", "text/plain; charset=utf-8".to_string()),
+        ("Cache-Control", "no-store".to_string()),
+    ];
+    if status == 503 {
+        headers.push(("Retry-After", retry_after.to_string()));
+    }
+    response(status, &headers, format!("{failure}\n").as_bytes())
+}
+
+async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
+    let uri = headers.get("REQUEST_URI").unwrap_or_default();
+    let path = uri.split(|&b| b == b'?').next().unwrap_or_default();
+    match path {
+        b"/_casterpak/health" => return text(200, "ok"),
+        b"/_casterpak/ready" => {
+            return match state.packager.ready() {
+                Ok(()) => text(200, "ready"),
+                Err(why) => text(503, &why),
+            }
+        }
+        b"/_casterpak/metrics" => {
+            let hits = state.hits.recorded.load(Ordering::Relaxed);
+            state.metrics.set("casterpak_hits_total", &[], hits);
+            return response(
+                200,
+                &[
+                    ("Content-Type", "text/plain; version=0.0.4".into()),
+                    ("Cache-Control", "no-store".into()),
+                ],
+                state.metrics.render().as_bytes(),
+            );
+        }
+        _ => {}
+    }
+    let started = Instant::now();
+    let id = headers
+        .text("REQUEST_ID")
+        .or_else(|| headers.text("HTTP_X_REQUEST_ID"))
+        .unwrap_or_else(|| "-".into());
+    let config = &state.config;
+    let (kind, key, outcome) =
+        match url::parse(uri, &config.url_prefix, config.limits.max_uri_bytes) {
+            Err(e) => (
+                "invalid",
+                String::from_utf8_lossy(uri).into_owned(),
+                Err(Failure::Url(e)),
+            ),
+            Ok(request) => {
+                let kind = match request.resource {
+                    Resource::Master => "master",
+                    Resource::MediaPlaylist => "playlist",
+                    Resource::Segment(_) => "segment",
+                };
+                state
+                    .metrics
+                    .inc("casterpak_misses_total", &[("kind", kind)]);
+                let outcome = state.packager.handle(&request).await;
+                (kind, request.file_key, outcome)
+            }
+        };
+    state
+        .metrics
+        .inc("casterpak_requests_total", &[("kind", kind)]);
+    let (status, reply) = match &outcome {
+        Ok(Answer::Redirect(file_key)) => {
+            let target = format!("{}/{}", config.internal_prefix, url::encode_path(file_key));
+            (200, response(200, &[("X-Accel-Redirect", target)], b""))
+        }
+        Ok(Answer::Playlist(body)) => (
+            200,
+            response(
+                200,
+                &[
+                    ("Content-Type", "application/vnd.apple.mpegurl".into()),
+                    ("Cache-Control", format!("max-age={PARTIAL_MASTER_MAX_AGE}")),
+                ],
+                body.as_bytes(),
+            ),
+        ),
+        Err(failure) => {
+            let status = failure.status();
+            state.metrics.inc(
+                "casterpak_failures_total",
+                &[("status", &status.to_string()), ("kind", kind)],
+            );
+            (
+                status,
+                failure_reply(failure, config.limits.retry_after_secs),
+            )
+        }
+    };
+    let ms = started.elapsed().as_millis();
+    match &outcome {
+        Err(failure) => {
+            log::info!("miss id={id} key={key:?} status={status} ms={ms} reason={failure}")
+        }
+        Ok(_) => log::info!("miss id={id} key={key:?} status={status} ms={ms}"),
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ToolError;
+
+    #[test]
+    fn responses_are_cgi_style() {
+        let r = response(
+            200,
+            &[("X-Accel-Redirect", "/_c/i/a%20b.mp4/master.m3u8".into())],
+            b"",
+        );
+        assert_eq!(
+            r,
+            b"Status: 200 OK\r\nX-Accel-Redirect: /_c/i/a%20b.mp4/master.m3u8\r\n\r\n"
+        );
+        let r = failure_reply(&Failure::Tool(ToolError::Overloaded), 2);
+        let text = String::from_utf8(r).unwrap();
+        assert!(
+            text.starts_with("Status: 503 Service Unavailable\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRetry-After: 2\r\n"), "{text}");
+        assert!(text.contains("\r\nCache-Control: no-store\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\noverloaded, retry later\n"),
+            "{text}"
+        );
+        let r = failure_reply(&Failure::Tool(ToolError::Corrupt("moov missing".into())), 2);
+        let text = String::from_utf8(r).unwrap();
+        assert!(
+            text.starts_with("Status: 422 Unprocessable Entity\r\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Retry-After"), "{text}");
+    }
 }

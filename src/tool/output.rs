@@ -3,7 +3,7 @@
 //! and `mp4info --format json`.
 
 use crate::error::ToolError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The last non-empty stderr line without the `tool: ` prefix: the tool's reason.
 pub fn reason(tool: &str, stderr: &[u8]) -> String {
@@ -56,7 +56,7 @@ pub fn has_jit_extensions(stdout: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct Stats {
     #[serde(default)]
     pub duration: f64,
@@ -68,12 +68,12 @@ pub struct Stats {
     pub frame_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AudioInfo {
     pub codec: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct VideoInfo {
     pub codec: String,
     #[serde(default)]
@@ -83,12 +83,12 @@ pub struct VideoInfo {
 }
 
 /// `--show-info` output (also the tail of a plan): what a master variant needs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ShowInfo {
     pub stats: Stats,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioInfo>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoInfo>,
 }
 

@@ -1,0 +1,105 @@
+//! Whole-rendition packaging for tools without the JIT extensions (real Bento4).
+//!
+//! Bento4 numbers segments from 0 and writes its own playlist; we rename
+//! `segment<i>.ts` → `segment<i+1>_0_av.ts`, write our playlist from its EXTINF
+//! list, keep `--show-info` beside them for the master, and publish the dir.
+
+use super::{marker_text, Packager, RenditionInfo, SOURCE_MARKER};
+use crate::error::{Failure, ToolError};
+use crate::playlist;
+use crate::source::Source;
+use crate::store::EntryKind;
+use crate::tool::output::ShowInfo;
+use crate::url::Rendition;
+use std::path::Path;
+
+/// `--show-info` of the packaging, kept for masters after a restart.
+const INFO_FILE: &str = ".show-info.json";
+const PLAYLIST: &str = "index_0_av.m3u8";
+
+fn bad(what: String) -> Failure {
+    Failure::Tool(ToolError::BadOutput(what))
+}
+
+/// Reads back what a previous whole packaging left in `dir`.
+fn load(dir: &Path) -> Option<RenditionInfo> {
+    let info: ShowInfo = serde_json::from_slice(&std::fs::read(dir.join(INFO_FILE)).ok()?).ok()?;
+    let text = std::fs::read_to_string(dir.join(PLAYLIST)).ok()?;
+    let durations = playlist::parse_media(&text)
+        .ok()?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    Some(RenditionInfo { durations, info })
+}
+
+impl Packager {
+    /// The rendition dir holds a complete whole packaging.
+    pub(super) fn whole_is_there(&self, r: &Rendition) -> bool {
+        let dir = self.cache.path_of(&r.key);
+        dir.join(PLAYLIST).is_file() && dir.join(INFO_FILE).is_file()
+    }
+
+    /// Packages the whole rendition unless a complete packaging of this very
+    /// source is already in the cache. Runs inside the rendition's info flight.
+    pub(super) async fn ensure_whole(
+        &self,
+        r: &Rendition,
+        source: &Source,
+    ) -> Result<RenditionInfo, Failure> {
+        let _guard = self.cache.begin_fill(&r.key);
+        let dir = self.cache.path_of(&r.key);
+        let marker_ok = std::fs::read_to_string(dir.join(SOURCE_MARKER))
+            .is_ok_and(|t| t == marker_text(&source.id));
+        if marker_ok {
+            if let Some(info) = load(&dir) {
+                return Ok(info);
+            }
+        }
+        // Real Bento4 exits 0 on garbage: ask mp4info first whether there is media.
+        let probe = self.tools.probe(&source.path).await?;
+        if !probe.has_media() {
+            return Err(Failure::Tool(ToolError::Corrupt(
+                "no audio or video track".into(),
+            )));
+        }
+        let scratch = self.cache.scratch_dir().map_err(Failure::cache)?;
+        let work = scratch.path();
+        let info = self
+            .tools
+            .package_whole(&source.path, self.config.segment_duration, work)
+            .await?;
+        let text = std::fs::read_to_string(work.join("stream.m3u8"))
+            .map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
+        let segments =
+            playlist::parse_media(&text).map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
+        let mut durations = Vec::with_capacity(segments.len());
+        for (i, (duration, uri)) in segments.iter().enumerate() {
+            if *uri != format!("segment{i}.ts") {
+                return Err(bad(format!("unexpected segment URI {uri:?} at {i}")));
+            }
+            std::fs::rename(
+                work.join(uri),
+                work.join(format!("segment{}_0_av.ts", i + 1)),
+            )
+            .map_err(|e| bad(format!("segment {i}: {e}")))?;
+            durations.push(*duration);
+        }
+        std::fs::remove_file(work.join("stream.m3u8")).map_err(Failure::cache)?;
+        let info_json = serde_json::to_vec(&info).map_err(|e| Failure::Internal(e.to_string()))?;
+        std::fs::write(work.join(INFO_FILE), info_json).map_err(Failure::cache)?;
+        std::fs::write(work.join(SOURCE_MARKER), marker_text(&source.id))
+            .map_err(Failure::cache)?;
+        std::fs::write(work.join(PLAYLIST), playlist::media(&durations, 0))
+            .map_err(Failure::cache)?;
+        let added = self
+            .cache
+            .publish_dir(work, &r.key, PLAYLIST)
+            .map_err(Failure::cache)?;
+        self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
+            .await;
+        self.metrics
+            .add("casterpak_fills_total", &[("kind", "whole")], 1);
+        Ok(RenditionInfo { durations, info })
+    }
+}
