@@ -75,12 +75,13 @@ impl From<StoreError> for ReconcileError {
     }
 }
 
-/// Brings the database in line with the disk; `_now` is kept for callers that
-/// want adopted entries stamped (they are stamped with their newest mtime).
+/// Brings the database in line with the disk. Adopted entries count as accessed
+/// when their newest file was written (capped at `now`: a future mtime from a
+/// skewed clock must not make an entry immortal).
 pub fn reconcile(
     store: &Store,
     cache: &Cache,
-    _now: u64,
+    now: u64,
 ) -> Result<ReconcileReport, ReconcileError> {
     let walk = walk_cache(cache.root())?;
     let mut known: HashMap<String, Entry> = store.entries()?.into_iter().collect();
@@ -96,12 +97,13 @@ pub fn reconcile(
                 }
             }
             None => {
+                let stamp = disk.newest_mtime.min(now);
                 let entry = Entry {
                     kind: disk.kind,
                     source: disk.source,
                     bytes: disk.bytes,
-                    created: disk.newest_mtime,
-                    last_access: disk.newest_mtime,
+                    created: stamp,
+                    last_access: stamp,
                 };
                 if store.adopt(&disk.key, &entry)? {
                     report.adopted += 1;

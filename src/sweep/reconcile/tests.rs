@@ -98,7 +98,7 @@ fn reconcile_adopts_remeasures_and_drops() {
     write(&root.join("i/stray.txt"), b"abc");
     write(&cache.tmp_dir().join("fill-x/segment1_0_av.ts"), &[0; 64]);
 
-    let report = reconcile(&store, &cache, 0).unwrap();
+    let report = reconcile(&store, &cache, u64::MAX).unwrap();
     assert_eq!(
         (report.adopted, report.remeasured, report.dropped),
         (2, 1, 1)
@@ -137,7 +137,7 @@ fn reconcile_adopts_remeasures_and_drops() {
     );
 
     // A second pass finds nothing to change.
-    let again = reconcile(&store, &cache, 0).unwrap();
+    let again = reconcile(&store, &cache, u64::MAX).unwrap();
     assert_eq!((again.adopted, again.remeasured, again.dropped), (0, 0, 0));
 }
 
@@ -159,4 +159,18 @@ fn busy_entries_are_not_dropped_or_remeasured() {
     assert_eq!((report.remeasured, report.dropped), (0, 0));
     assert_eq!(store.get("i/filling.mp4").unwrap().unwrap().bytes, 3);
     assert!(store.get("i/first_fill.mp4").unwrap().is_some());
+}
+
+#[test]
+fn future_mtimes_are_capped_at_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache")).unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let file = cache.path_of("i/future.mp4/index_0_av.m3u8");
+    write(&file, b"#EXTM3U\n");
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    fs::File::open(&file).unwrap().set_modified(later).unwrap();
+    let now = crate::store::unix_now();
+    reconcile(&store, &cache, now).unwrap();
+    assert_eq!(store.get("i/future.mp4").unwrap().unwrap().last_access, now);
 }
