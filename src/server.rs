@@ -77,6 +77,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
     let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
+    // Adopts what a previous run or a lost database left on disk; runs beside serving.
+    let _reconcile = crate::sweep::spawn_startup_reconcile(store.clone(), cache.clone());
     let tools = Arc::new(Tools::start(&config, metrics.clone()).await?);
     let packager = Arc::new(Packager::new(
         config.clone(),
