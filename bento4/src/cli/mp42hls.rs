@@ -1,0 +1,365 @@
+//! `mp42hls` options: Bento4's (see `shared/docs/bento4-cli.md`) plus our extensions
+//! (`--capabilities`, `--first-segment-number`, `--plan`, `--segments`).
+
+use crate::hls::Template;
+use crate::plan::PlanOptions;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: mp42hls [options] <input>
+Options:
+  --segment-duration <s>              target segment duration in seconds, decimals allowed (default 6)
+  --segment-duration-threshold <ms>   a keyframe this early still ends a segment (default 15)
+  --index-filename <f>                playlist path (default stream.m3u8)
+  --segment-filename-template <p>     segment file paths, one %d (default segment-%d.ts; stream.ts with --output-single-file)
+  --segment-url-template <p>          segment URIs in the playlist, one %d (default segment-%d.ts)
+  --hls-version <n>                   playlist version, raised as features need (default 3)
+  --pmt-pid <pid>                     (default 0x100)
+  --audio-pid <pid>                   (default 0x101)
+  --video-pid <pid>                   (default 0x102)
+  --audio-track-id <id>               audio track to use; 0 = no audio
+  --video-track-id <id>               video track to use; 0 = no video
+  --pcr-offset <ticks>                first DTS in 90 kHz ticks (default 10000)
+  --show-info                         print a JSON summary on stdout
+  --iframe-index-filename <f>         also write an I-frame playlist
+  --output-single-file                one media file, playlist entries with byte ranges
+  --encryption-key <hex>              AES-128 key, 32 hex digits
+  --encryption-mode <m>               AES-128 (SAMPLE-AES is not supported)
+  --encryption-iv-mode <m>            sequence (default) or random
+  --encryption-key-uri <u>            key URI in the playlist (default key.bin)
+  --allow-cache <YES|NO>              add EXT-X-ALLOW-CACHE
+  --verbose                           progress on stderr
+  -h, --help                          this text
+Extensions (casterpak only, not in Bento4):
+  --capabilities                      print the supported extensions as JSON and exit
+  --first-segment-number <n>          number of the first segment (default 0)
+  --plan                              print the segment plan as JSON from the index alone; write nothing
+  --segments <K>|<K-M>                write only segments K..=M (no playlist); exit 5 when out of range
+";
+
+pub const CAPABILITIES: &str =
+    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true}";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IvMode {
+    Sequence,
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    pub key: [u8; 16],
+    pub iv_mode: IvMode,
+    pub key_uri: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Write everything: segments, playlist(s).
+    Whole,
+    /// Print the plan, write nothing.
+    Plan,
+    /// Write only segments first..=last (numbers in the output numbering).
+    Segments(u64, u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args {
+    pub input: PathBuf,
+    pub plan: PlanOptions,
+    pub mode: Mode,
+    pub hls_version: u32,
+    pub index_filename: String,
+    pub segment_filenames: Template,
+    pub segment_urls: Template,
+    pub iframe_index_filename: Option<String>,
+    pub output_single_file: bool,
+    pub show_info: bool,
+    pub verbose: bool,
+    pub allow_cache: Option<bool>,
+    pub encryption: Option<Encryption>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(Box<Args>),
+    Help,
+    Capabilities,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    if args.is_empty() {
+        return Err("no input given".into());
+    }
+    let mut plan = PlanOptions::default();
+    let mut mode = Mode::Whole;
+    let mut hls_version = 3;
+    let mut index_filename = "stream.m3u8".to_string();
+    let mut filename_template = None;
+    let mut url_template = None;
+    let mut iframe_index_filename = None;
+    let mut output_single_file = false;
+    let mut show_info = false;
+    let mut verbose = false;
+    let mut allow_cache = None;
+    let mut key = None;
+    let mut encryption_mode = None;
+    let mut iv_mode = IvMode::Sequence;
+    let mut key_uri = "key.bin".to_string();
+    let mut inputs = Vec::new();
+
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("option {name} needs a value"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--capabilities" => return Ok(Command::Capabilities),
+            "--segment-duration" => {
+                let text = value(arg)?;
+                let seconds: f64 = text
+                    .parse()
+                    .map_err(|_| format!("--segment-duration {text:?} is not a number"))?;
+                if !(seconds > 0.0 && seconds.is_finite() && seconds <= 86_400.0) {
+                    return Err(format!("--segment-duration must be above 0 (got {text})"));
+                }
+                plan.segment_duration = seconds;
+            }
+            "--segment-duration-threshold" => {
+                let ms = number(arg, &value(arg)?)?;
+                plan.threshold_seconds = ms as f64 / 1000.0;
+            }
+            "--index-filename" => index_filename = value(arg)?,
+            "--segment-filename-template" => filename_template = Some(value(arg)?),
+            "--segment-url-template" => url_template = Some(value(arg)?),
+            "--hls-version" => {
+                hls_version = u32::try_from(number(arg, &value(arg)?)?)
+                    .ok()
+                    .filter(|v| (1..=12).contains(v))
+                    .ok_or_else(|| format!("{arg} must be between 1 and 12"))?;
+            }
+            "--pmt-pid" => plan.pmt_pid = pid(arg, &value(arg)?)?,
+            "--audio-pid" => plan.audio_pid = pid(arg, &value(arg)?)?,
+            "--video-pid" => plan.video_pid = pid(arg, &value(arg)?)?,
+            "--audio-track-id" => plan.audio_track_id = Some(track_id(arg, &value(arg)?)?),
+            "--video-track-id" => plan.video_track_id = Some(track_id(arg, &value(arg)?)?),
+            "--pcr-offset" => {
+                plan.pcr_offset = number(arg, &value(arg)?)?;
+                if plan.pcr_offset >= 1 << 32 {
+                    return Err(format!("{arg} is too large"));
+                }
+            }
+            "--show-info" => show_info = true,
+            "--iframe-index-filename" => iframe_index_filename = Some(value(arg)?),
+            "--output-single-file" => output_single_file = true,
+            "--encryption-key" => {
+                let text = value(arg)?;
+                key = Some(
+                    crate::aes::parse_key(&text)
+                        .ok_or_else(|| format!("{arg} must be 32 hex digits"))?,
+                );
+            }
+            "--encryption-mode" => encryption_mode = Some(value(arg)?),
+            "--encryption-iv-mode" => {
+                iv_mode = match value(arg)?.as_str() {
+                    "sequence" => IvMode::Sequence,
+                    "random" => IvMode::Random,
+                    other => return Err(format!("{arg} {other:?}: use sequence or random")),
+                }
+            }
+            "--encryption-key-uri" => key_uri = value(arg)?,
+            "--allow-cache" => {
+                allow_cache = match value(arg)?.to_ascii_uppercase().as_str() {
+                    "YES" => Some(true),
+                    "NO" => Some(false),
+                    other => return Err(format!("{arg} {other:?}: use YES or NO")),
+                }
+            }
+            "--verbose" => verbose = true,
+            "--first-segment-number" => plan.first_segment_number = number(arg, &value(arg)?)?,
+            "--plan" => mode = Mode::Plan,
+            "--segments" => {
+                let text = value(arg)?;
+                mode = segments(&text).ok_or_else(|| format!("{arg} {text:?}: use K or K-M with K <= M"))?;
+            }
+            other if other.starts_with('-') && other.len() > 1 => {
+                return Err(format!("unknown option {other}"));
+            }
+            _ => inputs.push(arg.clone()),
+        }
+    }
+
+    let input = match inputs.as_slice() {
+        [one] => PathBuf::from(one),
+        [] => return Err("no input given".into()),
+        _ => return Err(format!("exactly one input expected, got {}", inputs.len())),
+    };
+    let encryption = match (key, encryption_mode.as_deref()) {
+        (None, None) => None,
+        (None, Some(_)) => return Err("--encryption-mode needs --encryption-key".into()),
+        (Some(key), None | Some("AES-128")) => Some(Encryption { key, iv_mode, key_uri }),
+        (Some(_), Some("SAMPLE-AES")) => {
+            return Err("--encryption-mode SAMPLE-AES is unsupported; use AES-128".into())
+        }
+        (Some(_), Some(other)) => return Err(format!("--encryption-mode {other:?} is unsupported")),
+    };
+    if encryption.is_some() && iframe_index_filename.is_some() {
+        return Err("an I-frame playlist cannot point into AES-128 encrypted segments".into());
+    }
+    if encryption.is_some() && output_single_file {
+        return Err("--output-single-file cannot be combined with encryption".into());
+    }
+    if matches!(mode, Mode::Segments(..)) && output_single_file {
+        return Err("--segments writes segment files; it cannot be combined with --output-single-file".into());
+    }
+    if matches!(mode, Mode::Segments(..))
+        && matches!(&encryption, Some(Encryption { iv_mode: IvMode::Random, .. }))
+    {
+        return Err("--segments needs --encryption-iv-mode sequence (a random IV differs per run)".into());
+    }
+    let default_file = if output_single_file { "stream.ts" } else { "segment-%d.ts" };
+    let segment_filenames = Template::parse(filename_template.as_deref().unwrap_or(default_file))?;
+    let segment_urls = Template::parse(url_template.as_deref().unwrap_or(default_file))?;
+    if !output_single_file && !segment_filenames.has_number() {
+        return Err("--segment-filename-template needs a %d".into());
+    }
+    Ok(Command::Run(Box::new(Args {
+        input,
+        plan,
+        mode,
+        hls_version,
+        index_filename,
+        segment_filenames,
+        segment_urls,
+        iframe_index_filename,
+        output_single_file,
+        show_info,
+        verbose,
+        allow_cache,
+        encryption,
+    })))
+}
+
+fn number(name: &str, text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{name} {text:?} is not a non-negative integer"))
+}
+
+fn track_id(name: &str, text: &str) -> Result<u32, String> {
+    u32::try_from(number(name, text)?).map_err(|_| format!("{name} {text:?} is too large"))
+}
+
+/// A PID in decimal or 0x hex, in the range the standard leaves for user streams.
+fn pid(name: &str, text: &str) -> Result<u16, String> {
+    let value = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    };
+    value
+        .filter(|v| (0x10..=0x1FFE).contains(v))
+        .map(|v| v as u16)
+        .ok_or_else(|| format!("{name} {text:?} must be a PID from 0x10 to 0x1FFE"))
+}
+
+fn segments(text: &str) -> Option<Mode> {
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+        None => {
+            let k = text.parse().ok()?;
+            (k, k)
+        }
+    };
+    (first <= last).then_some(Mode::Segments(first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Args, String> {
+        let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&owned)? {
+            Command::Run(args) => Ok(*args),
+            other => Err(format!("not a run: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let args = run(&["in.mp4"]).unwrap();
+        assert_eq!(args.input, PathBuf::from("in.mp4"));
+        assert_eq!(args.plan, PlanOptions::default());
+        assert_eq!(args.mode, Mode::Whole);
+        assert_eq!(args.index_filename, "stream.m3u8");
+        assert_eq!(args.segment_filenames.format(3), "segment-3.ts");
+        assert_eq!(args.segment_urls.format(3), "segment-3.ts");
+        assert_eq!(args.hls_version, 3);
+        assert!(args.encryption.is_none());
+    }
+
+    #[test]
+    fn accepted_options_table() {
+        let cases: Vec<(Vec<&str>, Box<dyn Fn(&Args) -> bool>)> = vec![
+            (vec!["--segment-duration", "2.5", "a"], Box::new(|a| a.plan.segment_duration == 2.5)),
+            (vec!["--segment-duration-threshold", "40", "a"], Box::new(|a| a.plan.threshold_seconds == 0.04)),
+            (vec!["--pmt-pid", "0x1F0", "a"], Box::new(|a| a.plan.pmt_pid == 0x1F0)),
+            (vec!["--video-pid", "300", "a"], Box::new(|a| a.plan.video_pid == 300)),
+            (vec!["--audio-track-id", "0", "a"], Box::new(|a| a.plan.audio_track_id == Some(0))),
+            (vec!["--pcr-offset", "0", "a"], Box::new(|a| a.plan.pcr_offset == 0)),
+            (vec!["--first-segment-number", "1", "a"], Box::new(|a| a.plan.first_segment_number == 1)),
+            (vec!["--plan", "a"], Box::new(|a| a.mode == Mode::Plan)),
+            (vec!["--segments", "4", "a"], Box::new(|a| a.mode == Mode::Segments(4, 4))),
+            (vec!["--segments", "2-5", "a"], Box::new(|a| a.mode == Mode::Segments(2, 5))),
+            (vec!["--allow-cache", "no", "a"], Box::new(|a| a.allow_cache == Some(false))),
+            (vec!["--output-single-file", "a"], Box::new(|a| a.segment_filenames.format(0) == "stream.ts")),
+            (
+                vec!["--encryption-key", "000102030405060708090a0b0c0d0e0f", "--encryption-iv-mode", "random", "a"],
+                Box::new(|a| a.encryption.as_ref().is_some_and(|e| e.iv_mode == IvMode::Random && e.key_uri == "key.bin")),
+            ),
+            (vec!["--hls-version", "6", "--show-info", "--verbose", "a"], Box::new(|a| a.hls_version == 6 && a.show_info && a.verbose)),
+        ];
+        for (args, check) in cases {
+            let parsed = run(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(check(&parsed), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_table() {
+        let cases: [&[&str]; 17] = [
+            &[],
+            &["--segment-duration", "0", "a"],
+            &["--segment-duration", "-1", "a"],
+            &["--segment-duration", "abc", "a"],
+            &["--segment-duration"],
+            &["--bogus", "a"],
+            &["a", "b"],
+            &["--show-info"],
+            &["--pmt-pid", "0x2000", "a"],
+            &["--segments", "5-2", "a"],
+            &["--segments", "x", "a"],
+            &["--encryption-key", "abc", "a"],
+            &["--encryption-mode", "AES-128", "a"],
+            &["--encryption-key", "000102030405060708090a0b0c0d0e0f", "--encryption-mode", "SAMPLE-AES", "a"],
+            &["--segment-filename-template", "fixed.ts", "a"],
+            &["--segment-url-template", "a%s", "a"],
+            &["--allow-cache", "maybe", "a"],
+        ];
+        for args in cases {
+            assert!(run(args).is_err(), "{args:?} should be a usage error");
+        }
+    }
+
+    #[test]
+    fn help_and_capabilities() {
+        assert_eq!(parse(&["--help".to_string()]), Ok(Command::Help));
+        assert_eq!(parse(&["a".to_string(), "--capabilities".to_string()]), Ok(Command::Capabilities));
+        assert!(USAGE.contains("Extensions"));
+        let caps: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
+        assert_eq!(caps["casterpak_extensions"], 1);
+    }
+}

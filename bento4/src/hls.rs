@@ -1,0 +1,183 @@
+//! HLS playlists (RFC 8216) for the plan: the media playlist, the I-frame playlist,
+//! and the printf-style name templates for segment files and URLs.
+
+use crate::plan::Plan;
+use std::fmt::Write;
+
+/// A name pattern with at most one integer conversion (`%d`, `%5d`, `%05d`; `%%` is a
+/// literal percent), as Bento4's `--segment-*-template` options take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    prefix: String,
+    suffix: String,
+    /// Width and zero padding of the conversion, or None for a fixed name.
+    conversion: Option<(usize, bool)>,
+}
+
+impl Template {
+    pub fn parse(pattern: &str) -> Result<Template, String> {
+        let mut prefix = String::new();
+        let mut suffix = String::new();
+        let mut conversion = None;
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            let target = if conversion.is_some() { &mut suffix } else { &mut prefix };
+            if c != '%' {
+                target.push(c);
+                continue;
+            }
+            if chars.peek() == Some(&'%') {
+                chars.next();
+                target.push('%');
+                continue;
+            }
+            let zero = chars.next_if_eq(&'0').is_some();
+            let mut width = 0usize;
+            while let Some(digit) = chars.next_if(|c| c.is_ascii_digit()) {
+                width = width * 10 + digit.to_digit(10).map_or(0, |d| d as usize);
+                if width > 32 {
+                    return Err(format!("template {pattern:?}: field width too large"));
+                }
+            }
+            let kind = chars.next();
+            if !matches!(kind, Some('d') | Some('u') | Some('i')) || conversion.is_some() {
+                return Err(format!(
+                    "template {pattern:?} must hold at most one %d and no other % conversion"
+                ));
+            }
+            conversion = Some((width, zero));
+        }
+        Ok(Template { prefix, suffix, conversion })
+    }
+
+    pub fn has_number(&self) -> bool {
+        self.conversion.is_some()
+    }
+
+    pub fn format(&self, number: u64) -> String {
+        match self.conversion {
+            None => self.prefix.clone(),
+            Some((width, true)) => format!("{}{number:0width$}{}", self.prefix, self.suffix),
+            Some((width, false)) => format!("{}{number:width$}{}", self.prefix, self.suffix),
+        }
+    }
+}
+
+/// What the media playlist says about encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLine {
+    pub uri: String,
+    /// Written as IV=0x… when the IV is not the media sequence number.
+    pub iv: Option<[u8; 16]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaylistOptions {
+    /// `--hls-version`; raised to what the features used need.
+    pub version: u32,
+    pub allow_cache: Option<bool>,
+    pub key: Option<KeyLine>,
+    /// Every segment lives in one file at these byte offsets (`--output-single-file`).
+    pub single_file_offsets: Option<Vec<u64>>,
+}
+
+/// Segment sizes as written (after any encryption padding), one per plan segment.
+pub fn media_playlist(plan: &Plan, urls: &Template, sizes: &[u64], options: &PlaylistOptions) -> String {
+    let byte_ranges = options.single_file_offsets.as_ref();
+    let version = options.version.max(if byte_ranges.is_some() { 4 } else { 3 });
+    let mut out = header(version, plan.target_duration(), plan.options.first_segment_number, false);
+    if let Some(allow) = options.allow_cache {
+        let _ = writeln!(out, "#EXT-X-ALLOW-CACHE:{}", if allow { "YES" } else { "NO" });
+    }
+    if let Some(key) = &options.key {
+        let _ = write!(out, "#EXT-X-KEY:METHOD=AES-128,URI=\"{}\"", key.uri);
+        if let Some(iv) = key.iv {
+            let _ = write!(out, ",IV=0x{}", hex(&iv));
+        }
+        out.push('\n');
+    }
+    for (k, segment) in plan.segments.iter().enumerate() {
+        let _ = writeln!(out, "#EXTINF:{:.6},", segment.duration);
+        if let Some(offsets) = byte_ranges {
+            let offset = offsets.get(k).copied().unwrap_or(0);
+            let size = sizes.get(k).copied().unwrap_or(0);
+            let _ = writeln!(out, "#EXT-X-BYTERANGE:{size}@{offset}");
+        }
+        let _ = writeln!(out, "{}", urls.format(segment.number));
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+/// The I-frame playlist: one entry per keyframe, its byte range in its segment file
+/// (or in the single file, shifted by `single_file_offsets`).
+pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) -> String {
+    let iframes = plan.iframes();
+    let longest = iframes.iter().map(|i| i.duration).fold(0.0, f64::max);
+    let target = (longest.round() as u64).max(1);
+    let version = options.version.max(4);
+    let mut out = header(version, target, plan.options.first_segment_number, true);
+    for iframe in &iframes {
+        let Some(segment) = plan.segments.get(iframe.segment) else { continue };
+        let base = options
+            .single_file_offsets
+            .as_ref()
+            .and_then(|offsets| offsets.get(iframe.segment))
+            .copied()
+            .unwrap_or(0);
+        let _ = writeln!(out, "#EXTINF:{:.6},", iframe.duration);
+        let _ = writeln!(out, "#EXT-X-BYTERANGE:{}@{}", iframe.size, base + iframe.offset);
+        let _ = writeln!(out, "{}", urls.format(segment.number));
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+fn header(version: u32, target: u64, first: u64, iframes_only: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-PLAYLIST-TYPE:VOD");
+    if iframes_only {
+        out.push_str("#EXT-X-I-FRAMES-ONLY\n");
+    }
+    // Every segment starts with a keyframe (or is audio, where every frame is one).
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}");
+    out
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_table() {
+        // (pattern, number, expected or None for a parse error)
+        let cases = [
+            ("segment-%d.ts", 7u64, Some("segment-7.ts")),
+            ("seg%05d.ts", 42, Some("seg00042.ts")),
+            ("seg%3d.ts", 5, Some("seg  5.ts")),
+            ("100%%-%d", 1, Some("100%-1")),
+            ("stream.ts", 9, Some("stream.ts")),
+            ("a%d%d", 1, None),
+            ("a%s", 1, None),
+            ("a%", 1, None),
+            ("a%999999999999d", 1, None),
+        ];
+        for (pattern, number, expected) in cases {
+            match (Template::parse(pattern), expected) {
+                (Ok(t), Some(want)) => assert_eq!(t.format(number), want, "{pattern}"),
+                (Err(_), None) => {}
+                (got, want) => panic!("{pattern}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(hex(&[0, 0xAB, 0x10]), "00ab10");
+    }
+}
