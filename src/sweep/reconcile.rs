@@ -253,9 +253,15 @@ pub(super) fn measure(path: &Path) -> io::Result<(u64, u64)> {
     Ok((bytes, newest))
 }
 
-/// Parses the worker's `.source` marker; None unless path, size and mtime_ns are
-/// all present and valid (a partial marker identifies nothing).
+/// Parses the worker's `.source` marker: either `path=…`, `size=…`, `mtime_ns=…`
+/// lines in any order, or the three bare lines size, mtime_ns, path that the
+/// packager writes. None unless all three are present and valid (a partial
+/// marker identifies nothing).
 pub fn parse_source_marker(text: &str) -> Option<SourceId> {
+    parse_keyed_marker(text).or_else(|| parse_positional_marker(text))
+}
+
+fn parse_keyed_marker(text: &str) -> Option<SourceId> {
     let (mut path, mut size, mut mtime_ns) = (None, None, None);
     for line in text.lines() {
         match line.split_once('=') {
@@ -269,6 +275,18 @@ pub fn parse_source_marker(text: &str) -> Option<SourceId> {
         path: path.filter(|p| !p.is_empty())?,
         size: size?,
         mtime_ns: mtime_ns?,
+    })
+}
+
+fn parse_positional_marker(text: &str) -> Option<SourceId> {
+    let mut lines = text.lines();
+    let size = lines.next()?.trim().parse::<u64>().ok()?;
+    let mtime_ns = lines.next()?.trim().parse::<i128>().ok()?;
+    let path = lines.next().filter(|p| !p.is_empty())?.to_string();
+    Some(SourceId {
+        path,
+        size,
+        mtime_ns,
     })
 }
 

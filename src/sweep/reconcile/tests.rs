@@ -10,7 +10,7 @@ fn source_marker_table() {
         size: 16_000_000,
         mtime_ns: 1_700_000_000_123_456_789,
     });
-    let cases: [(&str, &str, Option<SourceId>); 7] = [
+    let cases: [(&str, &str, Option<SourceId>); 10] = [
         (
             "complete",
             "path=/srv/media/a b=c.mp4\nsize=16000000\nmtime_ns=1700000000123456789\n",
@@ -19,8 +19,15 @@ fn source_marker_table() {
         (
             "any order, unknown keys and junk ignored",
             "junk\nmtime_ns=1700000000123456789\nversion=2\nsize=16000000\npath=/srv/media/a b=c.mp4",
-            full,
+            full.clone(),
         ),
+        (
+            "the packager's bare lines: size, mtime_ns, path",
+            "16000000\n1700000000123456789\n/srv/media/a b=c.mp4\n",
+            full.clone(),
+        ),
+        ("bare lines, path missing", "16000000\n1700000000123456789\n", None),
+        ("bare lines, size not a number", "x\n1\n/a.mp4\n", None),
         ("empty", "", None),
         ("size missing", "path=/a.mp4\nmtime_ns=1\n", None),
         ("size not a number", "path=/a.mp4\nsize=-1\nmtime_ns=1\n", None),
