@@ -9,3 +9,7 @@ pub mod mp4;
 pub mod source;
 pub mod segmenter;
 pub mod ts;
+pub mod plan;
+pub mod hls;
+pub mod aes;
+pub mod cli;
