@@ -21,9 +21,6 @@ pub struct EntryDetails {
     pub moov_sample_count: usize,
 }
 
-/// Bytes of a VisualSampleEntry before its child boxes.
-const VISUAL_ENTRY_LEN: usize = 78;
-
 /// Parses an `stsd` body and returns the codec of its first entry.
 pub fn parse_stsd(body: &[u8]) -> Result<(Codec, EntryDetails), Mp4Error> {
     let mut reader = Reader::new(body, "stsd");
@@ -67,7 +64,6 @@ fn visual_entry(body: &[u8]) -> Result<(u16, u16, u16, &[u8]), Mp4Error> {
     reader.skip(46)?; // resolutions, reserved, frame_count, compressorname
     let depth = reader.u16()?;
     reader.skip(2)?;
-    debug_assert_eq!(VISUAL_ENTRY_LEN, 78);
     Ok((width, height, depth, reader.rest()))
 }
 
@@ -244,7 +240,8 @@ mod tests {
     }
 
     fn visual(fourcc: &[u8; 4], config: Vec<u8>) -> Vec<u8> {
-        let mut body = vec![0u8; VISUAL_ENTRY_LEN];
+        // A VisualSampleEntry has 78 bytes before its child boxes.
+        let mut body = vec![0u8; 78];
         body[24..26].copy_from_slice(&1280u16.to_be_bytes());
         body[26..28].copy_from_slice(&720u16.to_be_bytes());
         body[74..76].copy_from_slice(&24u16.to_be_bytes());
