@@ -397,7 +397,9 @@ impl Packager {
                 }
                 Err(failure) => {
                     log::warn!("master {file_key}: rendition {} left out: {failure}", r.key);
-                    if !matches!(failure, Failure::Source(SourceError::NotFound(_))) {
+                    // A single master answers its one rendition's failure as is.
+                    if !from_csmil || !matches!(failure, Failure::Source(SourceError::NotFound(_)))
+                    {
                         first_failure.get_or_insert(failure);
                     }
                 }
@@ -450,3 +452,6 @@ fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Vari
         frame_rate: video.map(|_| info.stats.frame_rate),
     }
 }
+
+#[cfg(test)]
+mod tests;

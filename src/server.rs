@@ -117,9 +117,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
     });
     accept_until_signal(listener, state).await;
 
-    let _ = std::fs::remove_file(&config.listen);
     hitlog.abort();
     control.abort();
+    for socket in [
+        &config.listen,
+        &config.control_socket,
+        &config.hit_log_socket,
+    ] {
+        let _ = crate::control::remove_stale_socket(socket);
+    }
     match tokio::task::spawn_blocking(move || store.flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => log::warn!("store flush at shutdown: {e}"),
@@ -167,6 +173,7 @@ async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    while connections.try_join_next().is_some() {}
     log::info!("shutting down: finishing {} requests", connections.len());
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
