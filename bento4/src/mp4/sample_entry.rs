@@ -48,8 +48,8 @@ pub fn parse_stsd(body: &[u8]) -> Result<(Codec, EntryDetails), Mp4Error> {
         }
         b"mp4a" => mp4a(entry.body)?,
         b".mp3" => Codec::Mp3(audio_entry(entry.body)?.0),
-        b"ac-3" => Codec::Ac3(audio_entry(entry.body)?.0),
-        b"ec-3" => Codec::Eac3(audio_entry(entry.body)?.0),
+        b"ac-3" => Codec::Ac3(dolby_entry(entry.body, b"dac3")?),
+        b"ec-3" => Codec::Eac3(dolby_entry(entry.body, b"dec3")?),
         other => Codec::Unsupported(*other),
     };
     Ok((codec, details))
@@ -91,6 +91,32 @@ fn audio_entry(body: &[u8]) -> Result<(AudioBasics, &[u8]), Mp4Error> {
         _ => {}
     }
     Ok((basics, reader.rest()))
+}
+
+/// AC-3 nominal bit rates in kbit/s by `bit_rate_code` (ETSI TS 102 366 Table F.4.1).
+const AC3_BITRATES: [u32; 19] = [
+    32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
+];
+
+/// AC-3/E-AC-3 entries: the basics, plus the bit rate from `dac3`/`dec3` when present.
+fn dolby_entry(body: &[u8], config: &[u8; 4]) -> Result<AudioBasics, Mp4Error> {
+    let (mut basics, boxes) = audio_entry(body)?;
+    let Some(config_body) = find(boxes, config)? else {
+        return Ok(basics);
+    };
+    let mut reader = Reader::new(config_body, "dac3/dec3");
+    let kbps = if config == b"dac3" {
+        // fscod(2) bsid(5) bsmod(3) acmod(3) lfeon(1) bit_rate_code(5) reserved(5)
+        let bits = reader.u24()?;
+        let code = ((bits >> 5) & 0x1f) as usize;
+        AC3_BITRATES.get(code).copied().unwrap_or(0)
+    } else {
+        // data_rate(13) num_ind_sub(3)
+        u32::from(reader.u16()? >> 3)
+    };
+    basics.average_bitrate = kbps * 1000;
+    basics.max_bitrate = basics.average_bitrate;
+    Ok(basics)
 }
 
 fn mp4a(body: &[u8]) -> Result<Codec, Mp4Error> {
@@ -338,6 +364,40 @@ mod tests {
                     sample_size: 16,
                     ..Default::default()
                 })),
+            ),
+            // dac3: fscod 0, bsid 8, bsmod 0, acmod 2, lfe 0, bit_rate_code 10 (192 kbit/s)
+            (
+                "ac-3 with dac3",
+                stsd(audio(b"ac-3", boxed(b"dac3", &[0x10, 0x11, 0x40]))),
+                Ok(Codec::Ac3(AudioBasics {
+                    sample_rate: 48000,
+                    channels: 2,
+                    sample_size: 16,
+                    max_bitrate: 192000,
+                    average_bitrate: 192000,
+                    ..Default::default()
+                })),
+            ),
+            // dec3: data_rate 256 kbit/s, one independent substream
+            (
+                "ec-3 with dec3",
+                stsd(audio(
+                    b"ec-3",
+                    boxed(b"dec3", &[0x08, 0x00, 0x20, 0x0f, 0x00]),
+                )),
+                Ok(Codec::Eac3(AudioBasics {
+                    sample_rate: 48000,
+                    channels: 2,
+                    sample_size: 16,
+                    max_bitrate: 256000,
+                    average_bitrate: 256000,
+                    ..Default::default()
+                })),
+            ),
+            (
+                "short dac3",
+                stsd(audio(b"ac-3", boxed(b"dac3", &[0x10]))),
+                Err(()),
             ),
             ("mp4a without esds", stsd(audio(b"mp4a", vec![])), Err(())),
             (
