@@ -23,7 +23,10 @@ pub fn encrypt_in_place(data: &mut Vec<u8>, key: &[u8; 16], iv: &[u8; 16]) {
     let encryptor = Encryptor::new(key.into(), iv.into());
     // The buffer was sized for the padding above, so this cannot fail; keep the
     // clear text rather than panic if it ever did.
-    if encryptor.encrypt_padded_mut::<Pkcs7>(data, clear_len).is_err() {
+    if encryptor
+        .encrypt_padded_mut::<Pkcs7>(data, clear_len)
+        .is_err()
+    {
         data.truncate(clear_len);
     }
 }
@@ -49,10 +52,15 @@ mod tests {
         // NIST SP 800-38A F.2.1, CBC-AES128 first block; PKCS#7 then adds a full block.
         let key = parse_key("2b7e151628aed2a6abf7158809cf4f3c").unwrap();
         let iv = parse_key("000102030405060708090a0b0c0d0e0f").unwrap();
-        let mut data = parse_key("6bc1bee22e409f96e93d7e117393172a").unwrap().to_vec();
+        let mut data = parse_key("6bc1bee22e409f96e93d7e117393172a")
+            .unwrap()
+            .to_vec();
         encrypt_in_place(&mut data, &key, &iv);
         assert_eq!(data.len(), 32);
-        assert_eq!(crate::hls::hex(&data[..16]), "7649abac8119b246cee98e9b12e9197d");
+        assert_eq!(
+            crate::hls::hex(&data[..16]),
+            "7649abac8119b246cee98e9b12e9197d"
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ impl Template {
         let mut conversion = None;
         let mut chars = pattern.chars().peekable();
         while let Some(c) = chars.next() {
-            let target = if conversion.is_some() { &mut suffix } else { &mut prefix };
+            let target = if conversion.is_some() {
+                &mut suffix
+            } else {
+                &mut prefix
+            };
             if c != '%' {
                 target.push(c);
                 continue;
@@ -47,7 +51,11 @@ impl Template {
             }
             conversion = Some((width, zero));
         }
-        Ok(Template { prefix, suffix, conversion })
+        Ok(Template {
+            prefix,
+            suffix,
+            conversion,
+        })
     }
 
     pub fn has_number(&self) -> bool {
@@ -82,12 +90,28 @@ pub struct PlaylistOptions {
 }
 
 /// Segment sizes as written (after any encryption padding), one per plan segment.
-pub fn media_playlist(plan: &Plan, urls: &Template, sizes: &[u64], options: &PlaylistOptions) -> String {
+pub fn media_playlist(
+    plan: &Plan,
+    urls: &Template,
+    sizes: &[u64],
+    options: &PlaylistOptions,
+) -> String {
     let byte_ranges = options.single_file_offsets.as_ref();
-    let version = options.version.max(if byte_ranges.is_some() { 4 } else { 3 });
-    let mut out = header(version, plan.target_duration(), plan.options.first_segment_number, false);
+    let version = options
+        .version
+        .max(if byte_ranges.is_some() { 4 } else { 3 });
+    let mut out = header(
+        version,
+        plan.target_duration(),
+        plan.options.first_segment_number,
+        false,
+    );
     if let Some(allow) = options.allow_cache {
-        let _ = writeln!(out, "#EXT-X-ALLOW-CACHE:{}", if allow { "YES" } else { "NO" });
+        let _ = writeln!(
+            out,
+            "#EXT-X-ALLOW-CACHE:{}",
+            if allow { "YES" } else { "NO" }
+        );
     }
     if let Some(key) = &options.key {
         let _ = write!(out, "#EXT-X-KEY:METHOD=AES-128,URI=\"{}\"", key.uri);
@@ -118,7 +142,9 @@ pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) 
     let version = options.version.max(4);
     let mut out = header(version, target, plan.options.first_segment_number, true);
     for iframe in &iframes {
-        let Some(segment) = plan.segments.get(iframe.segment) else { continue };
+        let Some(segment) = plan.segments.get(iframe.segment) else {
+            continue;
+        };
         let base = options
             .single_file_offsets
             .as_ref()
@@ -126,7 +152,12 @@ pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) 
             .copied()
             .unwrap_or(0);
         let _ = writeln!(out, "#EXTINF:{:.6},", iframe.duration);
-        let _ = writeln!(out, "#EXT-X-BYTERANGE:{}@{}", iframe.size, base + iframe.offset);
+        let _ = writeln!(
+            out,
+            "#EXT-X-BYTERANGE:{}@{}",
+            iframe.size,
+            base + iframe.offset
+        );
         let _ = writeln!(out, "{}", urls.format(segment.number));
     }
     out.push_str("#EXT-X-ENDLIST\n");
@@ -135,13 +166,19 @@ pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) 
 
 fn header(version: u32, target: u64, first: u64, iframes_only: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-PLAYLIST-TYPE:VOD");
+    let _ = writeln!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-PLAYLIST-TYPE:VOD"
+    );
     if iframes_only {
         out.push_str("#EXT-X-I-FRAMES-ONLY\n");
     }
     // Every segment starts with a keyframe (or is audio, where every frame is one).
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}");
+    let _ = writeln!(
+        out,
+        "#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}"
+    );
     out
 }
 

@@ -2,14 +2,14 @@
 //! 14496-12/-14/-15, ISO/IEC 13818-1 and RFC 8216. The modules below `media` are
 //! pure (no I/O); `source` is the one edge that reads files.
 
+pub mod aes;
+pub mod cli;
 pub mod error;
+pub mod hls;
 pub mod info;
 pub mod media;
 pub mod mp4;
-pub mod source;
-pub mod segmenter;
-pub mod ts;
 pub mod plan;
-pub mod hls;
-pub mod aes;
-pub mod cli;
+pub mod segmenter;
+pub mod source;
+pub mod ts;

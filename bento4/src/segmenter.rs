@@ -120,17 +120,27 @@ mod tests {
     }
 
     fn gop(keys_every: usize, frames: usize) -> String {
-        (0..frames).map(|i| if i % keys_every == 0 { 'K' } else { '.' }).collect()
+        (0..frames)
+            .map(|i| if i % keys_every == 0 { 'K' } else { '.' })
+            .collect()
     }
 
     #[test]
     fn video_cut_table() {
         // (pattern at 1 tick = 1 s, target, threshold, expected cuts, expected durations)
-        let cases: Vec<(String, f64, f64, Vec<usize>, Vec<f64>)> = vec![
+        // (pattern, target, threshold, cuts, durations)
+        type Case = (String, f64, f64, Vec<usize>, Vec<f64>);
+        let cases: Vec<Case> = vec![
             (gop(2, 30), 6.0, 0.015, vec![0, 6, 12, 18, 24], vec![6.0; 5]),
             (gop(2, 30), 10.0, 0.015, vec![0, 10, 20], vec![10.0; 3]),
             // Keyframes at 0, 7, 12, 18: irregular GOPs like irregular_gop.mp4.
-            ("K......K....K.....K........".to_string(), 6.0, 0.015, vec![0, 7, 18], vec![7.0, 11.0, 9.0]),
+            (
+                "K......K....K.....K........".to_string(),
+                6.0,
+                0.015,
+                vec![0, 7, 18],
+                vec![7.0, 11.0, 9.0],
+            ),
             // A keyframe within the threshold before target counts.
             (gop(3, 12), 6.5, 0.6, vec![0, 6], vec![6.0, 6.0]),
             // No keyframe after the first: one segment.

@@ -27,19 +27,35 @@ fn check(name: &str, duration: u32) {
             *last += sliver;
         }
     }
-    assert_eq!(our_extinf.len(), their_extinf.len(), "{name} d{duration}: segment count\n{ours}");
+    assert_eq!(
+        our_extinf.len(),
+        their_extinf.len(),
+        "{name} d{duration}: segment count\n{ours}"
+    );
     for (k, (a, b)) in our_extinf.iter().zip(&their_extinf).enumerate() {
-        assert!((a - b).abs() < 2e-6, "{name} d{duration} segment {k}: {a} vs Bento4 {b}");
+        assert!(
+            (a - b).abs() < 2e-6,
+            "{name} d{duration} segment {k}: {a} vs Bento4 {b}"
+        );
     }
     let max = our_extinf.iter().cloned().fold(0.0, f64::max);
-    assert_eq!(our_target, max.round() as u64, "{name} d{duration}: TARGETDURATION");
-    let expected_uris: Vec<String> = (0..our_extinf.len()).map(|k| format!("segment{k}.ts")).collect();
+    assert_eq!(
+        our_target,
+        max.round() as u64,
+        "{name} d{duration}: TARGETDURATION"
+    );
+    let expected_uris: Vec<String> = (0..our_extinf.len())
+        .map(|k| format!("segment{k}.ts"))
+        .collect();
     assert_eq!(our_uris, expected_uris);
     for uri in &our_uris {
         assert!(scratch.path(uri).is_file(), "{uri} not written");
     }
     assert!(!ours.contains('\r'), "LF line endings");
-    assert!(ours.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n"), "{ours}");
+    assert!(
+        ours.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n"),
+        "{ours}"
+    );
     assert!(ours.contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
     assert!(ours.contains("#EXT-X-MEDIA-SEQUENCE:0\n"));
     assert!(ours.ends_with("#EXT-X-ENDLIST\n"));
@@ -69,7 +85,10 @@ cut_tests! {
 fn long_1080p_10min_when_present() {
     // The one medium a quick media set may leave out (make_media.sh SKIP_LONG=1).
     if !media_dir().join("long_1080p_10min.mp4").is_file() {
-        eprintln!("SKIPPED: long_1080p_10min.mp4 is not in {}", media_dir().display());
+        eprintln!(
+            "SKIPPED: long_1080p_10min.mp4 is not in {}",
+            media_dir().display()
+        );
         return;
     }
     check("long_1080p_10min", 6);
@@ -82,5 +101,7 @@ fn hevc_target_duration_is_rounded_not_truncated() {
     let scratch = Scratch::new("hevc-target");
     let input = media("hevc.mp4");
     run_ok(&scratch.0, &[input.to_str().unwrap()]);
-    assert!(scratch.text("stream.m3u8").contains("#EXT-X-TARGETDURATION:8\n"));
+    assert!(scratch
+        .text("stream.m3u8")
+        .contains("#EXT-X-TARGETDURATION:8\n"));
 }

@@ -10,20 +10,41 @@ use std::process::Command;
 fn fails(label: &str, args: &[&str], code: i32) -> String {
     let scratch = Scratch::new(label);
     let out = run_in(&scratch.0, args);
-    assert_eq!(out.status.code(), Some(code), "{label}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{label}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{label}: one line on stderr, got {stderr:?}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{label}: one line on stderr, got {stderr:?}"
+    );
     assert!(stderr.starts_with("mp42hls: "), "{label}: {stderr}");
-    assert!(scratch.files().is_empty(), "{label}: left {:?}", scratch.files());
+    assert!(
+        scratch.files().is_empty(),
+        "{label}: left {:?}",
+        scratch.files()
+    );
     stderr
 }
 
 #[test]
 fn broken_inputs_exit_2() {
-    for name in ["empty.mp4", "garbage.mp4", "truncated.mp4", "truncated_faststart.mp4"] {
+    for name in [
+        "empty.mp4",
+        "garbage.mp4",
+        "truncated.mp4",
+        "truncated_faststart.mp4",
+    ] {
         let input = media(name);
         let reason = fails(name, &[input.to_str().unwrap()], 2);
-        assert!(reason.contains("corrupt") || reason.contains("truncated"), "{name}: {reason}");
+        assert!(
+            reason.contains("corrupt") || reason.contains("truncated"),
+            "{name}: {reason}"
+        );
         // The same for the extensions.
         fails(name, &["--plan", input.to_str().unwrap()], 2);
         fails(name, &["--segments", "0", input.to_str().unwrap()], 2);
@@ -34,9 +55,17 @@ fn broken_inputs_exit_2() {
 #[test]
 fn zero_segment_duration_is_refused() {
     let input = media("clip_low.mp4");
-    let reason = fails("d0", &["--segment-duration", "0", input.to_str().unwrap()], 1);
+    let reason = fails(
+        "d0",
+        &["--segment-duration", "0", input.to_str().unwrap()],
+        1,
+    );
     assert!(reason.contains("segment-duration"), "{reason}");
-    fails("dneg", &["--segment-duration", "-2", input.to_str().unwrap()], 1);
+    fails(
+        "dneg",
+        &["--segment-duration", "-2", input.to_str().unwrap()],
+        1,
+    );
 }
 
 #[test]
@@ -45,13 +74,27 @@ fn unsupported_codec_exits_3() {
     let scratch = Scratch::new("mpeg4-src");
     let source = scratch.path("mpeg4.mp4");
     let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "1", "-c:v", "mpeg4"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=10",
+            "-t",
+            "1",
+            "-c:v",
+            "mpeg4",
+        ])
         .arg(&source)
         .status()
         .expect("ffmpeg must be installed");
     assert!(made.success());
     let reason = fails("mpeg4", &[source.to_str().unwrap()], 3);
-    assert!(reason.contains("unsupported codec mp4v in track 1"), "{reason}");
+    assert!(
+        reason.contains("unsupported codec mp4v in track 1"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -62,10 +105,23 @@ fn usage_errors_exit_1() {
     let out = run_in(&std::env::temp_dir(), &["--no-such-option", "x.mp4"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("mp42hls: unknown option --no-such-option\n"), "{stderr}");
+    assert!(
+        stderr.starts_with("mp42hls: unknown option --no-such-option\n"),
+        "{stderr}"
+    );
     assert!(stderr.contains("usage: mp42hls"));
     let input = media("clip_low.mp4");
-    fails("sample-aes", &["--encryption-key", "00112233445566778899aabbccddeeff", "--encryption-mode", "SAMPLE-AES", input.to_str().unwrap()], 1);
+    fails(
+        "sample-aes",
+        &[
+            "--encryption-key",
+            "00112233445566778899aabbccddeeff",
+            "--encryption-mode",
+            "SAMPLE-AES",
+            input.to_str().unwrap(),
+        ],
+        1,
+    );
 }
 
 #[test]
@@ -73,9 +129,20 @@ fn help_marks_extensions_and_capabilities_answer() {
     let out = run_in(&std::env::temp_dir(), &["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    let extensions = help.split("Extensions").nth(1).expect("an Extensions section");
-    for option in ["--capabilities", "--first-segment-number", "--plan", "--segments"] {
-        assert!(extensions.contains(option), "{option} listed as an extension");
+    let extensions = help
+        .split("Extensions")
+        .nth(1)
+        .expect("an Extensions section");
+    for option in [
+        "--capabilities",
+        "--first-segment-number",
+        "--plan",
+        "--segments",
+    ] {
+        assert!(
+            extensions.contains(option),
+            "{option} listed as an extension"
+        );
     }
     let out = run_in(&std::env::temp_dir(), &["--capabilities"]);
     assert!(out.status.success());
@@ -94,9 +161,18 @@ fn unwritable_output_exits_4_and_cleans_up() {
     // the failure comes last, after every segment was written, and must undo them.
     let out = run_in(
         &scratch.0,
-        &["--index-filename", "missing-dir/stream.m3u8", input.to_str().unwrap()],
+        &[
+            "--index-filename",
+            "missing-dir/stream.m3u8",
+            input.to_str().unwrap(),
+        ],
     );
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     assert!(scratch.files().is_empty(), "left {:?}", scratch.files());
 }

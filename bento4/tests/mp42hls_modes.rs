@@ -23,28 +23,54 @@ fn check_segments_and_plan(name: &str, first_number: u64) {
     let numbering = ["--first-segment-number", first.as_str()];
     let (all, extinf, uris) = whole(&format!("whole-{name}"), input, &numbering);
     assert!(uris.len() >= 3, "{name}: want at least 3 segments");
-    let expected_uris: Vec<String> = (0..uris.len() as u64).map(|k| format!("segment-{}.ts", k + first_number)).collect();
+    let expected_uris: Vec<String> = (0..uris.len() as u64)
+        .map(|k| format!("segment-{}.ts", k + first_number))
+        .collect();
     assert_eq!(uris, expected_uris);
-    assert!(all.text("stream.m3u8").contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first_number}\n")));
+    assert!(all
+        .text("stream.m3u8")
+        .contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first_number}\n")));
 
     // Each segment on its own, in a fresh directory, equals the whole run's file.
     for (k, uri) in uris.iter().enumerate() {
         let one = Scratch::new(&format!("one-{name}-{k}"));
         let number = (k as u64 + first_number).to_string();
-        run_ok(&one.0, &["--first-segment-number", &first, "--segments", &number, input]);
-        assert_eq!(one.files(), vec![uri.clone()], "{name}: only that segment, no playlist");
-        assert!(one.read(uri) == all.read(uri), "{name}: segment {number} differs from the whole run");
+        run_ok(
+            &one.0,
+            &[
+                "--first-segment-number",
+                &first,
+                "--segments",
+                &number,
+                input,
+            ],
+        );
+        assert_eq!(
+            one.files(),
+            vec![uri.clone()],
+            "{name}: only that segment, no playlist"
+        );
+        assert!(
+            one.read(uri) == all.read(uri),
+            "{name}: segment {number} differs from the whole run"
+        );
     }
     // A range writes exactly those files.
     let range = Scratch::new(&format!("range-{name}"));
     let span = format!("{}-{}", first_number + 1, first_number + 2);
-    run_ok(&range.0, &["--first-segment-number", &first, "--segments", &span, input]);
+    run_ok(
+        &range.0,
+        &["--first-segment-number", &first, "--segments", &span, input],
+    );
     assert_eq!(range.files(), vec![uris[1].clone(), uris[2].clone()]);
     assert!(range.read(&uris[2]) == all.read(&uris[2]));
 
     // The plan, from the index alone, says what the whole run wrote.
     let plan_dir = Scratch::new(&format!("plan-{name}"));
-    let out = run_ok(&plan_dir.0, &["--first-segment-number", &first, "--plan", input]);
+    let out = run_ok(
+        &plan_dir.0,
+        &["--first-segment-number", &first, "--plan", input],
+    );
     assert!(plan_dir.files().is_empty(), "--plan writes nothing");
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let segments = plan["segments"].as_array().unwrap();
@@ -53,9 +79,16 @@ fn check_segments_and_plan(name: &str, first_number: u64) {
     for (k, segment) in segments.iter().enumerate() {
         assert_eq!(segment["number"].as_u64(), Some(k as u64 + first_number));
         let size = all.read(&uris[k]).len() as u64;
-        assert_eq!(segment["size"].as_u64(), Some(size), "{name}: plan size of segment {k}");
+        assert_eq!(
+            segment["size"].as_u64(),
+            Some(size),
+            "{name}: plan size of segment {k}"
+        );
         let duration = segment["duration"].as_f64().unwrap();
-        assert!((duration - extinf[k]).abs() < 1e-6, "{name}: plan duration of segment {k}");
+        assert!(
+            (duration - extinf[k]).abs() < 1e-6,
+            "{name}: plan duration of segment {k}"
+        );
         assert!((segment["start"].as_f64().unwrap() - start).abs() < 1e-6);
         start += duration;
     }
@@ -66,7 +99,16 @@ fn check_segments_and_plan(name: &str, first_number: u64) {
     // Out of range: exit 5, nothing written.
     let beyond = (first_number + uris.len() as u64).to_string();
     let none = Scratch::new(&format!("beyond-{name}"));
-    let out = run_in(&none.0, &["--first-segment-number", &first, "--segments", &beyond, input]);
+    let out = run_in(
+        &none.0,
+        &[
+            "--first-segment-number",
+            &first,
+            "--segments",
+            &beyond,
+            input,
+        ],
+    );
     assert_eq!(out.status.code(), Some(5));
     assert!(none.files().is_empty());
 }
@@ -99,17 +141,33 @@ fn two_runs_are_byte_identical() {
         let (b, _, _) = whole("det-b", input, &extra);
         assert_eq!(a.files(), b.files());
         for file in a.files() {
-            assert!(a.read(&file) == b.read(&file), "{name}: {file} differs between runs");
+            assert!(
+                a.read(&file) == b.read(&file),
+                "{name}: {file} differs between runs"
+            );
         }
     }
 }
 
 fn openssl_decrypt(path: &std::path::Path, key: &str, iv: &str) -> Vec<u8> {
     let out = Command::new("openssl")
-        .args(["aes-128-cbc", "-d", "-K", key, "-iv", iv, "-in", path.to_str().unwrap()])
+        .args([
+            "aes-128-cbc",
+            "-d",
+            "-K",
+            key,
+            "-iv",
+            iv,
+            "-in",
+            path.to_str().unwrap(),
+        ])
         .output()
         .expect("openssl must be installed");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -123,10 +181,20 @@ fn aes_128_segments_decrypt_to_the_clear_ones() {
     let (secret, _, _) = whole(
         "aes-seq",
         input,
-        &["--first-segment-number", "1", "--encryption-key", key, "--encryption-key-uri", "https://keys.example/k1"],
+        &[
+            "--first-segment-number",
+            "1",
+            "--encryption-key",
+            key,
+            "--encryption-key-uri",
+            "https://keys.example/k1",
+        ],
     );
     let playlist = secret.text("stream.m3u8");
-    assert!(playlist.contains("#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example/k1\"\n"), "{playlist}");
+    assert!(
+        playlist.contains("#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example/k1\"\n"),
+        "{playlist}"
+    );
     for (k, uri) in uris.iter().enumerate() {
         let iv = format!("{:032x}", k + 1);
         assert!(
@@ -136,14 +204,42 @@ fn aes_128_segments_decrypt_to_the_clear_ones() {
     }
     // --segments and --plan agree with the encrypted run.
     let one = Scratch::new("aes-one");
-    run_ok(&one.0, &["--first-segment-number", "1", "--encryption-key", key, "--segments", "2", input]);
+    run_ok(
+        &one.0,
+        &[
+            "--first-segment-number",
+            "1",
+            "--encryption-key",
+            key,
+            "--segments",
+            "2",
+            input,
+        ],
+    );
     assert!(one.read(&uris[1]) == secret.read(&uris[1]));
-    let out = run_ok(&one.0, &["--first-segment-number", "1", "--encryption-key", key, "--plan", input]);
+    let out = run_ok(
+        &one.0,
+        &[
+            "--first-segment-number",
+            "1",
+            "--encryption-key",
+            key,
+            "--plan",
+            input,
+        ],
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["segments"][0]["size"].as_u64(), Some(secret.read(&uris[0]).len() as u64));
+    assert_eq!(
+        plan["segments"][0]["size"].as_u64(),
+        Some(secret.read(&uris[0]).len() as u64)
+    );
 
     // Random IV: one IV for the run, written into the playlist.
-    let (random, _, _) = whole("aes-rand", input, &["--encryption-key", key, "--encryption-iv-mode", "random"]);
+    let (random, _, _) = whole(
+        "aes-rand",
+        input,
+        &["--encryption-key", key, "--encryption-iv-mode", "random"],
+    );
     let playlist = random.text("stream.m3u8");
     let iv = playlist
         .split(",IV=0x")
@@ -160,7 +256,10 @@ fn single_file_byte_ranges_hold_the_segments() {
     let input = input.to_str().unwrap();
     let (split, _, uris) = whole("split", input, &[]);
     let (single, _, single_uris) = whole("single", input, &["--output-single-file"]);
-    assert_eq!(single.files(), vec!["stream.m3u8".to_string(), "stream.ts".to_string()]);
+    assert_eq!(
+        single.files(),
+        vec!["stream.m3u8".to_string(), "stream.ts".to_string()]
+    );
     let playlist = single.text("stream.m3u8");
     assert!(playlist.contains("#EXT-X-VERSION:4\n"));
     let ranges: Vec<(usize, usize)> = playlist
@@ -175,7 +274,10 @@ fn single_file_byte_ranges_hold_the_segments() {
     assert!(single_uris.iter().all(|u| u == "stream.ts"));
     let data = single.read("stream.ts");
     for ((len, at), uri) in ranges.iter().zip(&uris) {
-        assert!(data[*at..*at + *len] == split.read(uri)[..], "{uri} differs inside the single file");
+        assert!(
+            data[*at..*at + *len] == split.read(uri)[..],
+            "{uri} differs inside the single file"
+        );
     }
     assert_eq!(ranges.last().map(|(l, a)| l + a), Some(data.len()));
 }
@@ -183,18 +285,28 @@ fn single_file_byte_ranges_hold_the_segments() {
 #[test]
 fn iframe_playlist_ranges_cover_keyframes() {
     let input = media("clip_low.mp4");
-    let (dir, _, _) = whole("iframes", input.to_str().unwrap(), &["--iframe-index-filename", "iframes.m3u8"]);
+    let (dir, _, _) = whole(
+        "iframes",
+        input.to_str().unwrap(),
+        &["--iframe-index-filename", "iframes.m3u8"],
+    );
     let text = dir.text("iframes.m3u8");
     assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{text}");
     assert!(text.contains("#EXT-X-I-FRAMES-ONLY\n"));
     let lines: Vec<&str> = text.lines().collect();
     let mut entries = 0;
     for window in lines.windows(3) {
-        let (Some(duration), Some(range)) = (window[0].strip_prefix("#EXTINF:"), window[1].strip_prefix("#EXT-X-BYTERANGE:")) else {
+        let (Some(duration), Some(range)) = (
+            window[0].strip_prefix("#EXTINF:"),
+            window[1].strip_prefix("#EXT-X-BYTERANGE:"),
+        ) else {
             continue;
         };
         entries += 1;
-        assert!((duration.trim_end_matches(',').parse::<f64>().unwrap() - 2.0).abs() < 1e-6, "GOP of 2 s");
+        assert!(
+            (duration.trim_end_matches(',').parse::<f64>().unwrap() - 2.0).abs() < 1e-6,
+            "GOP of 2 s"
+        );
         let (len, at) = range.split_once('@').unwrap();
         let (len, at): (usize, usize) = (len.parse().unwrap(), at.parse().unwrap());
         let data = dir.read(window[2]);
@@ -204,7 +316,10 @@ fn iframe_playlist_ranges_cover_keyframes() {
         assert!(packets[2].pid == 0x102 && packets[2].unit_start && packets[2].random_access);
         // The range ends where the keyframe's PES ends.
         let video: Vec<_> = packets[2..].iter().filter(|p| p.pid == 0x102).collect();
-        assert!(video.iter().skip(1).all(|p| !p.unit_start), "one video PES in the range");
+        assert!(
+            video.iter().skip(1).all(|p| !p.unit_start),
+            "one video PES in the range"
+        );
         if let Some(next) = data.get(at + len..).filter(|rest| !rest.is_empty()) {
             let after = mp42hls_support::packets(next);
             if let Some(p) = after.iter().find(|p| p.pid == 0x102) {
@@ -222,22 +337,40 @@ fn show_info_measures_the_written_files() {
         let scratch = Scratch::new(&format!("info-{name}"));
         let out = run_ok(&scratch.0, &["--show-info", input.to_str().unwrap()]);
         let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let theirs: serde_json::Value = serde_json::from_str(&reference(&format!("{name}.d6.show-info.json"))).unwrap();
+        let theirs: serde_json::Value =
+            serde_json::from_str(&reference(&format!("{name}.d6.show-info.json"))).unwrap();
         assert_eq!(ours["audio"], theirs["audio"], "{name}: audio codec");
-        assert_eq!(ours["video"], theirs["video"], "{name}: video codec and size");
+        assert_eq!(
+            ours["video"], theirs["video"],
+            "{name}: video codec and size"
+        );
         assert_eq!(ours["stats"]["duration"], theirs["stats"]["duration"]);
         assert_eq!(ours["stats"]["frame_rate"], theirs["stats"]["frame_rate"]);
         let (extinf, _, uris) = playlist_entries(&scratch.text("stream.m3u8"));
         let sizes: Vec<f64> = uris.iter().map(|u| scratch.read(u).len() as f64).collect();
         let total: f64 = extinf.iter().sum();
         let average = sizes.iter().sum::<f64>() * 8.0 / total;
-        let max = sizes.iter().zip(&extinf).map(|(s, d)| s * 8.0 / d).fold(0.0, f64::max);
+        let max = sizes
+            .iter()
+            .zip(&extinf)
+            .map(|(s, d)| s * 8.0 / d)
+            .fold(0.0, f64::max);
         let stats = &ours["stats"];
         // EXTINF is printed to 6 decimals, hence a relative tolerance.
         let close = |a: f64, b: f64| (a - b).abs() <= b * 1e-6;
-        assert!(close(stats["avg_segment_bitrate"].as_f64().unwrap(), average), "{name}: {stats} vs {average}");
-        assert!(close(stats["max_segment_bitrate"].as_f64().unwrap(), max), "{name}: {stats} vs {max}");
+        assert!(
+            close(stats["avg_segment_bitrate"].as_f64().unwrap(), average),
+            "{name}: {stats} vs {average}"
+        );
+        assert!(
+            close(stats["max_segment_bitrate"].as_f64().unwrap(), max),
+            "{name}: {stats} vs {max}"
+        );
         let iframe = stats["avg_iframe_bitrate"].as_f64().unwrap();
-        assert_eq!(iframe > 0.0, ours.get("video").is_some(), "{name}: I-frame rate only with video");
+        assert_eq!(
+            iframe > 0.0,
+            ours.get("video").is_some(),
+            "{name}: I-frame rate only with video"
+        );
     }
 }

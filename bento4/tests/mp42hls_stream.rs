@@ -32,7 +32,11 @@ fn leading_nal_types(es: &[u8], hevc: bool, count: usize) -> Vec<u8> {
     while i + 4 < es.len() && types.len() < count {
         if es[i..i + 4] == [0, 0, 0, 1] {
             let header = es[i + 4];
-            types.push(if hevc { (header >> 1) & 0x3F } else { header & 0x1F });
+            types.push(if hevc {
+                (header >> 1) & 0x3F
+            } else {
+                header & 0x1F
+            });
             i += 4;
         } else {
             i += 1;
@@ -73,15 +77,31 @@ fn check_structure(name: &str, has_video: bool, has_audio: bool, hevc: bool) {
         assert_eq!(pcr_pid, if has_video { VIDEO_PID } else { AUDIO_PID });
 
         let first = &packets[2];
-        assert!(first.unit_start, "{name} {segment}: a PES starts after the PMT");
-        assert!(first.pcr.is_some(), "{name} {segment}: PCR in the first PES packet");
-        assert!(first.random_access, "{name} {segment}: random access indicator");
+        assert!(
+            first.unit_start,
+            "{name} {segment}: a PES starts after the PMT"
+        );
+        assert!(
+            first.pcr.is_some(),
+            "{name} {segment}: PCR in the first PES packet"
+        );
+        assert!(
+            first.random_access,
+            "{name} {segment}: random access indicator"
+        );
         if has_video {
-            assert_eq!(first.pid, VIDEO_PID, "{name} {segment}: the keyframe comes first");
+            assert_eq!(
+                first.pid, VIDEO_PID,
+                "{name} {segment}: the keyframe comes first"
+            );
             let es = first_pes_payload(&packets[2..], VIDEO_PID);
             let types = leading_nal_types(&es, hevc, 4);
             let expected: &[u8] = if hevc { &[35, 32, 33, 34] } else { &[9, 7, 8] };
-            assert_eq!(&types[..expected.len()], expected, "{name} {segment}: AUD + parameter sets");
+            assert_eq!(
+                &types[..expected.len()],
+                expected,
+                "{name} {segment}: AUD + parameter sets"
+            );
         } else {
             assert_eq!(first.pid, AUDIO_PID);
             let es = first_pes_payload(&packets[2..], AUDIO_PID);
@@ -90,7 +110,12 @@ fn check_structure(name: &str, has_video: bool, has_audio: bool, hevc: bool) {
         // Continuity counters run on from the previous file, per PID.
         for p in &packets {
             if let Some(previous) = last_cc.insert(p.pid, p.continuity) {
-                assert_eq!(p.continuity, (previous + 1) & 0x0F, "{name} {segment}: CC on PID {:#x}", p.pid);
+                assert_eq!(
+                    p.continuity,
+                    (previous + 1) & 0x0F,
+                    "{name} {segment}: CC on PID {:#x}",
+                    p.pid
+                );
             }
             if p.pid == VIDEO_PID && p.unit_start {
                 assert!(p.pcr.is_some(), "{name} {segment}: PCR on every video PES");
@@ -98,10 +123,13 @@ fn check_structure(name: &str, has_video: bool, has_audio: bool, hevc: bool) {
         }
         // ffprobe reads the segment on its own, finding the expected streams.
         let path = packaged.scratch.path(segment);
-        let kinds: Vec<String> = probe_streams(path.to_str().unwrap(), &["-show_entries", "stream=codec_type"])
-            .iter()
-            .map(|s| s["codec_type"].as_str().unwrap_or("").to_string())
-            .collect();
+        let kinds: Vec<String> = probe_streams(
+            path.to_str().unwrap(),
+            &["-show_entries", "stream=codec_type"],
+        )
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap_or("").to_string())
+        .collect();
         let mut want = Vec::new();
         if has_video {
             want.push("video");
@@ -118,11 +146,25 @@ fn decodes_cleanly(name: &str) -> Packaged {
     let packaged = package(name);
     let playlist = packaged.scratch.path("stream.m3u8");
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", playlist.to_str().unwrap(), "-map", "0", "-f", "null", "-"])
+        .args([
+            "-v",
+            "error",
+            "-i",
+            playlist.to_str().unwrap(),
+            "-map",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ])
         .output()
         .expect("ffmpeg must be installed");
     assert!(out.status.success(), "{name}: ffmpeg failed");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{name}: ffmpeg complained");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "{name}: ffmpeg complained"
+    );
     packaged
 }
 
@@ -136,8 +178,21 @@ fn probe_streams(path: &str, extra: &[&str]) -> Vec<serde_json::Value> {
 }
 
 fn video_frames(path: &str) -> u64 {
-    let streams = probe_streams(path, &["-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"]);
-    streams[0]["nb_read_frames"].as_str().unwrap().parse().unwrap()
+    let streams = probe_streams(
+        path,
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+        ],
+    );
+    streams[0]["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// (codec_type, start_time) per stream.
@@ -157,7 +212,11 @@ fn check_decoding(name: &str) {
     let source = source.to_str().unwrap();
     let playlist = packaged.scratch.path("stream.m3u8");
     let playlist = playlist.to_str().unwrap();
-    assert_eq!(video_frames(playlist), video_frames(source), "{name}: decoded video frames");
+    assert_eq!(
+        video_frames(playlist),
+        video_frames(source),
+        "{name}: decoded video frames"
+    );
     // Start times relative to the earliest stream: HLS against the source.
     let ours = start_times(playlist);
     let theirs = start_times(source);
@@ -165,9 +224,15 @@ fn check_decoding(name: &str) {
     let (our_zero, their_zero) = (earliest(&ours), earliest(&theirs));
     let frame = 1.0 / 24.0;
     for (kind, time) in &theirs {
-        let (_, our_time) = ours.iter().find(|(k, _)| k == kind).unwrap_or_else(|| panic!("{name}: no {kind} in HLS"));
+        let (_, our_time) = ours
+            .iter()
+            .find(|(k, _)| k == kind)
+            .unwrap_or_else(|| panic!("{name}: no {kind} in HLS"));
         let (a, b) = (our_time - our_zero, time - their_zero);
-        assert!((a - b).abs() <= frame + 1e-6, "{name} {kind}: starts at {a:.4} s, source {b:.4} s");
+        assert!(
+            (a - b).abs() <= frame + 1e-6,
+            "{name} {kind}: starts at {a:.4} s, source {b:.4} s"
+        );
     }
     // And the first DTS sits at the PCR offset.
     let first = packaged.scratch.read(&packaged.segments[0]);

@@ -56,16 +56,22 @@ fn main() -> ExitCode {
             Ok(())
         }
         Ok(Command::Run(args)) => run(&args),
-        Err(reason) => {
-            // Usage errors: the reason on the first line, then the usage text.
-            eprint!("mp42hls: {reason}\n{}", cli::USAGE);
+        Err(error) => {
+            // The reason first, on one line; the usage text after it where it helps.
+            eprintln!("mp42hls: {}", error.reason);
+            if error.show_usage {
+                eprint!("{}", cli::USAGE);
+            }
             return ExitCode::from(1);
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, reason)) => {
-            let line: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let line: String = reason
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             eprintln!("mp42hls: {line}");
             ExitCode::from(code)
         }
@@ -84,10 +90,12 @@ fn run(args: &Args) -> Result<(), Failure> {
             let mut counts = Vec::with_capacity(video.track.samples.len());
             for sample in &video.track.samples {
                 source.read_sample(sample, &mut buf)?;
-                let count = video
-                    .framing
-                    .nal_count(&buf)
-                    .map_err(|e| Failure(2, format!("corrupt input: track {}: {}", video.track.id, e.0)))?;
+                let count = video.framing.nal_count(&buf).map_err(|e| {
+                    Failure(
+                        2,
+                        format!("corrupt input: track {}: {}", video.track.id, e.0),
+                    )
+                })?;
                 counts.push(u32::try_from(count).unwrap_or(u32::MAX));
             }
             video.nal_counts = Some(counts);
@@ -95,11 +103,25 @@ fn run(args: &Args) -> Result<(), Failure> {
     }
     let plan = Plan::new(movie, args.plan.clone(), streams)?;
     let codecs = CodecNames {
-        audio: plan.streams.audio.as_ref().and_then(|a| codecs_string(&a.track.codec)),
-        video: plan.streams.video.as_ref().and_then(|v| codecs_string(&v.track.codec)),
+        audio: plan
+            .streams
+            .audio
+            .as_ref()
+            .and_then(|a| codecs_string(&a.track.codec)),
+        video: plan
+            .streams
+            .video
+            .as_ref()
+            .and_then(|v| codecs_string(&v.track.codec)),
     };
     let encrypted = args.encryption.is_some();
-    let size_on_disk = |s: &SegmentPlan| if encrypted { aes::encrypted_len(s.size) } else { s.size };
+    let size_on_disk = |s: &SegmentPlan| {
+        if encrypted {
+            aes::encrypted_len(s.size)
+        } else {
+            s.size
+        }
+    };
     match args.mode {
         Mode::Plan => {
             let stats = plan.stats(size_on_disk);
@@ -107,7 +129,8 @@ fn run(args: &Args) -> Result<(), Failure> {
             Ok(())
         }
         Mode::Segments(first, last) => {
-            let (Some(from), Some(to)) = (plan.segment_index(first), plan.segment_index(last)) else {
+            let (Some(from), Some(to)) = (plan.segment_index(first), plan.segment_index(last))
+            else {
                 let numbers = plan.options.first_segment_number;
                 return Err(Failure(
                     5,
@@ -167,7 +190,11 @@ fn mux_segment(
         .write(plan, index, samples, out)
         .map_err(|e| Failure(2, format!("corrupt input: {}", e.0)))?;
     if let (Some(encryption), Some(segment)) = (&args.encryption, plan.segments.get(index)) {
-        aes::encrypt_in_place(out, &encryption.key, &segment_iv(encryption, random_iv, segment.number));
+        aes::encrypt_in_place(
+            out,
+            &encryption.key,
+            &segment_iv(encryption, random_iv, segment.number),
+        );
     }
     if args.verbose {
         if let Some(segment) = plan.segments.get(index) {
@@ -183,8 +210,12 @@ fn mux_segment(
 }
 
 fn open_samples(args: &Args) -> Result<SegmentSamples, Failure> {
-    let file = std::fs::File::open(&args.input)
-        .map_err(|e| Failure(2, format!("cannot read input: {}: {e}", args.input.display())))?;
+    let file = std::fs::File::open(&args.input).map_err(|e| {
+        Failure(
+            2,
+            format!("cannot read input: {}: {e}", args.input.display()),
+        )
+    })?;
     Ok(SegmentSamples::new(file))
 }
 
@@ -208,27 +239,51 @@ fn write_segments(
     Ok(())
 }
 
-fn write_whole(args: &Args, plan: &Plan, codecs: &CodecNames, outputs: &mut Outputs) -> Result<(), Failure> {
+fn write_whole(
+    args: &Args,
+    plan: &Plan,
+    codecs: &CodecNames,
+    outputs: &mut Outputs,
+) -> Result<(), Failure> {
     let random = match &args.encryption {
-        Some(Encryption { iv_mode: IvMode::Random, .. }) => Some(random_iv()?),
+        Some(Encryption {
+            iv_mode: IvMode::Random,
+            ..
+        }) => Some(random_iv()?),
         _ => None,
     };
     let encrypted = args.encryption.is_some();
     let sizes: Vec<u64> = plan
         .segments
         .iter()
-        .map(|s| if encrypted { aes::encrypted_len(s.size) } else { s.size })
+        .map(|s| {
+            if encrypted {
+                aes::encrypted_len(s.size)
+            } else {
+                s.size
+            }
+        })
         .collect();
     let mut samples = open_samples(args)?;
     let mut writer = SegmentWriter::new(plan);
     let mut out = Vec::new();
     let mut single_file_offsets = None;
     if args.output_single_file {
-        let path = args.segment_filenames.format(plan.options.first_segment_number);
+        let path = args
+            .segment_filenames
+            .format(plan.options.first_segment_number);
         let path = Path::new(&path);
         let mut pending = outputs.begin(path).map_err(|e| output_error(path, e))?;
         for index in 0..plan.segments.len() {
-            mux_segment(args, plan, index, &mut samples, &mut writer, &mut out, random)?;
+            mux_segment(
+                args,
+                plan,
+                index,
+                &mut samples,
+                &mut writer,
+                &mut out,
+                random,
+            )?;
             pending.write_all(&out).map_err(|e| output_error(path, e))?;
         }
         outputs.finish(pending).map_err(|e| output_error(path, e))?;
@@ -243,7 +298,15 @@ fn write_whole(args: &Args, plan: &Plan, codecs: &CodecNames, outputs: &mut Outp
         single_file_offsets = Some(offsets);
     } else {
         for (index, segment) in plan.segments.iter().enumerate() {
-            mux_segment(args, plan, index, &mut samples, &mut writer, &mut out, random)?;
+            mux_segment(
+                args,
+                plan,
+                index,
+                &mut samples,
+                &mut writer,
+                &mut out,
+                random,
+            )?;
             let path = args.segment_filenames.format(segment.number);
             outputs
                 .write_file(Path::new(&path), &out)
@@ -272,7 +335,13 @@ fn write_whole(args: &Args, plan: &Plan, codecs: &CodecNames, outputs: &mut Outp
         .write_file(index, text.as_bytes())
         .map_err(|e| output_error(index, e))?;
     if args.show_info {
-        let stats = plan.stats(|s| if encrypted { aes::encrypted_len(s.size) } else { s.size });
+        let stats = plan.stats(|s| {
+            if encrypted {
+                aes::encrypted_len(s.size)
+            } else {
+                s.size
+            }
+        });
         print!("{}", plan.show_info_text(&stats, codecs));
     }
     Ok(())

@@ -80,6 +80,36 @@ pub struct Args {
     pub encryption: Option<Encryption>,
 }
 
+/// A bad command line: exit 1. `show_usage` for unknown options and a missing
+/// input, where the usage text helps; a bad value gets its one-line reason only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    pub reason: String,
+    pub show_usage: bool,
+}
+
+impl From<String> for UsageError {
+    fn from(reason: String) -> Self {
+        UsageError {
+            reason,
+            show_usage: false,
+        }
+    }
+}
+
+impl From<&str> for UsageError {
+    fn from(reason: &str) -> Self {
+        UsageError::from(reason.to_string())
+    }
+}
+
+fn with_usage(reason: impl Into<String>) -> UsageError {
+    UsageError {
+        reason: reason.into(),
+        show_usage: true,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Box<Args>),
@@ -88,9 +118,9 @@ pub enum Command {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, String> {
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if args.is_empty() {
-        return Err("no input given".into());
+        return Err(with_usage("no input given"));
     }
     let mut plan = PlanOptions::default();
     let mut mode = Mode::Whole;
@@ -125,7 +155,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| format!("--segment-duration {text:?} is not a number"))?;
                 if !(seconds > 0.0 && seconds.is_finite() && seconds <= 86_400.0) {
-                    return Err(format!("--segment-duration must be above 0 (got {text})"));
+                    return Err(format!("--segment-duration must be above 0 (got {text})").into());
                 }
                 plan.segment_duration = seconds;
             }
@@ -150,7 +180,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--pcr-offset" => {
                 plan.pcr_offset = number(arg, &value(arg)?)?;
                 if plan.pcr_offset >= 1 << 32 {
-                    return Err(format!("{arg} is too large"));
+                    return Err(format!("{arg} is too large").into());
                 }
             }
             "--show-info" => show_info = true,
@@ -158,17 +188,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--output-single-file" => output_single_file = true,
             "--encryption-key" => {
                 let text = value(arg)?;
-                key = Some(
-                    crate::aes::parse_key(&text)
-                        .ok_or_else(|| format!("{arg} must be 32 hex digits"))?,
-                );
+                let parsed = crate::aes::parse_key(&text);
+                key = Some(parsed.ok_or_else(|| format!("{arg} must be 32 hex digits"))?);
             }
             "--encryption-mode" => encryption_mode = Some(value(arg)?),
             "--encryption-iv-mode" => {
                 iv_mode = match value(arg)?.as_str() {
                     "sequence" => IvMode::Sequence,
                     "random" => IvMode::Random,
-                    other => return Err(format!("{arg} {other:?}: use sequence or random")),
+                    other => return Err(format!("{arg} {other:?}: use sequence or random").into()),
                 }
             }
             "--encryption-key-uri" => key_uri = value(arg)?,
@@ -176,7 +204,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 allow_cache = match value(arg)?.to_ascii_uppercase().as_str() {
                     "YES" => Some(true),
                     "NO" => Some(false),
-                    other => return Err(format!("{arg} {other:?}: use YES or NO")),
+                    other => return Err(format!("{arg} {other:?}: use YES or NO").into()),
                 }
             }
             "--verbose" => verbose = true,
@@ -184,10 +212,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--plan" => mode = Mode::Plan,
             "--segments" => {
                 let text = value(arg)?;
-                mode = segments(&text).ok_or_else(|| format!("{arg} {text:?}: use K or K-M with K <= M"))?;
+                mode = segments(&text)
+                    .ok_or_else(|| format!("{arg} {text:?}: use K or K-M with K <= M"))?;
             }
             other if other.starts_with('-') && other.len() > 1 => {
-                return Err(format!("unknown option {other}"));
+                return Err(with_usage(format!("unknown option {other}")));
             }
             _ => inputs.push(arg.clone()),
         }
@@ -195,17 +224,28 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 
     let input = match inputs.as_slice() {
         [one] => PathBuf::from(one),
-        [] => return Err("no input given".into()),
-        _ => return Err(format!("exactly one input expected, got {}", inputs.len())),
+        [] => return Err(with_usage("no input given")),
+        _ => {
+            return Err(with_usage(format!(
+                "exactly one input expected, got {}",
+                inputs.len()
+            )))
+        }
     };
     let encryption = match (key, encryption_mode.as_deref()) {
         (None, None) => None,
         (None, Some(_)) => return Err("--encryption-mode needs --encryption-key".into()),
-        (Some(key), None | Some("AES-128")) => Some(Encryption { key, iv_mode, key_uri }),
+        (Some(key), None | Some("AES-128")) => Some(Encryption {
+            key,
+            iv_mode,
+            key_uri,
+        }),
         (Some(_), Some("SAMPLE-AES")) => {
             return Err("--encryption-mode SAMPLE-AES is unsupported; use AES-128".into())
         }
-        (Some(_), Some(other)) => return Err(format!("--encryption-mode {other:?} is unsupported")),
+        (Some(_), Some(other)) => {
+            return Err(format!("--encryption-mode {other:?} is unsupported").into())
+        }
     };
     if encryption.is_some() && iframe_index_filename.is_some() {
         return Err("an I-frame playlist cannot point into AES-128 encrypted segments".into());
@@ -214,14 +254,29 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Err("--output-single-file cannot be combined with encryption".into());
     }
     if matches!(mode, Mode::Segments(..)) && output_single_file {
-        return Err("--segments writes segment files; it cannot be combined with --output-single-file".into());
+        return Err(
+            "--segments writes segment files; it cannot be combined with --output-single-file"
+                .into(),
+        );
     }
     if matches!(mode, Mode::Segments(..))
-        && matches!(&encryption, Some(Encryption { iv_mode: IvMode::Random, .. }))
+        && matches!(
+            &encryption,
+            Some(Encryption {
+                iv_mode: IvMode::Random,
+                ..
+            })
+        )
     {
-        return Err("--segments needs --encryption-iv-mode sequence (a random IV differs per run)".into());
+        return Err(
+            "--segments needs --encryption-iv-mode sequence (a random IV differs per run)".into(),
+        );
     }
-    let default_file = if output_single_file { "stream.ts" } else { "segment-%d.ts" };
+    let default_file = if output_single_file {
+        "stream.ts"
+    } else {
+        "segment-%d.ts"
+    };
     let segment_filenames = Template::parse(filename_template.as_deref().unwrap_or(default_file))?;
     let segment_urls = Template::parse(url_template.as_deref().unwrap_or(default_file))?;
     if !output_single_file && !segment_filenames.has_number() {
@@ -280,11 +335,11 @@ fn segments(text: &str) -> Option<Mode> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Args, String> {
+    fn run(args: &[&str]) -> Result<Args, UsageError> {
         let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         match parse(&owned)? {
             Command::Run(args) => Ok(*args),
-            other => Err(format!("not a run: {other:?}")),
+            other => Err(format!("not a run: {other:?}").into()),
         }
     }
 
@@ -303,27 +358,74 @@ mod tests {
 
     #[test]
     fn accepted_options_table() {
-        let cases: Vec<(Vec<&str>, Box<dyn Fn(&Args) -> bool>)> = vec![
-            (vec!["--segment-duration", "2.5", "a"], Box::new(|a| a.plan.segment_duration == 2.5)),
-            (vec!["--segment-duration-threshold", "40", "a"], Box::new(|a| a.plan.threshold_seconds == 0.04)),
-            (vec!["--pmt-pid", "0x1F0", "a"], Box::new(|a| a.plan.pmt_pid == 0x1F0)),
-            (vec!["--video-pid", "300", "a"], Box::new(|a| a.plan.video_pid == 300)),
-            (vec!["--audio-track-id", "0", "a"], Box::new(|a| a.plan.audio_track_id == Some(0))),
-            (vec!["--pcr-offset", "0", "a"], Box::new(|a| a.plan.pcr_offset == 0)),
-            (vec!["--first-segment-number", "1", "a"], Box::new(|a| a.plan.first_segment_number == 1)),
-            (vec!["--plan", "a"], Box::new(|a| a.mode == Mode::Plan)),
-            (vec!["--segments", "4", "a"], Box::new(|a| a.mode == Mode::Segments(4, 4))),
-            (vec!["--segments", "2-5", "a"], Box::new(|a| a.mode == Mode::Segments(2, 5))),
-            (vec!["--allow-cache", "no", "a"], Box::new(|a| a.allow_cache == Some(false))),
-            (vec!["--output-single-file", "a"], Box::new(|a| a.segment_filenames.format(0) == "stream.ts")),
+        type Check = Box<dyn Fn(&Args) -> bool>;
+        let cases: Vec<(Vec<&str>, Check)> = vec![
             (
-                vec!["--encryption-key", "000102030405060708090a0b0c0d0e0f", "--encryption-iv-mode", "random", "a"],
-                Box::new(|a| a.encryption.as_ref().is_some_and(|e| e.iv_mode == IvMode::Random && e.key_uri == "key.bin")),
+                vec!["--segment-duration", "2.5", "a"],
+                Box::new(|a| a.plan.segment_duration == 2.5),
             ),
-            (vec!["--hls-version", "6", "--show-info", "--verbose", "a"], Box::new(|a| a.hls_version == 6 && a.show_info && a.verbose)),
+            (
+                vec!["--segment-duration-threshold", "40", "a"],
+                Box::new(|a| a.plan.threshold_seconds == 0.04),
+            ),
+            (
+                vec!["--pmt-pid", "0x1F0", "a"],
+                Box::new(|a| a.plan.pmt_pid == 0x1F0),
+            ),
+            (
+                vec!["--video-pid", "300", "a"],
+                Box::new(|a| a.plan.video_pid == 300),
+            ),
+            (
+                vec!["--audio-track-id", "0", "a"],
+                Box::new(|a| a.plan.audio_track_id == Some(0)),
+            ),
+            (
+                vec!["--pcr-offset", "0", "a"],
+                Box::new(|a| a.plan.pcr_offset == 0),
+            ),
+            (
+                vec!["--first-segment-number", "1", "a"],
+                Box::new(|a| a.plan.first_segment_number == 1),
+            ),
+            (vec!["--plan", "a"], Box::new(|a| a.mode == Mode::Plan)),
+            (
+                vec!["--segments", "4", "a"],
+                Box::new(|a| a.mode == Mode::Segments(4, 4)),
+            ),
+            (
+                vec!["--segments", "2-5", "a"],
+                Box::new(|a| a.mode == Mode::Segments(2, 5)),
+            ),
+            (
+                vec!["--allow-cache", "no", "a"],
+                Box::new(|a| a.allow_cache == Some(false)),
+            ),
+            (
+                vec!["--output-single-file", "a"],
+                Box::new(|a| a.segment_filenames.format(0) == "stream.ts"),
+            ),
+            (
+                vec![
+                    "--encryption-key",
+                    "000102030405060708090a0b0c0d0e0f",
+                    "--encryption-iv-mode",
+                    "random",
+                    "a",
+                ],
+                Box::new(|a| {
+                    a.encryption
+                        .as_ref()
+                        .is_some_and(|e| e.iv_mode == IvMode::Random && e.key_uri == "key.bin")
+                }),
+            ),
+            (
+                vec!["--hls-version", "6", "--show-info", "--verbose", "a"],
+                Box::new(|a| a.hls_version == 6 && a.show_info && a.verbose),
+            ),
         ];
         for (args, check) in cases {
-            let parsed = run(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let parsed = run(&args).unwrap_or_else(|e| panic!("{args:?}: {}", e.reason));
             assert!(check(&parsed), "{args:?}");
         }
     }
@@ -344,7 +446,13 @@ mod tests {
             &["--segments", "x", "a"],
             &["--encryption-key", "abc", "a"],
             &["--encryption-mode", "AES-128", "a"],
-            &["--encryption-key", "000102030405060708090a0b0c0d0e0f", "--encryption-mode", "SAMPLE-AES", "a"],
+            &[
+                "--encryption-key",
+                "000102030405060708090a0b0c0d0e0f",
+                "--encryption-mode",
+                "SAMPLE-AES",
+                "a",
+            ],
             &["--segment-filename-template", "fixed.ts", "a"],
             &["--segment-url-template", "a%s", "a"],
             &["--allow-cache", "maybe", "a"],
@@ -355,9 +463,21 @@ mod tests {
     }
 
     #[test]
+    fn usage_text_only_where_it_helps() {
+        let shown = |args: &[&str]| run(args).err().map(|e| e.show_usage);
+        assert_eq!(shown(&[]), Some(true));
+        assert_eq!(shown(&["--bogus", "a"]), Some(true));
+        assert_eq!(shown(&["a", "b"]), Some(true));
+        assert_eq!(shown(&["--segment-duration", "0", "a"]), Some(false));
+    }
+
+    #[test]
     fn help_and_capabilities() {
         assert_eq!(parse(&["--help".to_string()]), Ok(Command::Help));
-        assert_eq!(parse(&["a".to_string(), "--capabilities".to_string()]), Ok(Command::Capabilities));
+        assert_eq!(
+            parse(&["a".to_string(), "--capabilities".to_string()]),
+            Ok(Command::Capabilities)
+        );
         assert!(USAGE.contains("Extensions"));
         let caps: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
         assert_eq!(caps["casterpak_extensions"], 1);

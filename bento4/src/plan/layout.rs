@@ -63,22 +63,33 @@ impl Plan<'_> {
     pub fn unit_packets(&self, unit: &Unit) -> usize {
         match unit {
             Unit::Tables => 2,
-            Unit::Video(index) => packet_count(self.video_pes_len(*index), self.video_flags(*index)),
-            Unit::Audio(range) => packet_count(self.audio_pes_len(range.clone()), self.audio_flags()),
+            Unit::Video(index) => {
+                packet_count(self.video_pes_len(*index), self.video_flags(*index))
+            }
+            Unit::Audio(range) => {
+                packet_count(self.audio_pes_len(range.clone()), self.audio_flags())
+            }
         }
     }
 
     /// Header + Annex B access unit of video sample `index`.
     pub fn video_pes_len(&self, index: usize) -> usize {
-        let Some(video) = &self.streams.video else { return 0 };
-        let Some(sample) = video.track.samples.get(index) else { return 0 };
+        let Some(video) = &self.streams.video else {
+            return 0;
+        };
+        let Some(sample) = video.track.samples.get(index) else {
+            return 0;
+        };
         let (pts, dts) = self.video_times(index);
         let nal_count = video
             .nal_counts
             .as_ref()
             .and_then(|counts| counts.get(index))
             .map_or(0, |&n| n as usize);
-        pes::header_size(pts != dts) + video.framing.access_unit_len(sample.size as usize, sample.sync, nal_count)
+        pes::header_size(pts != dts)
+            + video
+                .framing
+                .access_unit_len(sample.size as usize, sample.sync, nal_count)
     }
 
     /// Header + framed audio of `range`.
@@ -87,7 +98,9 @@ impl Plan<'_> {
     }
 
     pub fn audio_payload_len(&self, range: Range<usize>) -> usize {
-        let Some(audio) = &self.streams.audio else { return 0 };
+        let Some(audio) = &self.streams.audio else {
+            return 0;
+        };
         audio
             .track
             .samples
@@ -112,7 +125,10 @@ impl Plan<'_> {
             FirstPacketFlags::default()
         } else {
             FirstPacketFlags {
-                pcr: Some(self.audio_time(first).saturating_sub(self.options.pcr_offset)),
+                pcr: Some(
+                    self.audio_time(first)
+                        .saturating_sub(self.options.pcr_offset),
+                ),
                 random_access: true,
             }
         }
@@ -126,7 +142,9 @@ impl Plan<'_> {
     /// Splits a segment's audio into PES groups: consecutive frames while the group
     /// lasts at most the PES duration limit and fits a bounded PES length.
     pub fn audio_groups(&self, range: Range<usize>) -> Vec<Range<usize>> {
-        let Some(audio) = &self.streams.audio else { return Vec::new() };
+        let Some(audio) = &self.streams.audio else {
+            return Vec::new();
+        };
         let samples = &audio.track.samples;
         let seconds = if self.streams.video.is_some() {
             AUDIO_PES_SECONDS
@@ -138,7 +156,9 @@ impl Plan<'_> {
         let mut groups = Vec::new();
         let mut start = range.start;
         while start < range.end {
-            let Some(first) = samples.get(start) else { break };
+            let Some(first) = samples.get(start) else {
+                break;
+            };
             let mut end = start + 1;
             let mut payload = audio.framing.frame_len(first.size as usize);
             while let Some(next) = samples.get(end).filter(|_| end < range.end) {

@@ -117,12 +117,20 @@ pub struct Plan<'m> {
 impl<'m> Plan<'m> {
     /// Builds the plan. `streams` comes from [`select_streams`]; when it reports
     /// `video_needs_nal_counts`, fill `nal_counts` first.
-    pub fn new(movie: &'m Movie, options: PlanOptions, streams: Streams<'m>) -> Result<Plan<'m>, PlanError> {
+    pub fn new(
+        movie: &'m Movie,
+        options: PlanOptions,
+        streams: Streams<'m>,
+    ) -> Result<Plan<'m>, PlanError> {
         if !(options.segment_duration > 0.0 && options.segment_duration.is_finite()) {
-            return Err(PlanError::Unsupported("segment duration must be above 0".into()));
+            return Err(PlanError::Unsupported(
+                "segment duration must be above 0".into(),
+            ));
         }
         if streams.video_needs_nal_counts() {
-            return Err(PlanError::Unsupported("NAL unit counts missing for short NAL length prefixes".into()));
+            return Err(PlanError::Unsupported(
+                "NAL unit counts missing for short NAL length prefixes".into(),
+            ));
         }
         let base = [
             streams.video.as_ref().map(|v| first_time(v.track, v.shift)),
@@ -160,7 +168,12 @@ impl<'m> Plan<'m> {
 
     /// (PTS, DTS) of video sample `index` on the output timeline.
     pub fn video_times(&self, index: usize) -> (u64, u64) {
-        match self.streams.video.as_ref().and_then(|v| Some((v, v.track.samples.get(index)?))) {
+        match self
+            .streams
+            .video
+            .as_ref()
+            .and_then(|v| Some((v, v.track.samples.get(index)?)))
+        {
             Some((video, sample)) => {
                 let dts = streams::shifted(sample.dts, video.shift);
                 let pts = dts.saturating_add(i64::from(sample.cts_offset));
@@ -175,10 +188,16 @@ impl<'m> Plan<'m> {
 
     /// PTS (= DTS) of audio sample `index` on the output timeline.
     pub fn audio_time(&self, index: usize) -> u64 {
-        match self.streams.audio.as_ref().and_then(|a| Some((a, a.track.samples.get(index)?))) {
-            Some((audio, sample)) => {
-                self.output_time(streams::shifted(sample.dts, audio.shift), audio.track.timescale)
-            }
+        match self
+            .streams
+            .audio
+            .as_ref()
+            .and_then(|a| Some((a, a.track.samples.get(index)?)))
+        {
+            Some((audio, sample)) => self.output_time(
+                streams::shifted(sample.dts, audio.shift),
+                audio.track.timescale,
+            ),
             None => 0,
         }
     }
@@ -202,7 +221,9 @@ impl<'m> Plan<'m> {
                 audio
                     .framing
                     .check_frame_size(sample.size as usize)
-                    .map_err(|e| PlanError::Unsupported(format!("track {}: {}", audio.track.id, e.0)))?;
+                    .map_err(|e| {
+                        PlanError::Unsupported(format!("track {}: {}", audio.track.id, e.0))
+                    })?;
             }
         }
         Ok(())
@@ -228,7 +249,11 @@ impl<'m> Plan<'m> {
         self.origin = (first, track.timescale);
         let driver_len = track.samples.len();
         let has_video = self.streams.video.is_some();
-        let audio_len = self.streams.audio.as_ref().map_or(0, |a| a.track.samples.len());
+        let audio_len = self
+            .streams
+            .audio
+            .as_ref()
+            .map_or(0, |a| a.track.samples.len());
         // Audio sample that starts each segment: by presentation time against the
         // segment's first keyframe when there is video.
         let audio_starts: Vec<usize> = cuts
@@ -331,9 +356,15 @@ impl<'m> Plan<'m> {
     }
 
     fn keyframe_seconds(&self, index: usize) -> f64 {
-        match self.streams.video.as_ref().and_then(|v| Some((v, v.track.samples.get(index)?))) {
+        match self
+            .streams
+            .video
+            .as_ref()
+            .and_then(|v| Some((v, v.track.samples.get(index)?)))
+        {
             Some((video, sample)) => {
-                let pts = streams::shifted(sample.dts, video.shift).saturating_add(i64::from(sample.cts_offset));
+                let pts = streams::shifted(sample.dts, video.shift)
+                    .saturating_add(i64::from(sample.cts_offset));
                 self.playlist_seconds(pts, video.track.timescale)
             }
             None => 0.0,
@@ -357,10 +388,9 @@ fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
 
 /// Shifted decode time of a track's first sample, in 90 kHz.
 fn first_time(track: &crate::media::Track, shift: i64) -> i64 {
-    track
-        .samples
-        .first()
-        .map_or(0, |s| to_90k(streams::shifted(s.dts, shift), track.timescale))
+    track.samples.first().map_or(0, |s| {
+        to_90k(streams::shifted(s.dts, shift), track.timescale)
+    })
 }
 
 #[cfg(test)]

@@ -72,7 +72,13 @@ impl Plan<'_> {
     pub fn stats(&self, size_on_disk: impl Fn(&SegmentPlan) -> u64) -> Stats {
         let total_duration = self.total_duration();
         let total_bytes: u64 = self.segments.iter().map(&size_on_disk).sum();
-        let rate = |bytes: u64, seconds: f64| if seconds > 0.0 { bytes as f64 * 8.0 / seconds } else { 0.0 };
+        let rate = |bytes: u64, seconds: f64| {
+            if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds
+            } else {
+                0.0
+            }
+        };
         let max_segment_bitrate = self
             .segments
             .iter()
@@ -80,7 +86,10 @@ impl Plan<'_> {
             .fold(0.0, f64::max);
         let iframes = self.iframes();
         let iframe_bytes: u64 = iframes.iter().map(|i| i.size).sum();
-        let max_iframe_bitrate = iframes.iter().map(|i| rate(i.size, i.duration)).fold(0.0, f64::max);
+        let max_iframe_bitrate = iframes
+            .iter()
+            .map(|i| rate(i.size, i.duration))
+            .fold(0.0, f64::max);
         let movie_duration = if self.movie.time_scale > 0 {
             self.movie.duration as f64 / f64::from(self.movie.time_scale)
         } else {
@@ -98,7 +107,9 @@ impl Plan<'_> {
 
     /// Video samples per second of video decode time; 0 without video.
     pub fn frame_rate(&self) -> f64 {
-        let Some(video) = &self.streams.video else { return 0.0 };
+        let Some(video) = &self.streams.video else {
+            return 0.0;
+        };
         let samples = &video.track.samples;
         let first = samples.first().map_or(0, |s| s.dts);
         let span = crate::segmenter::end_time(samples).saturating_sub(first);
@@ -143,7 +154,10 @@ impl Plan<'_> {
         out.push_str("\n  }");
         if self.streams.audio.is_some() {
             let codec = codecs.audio.clone().unwrap_or_default();
-            out.push_str(&format!(",\n  \"audio\": {{\n    \"codec\": {}\n  }}", Value::from(codec)));
+            out.push_str(&format!(
+                ",\n  \"audio\": {{\n    \"codec\": {}\n  }}",
+                Value::from(codec)
+            ));
         }
         if let Some((width, height)) = self.video_size() {
             let codec = codecs.video.clone().unwrap_or_default();
@@ -157,7 +171,12 @@ impl Plan<'_> {
     }
 
     /// The `--plan` document (see bento4/README.md).
-    pub fn plan_json(&self, stats: &Stats, codecs: &CodecNames, size_on_disk: impl Fn(&SegmentPlan) -> u64) -> Value {
+    pub fn plan_json(
+        &self,
+        stats: &Stats,
+        codecs: &CodecNames,
+        size_on_disk: impl Fn(&SegmentPlan) -> u64,
+    ) -> Value {
         let segments: Vec<Value> = self
             .segments
             .iter()

@@ -77,7 +77,10 @@ impl Streams<'_> {
 }
 
 /// Picks the tracks to mux and checks that their codecs can go into TS.
-pub fn select_streams<'m>(movie: &'m Movie, options: &PlanOptions) -> Result<Streams<'m>, PlanError> {
+pub fn select_streams<'m>(
+    movie: &'m Movie,
+    options: &PlanOptions,
+) -> Result<Streams<'m>, PlanError> {
     let video = match pick_track(movie, TrackKind::Video, options.video_track_id)? {
         Some(track) => Some(video_stream(track, options.video_pid)?),
         None => None,
@@ -87,14 +90,20 @@ pub fn select_streams<'m>(movie: &'m Movie, options: &PlanOptions) -> Result<Str
         None => None,
     };
     if video.is_none() && audio.is_none() {
-        return Err(PlanError::Unsupported("no audio or video track to package".into()));
+        return Err(PlanError::Unsupported(
+            "no audio or video track to package".into(),
+        ));
     }
     Ok(Streams { video, audio })
 }
 
 /// `wanted`: None = the first track of that kind with samples, Some(0) = none,
 /// Some(id) = that track, which must exist and be of that kind.
-fn pick_track(movie: &Movie, kind: TrackKind, wanted: Option<u32>) -> Result<Option<&Track>, PlanError> {
+fn pick_track(
+    movie: &Movie,
+    kind: TrackKind,
+    wanted: Option<u32>,
+) -> Result<Option<&Track>, PlanError> {
     match wanted {
         Some(0) => Ok(None),
         Some(id) => match movie.tracks.iter().find(|t| t.id == id) {
@@ -103,7 +112,9 @@ fn pick_track(movie: &Movie, kind: TrackKind, wanted: Option<u32>) -> Result<Opt
                 "track {id} is not a {} track with samples",
                 kind_name(kind)
             ))),
-            None => Err(PlanError::Unsupported(format!("no track {id} in the input"))),
+            None => Err(PlanError::Unsupported(format!(
+                "no track {id} in the input"
+            ))),
         },
         None => Ok(movie
             .tracks
@@ -122,7 +133,10 @@ fn kind_name(kind: TrackKind) -> &'static str {
 
 fn check_timescale(track: &Track) -> Result<(), PlanError> {
     if track.timescale == 0 {
-        return Err(PlanError::Corrupt(format!("track {} has a time scale of 0", track.id)));
+        return Err(PlanError::Corrupt(format!(
+            "track {} has a time scale of 0",
+            track.id
+        )));
     }
     Ok(())
 }
@@ -131,10 +145,13 @@ fn shift_of(track: &Track) -> Result<i64, PlanError> {
     let empty = i64::try_from(track.edit.empty_duration);
     let start = i64::try_from(track.edit.media_start);
     match (empty, start) {
-        (Ok(empty), Ok(start)) => empty
-            .checked_sub(start)
-            .ok_or_else(|| PlanError::Corrupt(format!("edit list of track {} overflows", track.id))),
-        _ => Err(PlanError::Corrupt(format!("edit list of track {} overflows", track.id))),
+        (Ok(empty), Ok(start)) => empty.checked_sub(start).ok_or_else(|| {
+            PlanError::Corrupt(format!("edit list of track {} overflows", track.id))
+        }),
+        _ => Err(PlanError::Corrupt(format!(
+            "edit list of track {} overflows",
+            track.id
+        ))),
     }
 }
 
@@ -157,7 +174,8 @@ fn video_stream(track: &Track, pid: u16) -> Result<VideoStream<'_>, PlanError> {
         Codec::Unsupported(fourcc) => return Err(unsupported(track, &fourcc_text(fourcc))),
         _ => return Err(unsupported(track, "(audio codec in a video track)")),
     };
-    let framing = framing.map_err(|e| PlanError::Unsupported(format!("track {}: {}", track.id, e.0)))?;
+    let framing =
+        framing.map_err(|e| PlanError::Unsupported(format!("track {}: {}", track.id, e.0)))?;
     Ok(VideoStream {
         track,
         framing,
@@ -186,8 +204,16 @@ fn audio_stream(track: &Track, pid: u16) -> Result<AudioStream<'_>, PlanError> {
             };
             (AudioFraming::Raw, stream_type, pes::STREAM_ID_AUDIO)
         }
-        Codec::Ac3(_) => (AudioFraming::Raw, psi::STREAM_TYPE_AC3, pes::STREAM_ID_PRIVATE_1),
-        Codec::Eac3(_) => (AudioFraming::Raw, psi::STREAM_TYPE_EAC3, pes::STREAM_ID_PRIVATE_1),
+        Codec::Ac3(_) => (
+            AudioFraming::Raw,
+            psi::STREAM_TYPE_AC3,
+            pes::STREAM_ID_PRIVATE_1,
+        ),
+        Codec::Eac3(_) => (
+            AudioFraming::Raw,
+            psi::STREAM_TYPE_EAC3,
+            pes::STREAM_ID_PRIVATE_1,
+        ),
         Codec::Unsupported(fourcc) => return Err(unsupported(track, &fourcc_text(fourcc))),
         _ => return Err(unsupported(track, "(video codec in an audio track)")),
     };
@@ -209,7 +235,9 @@ pub fn to_90k(ticks: i64, timescale: u32) -> i64 {
 
 /// A decode time plus an offset, in track ticks, saturating instead of overflowing.
 pub fn shifted(dts: u64, offset: i64) -> i64 {
-    i64::try_from(dts).unwrap_or(i64::MAX).saturating_add(offset)
+    i64::try_from(dts)
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset)
 }
 
 #[cfg(test)]

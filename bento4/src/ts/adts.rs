@@ -69,9 +69,9 @@ impl AudioFraming {
     /// Whether a frame of `size` bytes fits this framing.
     pub fn check_frame_size(&self, size: usize) -> Result<(), AdtsError> {
         match self {
-            AudioFraming::Adts { .. } if ADTS_HEADER_SIZE + size > MAX_ADTS_FRAME => Err(AdtsError(
-                format!("AAC frame of {size} bytes is too large for ADTS"),
-            )),
+            AudioFraming::Adts { .. } if ADTS_HEADER_SIZE + size > MAX_ADTS_FRAME => Err(
+                AdtsError(format!("AAC frame of {size} bytes is too large for ADTS")),
+            ),
             _ => Ok(()),
         }
     }
@@ -175,20 +175,25 @@ mod tests {
     #[test]
     fn audio_specific_configs() {
         // (ASC bytes, expected (profile, index, channels) or None for an error)
-        let cases: [(&[u8], Option<(u8, u8, u8)>); 6] = [
-            (&[0x11, 0x90], Some((1, 3, 2))), // LC 48 kHz stereo
-            (&[0x12, 0x10], Some((1, 4, 2))), // LC 44.1 kHz stereo
+        type Fields = Option<(u8, u8, u8)>;
+        let cases: [(&[u8], Fields); 6] = [
+            (&[0x11, 0x90], Some((1, 3, 2))),             // LC 48 kHz stereo
+            (&[0x12, 0x10], Some((1, 4, 2))),             // LC 44.1 kHz stereo
             (&[0x2B, 0x11, 0x88, 0x00], Some((1, 6, 2))), // HE-AAC: SBR, 24k core, ext 48k, LC
-            (&[0x0A, 0x10], Some((0, 4, 2))), // Main
-            (&[0xF8, 0x00], None), // escape object type 32+, cut short
-            (&[0x11, 0x80], None), // channel configuration 0 (PCE)
+            (&[0x0A, 0x10], Some((0, 4, 2))),             // Main
+            (&[0xF8, 0x00], None),                        // escape object type 32+, cut short
+            (&[0x11, 0x80], None),                        // channel configuration 0 (PCE)
         ];
         for (asc, expected) in cases {
             let got = AudioFraming::for_aac(&aac(asc));
             match expected {
                 Some((profile, sampling_frequency_index, channel_configuration)) => assert_eq!(
                     got,
-                    Ok(AudioFraming::Adts { profile, sampling_frequency_index, channel_configuration }),
+                    Ok(AudioFraming::Adts {
+                        profile,
+                        sampling_frequency_index,
+                        channel_configuration
+                    }),
                     "{asc:02x?}"
                 ),
                 None => assert!(got.is_err(), "{asc:02x?} gave {got:?}"),

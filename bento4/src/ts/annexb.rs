@@ -90,7 +90,11 @@ impl VideoFraming {
     /// Output bytes for a sample of `sample_size` bytes holding `nal_count` NAL units.
     pub fn access_unit_len(&self, sample_size: usize, keyframe: bool, nal_count: usize) -> usize {
         let growth = (START_CODE.len() - self.nalu_length_size) * nal_count;
-        let parameter_sets = if keyframe { self.parameter_sets.len() } else { 0 };
+        let parameter_sets = if keyframe {
+            self.parameter_sets.len()
+        } else {
+            0
+        };
         self.aud().len() + parameter_sets + sample_size + growth
     }
 
@@ -135,9 +139,14 @@ impl VideoFraming {
         let mut index = 0;
         while !rest.is_empty() {
             let (len_bytes, after) = rest.split_at_checked(prefix).ok_or_else(|| {
-                AnnexBError(format!("sample ends inside a NAL length ({} bytes left)", rest.len()))
+                AnnexBError(format!(
+                    "sample ends inside a NAL length ({} bytes left)",
+                    rest.len()
+                ))
             })?;
-            let len = len_bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            let len = len_bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             let (nal, next) = after.split_at_checked(len).ok_or_else(|| {
                 AnnexBError(format!(
                     "NAL unit of {len} bytes runs past its sample ({} bytes left)",
@@ -199,33 +208,77 @@ mod tests {
         let sei: &[u8] = &[0x06, 0x01];
         let aud: &[u8] = &[0x09, 0x10];
         // (prefix size, keyframe, nals, expected output)
-        let cases: Vec<(u8, bool, Vec<&[u8]>, Vec<u8>)> = vec![
-            (4, true, vec![idr], [&AVC_AUD[..], &[0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1], idr].concat()),
-            (4, false, vec![sei, idr], [&AVC_AUD[..], &[0, 0, 0, 1], sei, &[0, 0, 0, 1], idr].concat()),
-            (2, false, vec![sei, idr], [&AVC_AUD[..], &[0, 0, 0, 1], sei, &[0, 0, 0, 1], idr].concat()),
-            (1, false, vec![idr], [&AVC_AUD[..], &[0, 0, 0, 1], idr].concat()),
+        type Case<'a> = (u8, bool, Vec<&'a [u8]>, Vec<u8>);
+        let cases: Vec<Case> = vec![
+            (
+                4,
+                true,
+                vec![idr],
+                [
+                    &AVC_AUD[..],
+                    &[0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1],
+                    idr,
+                ]
+                .concat(),
+            ),
+            (
+                4,
+                false,
+                vec![sei, idr],
+                [&AVC_AUD[..], &[0, 0, 0, 1], sei, &[0, 0, 0, 1], idr].concat(),
+            ),
+            (
+                2,
+                false,
+                vec![sei, idr],
+                [&AVC_AUD[..], &[0, 0, 0, 1], sei, &[0, 0, 0, 1], idr].concat(),
+            ),
+            (
+                1,
+                false,
+                vec![idr],
+                [&AVC_AUD[..], &[0, 0, 0, 1], idr].concat(),
+            ),
             // The sample's own AUD becomes zeros of the same length.
-            (4, false, vec![aud, idr], [&AVC_AUD[..], &[0; 6], &[0, 0, 0, 1], idr].concat()),
+            (
+                4,
+                false,
+                vec![aud, idr],
+                [&AVC_AUD[..], &[0; 6], &[0, 0, 0, 1], idr].concat(),
+            ),
         ];
         for (size, keyframe, nals, expected) in cases {
             let framing = avc(size);
             let sample = prefixed(size as usize, &nals);
             let mut out = Vec::new();
-            framing.write_access_unit(&mut out, &sample, keyframe).unwrap();
+            framing
+                .write_access_unit(&mut out, &sample, keyframe)
+                .unwrap();
             assert_eq!(out, expected, "size {size} keyframe {keyframe}");
             let count = framing.nal_count(&sample).unwrap();
             assert_eq!(count, nals.len());
-            assert_eq!(framing.access_unit_len(sample.len(), keyframe, count), out.len());
+            assert_eq!(
+                framing.access_unit_len(sample.len(), keyframe, count),
+                out.len()
+            );
         }
     }
 
     #[test]
     fn corrupt_lengths_are_errors() {
         let framing = avc(4);
-        let cases: [&[u8]; 4] = [&[0, 0, 0, 9, 1, 2], &[0, 0], &[0, 0, 0, 0], &[0xFF, 0xFF, 0xFF, 0xFF, 1]];
+        let cases: [&[u8]; 4] = [
+            &[0, 0, 0, 9, 1, 2],
+            &[0, 0],
+            &[0, 0, 0, 0],
+            &[0xFF, 0xFF, 0xFF, 0xFF, 1],
+        ];
         for sample in cases {
             let mut out = Vec::new();
-            assert!(framing.write_access_unit(&mut out, sample, false).is_err(), "{sample:?}");
+            assert!(
+                framing.write_access_unit(&mut out, sample, false).is_err(),
+                "{sample:?}"
+            );
             assert!(framing.nal_count(sample).is_err());
         }
     }
@@ -244,7 +297,11 @@ mod tests {
             bit_depth_luma: 8,
             bit_depth_chroma: 8,
             nalu_length_size: 4,
-            arrays: vec![(34, vec![vec![0x44, 1]]), (32, vec![vec![0x40, 1]]), (33, vec![vec![0x42, 1]])],
+            arrays: vec![
+                (34, vec![vec![0x44, 1]]),
+                (32, vec![vec![0x40, 1]]),
+                (33, vec![vec![0x42, 1]]),
+            ],
             width: 16,
             height: 16,
         };
@@ -255,7 +312,9 @@ mod tests {
         framing.write_access_unit(&mut out, &sample, true).unwrap();
         let expected = [
             &HEVC_AUD[..],
-            &[0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1, 0x42, 1, 0, 0, 0, 1, 0x44, 1],
+            &[
+                0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1, 0x42, 1, 0, 0, 0, 1, 0x44, 1,
+            ],
             &[0; 7],
             &[0, 0, 0, 1, 0x26, 0x01, 0xAF],
         ]

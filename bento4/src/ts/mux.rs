@@ -57,12 +57,24 @@ impl SegmentWriter {
                 }
                 Unit::Video(i) => {
                     self.video_pes(plan, i, bytes)?;
-                    write_pes_packets(out, video_pid, &mut cc.video, plan.video_flags(i), &self.scratch);
+                    write_pes_packets(
+                        out,
+                        video_pid,
+                        &mut cc.video,
+                        plan.video_flags(i),
+                        &self.scratch,
+                    );
                 }
                 Unit::Audio(range) => {
                     let first = range.start;
                     self.audio_pes(plan, range, bytes)?;
-                    write_pes_packets(out, audio_pid, &mut cc.audio, plan.audio_flags_at(first), &self.scratch);
+                    write_pes_packets(
+                        out,
+                        audio_pid,
+                        &mut cc.audio,
+                        plan.audio_flags_at(first),
+                        &self.scratch,
+                    );
                 }
             }
         }
@@ -76,8 +88,17 @@ impl SegmentWriter {
         Ok(())
     }
 
-    fn video_pes(&mut self, plan: &Plan, index: usize, bytes: &dyn SampleBytes) -> Result<(), MuxError> {
-        let video = plan.streams.video.as_ref().ok_or_else(|| MuxError("no video stream".into()))?;
+    fn video_pes(
+        &mut self,
+        plan: &Plan,
+        index: usize,
+        bytes: &dyn SampleBytes,
+    ) -> Result<(), MuxError> {
+        let video = plan
+            .streams
+            .video
+            .as_ref()
+            .ok_or_else(|| MuxError("no video stream".into()))?;
         let sample = video
             .track
             .samples
@@ -90,11 +111,23 @@ impl SegmentWriter {
         let expected = plan.video_pes_len(index);
         self.scratch.clear();
         let payload = expected.saturating_sub(pes::header_size(pts != dts));
-        pes::write_header(&mut self.scratch, pes::STREAM_ID_VIDEO, payload, pts, dts, false);
+        pes::write_header(
+            &mut self.scratch,
+            pes::STREAM_ID_VIDEO,
+            payload,
+            pts,
+            dts,
+            false,
+        );
         video
             .framing
             .write_access_unit(&mut self.scratch, data, sample.sync)
-            .map_err(|e| MuxError(format!("video sample {index} of track {}: {}", video.track.id, e.0)))?;
+            .map_err(|e| {
+                MuxError(format!(
+                    "video sample {index} of track {}: {}",
+                    video.track.id, e.0
+                ))
+            })?;
         if self.scratch.len() != expected {
             return Err(MuxError(format!(
                 "video sample {index} of track {}: NAL layout differs from the index",
@@ -110,7 +143,11 @@ impl SegmentWriter {
         range: std::ops::Range<usize>,
         bytes: &dyn SampleBytes,
     ) -> Result<(), MuxError> {
-        let audio = plan.streams.audio.as_ref().ok_or_else(|| MuxError("no audio stream".into()))?;
+        let audio = plan
+            .streams
+            .audio
+            .as_ref()
+            .ok_or_else(|| MuxError("no audio stream".into()))?;
         let time = plan.audio_time(range.start);
         let expected = plan.audio_pes_len(range.clone());
         self.scratch.clear();
@@ -129,7 +166,12 @@ impl SegmentWriter {
             audio
                 .framing
                 .write_frame(&mut self.scratch, data)
-                .map_err(|e| MuxError(format!("audio sample {index} of track {}: {}", audio.track.id, e.0)))?;
+                .map_err(|e| {
+                    MuxError(format!(
+                        "audio sample {index} of track {}: {}",
+                        audio.track.id, e.0
+                    ))
+                })?;
         }
         if self.scratch.len() != expected {
             return Err(MuxError(format!(

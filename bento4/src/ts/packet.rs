@@ -69,7 +69,11 @@ pub fn write_pes_packets(
         ]);
         *continuity = (*continuity + 1) & 0x0F;
         if field_size > 0 {
-            let flags = if is_first { first } else { FirstPacketFlags::default() };
+            let flags = if is_first {
+                first
+            } else {
+                FirstPacketFlags::default()
+            };
             write_adaptation_field(out, field_size, flags);
         }
         let (now, later) = rest.split_at(take);
@@ -145,15 +149,28 @@ mod tests {
 
     #[test]
     fn packet_count_matches_what_is_written() {
-        let lens = [1usize, 175, 176, 177, 183, 184, 185, 360, 367, 368, 369, 5000];
-        for flags in [PCR, PLAIN, FirstPacketFlags { pcr: None, random_access: true }] {
+        let lens = [
+            1usize, 175, 176, 177, 183, 184, 185, 360, 367, 368, 369, 5000,
+        ];
+        for flags in [
+            PCR,
+            PLAIN,
+            FirstPacketFlags {
+                pcr: None,
+                random_access: true,
+            },
+        ] {
             for len in lens {
                 let pes = vec![0xAB; len];
                 let mut out = Vec::new();
                 let mut cc = 0;
                 write_pes_packets(&mut out, 0x102, &mut cc, flags, &pes);
                 assert_eq!(out.len() % PACKET_SIZE, 0, "len {len}");
-                assert_eq!(out.len() / PACKET_SIZE, packet_count(len, flags), "len {len} {flags:?}");
+                assert_eq!(
+                    out.len() / PACKET_SIZE,
+                    packet_count(len, flags),
+                    "len {len} {flags:?}"
+                );
                 assert_eq!(cc as usize, packet_count(len, flags) % 16);
                 // Every payload byte is there, in order.
                 let payload: usize = out.chunks(PACKET_SIZE).map(|p| payload_of(p).len()).sum();

@@ -128,8 +128,16 @@ mod tests {
             pmt_section(
                 0x102,
                 &[
-                    PmtStream { stream_type: STREAM_TYPE_AVC, pid: 0x102, ac3_registration: false },
-                    PmtStream { stream_type: STREAM_TYPE_AC3, pid: 0x101, ac3_registration: true },
+                    PmtStream {
+                        stream_type: STREAM_TYPE_AVC,
+                        pid: 0x102,
+                        ac3_registration: false,
+                    },
+                    PmtStream {
+                        stream_type: STREAM_TYPE_AC3,
+                        pid: 0x101,
+                        ac3_registration: true,
+                    },
                 ],
             ),
         ] {
@@ -140,20 +148,34 @@ mod tests {
     #[test]
     fn pat_layout() {
         let pat = pat_section(0x100);
-        assert_eq!(&pat[..12], &[0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xE1, 0x00]);
+        assert_eq!(
+            &pat[..12],
+            &[0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xE1, 0x00]
+        );
         assert_eq!(pat.len(), 16);
     }
 
     #[test]
     fn pmt_layout() {
         let streams = [
-            PmtStream { stream_type: STREAM_TYPE_AVC, pid: 0x102, ac3_registration: false },
-            PmtStream { stream_type: STREAM_TYPE_AAC_ADTS, pid: 0x101, ac3_registration: false },
+            PmtStream {
+                stream_type: STREAM_TYPE_AVC,
+                pid: 0x102,
+                ac3_registration: false,
+            },
+            PmtStream {
+                stream_type: STREAM_TYPE_AAC_ADTS,
+                pid: 0x101,
+                ac3_registration: false,
+            },
         ];
         let pmt = pmt_section(0x102, &streams);
         let expected_len = 12 + 5 * 2 + 4;
         assert_eq!(pmt.len(), expected_len);
-        assert_eq!(((pmt[1] as usize & 0x0F) << 8) | pmt[2] as usize, expected_len - 3);
+        assert_eq!(
+            ((pmt[1] as usize & 0x0F) << 8) | pmt[2] as usize,
+            expected_len - 3
+        );
         assert_eq!(&pmt[8..12], &[0xE1, 0x02, 0xF0, 0x00]);
         assert_eq!(&pmt[12..17], &[0x1B, 0xE1, 0x02, 0xF0, 0x00]);
         assert_eq!(&pmt[17..22], &[0x0F, 0xE1, 0x01, 0xF0, 0x00]);

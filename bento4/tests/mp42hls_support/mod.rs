@@ -17,14 +17,20 @@ pub fn media_dir() -> PathBuf {
 /// A test medium; fails the test when it is missing.
 pub fn media(name: &str) -> PathBuf {
     let path = media_dir().join(name);
-    assert!(path.is_file(), "test medium {} is missing (CASTERPAK_TEST_MEDIA)", path.display());
+    assert!(
+        path.is_file(),
+        "test medium {} is missing (CASTERPAK_TEST_MEDIA)",
+        path.display()
+    );
     path
 }
 
 /// What real Bento4 1.6.0-641 produced on the test media (copied from
 /// shared/reference/bento4 into the repository so CI has it).
 pub fn reference(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mp42hls_reference").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mp42hls_reference")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference {}: {e}", path.display()))
 }
 
@@ -36,7 +42,8 @@ impl Scratch {
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("mp42hls-{label}-{}-{unique}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("mp42hls-{label}-{}-{unique}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -72,7 +79,11 @@ impl Drop for Scratch {
 
 /// Runs mp42hls in `dir` with `args`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(TOOL).args(args).current_dir(dir).output().unwrap()
+    Command::new(TOOL)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 /// Runs mp42hls and fails the test unless it succeeds.
@@ -173,7 +184,11 @@ pub fn pes_times(payload: &[u8]) -> (u64, u64) {
             | (b[4] as u64 >> 1)
     };
     let pts = read(&payload[9..14]);
-    let dts = if payload[7] & 0x40 != 0 { read(&payload[14..19]) } else { pts };
+    let dts = if payload[7] & 0x40 != 0 {
+        read(&payload[14..19])
+    } else {
+        pts
+    };
     (pts, dts)
 }
 
@@ -198,7 +213,14 @@ pub fn first_pes_payload(packets: &[Packet], pid: u16) -> Vec<u8> {
 
 /// Runs ffprobe with `args`, returning stdout; fails on a non-zero exit.
 pub fn ffprobe(args: &[&str]) -> String {
-    let out = Command::new("ffprobe").args(args).output().expect("ffprobe must be installed");
-    assert!(out.status.success(), "ffprobe {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ffprobe")
+        .args(args)
+        .output()
+        .expect("ffprobe must be installed");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }

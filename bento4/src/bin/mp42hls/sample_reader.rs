@@ -104,7 +104,12 @@ impl SegmentSamples {
         })
     }
 
-    fn read_each(&mut self, first: usize, samples: &[Sample], at: &mut usize) -> Result<Index, Mp4Error> {
+    fn read_each(
+        &mut self,
+        first: usize,
+        samples: &[Sample],
+        at: &mut usize,
+    ) -> Result<Index, Mp4Error> {
         let mut spans = Vec::with_capacity(samples.len());
         for sample in samples {
             let len = sample.size as usize;
