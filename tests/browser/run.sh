@@ -116,11 +116,19 @@ esac
 nginx -p "$TMP/nginx/" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 
+stack_alive() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
 for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null "$HEALTH_URL" 2>/dev/null; then break; fi
+  if curl -fsS -o /dev/null "$HEALTH_URL" 2>/dev/null || ! stack_alive; then break; fi
   sleep 0.2
 done
-curl -fsS -o /dev/null "$HEALTH_URL" || { echo "run.sh: the stack did not answer $HEALTH_URL" >&2; exit 1; }
+if ! curl -fsS -o /dev/null "$HEALTH_URL"; then
+  echo "run.sh: the stack did not answer $HEALTH_URL" >&2
+  tail -n 20 "$TMP"/*.log "$TMP/nginx/logs/error.log" >&2 2>/dev/null || true
+  exit 1
+fi
 echo "run.sh: $STACK stack on $BASE_URL"
 
 export CASTERPAK_BASE_URL="$BASE_URL" CASTERPAK_ARTIFACTS="$ARTIFACTS" CASTERPAK_STACK="$STACK"

@@ -30,7 +30,7 @@ test('the demo page plays the sample csmil master and shows the level', { timeou
   assert.match(await page.textContent('#current-level'), /^[0-2]: \d+x\d+ @ \d+ kbit\/s$/);
   assert.equal(await page.locator('#level option').count(), 4); // auto + three renditions
   assertNoFatalError(await page.textContent('#errors'));
-  await page.screenshot({ path: artifactPath('demo.png') });
+  await page.screenshot({ path: artifactPath('demo.png'), fullPage: true });
 });
 
 test('the demo page plays another URL given as ?src=', { timeout: 45_000 }, async () => {

@@ -3,10 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, artifactPath } from './browser.js';
+import { intolerableErrors } from '../lib/player-errors.js';
 import { CSMIL_MASTER, FULL, url } from './catalog.js';
 
-// hls.js reports these while it recovers by itself from a slow machine; anything else fails.
-const TOLERATED = new Set(['bufferStalledError', 'bufferNudgeOnStall']);
 let browser;
 let page;
 
@@ -30,7 +29,7 @@ const assertHealthy = async () => {
   const fresh = { hls: hlsErrors.slice(judged.hls), media: mediaErrors.slice(judged.media) };
   judged = { hls: hlsErrors.length, media: mediaErrors.length };
   assert.deepEqual(fresh.media, [], 'media element errors');
-  assert.deepEqual(fresh.hls.filter((e) => e.fatal || !TOLERATED.has(e.details)), [], 'hls.js errors');
+  assert.deepEqual(intolerableErrors(fresh.hls), [], 'hls.js errors');
 };
 
 test('Chromium supports H.264 High + AAC-LC in Media Source Extensions', async () => {

@@ -215,7 +215,8 @@ export function checkSegmentStart(analysis, { leadingPids = [] } = {}) {
   return problems;
 }
 
-const ticksBetween = (from, to) => {
+/** Signed distance from one 33-bit PTS to another, in 90 kHz ticks. */
+export const ticksBetween = (from, to) => {
   const forward = (((to - from) % PTS_MODULUS) + PTS_MODULUS) % PTS_MODULUS;
   return forward > PTS_MODULUS / 2 ? forward - PTS_MODULUS : forward;
 };
@@ -274,10 +275,40 @@ export function checkContinuity(previous, next) {
   return problems;
 }
 
-/** Duration of a segment as players see it: the video span, or the audio span without video. */
+/** Duration (and 90 kHz span) of a segment as players see it: the video span, or the audio span without video. */
 export function segmentDuration(analysis) {
   const all = [...analysis.streams.values()];
   const main = all.find((s) => s.kind === 'video') ?? all.find((s) => s.kind === 'audio');
   const span = main && streamSpan(main);
-  return span && { seconds: (span.end - span.start) / CLOCK, frameSeconds: span.frame / CLOCK };
+  return span && { seconds: (span.end - span.start) / CLOCK, frameSeconds: span.frame / CLOCK, start: span.start, end: span.end };
+}
+
+/**
+ * EXTINF against the media, segment by segment: `segments` is [{ extinf, measured }] with
+ * `measured` from segmentDuration. Open-GOP streams (HEVC CRA) put leading pictures of the next
+ * keyframe into the next segment, so a segment's frames may span up to two frames less than
+ * keyframe to keyframe; the running sum against the media's end catches EXTINFs that drift
+ * (rounded ones, say) over a title.
+ */
+export function checkDurations(segments) {
+  const problems = [];
+  let listed = 0;
+  let firstStart;
+  for (const [index, { extinf, measured }] of segments.entries()) {
+    if (!measured) {
+      problems.push(`segment ${index + 1}: no timed frames`);
+      continue;
+    }
+    const slack = 2 * measured.frameSeconds + 0.001;
+    listed += extinf;
+    firstStart ??= measured.start;
+    const played = ticksBetween(firstStart, measured.end) / CLOCK;
+    if (Math.abs(measured.seconds - extinf) > slack) {
+      problems.push(`segment ${index + 1}: EXTINF ${extinf} but the media lasts ${measured.seconds.toFixed(4)} s`);
+    }
+    if (Math.abs(played - listed) > slack) {
+      problems.push(`segment ${index + 1}: EXTINFs add up to ${listed.toFixed(4)} s but the media to ${played.toFixed(4)} s`);
+    }
+  }
+  return problems;
 }

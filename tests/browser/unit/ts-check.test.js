@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  analyzeSegment, checkSegmentStart, checkContinuity, segmentDuration, adtsFrames, nalTypes, readPackets, crc32Mpeg,
+  analyzeSegment, checkSegmentStart, checkContinuity, segmentDuration, checkDurations, adtsFrames, nalTypes, readPackets, crc32Mpeg,
 } from '../lib/ts-check.js';
 import { segment, pat, VIDEO_PID, AUDIO_PID, VIDEO_FRAME_TICKS } from './ts-fixture.js';
 
@@ -30,7 +30,7 @@ test('two consecutive good segments pass every check', () => {
   const analysis = analyzeSegment(first);
   assert.deepEqual([...analysis.streams.keys()].sort(), [VIDEO_PID, AUDIO_PID].sort());
   assert.equal(analysis.streams.get(VIDEO_PID).pes.length, FRAMES);
-  assert.deepEqual(segmentDuration(analysis), { seconds: SPAN / 90000, frameSeconds: VIDEO_FRAME_TICKS / 90000 });
+  assert.deepEqual(segmentDuration(analysis), { seconds: SPAN / 90000, frameSeconds: VIDEO_FRAME_TICKS / 90000, start: 0, end: SPAN });
 });
 
 test('audio-only segments pass and take their duration from ADTS frames', () => {
@@ -131,4 +131,26 @@ test('ADTS frame counting and NAL type scanning', () => {
   assert.deepEqual(nalTypes(Buffer.from([0, 0, 0, 1, 0x09, 0, 0, 1, 0x65]), 'h264'), [9, 5]);
   assert.deepEqual(nalTypes(Buffer.from([0, 0, 1, 0x46, 1, 0, 0, 1, 0x26, 1]), 'hevc'), [35, 19]);
   assert.equal(readPackets(Buffer.alloc(0)).problems[0], 'empty segment');
+});
+
+const FRAME_S = 1 / 24;
+const measuredRun = (count, seconds, shortBy = 0) => Array.from({ length: count }, (_, i) => ({
+  seconds: seconds - shortBy, frameSeconds: FRAME_S, start: Math.round(i * seconds * 90000), end: Math.round(((i + 1) * seconds - shortBy) * 90000),
+}));
+
+test('EXTINFs matching the media pass, open-GOP segments two frames short pass', () => {
+  assert.deepEqual(checkDurations(measuredRun(10, 6).map((measured) => ({ extinf: 6, measured }))), []);
+  assert.deepEqual(checkDurations(measuredRun(10, 6, 2 * FRAME_S).map((measured) => ({ extinf: 6, measured }))), []);
+});
+
+test('catches: an EXTINF that disagrees with its segment', () => {
+  const segments = measuredRun(3, 6).map((measured) => ({ extinf: 6, measured }));
+  segments[1].extinf = 5;
+  expectProblem(checkDurations(segments), /segment 2: EXTINF 5 but the media lasts 6\.0000 s/);
+});
+
+test('catches: rounded EXTINFs that drift over a title', () => {
+  // 6.0417 s segments listed as 6: one frame short each, within the per-segment slack.
+  const segments = measuredRun(10, 6 + FRAME_S).map((measured) => ({ extinf: 6, measured }));
+  expectProblem(checkDurations(segments), /segment 3: EXTINFs add up to 18\.0000 s but the media to 18\.1250 s/);
 });
