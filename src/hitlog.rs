@@ -7,8 +7,8 @@
 //!
 //! Never slows nginx down: datagrams are fire-and-forget (nginx drops a log line
 //! rather than block when the socket buffer is full) and the in-memory batch is
-//! bounded; what does not fit is dropped and counted. A batch not yet flushed when
-//! the task stops is lost: at most `flush_every` worth of access times.
+//! bounded; what does not fit is dropped and counted. When the task stops (abort
+//! at shutdown) the pending batch is written before it is dropped.
 
 pub mod datagram;
 
@@ -112,15 +112,43 @@ pub fn spawn_with_counters(
 ) -> io::Result<JoinHandle<()>> {
     let sock = bind_datagram(socket)?;
     let batch = Arc::new(Mutex::new(HitBatch::default()));
+    let last_flush = FlushOnDrop {
+        batch: batch.clone(),
+        store: store.clone(),
+    };
     let receiving = receive_loop(sock, batch.clone(), map_uri, counters.clone());
     let flushing = flush_loop(batch, store, flush_every, counters);
     Ok(tokio::spawn(async move {
+        let _last_flush = last_flush;
         // The flush loop never ends; the receive loop ends only on a socket error.
         tokio::select! {
             () = receiving => {}
             () = flushing => {}
         }
     }))
+}
+
+/// Writes what is still pending when the task ends (aborted at shutdown, or the
+/// socket failed). Blocking, once: awaiting the aborted JoinHandle before the
+/// final `Store::flush` makes shutdown lose no access times.
+struct FlushOnDrop {
+    batch: Arc<Mutex<HitBatch>>,
+    store: Arc<Store>,
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let hits = self.batch.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if hits.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.touch(&hits) {
+            log::error!(
+                "writing {} access times at shutdown failed: {e}",
+                hits.len()
+            );
+        }
+    }
 }
 
 fn bind_datagram(path: &Path) -> io::Result<UnixDatagram> {

@@ -114,3 +114,37 @@ async fn refuses_to_replace_a_regular_file() {
     assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(std::fs::read(&not_a_socket).unwrap(), b"keep me");
 }
+
+#[tokio::test]
+async fn pending_hits_are_written_when_the_task_is_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
+    let socket = dir.path().join("hits.sock");
+    let counters = Arc::new(HitCounters::default());
+    // A flush interval far longer than the test: only the abort can write.
+    let task = spawn_with_counters(
+        &socket,
+        store.clone(),
+        Arc::new(rendition_key),
+        Duration::from_secs(3600),
+        counters.clone(),
+    )
+    .unwrap();
+    // The interval's first tick fires at once; let it pass with nothing pending.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let client = StdDatagram::unbound().unwrap();
+    client
+        .send_to(
+            b"<190>Nov 21 04:40:01 casterpak: 200 /i/late.mp4/segment1_0_av.ts",
+            &socket,
+        )
+        .unwrap();
+    wait_for("the hit to be received", || {
+        counters.recorded.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    assert_eq!(store.get("i/late.mp4").unwrap(), None, "flushed too early");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert!(store.get("i/late.mp4").unwrap().is_some());
+}
