@@ -212,6 +212,10 @@ impl<'m> Plan<'m> {
     /// Seconds on the playlist timeline of a shifted presentation time.
     fn playlist_seconds(&self, ticks: i64, timescale: u32) -> f64 {
         let (origin, origin_scale) = self.origin;
+        if timescale == origin_scale {
+            // One division of an exact difference: keyframes land on round values.
+            return ticks.saturating_sub(origin) as f64 / f64::from(timescale.max(1));
+        }
         ticks as f64 / f64::from(timescale.max(1)) - origin as f64 / f64::from(origin_scale.max(1))
     }
 
