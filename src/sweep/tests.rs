@@ -274,3 +274,67 @@ async fn startup_reconcile_adopts_what_a_lost_database_forgot() {
     spawn_startup_reconcile(store.clone(), cache).await.unwrap();
     assert_eq!(store.get("i/left.mp4").unwrap().unwrap().bytes, 42);
 }
+
+/// Fills and sweeps at once: a sweep that wants everything gone (1-byte limit)
+/// must never take a file from under a fill that still holds its busy mark, and
+/// afterwards the index must match the disk.
+#[test]
+fn sweeps_racing_with_fills_never_take_a_busy_entry() {
+    let f = fixture();
+    let config = Config {
+        cache: crate::config::CacheConfig {
+            max_cache_bytes: 1,
+            ..f.config.cache.clone()
+        },
+        ..f.config.clone()
+    };
+    let store = Arc::new(Store::open(&config.db_path).unwrap());
+    let cache = Cache::new(config.cache_root.clone()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeper = {
+        let (store, cache, config, stop) =
+            (store.clone(), cache.clone(), config.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sweeps = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let report = run(&store, &cache, &config, false, crate::store::unix_now()).unwrap();
+                assert_eq!(report.failed, 0, "{}", report.summary());
+                sweeps += 1;
+            }
+            sweeps
+        })
+    };
+    for i in 0..300 {
+        let key = format!("i/r{}.mp4", i % 5);
+        let guard = cache.begin_fill(&key);
+        let file = format!("{key}/segment{i}_0_av.ts");
+        cache.publish_bytes(&file, &[0; 100]).unwrap();
+        store
+            .record_fill(
+                &key,
+                EntryKind::Rendition,
+                None,
+                100,
+                crate::store::unix_now(),
+            )
+            .unwrap();
+        std::thread::yield_now();
+        assert!(cache.path_of(&file).exists(), "{file} evicted while busy");
+        drop(guard);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sweeps = sweeper.join().unwrap();
+    assert!(sweeps > 0);
+
+    run(&store, &cache, &config, false, crate::store::unix_now()).unwrap();
+    for (key, _) in store.entries().unwrap() {
+        assert!(cache.path_of(&key).exists(), "index names a missing {key}");
+    }
+    for n in 0..5 {
+        let key = format!("i/r{n}.mp4");
+        assert!(
+            !cache.path_of(&key).exists(),
+            "{key} idle and over the limit"
+        );
+    }
+}
