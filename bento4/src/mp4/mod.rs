@@ -207,6 +207,55 @@ mod tests {
     }
 
     #[test]
+    fn samples_past_the_end_name_the_missing_bytes() {
+        use crate::media::{Codec, EditShift, Sample, Track, TrackKind};
+        let sample = |offset, size| Sample {
+            offset,
+            size,
+            dts: 0,
+            cts_offset: 0,
+            sync: true,
+            duration: 1,
+        };
+        let movie = |samples: Vec<Sample>| Movie {
+            file: FileInfo {
+                file_size: 1000,
+                ..Default::default()
+            },
+            time_scale: 1000,
+            duration: 0,
+            fragmented: false,
+            tracks: vec![Track {
+                id: 7,
+                kind: TrackKind::Audio,
+                flags: 3,
+                timescale: 1000,
+                duration: 0,
+                movie_duration: 0,
+                language: "und".into(),
+                display_width: 0.0,
+                display_height: 0.0,
+                codec: Codec::Unsupported(*b"test"),
+                edit: EditShift::default(),
+                samples,
+            }],
+        };
+        assert!(check_sample_ranges(&movie(vec![sample(0, 500), sample(500, 500)])).is_ok());
+        let error = check_sample_ranges(&movie(vec![
+            sample(0, 500),
+            sample(900, 200),
+            sample(u64::MAX, 10),
+        ]))
+        .expect_err("past the end");
+        let text = error.to_string();
+        assert!(
+            text.contains("mdat truncated") && text.contains("2 samples"),
+            "{text}"
+        );
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
     fn broken_files_are_errors_not_panics() {
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty", vec![]),
