@@ -19,7 +19,7 @@ pub fn render(
     // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(out, "File:");
     let _ = writeln!(out, "  major brand:      {}", fourcc(&file.major_brand));
-    let _ = writeln!(out, "  minor version:    {:x}", file.minor_version);
+    let _ = writeln!(out, "  minor version:    {}", file.minor_version);
     let _ = writeln!(out, "  compatible brand: {}", brands.join(", "));
     let _ = writeln!(
         out,
