@@ -213,6 +213,134 @@ mod tests {
         }
     }
 
+    fn movie() -> crate::media::Movie {
+        use crate::media::*;
+        let samples = (0..10u64)
+            .map(|i| Sample {
+                offset: 0,
+                size: 100,
+                dts: i * 1000,
+                cts_offset: 0,
+                sync: true,
+                duration: 1000,
+            })
+            .collect();
+        let codec = Codec::Avc(AvcConfig {
+            fourcc: *b"avc1",
+            profile: 66,
+            profile_compat: 0,
+            level: 30,
+            nalu_length_size: 4,
+            sps: vec![vec![0x67]],
+            pps: vec![vec![0x68]],
+            width: 16,
+            height: 16,
+            depth: 24,
+        });
+        Movie {
+            file: FileInfo::default(),
+            time_scale: 1000,
+            duration: 10_000,
+            fragmented: false,
+            tracks: vec![Track {
+                id: 1,
+                kind: TrackKind::Video,
+                flags: 3,
+                timescale: 1000,
+                duration: 10_000,
+                movie_duration: 10_000,
+                language: "und".into(),
+                display_width: 16.0,
+                display_height: 16.0,
+                codec,
+                edit: EditShift::default(),
+                samples,
+            }],
+        }
+    }
+
+    fn plan(movie: &crate::media::Movie, first: u64) -> Plan<'_> {
+        use crate::plan::{select_streams, PlanOptions};
+        let options = PlanOptions {
+            segment_duration: 3.0,
+            first_segment_number: first,
+            ..PlanOptions::default()
+        };
+        let streams = select_streams(movie, &options).unwrap();
+        Plan::new(movie, options, streams).unwrap()
+    }
+
+    #[test]
+    fn media_playlist_text() {
+        let movie = movie();
+        let plan = plan(&movie, 1);
+        let urls = Template::parse("seg%d.ts").unwrap();
+        let options = PlaylistOptions {
+            version: 3,
+            allow_cache: Some(false),
+            key: Some(KeyLine {
+                uri: "k.bin".into(),
+                iv: None,
+            }),
+            single_file_offsets: None,
+        };
+        let text = media_playlist(&plan, &urls, &[1, 2, 3, 4], &options);
+        let expected = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+            #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:1\n\
+            #EXT-X-ALLOW-CACHE:NO\n#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\"\n\
+            #EXTINF:3.000000,\nseg1.ts\n#EXTINF:3.000000,\nseg2.ts\n\
+            #EXTINF:3.000000,\nseg3.ts\n#EXTINF:1.000000,\nseg4.ts\n#EXT-X-ENDLIST\n";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn byte_ranges_raise_the_version() {
+        let movie = movie();
+        let plan = plan(&movie, 0);
+        let urls = Template::parse("all.ts").unwrap();
+        let options = PlaylistOptions {
+            version: 3,
+            allow_cache: None,
+            key: Some(KeyLine {
+                uri: "k".into(),
+                iv: Some([0xAB; 16]),
+            }),
+            single_file_offsets: Some(vec![0, 10, 30, 60]),
+        };
+        let text = media_playlist(&plan, &urls, &[10, 20, 30, 40], &options);
+        assert!(text.contains("#EXT-X-VERSION:4\n"), "{text}");
+        assert!(text.contains(&format!(",IV=0x{}\n", "ab".repeat(16))));
+        assert!(text.contains("#EXTINF:3.000000,\n#EXT-X-BYTERANGE:20@10\nall.ts\n"));
+        assert!(text.contains("#EXT-X-BYTERANGE:40@60\nall.ts\n#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn iframe_playlist_lists_every_keyframe() {
+        let movie = movie();
+        let plan = plan(&movie, 0);
+        let urls = Template::parse("s%d.ts").unwrap();
+        let options = PlaylistOptions {
+            version: 3,
+            allow_cache: None,
+            key: None,
+            single_file_offsets: None,
+        };
+        let text = iframe_playlist(&plan, &urls, &options);
+        assert!(text.starts_with(
+            "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n"
+        ));
+        assert!(text.contains("#EXT-X-TARGETDURATION:1\n"));
+        assert_eq!(text.matches("#EXTINF:1.000000,").count(), 10, "{text}");
+        // Each keyframe PES: 14 header + 6 AUD + 5 SPS + 5 PPS + 100 sample = 130
+        // bytes, one packet beside the 8-byte PCR field; with PAT and PMT, 3 packets.
+        assert!(text.contains("#EXT-X-BYTERANGE:564@0\ns0.ts\n"), "{text}");
+        assert!(text.contains("#EXT-X-BYTERANGE:564@564\ns0.ts\n"), "{text}");
+        assert!(
+            text.contains("#EXT-X-BYTERANGE:564@0\ns3.ts\n#EXT-X-ENDLIST\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn hex_is_lowercase_pairs() {
         assert_eq!(hex(&[0, 0xAB, 0x10]), "00ab10");
