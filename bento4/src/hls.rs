@@ -58,6 +58,15 @@ impl Template {
         })
     }
 
+    /// A name used as is, whatever characters it holds.
+    pub fn fixed(name: String) -> Template {
+        Template {
+            prefix: name,
+            suffix: String::new(),
+            conversion: None,
+        }
+    }
+
     pub fn has_number(&self) -> bool {
         self.conversion.is_some()
     }

@@ -10,7 +10,7 @@ mod sample_reader;
 use bento4::aes;
 use bento4::cli::mp42hls::{self as cli, Args, Command, Encryption, IvMode, Mode};
 use bento4::error::Mp4Error;
-use bento4::hls::{self, KeyLine, PlaylistOptions};
+use bento4::hls::{self, KeyLine, PlaylistOptions, Template};
 use bento4::mp4::codecs_string;
 use bento4::plan::stats::CodecNames;
 use bento4::plan::{select_streams, Plan, PlanError, SegmentPlan};
@@ -322,14 +322,20 @@ fn write_whole(
         }),
         single_file_offsets,
     };
+    // One media file: every entry names it, whatever the URL template says.
+    let urls = if args.output_single_file {
+        Template::fixed(args.segment_urls.format(plan.options.first_segment_number))
+    } else {
+        args.segment_urls.clone()
+    };
     if let Some(name) = &args.iframe_index_filename {
-        let text = hls::iframe_playlist(plan, &args.segment_urls, &options);
+        let text = hls::iframe_playlist(plan, &urls, &options);
         outputs
             .write_file(Path::new(name), text.as_bytes())
             .map_err(|e| output_error(Path::new(name), e))?;
     }
     // The media playlist goes last: once it exists, everything it names does.
-    let text = hls::media_playlist(plan, &args.segment_urls, &sizes, &options);
+    let text = hls::media_playlist(plan, &urls, &sizes, &options);
     let index = Path::new(&args.index_filename);
     outputs
         .write_file(index, text.as_bytes())

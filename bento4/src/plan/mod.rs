@@ -260,18 +260,22 @@ impl<'m> Plan<'m> {
             .map_or(0, |a| a.track.samples.len());
         // Audio sample that starts each segment: by presentation time against the
         // segment's first keyframe when there is video.
+        // Kept non-decreasing, so odd composition offsets cannot make ranges overlap.
+        let mut floor = 0;
         let audio_starts: Vec<usize> = cuts
             .iter()
             .enumerate()
             .map(|(k, &cut)| {
-                if !has_video {
+                let start = if !has_video {
                     cut
                 } else if k == 0 {
                     0
                 } else {
                     let (boundary, _) = self.video_times(cut);
                     partition(audio_len, |j| self.audio_time(j) < boundary)
-                }
+                };
+                floor = floor.max(start);
+                floor
             })
             .collect();
         let mut start = 0.0;
