@@ -109,12 +109,7 @@ pub fn media_playlist(
     let version = options
         .version
         .max(if byte_ranges.is_some() { 4 } else { 3 });
-    let mut out = header(
-        version,
-        plan.target_duration(),
-        plan.options.first_segment_number,
-        false,
-    );
+    let mut out = header(plan, version, plan.target_duration(), false);
     if let Some(allow) = options.allow_cache {
         let _ = writeln!(
             out,
@@ -149,7 +144,7 @@ pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) 
     let longest = iframes.iter().map(|i| i.duration).fold(0.0, f64::max);
     let target = (longest.round() as u64).max(1);
     let version = options.version.max(4);
-    let mut out = header(version, target, plan.options.first_segment_number, true);
+    let mut out = header(plan, version, target, true);
     for iframe in &iframes {
         let Some(segment) = plan.segments.get(iframe.segment) else {
             continue;
@@ -173,7 +168,7 @@ pub fn iframe_playlist(plan: &Plan, urls: &Template, options: &PlaylistOptions) 
     out
 }
 
-fn header(version: u32, target: u64, first: u64, iframes_only: bool) -> String {
+fn header(plan: &Plan, version: u32, target: u64, iframes_only: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -182,8 +177,11 @@ fn header(version: u32, target: u64, first: u64, iframes_only: bool) -> String {
     if iframes_only {
         out.push_str("#EXT-X-I-FRAMES-ONLY\n");
     }
-    // Every segment starts with a keyframe (or is audio, where every frame is one).
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    // I-frame entries are keyframes by definition.
+    if iframes_only || plan.independent_segments() {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+    let first = plan.options.first_segment_number;
     let _ = writeln!(
         out,
         "#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}"
@@ -348,6 +346,22 @@ mod tests {
             text.contains("#EXT-X-BYTERANGE:564@0\ns3.ts\n#EXT-X-ENDLIST\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn independent_only_when_segments_start_on_keyframes() {
+        let mut movie = movie();
+        movie.tracks[0].samples[0].sync = false;
+        let plan = plan(&movie, 0);
+        let urls = Template::parse("s%d.ts").unwrap();
+        let options = PlaylistOptions {
+            version: 3,
+            allow_cache: None,
+            key: None,
+            single_file_offsets: None,
+        };
+        let text = media_playlist(&plan, &urls, &[1, 1, 1, 1], &options);
+        assert!(!text.contains("INDEPENDENT"), "{text}");
     }
 
     #[test]

@@ -355,7 +355,7 @@ impl<'m> Plan<'m> {
         Ok(())
     }
 
-    fn is_sync(&self, index: usize) -> bool {
+    pub fn is_sync(&self, index: usize) -> bool {
         self.streams
             .video
             .as_ref()

@@ -43,6 +43,16 @@ impl Plan<'_> {
         self.segments.iter().map(|s| s.duration).sum()
     }
 
+    /// True when every segment starts with a keyframe (always, for audio only):
+    /// what `EXT-X-INDEPENDENT-SEGMENTS` promises.
+    pub fn independent_segments(&self) -> bool {
+        self.streams.video.is_none()
+            || self
+                .segments
+                .iter()
+                .all(|s| s.video.is_empty() || self.is_sync(s.video.start))
+    }
+
     /// Every keyframe with its byte range and the time to the next keyframe.
     pub fn iframes(&self) -> Vec<IFrame> {
         let total = self.total_duration();
