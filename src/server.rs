@@ -3,7 +3,7 @@
 //! a short error, or one of the worker's own endpoints. Also starts the store,
 //! hit log and control socket, and shuts down gracefully on SIGTERM/SIGINT.
 
-mod scgi;
+pub mod scgi;
 
 use crate::cache::Cache;
 use crate::config::Config;
