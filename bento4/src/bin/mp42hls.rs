@@ -131,13 +131,11 @@ fn run(args: &Args) -> Result<(), Failure> {
         Mode::Segments(first, last) => {
             let (Some(from), Some(to)) = (plan.segment_index(first), plan.segment_index(last))
             else {
-                let numbers = plan.options.first_segment_number;
+                let from = plan.options.first_segment_number;
+                let to = from.saturating_add((plan.segments.len() as u64).saturating_sub(1));
                 return Err(Failure(
                     5,
-                    format!(
-                        "segments {first}-{last} out of range ({numbers}-{})",
-                        numbers + plan.segments.len() as u64 - 1
-                    ),
+                    format!("segments {first}-{last} out of range ({from}-{to})"),
                 ));
             };
             let mut outputs = Outputs::default();

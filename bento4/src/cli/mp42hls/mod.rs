@@ -208,7 +208,13 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 }
             }
             "--verbose" => verbose = true,
-            "--first-segment-number" => plan.first_segment_number = number(arg, &value(arg)?)?,
+            "--first-segment-number" => {
+                plan.first_segment_number = number(arg, &value(arg)?)?;
+                // Kept exact in JSON readers that use doubles, with room to count up.
+                if plan.first_segment_number >= 1 << 52 {
+                    return Err(format!("{arg} is too large").into());
+                }
+            }
             "--plan" => mode = Mode::Plan,
             "--segments" => {
                 let text = value(arg)?;

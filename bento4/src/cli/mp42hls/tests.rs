@@ -99,7 +99,7 @@ fn accepted_options_table() {
 
 #[test]
 fn usage_errors_table() {
-    let cases: [&[&str]; 17] = [
+    let cases: [&[&str]; 18] = [
         &[],
         &["--segment-duration", "0", "a"],
         &["--segment-duration", "-1", "a"],
@@ -123,6 +123,7 @@ fn usage_errors_table() {
         &["--segment-filename-template", "fixed.ts", "a"],
         &["--segment-url-template", "a%s", "a"],
         &["--allow-cache", "maybe", "a"],
+        &["--first-segment-number", "18446744073709551615", "a"],
     ];
     for args in cases {
         assert!(run(args).is_err(), "{args:?} should be a usage error");
