@@ -63,7 +63,16 @@ impl SegmentSamples {
             .as_ref()
             .and_then(|a| a.track.samples.get(segment.audio.clone()))
             .unwrap_or(&[]);
-        let all = || video.iter().chain(audio.iter());
+        self.load_samples((segment.video.start, video), (segment.audio.start, audio))
+    }
+
+    /// Reads these video and audio samples (first index, samples) into the buffer.
+    fn load_samples(
+        &mut self,
+        video: (usize, &[Sample]),
+        audio: (usize, &[Sample]),
+    ) -> Result<(), Mp4Error> {
+        let all = || video.1.iter().chain(audio.1.iter());
         let payload: u64 = all().map(|s| u64::from(s.size)).sum();
         let low = all().map(|s| s.offset).min().unwrap_or(0);
         let high = all()
@@ -74,14 +83,14 @@ impl SegmentSamples {
         if span <= payload.saturating_mul(2).saturating_add(SLACK_BYTES) {
             let len = usize::try_from(span).map_err(|_| too_big(span))?;
             self.read_into(low, len, 0)?;
-            self.video = region_index(segment.video.start, video, low);
-            self.audio = region_index(segment.audio.start, audio, low);
+            self.video = region_index(video.0, video.1, low);
+            self.audio = region_index(audio.0, audio.1, low);
         } else {
             let len = usize::try_from(payload).map_err(|_| too_big(payload))?;
             self.ensure_len(len);
             let mut at = 0;
-            self.video = self.read_each(segment.video.start, video, &mut at)?;
-            self.audio = self.read_each(segment.audio.start, audio, &mut at)?;
+            self.video = self.read_each(video.0, video.1, &mut at)?;
+            self.audio = self.read_each(audio.0, audio.1, &mut at)?;
         }
         Ok(())
     }
@@ -143,5 +152,101 @@ impl SampleBytes for SegmentSamples {
 
     fn audio(&self, index: usize) -> Option<&[u8]> {
         self.audio.get(&self.buf, index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(offset: u64, size: u32) -> Sample {
+        Sample {
+            offset,
+            size,
+            dts: 0,
+            cts_offset: 0,
+            sync: true,
+            duration: 1,
+        }
+    }
+
+    /// A sparse file with `fill` bytes (value = offset % 251) at each (offset, len).
+    fn file_with(name: &str, pieces: &[(u64, usize)]) -> (std::path::PathBuf, File) {
+        use std::io::{Seek, SeekFrom, Write};
+        let path =
+            std::env::temp_dir().join(format!("mp42hls-reader-{name}-{}", std::process::id()));
+        let mut file = File::create(&path).unwrap();
+        for &(offset, len) in pieces {
+            file.seek(SeekFrom::Start(offset)).unwrap();
+            let bytes: Vec<u8> = (0..len as u64)
+                .map(|i| ((offset + i) % 251) as u8)
+                .collect();
+            file.write_all(&bytes).unwrap();
+        }
+        (path.clone(), File::open(&path).unwrap())
+    }
+
+    fn expected(offset: u64, len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|i| ((offset + i) % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn close_and_far_apart_samples_read_back_exactly() {
+        // (case, video samples, audio samples): interleaved, then 40 MB apart.
+        let cases: [(&str, Vec<Sample>, Vec<Sample>); 2] = [
+            (
+                "close",
+                vec![sample(100, 50), sample(200, 70)],
+                vec![sample(150, 50)],
+            ),
+            (
+                "far",
+                vec![sample(10, 30), sample(40_000_000, 20)],
+                vec![sample(20_000_000, 9)],
+            ),
+        ];
+        for (name, video, audio) in cases {
+            let pieces: Vec<(u64, usize)> = video
+                .iter()
+                .chain(&audio)
+                .map(|s| (s.offset, s.size as usize))
+                .collect();
+            let (path, file) = file_with(name, &pieces);
+            let mut reader = SegmentSamples::new(file);
+            reader.load_samples((5, &video), (7, &audio)).unwrap();
+            for (i, s) in video.iter().enumerate() {
+                assert_eq!(
+                    reader.video(5 + i),
+                    Some(&expected(s.offset, s.size as usize)[..]),
+                    "{name}"
+                );
+            }
+            for (i, s) in audio.iter().enumerate() {
+                assert_eq!(
+                    reader.audio(7 + i),
+                    Some(&expected(s.offset, s.size as usize)[..]),
+                    "{name}"
+                );
+            }
+            assert_eq!(reader.video(4), None);
+            assert_eq!(reader.video(5 + video.len()), None);
+            // Far apart samples are read one by one: the buffer holds only them.
+            if name == "far" {
+                assert!(reader.buf.len() < 1000, "{}", reader.buf.len());
+            }
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    #[test]
+    fn a_sample_past_the_end_is_an_error() {
+        let (path, file) = file_with("short", &[(0, 100)]);
+        let mut reader = SegmentSamples::new(file);
+        assert!(reader
+            .load_samples((0, &[sample(50, 100)]), (0, &[]))
+            .is_err());
+        let _ = std::fs::remove_file(path);
     }
 }
