@@ -65,13 +65,13 @@ cp page/player-test.html "$TMP/nginx/www/player-test.html"
 
 start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)
-  mkdir -p "$TMP/media"
-  for f in "$MEDIA"/*.mp4; do ln -s "$(readlink -f "$f")" "$TMP/media/$(basename "$f")"; done
+  # The worker refuses sources whose real path leaves the media root (symlinks included), so
+  # the root is the media folder itself (read only), not a folder of links to it.
   cat >"$TMP/casterpak.toml" <<EOF
 listen = "$TMP/worker.sock"
 control_socket = "$TMP/control.sock"
 hit_log_socket = "$TMP/hits.sock"
-media_root = "$TMP/media"
+media_root = "$(readlink -f "$MEDIA")"
 cache_root = "$TMP/cache"
 db_path = "$TMP/db"
 EOF
