@@ -10,6 +10,7 @@
 //! PAT + PMT too, so each keyframe's byte range stands alone in an I-frame playlist.
 
 mod layout;
+mod segments;
 pub mod stats;
 mod streams;
 
@@ -17,8 +18,6 @@ pub use layout::Unit;
 pub use streams::{select_streams, to_90k, AudioStream, Streams, VideoStream};
 
 use crate::media::Movie;
-use crate::segmenter::{self, CutRule};
-use crate::ts::packet::PACKET_SIZE;
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,128 +232,6 @@ impl<'m> Plan<'m> {
         Ok(())
     }
 
-    /// Cut points and durations, then the audio that goes with each video segment.
-    fn cut(&mut self) -> Result<Vec<SegmentPlan>, PlanError> {
-        let target = self.options.segment_duration;
-        let (driver, rule) = match (&self.streams.video, &self.streams.audio) {
-            (Some(video), _) => (
-                (video.track, video.shift),
-                CutRule::video(target, self.options.threshold_seconds),
-            ),
-            (None, Some(audio)) => ((audio.track, audio.shift), CutRule::audio_only(target)),
-            (None, None) => return Err(PlanError::Unsupported("nothing to package".into())),
-        };
-        let (track, shift) = driver;
-        let cuts = segmenter::cut_points(&track.samples, track.timescale, rule);
-        let durations = segmenter::durations(&track.samples, track.timescale, &cuts);
-        let first = track.samples.first().map_or(0, |s| {
-            streams::shifted(s.dts, shift).saturating_add(i64::from(s.cts_offset))
-        });
-        self.origin = (first, track.timescale);
-        let driver_len = track.samples.len();
-        let has_video = self.streams.video.is_some();
-        let audio_len = self
-            .streams
-            .audio
-            .as_ref()
-            .map_or(0, |a| a.track.samples.len());
-        // Audio sample that starts each segment: by presentation time against the
-        // segment's first keyframe when there is video.
-        // Kept non-decreasing, so odd composition offsets cannot make ranges overlap.
-        let mut floor = 0;
-        let audio_starts: Vec<usize> = cuts
-            .iter()
-            .enumerate()
-            .map(|(k, &cut)| {
-                let start = if !has_video {
-                    cut
-                } else if k == 0 {
-                    0
-                } else {
-                    let (boundary, _) = self.video_times(cut);
-                    partition(audio_len, |j| self.audio_time(j) < boundary)
-                };
-                floor = floor.max(start);
-                floor
-            })
-            .collect();
-        let mut start = 0.0;
-        let mut segments = Vec::with_capacity(cuts.len());
-        for (k, (&cut, &duration)) in cuts.iter().zip(&durations).enumerate() {
-            let next_cut = cuts.get(k + 1).copied().unwrap_or(driver_len);
-            let audio_start = audio_starts.get(k).copied().unwrap_or(audio_len);
-            let audio_end = audio_starts.get(k + 1).copied().unwrap_or(audio_len);
-            let (video, audio) = if has_video {
-                (cut..next_cut, audio_start..audio_end)
-            } else {
-                (0..0, cut..next_cut)
-            };
-            segments.push(SegmentPlan {
-                number: self.options.first_segment_number.saturating_add(k as u64),
-                start,
-                duration,
-                video,
-                audio,
-                size: 0,
-                counts: PacketCounts::default(),
-                continuity: Continuity::default(),
-                keyframes: Vec::new(),
-            });
-            start += duration;
-        }
-        Ok(segments)
-    }
-
-    /// Sizes, packet counts, continuity counters and keyframe spans of every segment.
-    fn lay_out(&mut self) -> Result<(), PlanError> {
-        let mut totals = PacketCounts::default();
-        let mut laid = Vec::with_capacity(self.segments.len());
-        for segment in &self.segments {
-            let mut counts = PacketCounts::default();
-            let mut keyframes = Vec::new();
-            let mut offset = 0u64;
-            let mut tables_at = None;
-            for unit in self.units(segment) {
-                let packets = self.unit_packets(&unit) as u64;
-                match &unit {
-                    Unit::Tables => {
-                        counts.tables += 1;
-                        tables_at = Some(offset);
-                    }
-                    Unit::Video(index) => {
-                        counts.video += packets;
-                        if let (Some(at), true) = (tables_at.take(), self.is_sync(*index)) {
-                            keyframes.push(KeyframeSpan {
-                                time: self.keyframe_seconds(*index),
-                                offset: at,
-                                size: offset + packets * PACKET_SIZE as u64 - at,
-                            });
-                        }
-                    }
-                    Unit::Audio(_) => counts.audio += packets,
-                }
-                offset += packets * PACKET_SIZE as u64;
-            }
-            let continuity = Continuity {
-                pat: (totals.tables % 16) as u8,
-                pmt: (totals.tables % 16) as u8,
-                video: (totals.video % 16) as u8,
-                audio: (totals.audio % 16) as u8,
-            };
-            totals.tables += counts.tables;
-            totals.video += counts.video;
-            totals.audio += counts.audio;
-            laid.push((offset, counts, continuity, keyframes));
-        }
-        for (segment, (size, counts, continuity, keyframes)) in self.segments.iter_mut().zip(laid) {
-            segment.size = size;
-            segment.counts = counts;
-            segment.continuity = continuity;
-            segment.keyframes = keyframes;
-        }
-        Ok(())
-    }
-
     pub fn is_sync(&self, index: usize) -> bool {
         self.streams
             .video
@@ -378,20 +255,6 @@ impl<'m> Plan<'m> {
             None => 0.0,
         }
     }
-}
-
-/// First index in 0..len for which `before` is false (`before` must be monotonic).
-fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
-    let (mut low, mut high) = (0, len);
-    while low < high {
-        let mid = low + (high - low) / 2;
-        if before(mid) {
-            low = mid + 1;
-        } else {
-            high = mid;
-        }
-    }
-    low
 }
 
 /// Shifted decode time of a track's first sample, in 90 kHz.
