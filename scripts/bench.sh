@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# casterpak's benchmark: starts the real stack (release build, Debian's nginx with the
+# generated config, the worker, our tools) beside its peers and prints one table, each
+# figure the median over repeated runs with its spread (min–max), then the speed
+# targets of docs (quality.md) as met / not met, and the machine it ran on.
+#
+# usage: scripts/bench.sh [--quick] [--out FILE]
+#   --quick     CI mode (< 2 min): debug build, small media, few runs, no hour-long
+#               title; every row's code path still runs and any stack failure fails it.
+#   --out FILE  also write the table and the targets as markdown to FILE.
+# env: RUNS (repetitions of each cold measurement), BENTO4_DIR (real Bento4: its
+#      mp4info/mp42hls in BENTO4_DIR or BENTO4_DIR/bin), CASTERPAK_TEST_MEDIA,
+#      CARGO_TARGET_DIR, KEEP=1 (keep the scratch dir with logs), BENCH_PROFILE=release
+#      (--quick with the release build, when one is at hand).
+# Peers: nginx serving the same file as plain static; the worker in whole-rendition
+# mode (`[tools] mode = "whole"`, what CasterPak and Bento4 do); ffmpeg -c copy -f hls.
+# Load generator: wrk (Debian), 1 thread: the machine has 2 cores for nginx and wrk.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+quick=0
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --out) out=${2:?--out needs a file}; shift ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick] [--out FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+source "$repo/scripts/bench/stack.sh"
+source "$repo/scripts/bench/stats.sh"
+source "$repo/scripts/bench/measure.sh"
+source "$repo/scripts/bench/report.sh"
+
+fail() {
+  echo "bench: FAILED: $*" >&2
+  exit 1
+}
+
+for tool in nginx curl wrk hyperfine ffmpeg jq /usr/bin/time; do
+  command -v "$tool" > /dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
+done
+
+target=${CARGO_TARGET_DIR:-$repo/target}
+media=${CASTERPAK_TEST_MEDIA:-$repo/tests/media}
+bench_media=$target/bench-media
+if [ "$quick" = 1 ]; then
+  # CI has just built the debug profile for the tests; a release build would take
+  # longer than the whole budget. Quick figures only prove the paths work.
+  profile=${BENCH_PROFILE:-debug}
+  runs=${RUNS:-3}
+  wrk_secs=1
+  bursts=1
+  echo "bench: quick mode ($profile build, small media, $runs runs): figures are not comparable" >&2
+  (cd "$repo" && cargo build --workspace --quiet $([ "$profile" = release ] && echo --release))
+else
+  profile=release
+  runs=${RUNS:-7}
+  wrk_secs=5
+  bursts=5
+  (cd "$repo" && cargo build --release --workspace --quiet)
+fi
+bin=$target/$profile
+
+# Media: the reference set (scripts/make-media.sh, reused when present) plus long titles.
+if [ "$quick" = 1 ]; then
+  SKIP_LONG=1 "$repo/scripts/make-media.sh" "$media" a_720p_60s clip_low clip_medium clip_highdef > /dev/null
+  titles=("1 min|$media/a_720p_60s.mp4"
+    "2 min|$("$repo/scripts/bench/make-long.sh" "$bench_media" 2 320x180)"
+    "5 min|$("$repo/scripts/bench/make-long.sh" "$bench_media" 5 320x180)")
+  big=$media/a_720p_60s.mp4 # stands in for the 10-minute 1080p title
+  big_label="720p 1 min"
+else
+  "$repo/scripts/make-media.sh" "$media" a_720p_60s clip_low clip_medium clip_highdef long_1080p_10min > /dev/null
+  titles=("1 min|$media/a_720p_60s.mp4"
+    "10 min|$media/long_1080p_10min.mp4"
+    "60 min|$("$repo/scripts/bench/make-long.sh" "$bench_media" 60)")
+  big=$media/long_1080p_10min.mp4
+  big_label="1080p 10 min"
+fi
+small=$media/a_720p_60s.mp4
+clips=("$media/clip_low.mp4" "$media/clip_medium.mp4" "$media/clip_highdef.mp4")
+for f in "$small" "$big" "${clips[@]}"; do [ -s "$f" ] || fail "media $f is missing"; done
+
+bento4_mp4info="" bento4_mp42hls=""
+if [ -n "${BENTO4_DIR:-}" ]; then
+  for d in "$BENTO4_DIR/bin" "$BENTO4_DIR"; do
+    if [ -x "$d/mp42hls" ] && [ -x "$d/mp4info" ]; then
+      bento4_mp4info=$d/mp4info bento4_mp42hls=$d/mp42hls
+      break
+    fi
+  done
+  [ -n "$bento4_mp42hls" ] || fail "BENTO4_DIR=$BENTO4_DIR has no mp4info and mp42hls"
+fi
+
+work=$(mktemp -d /tmp/casterpak-bench.XXXXXX)
+cleanup() {
+  stack_stop_all
+  if [ -n "${KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+results=$work/results.tsv
+: > "$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$SECONDS
+
+echo "bench: starting the stacks" >&2
+stack_start jit jit
+stack_start whole whole
+if [ -n "$bento4_mp42hls" ]; then stack_start bento4 auto "$bento4_mp4info" "$bento4_mp42hls"; fi
+# Every file the stacks read is in the page cache first, for everyone alike.
+cat "$small" "$big" "${clips[@]}" "${titles[@]#*|}" > /dev/null
+
+measure_cold_playlists
+measure_cold_segment
+measure_csmil
+measure_whole_rendition
+measure_hits
+measure_burst
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+print_report | tee "${out:-/dev/null}"
+echo "bench: done in $((SECONDS - started)) s" >&2

@@ -1,0 +1,255 @@
+# Sourced by scripts/bench.sh: one function per row of the table. Each appends
+# "KEY<TAB>median min max count" lines to $results (see record) and fails the run
+# (fail) when the stack answers anything but what a working origin must.
+
+# record KEY: reads one number per line, appends KEY and its summary to $results.
+record() {
+  printf '%s\t%s\n' "$1" "$(summary)" >> "$results"
+}
+
+# next_dir: a directory name never used before in this run. A source under a new path
+# is unknown to the worker (no plan, no packaged files): the request is cold.
+next_dir() {
+  local n
+  n=$(($(cat "$work/seq" 2> /dev/null || echo 0) + 1))
+  echo "$n" > "$work/seq"
+  echo "r$n"
+}
+
+# get STACK PATH: prints "status ttfb_ms total_ms bytes" of one GET through nginx.
+get() {
+  curl -sS -o /dev/null -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n' \
+    "http://127.0.0.1:$(stack_port "$1")$2" |
+    awk '{ printf "%s %.3f %.3f %d\n", $1, $2 * 1000, $3 * 1000, $4 }'
+}
+
+# expect_200 STACK PATH: a GET that must answer 200 with a body; prints its size.
+expect_200() {
+  local answer
+  answer=$(get "$1" "$2")
+  set -- "$1" "$2" $answer
+  [ "$3" = 200 ] && [ "$6" -gt 0 ] ||
+    fail "$1: GET $2 answered $3 with $6 bytes (logs: $work/$1/worker.log)"
+  echo "$6"
+}
+
+# cold_ms STACK WARM PATH FILE...: puts the FILEs into a fresh dir D of the stack's
+# media root, GETs /i/D/WARM first unless WARM is "-" (not timed), then prints the
+# milliseconds from request to first byte of /i/D/PATH. Removes D's cache afterwards
+# (whole-rendition fills of long titles would fill the disk).
+cold_ms() {
+  local stack=$1 warm=$2 path=$3 d f answer
+  shift 3
+  d=$(next_dir)
+  for f in "$@"; do place "$stack" "$f" "$d"; done
+  if [ "$warm" != - ]; then expect_200 "$stack" "/i/$d/$warm" > /dev/null; fi
+  answer=$(get "$stack" "/i/$d/$path")
+  set -- $answer
+  [ "$1" = 200 ] && [ "$4" -gt 0 ] ||
+    fail "$stack: GET /i/$d/$path answered $1 with $4 bytes (logs: $work/$stack/worker.log)"
+  rm -rf "${work:?}/$stack/cache/i/$d" "${work:?}/$stack/media/$d"
+  echo "$2"
+}
+
+# The stacks a just-in-time figure is compared with: ours packaging whole renditions,
+# and real Bento4 (whole renditions too) when BENTO4_DIR is set.
+peer_stacks() {
+  echo whole
+  if [ -n "$bento4_mp42hls" ]; then echo bento4; fi
+}
+
+measure_cold_playlists() {
+  local entry label file name stack
+  for entry in "${titles[@]}"; do
+    label=${entry%%|*} file=${entry#*|}
+    name=$(basename "$file")
+    echo "bench: cold media playlist, $label ($name), $runs runs" >&2
+    for stack in jit $(peer_stacks); do : > "$work/samples.$stack"; done
+    for _ in $(seq "$runs"); do
+      # Interleaved, so a burst of load from elsewhere hits every column alike.
+      for stack in jit $(peer_stacks); do
+        cold_ms "$stack" - "$name/index_0_av.m3u8" "$file" >> "$work/samples.$stack"
+      done
+    done
+    for stack in jit $(peer_stacks); do record "playlist.$label.$stack" < "$work/samples.$stack"; done
+  done
+}
+
+measure_cold_segment() {
+  local name stack
+  name=$(basename "$big")
+  echo "bench: cold first segment, $big_label, $runs runs" >&2
+  for stack in jit jit-after $(peer_stacks); do : > "$work/samples.$stack"; done
+  for _ in $(seq "$runs"); do
+    for stack in jit $(peer_stacks); do
+      cold_ms "$stack" - "$name/segment1_0_av.ts" "$big" >> "$work/samples.$stack"
+    done
+    # What a player does: the playlist first (plan remembered), then the segment.
+    cold_ms jit "$name/index_0_av.m3u8" "$name/segment1_0_av.ts" "$big" >> "$work/samples.jit-after"
+  done
+  for stack in jit jit-after $(peer_stacks); do record "segment.$stack" < "$work/samples.$stack"; done
+}
+
+measure_csmil() {
+  local master=clip_,low,medium,highdef,.mp4.csmil/master.m3u8 stack d variants
+  echo "bench: cold csmil master over 3 renditions, $runs runs" >&2
+  for stack in jit $(peer_stacks); do
+    # Once, untimed: the master must list all three renditions.
+    d=$(next_dir)
+    for f in "${clips[@]}"; do place "$stack" "$f" "$d"; done
+    variants=$(curl -fsS "http://127.0.0.1:$(stack_port "$stack")/i/$d/$master" | grep -c '^#EXT-X-STREAM-INF' || true)
+    [ "$variants" = 3 ] || fail "$stack: csmil master has $variants variants, not 3"
+    : > "$work/samples.$stack"
+  done
+  for _ in $(seq "$runs"); do
+    for stack in jit $(peer_stacks); do
+      cold_ms "$stack" - "$master" "${clips[@]}" >> "$work/samples.$stack"
+    done
+  done
+  for stack in jit $(peer_stacks); do record "csmil.$stack" < "$work/samples.$stack"; done
+}
+
+# hyper KEY DIR COMMAND: COMMAND's wall time in ms over $runs runs in an emptied DIR.
+hyper() {
+  local key=$1 dir=$2 command=$3
+  mkdir -p "$dir"
+  (cd "$dir" && hyperfine -N --warmup 1 --runs "$runs" --prepare "find $dir -mindepth 1 -delete" \
+    --export-json "$work/hyperfine.json" "$command" > /dev/null) ||
+    fail "hyperfine: $command"
+  jq -r '.results[0].times[] * 1000' "$work/hyperfine.json" | record "$key"
+}
+
+# peak KEY DIR COMMAND...: COMMAND's peak resident memory in MB (GNU time), 3 runs.
+peak() {
+  local key=$1 dir=$2 i
+  shift 2
+  for i in 1 2 3; do
+    find "$dir" -mindepth 1 -delete
+    (cd "$dir" && /usr/bin/time -v "$@" 2>&1 > /dev/null) |
+      awk -F: '/Maximum resident/ { printf "%.1f\n", $2 / 1024 }'
+  done | record "$key"
+}
+
+measure_whole_rendition() {
+  local wd=$work/whole-run ff
+  echo "bench: whole rendition, $big_label, $runs runs each" >&2
+  mkdir -p "$wd/ours" "$wd/ffmpeg" "$wd/bento4"
+  hyper whole.ours "$wd/ours" "$bin/mp42hls $big"
+  [ -s "$wd/ours/stream.m3u8" ] || fail "our mp42hls wrote no stream.m3u8"
+  ff="ffmpeg -nostdin -v error -y -i $big -c copy -map 0 -f hls -hls_time 6 -hls_playlist_type vod -hls_segment_filename $wd/ffmpeg/seg%d.ts $wd/ffmpeg/index.m3u8"
+  hyper whole.ffmpeg "$wd/ffmpeg" "$ff"
+  peak mem.ours "$wd/ours" "$bin/mp42hls" "$big"
+  # Flat memory: the same tool on a title a tenth as long must peak about as high.
+  peak mem.ours.small "$wd/ours" "$bin/mp42hls" "$small"
+  peak mem.ffmpeg "$wd/ffmpeg" $ff
+  if [ -n "$bento4_mp42hls" ]; then
+    hyper whole.bento4 "$wd/bento4" "$bento4_mp42hls $big"
+    peak mem.bento4 "$wd/bento4" "$bento4_mp42hls" "$big"
+  fi
+}
+
+# wrk_run STACK PATH: one wrk run (1 thread, 16 connections); prints "req/s MiB/s".
+wrk_run() {
+  local report
+  report=$(wrk -t1 -c16 -d"${wrk_secs}s" -s "$repo/scripts/bench/wrk-report.lua" \
+    "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report') || fail "wrk on $1 $2"
+  set -- $report
+  [ "$2" -gt 0 ] && [ "$5" = 0 ] && [ "$6" = 0 ] ||
+    fail "wrk: $2 requests, $5 non-2xx answers, $6 socket errors"
+  awk -v n="$2" -v b="$3" -v us="$4" 'BEGIN { printf "%.1f %.1f\n", n / us * 1e6, b / us * 1e6 / 1048576 }'
+}
+
+measure_hits() {
+  local playlist segment best=0 bestdiff=-1 k size diff worker_before rounds
+  playlist=/i/hot/$(basename "$small")/index_0_av.m3u8
+  place jit "$small" hot
+  place jit "$big" hot
+  expect_200 jit "$playlist" > /dev/null
+  # The segment among the first ten nearest 1 MiB: "a 1 MiB segment".
+  for k in $(seq 10); do
+    size=$(expect_200 jit "/i/hot/$(basename "$big")/segment${k}_0_av.ts")
+    diff=$((size > 1048576 ? size - 1048576 : 1048576 - size))
+    if [ "$bestdiff" -lt 0 ] || [ "$diff" -lt "$bestdiff" ]; then best=$k bestdiff=$diff; fi
+  done
+  segment=/i/hot/$(basename "$big")/segment${best}_0_av.ts
+  curl -fsSI "http://127.0.0.1:$(stack_port jit)$segment" | grep -qi '^X-Casterpak-Cache: HIT' ||
+    fail "a second GET of $segment was not a cache hit"
+  # The peer serves the very files the first GETs put into the cache.
+  static_start static "$work/jit/cache"
+  size=$(expect_200 static "$playlist")
+  echo "playlist $size" > "$work/hit-sizes"
+  size=$(expect_200 static "$segment")
+  echo "segment $size" >> "$work/hit-sizes"
+  rounds=$([ "$quick" = 1 ] && echo 2 || echo 5)
+  echo "bench: cache hits, wrk 1 thread 16 connections, $rounds x ${wrk_secs} s per column" >&2
+  worker_before=$(metric jit '^casterpak_requests_total')
+  : > "$work/hit.pl.jit" && : > "$work/hit.pl.static" && : > "$work/hit.seg.jit" && : > "$work/hit.seg.static"
+  for _ in $(seq "$rounds"); do
+    wrk_run jit "$playlist" >> "$work/hit.pl.jit"
+    wrk_run static "$playlist" >> "$work/hit.pl.static"
+    wrk_run jit "$segment" >> "$work/hit.seg.jit"
+    wrk_run static "$segment" >> "$work/hit.seg.static"
+  done
+  for s in jit static; do
+    cut -d' ' -f1 "$work/hit.pl.$s" | record "hit.pl.rps.$s"
+    cut -d' ' -f1 "$work/hit.seg.$s" | record "hit.seg.rps.$s"
+    cut -d' ' -f2 "$work/hit.seg.$s" | record "hit.seg.mibs.$s"
+  done
+  # The worker must see nothing of hits: its request count stays where it was.
+  echo $(($(metric jit '^casterpak_requests_total') - worker_before)) | record hit.worker_requests
+}
+
+# burst STACK PATH N: N concurrent GETs of PATH (curl --parallel, one connection
+# each); prints one "status ttfb_ms total_ms" line per request.
+burst() {
+  local port i
+  port=$(stack_port "$1")
+  for i in $(seq "$3"); do
+    printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$port" "$2"
+  done > "$work/burst.curlrc"
+  curl -sS --no-progress-meter --parallel --parallel-immediate --parallel-max "$3" -K "$work/burst.curlrc" \
+    -w '%{http_code} %{time_starttransfer} %{time_total}\n' |
+    awk '{ printf "%s %.3f %.3f\n", $1, $2 * 1000, $3 * 1000 }'
+}
+
+measure_burst() {
+  local name d runs_before plans_before lines
+  name=$(basename "$big")
+  echo "bench: 200 concurrent cold requests for one segment, $bursts bursts" >&2
+  stack_start burst jit
+  printf '%s\n' "$(vm_hwm_mb burst)" | record burst.hwm_before
+  : > "$work/b.lone" && : > "$work/b.p50" && : > "$work/b.p99" && : > "$work/b.max" &&
+    : > "$work/b.maxtotal" && : > "$work/b.runs" && : > "$work/b.plans" && : > "$work/b.hitmax"
+  for _ in $(seq "$bursts"); do
+    cold_ms burst - "$name/segment1_0_av.ts" "$big" >> "$work/b.lone"
+    d=$(next_dir)
+    place burst "$big" "$d"
+    runs_before=$(metric burst 'casterpak_tool_runs_total.*kind="segment"')
+    plans_before=$(metric burst 'casterpak_tool_runs_total.*kind="plan"')
+    burst burst "/i/$d/$name/segment1_0_av.ts" 200 > "$work/burst.out"
+    lines=$(awk '$1 == 200' "$work/burst.out" | wc -l)
+    [ "$lines" = 200 ] || fail "burst: $lines of 200 answers were 200: $(cut -d' ' -f1 "$work/burst.out" | sort | uniq -c | tr '\n' ' ')"
+    cut -d' ' -f2 "$work/burst.out" | percentile 50 >> "$work/b.p50"
+    cut -d' ' -f2 "$work/burst.out" | percentile 99 >> "$work/b.p99"
+    cut -d' ' -f2 "$work/burst.out" | percentile 100 >> "$work/b.max"
+    cut -d' ' -f3 "$work/burst.out" | percentile 100 >> "$work/b.maxtotal"
+    echo $(($(metric burst 'casterpak_tool_runs_total.*kind="segment"') - runs_before)) >> "$work/b.runs"
+    echo $(($(metric burst 'casterpak_tool_runs_total.*kind="plan"') - plans_before)) >> "$work/b.plans"
+    # The same burst again, now a cache hit: what the client, nginx and loopback cost
+    # alone, to tell it from the worker's share.
+    burst burst "/i/$d/$name/segment1_0_av.ts" 200 > "$work/burst.out"
+    lines=$(awk '$1 == 200' "$work/burst.out" | wc -l)
+    [ "$lines" = 200 ] || fail "burst of hits: $lines of 200 answers were 200"
+    cut -d' ' -f2 "$work/burst.out" | percentile 100 >> "$work/b.hitmax"
+    rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
+  done
+  record burst.lone < "$work/b.lone"
+  record burst.p50 < "$work/b.p50"
+  record burst.p99 < "$work/b.p99"
+  record burst.max < "$work/b.max"
+  record burst.maxtotal < "$work/b.maxtotal"
+  record burst.runs < "$work/b.runs"
+  record burst.plans < "$work/b.plans"
+  record burst.hitmax < "$work/b.hitmax"
+  printf '%s\n' "$(vm_hwm_mb burst)" | record burst.hwm_after
+}
