@@ -374,3 +374,69 @@ fn show_info_measures_the_written_files() {
         );
     }
 }
+
+/// Top-level boxes of an MP4: (type, offset, size), for 32-bit sizes.
+fn top_level_boxes(data: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut boxes = Vec::new();
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let kind: [u8; 4] = data[at + 4..at + 8].try_into().unwrap();
+        assert!(size >= 8, "test media use 32-bit box sizes");
+        boxes.push((kind, at, size));
+        at += size;
+    }
+    boxes
+}
+
+#[test]
+fn plan_does_not_depend_on_sample_bytes() {
+    // Zero every mdat payload: the index is untouched, the media is gone. The plan
+    // (sizes included) must not change, since it comes from the index alone.
+    let original = media("clip_low.mp4");
+    let mut data = std::fs::read(&original).unwrap();
+    let mdats: Vec<_> = top_level_boxes(&data)
+        .into_iter()
+        .filter(|(k, _, _)| k == b"mdat")
+        .collect();
+    assert!(!mdats.is_empty());
+    for (_, at, size) in mdats {
+        data[at + 8..at + size].fill(0);
+    }
+    let scratch = Scratch::new("plan-zeroed");
+    let zeroed = scratch.path("zeroed.mp4");
+    std::fs::write(&zeroed, &data).unwrap();
+    let plan_of =
+        |path: &str| run_ok(&scratch.0, &["--plan", "--first-segment-number", "1", path]).stdout;
+    assert_eq!(
+        plan_of(zeroed.to_str().unwrap()),
+        plan_of(original.to_str().unwrap())
+    );
+    // Muxing the zeroed file fails cleanly: its NAL lengths are now zero.
+    let out = run_in(&scratch.0, &["--segments", "0", zeroed.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scratch.files(), vec!["zeroed.mp4".to_string()]);
+}
+
+#[test]
+fn decimal_segment_durations() {
+    // Keyframes every 2 s: a 2.5 s target cuts at the first keyframe from 2.485 s on.
+    let input = media("clip_low.mp4");
+    let (_, extinf, _) = whole(
+        "decimal",
+        input.to_str().unwrap(),
+        &["--segment-duration", "2.5"],
+    );
+    assert_eq!(extinf, vec![4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.0]);
+    let (_, extinf, _) = whole(
+        "decimal-b",
+        input.to_str().unwrap(),
+        &["--segment-duration", "1.99"],
+    );
+    assert_eq!(extinf, vec![2.0; 15]);
+}
