@@ -30,6 +30,8 @@ done
 for tool in node npm nginx ffmpeg python3; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
 done
+# playwright-core needs node 20 (Debian 12's own nodejs is 18; the machine image ships 20).
+[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || { echo "run.sh: node $(node --version) is older than 20" >&2; exit 1; }
 [ -x /usr/bin/chromium ] || { echo "run.sh: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
 
 cd "$HERE"
