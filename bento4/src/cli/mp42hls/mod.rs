@@ -278,6 +278,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--segments needs --encryption-iv-mode sequence (a random IV differs per run)".into(),
         );
     }
+    if plan.pmt_pid == plan.video_pid
+        || plan.pmt_pid == plan.audio_pid
+        || plan.video_pid == plan.audio_pid
+    {
+        return Err("--pmt-pid, --audio-pid and --video-pid must differ".into());
+    }
     let default_file = if output_single_file {
         "stream.ts"
     } else {

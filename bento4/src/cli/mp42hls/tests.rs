@@ -99,7 +99,7 @@ fn accepted_options_table() {
 
 #[test]
 fn usage_errors_table() {
-    let cases: [&[&str]; 18] = [
+    let cases: [&[&str]; 19] = [
         &[],
         &["--segment-duration", "0", "a"],
         &["--segment-duration", "-1", "a"],
@@ -124,6 +124,7 @@ fn usage_errors_table() {
         &["--segment-url-template", "a%s", "a"],
         &["--allow-cache", "maybe", "a"],
         &["--first-segment-number", "18446744073709551615", "a"],
+        &["--video-pid", "0x101", "a"],
     ];
     for args in cases {
         assert!(run(args).is_err(), "{args:?} should be a usage error");
