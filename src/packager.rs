@@ -29,7 +29,7 @@ use std::time::Duration;
 /// a change is noticed even when the database is lost.
 pub const SOURCE_MARKER: &str = ".source";
 /// Plans and infos remembered in memory; beyond this the map is cleared.
-const MAX_KNOWN: usize = 20_000;
+const MAX_KNOWN: usize = 4096;
 
 /// What a rendition's playlists and master variant need.
 #[derive(Debug, Clone, PartialEq)]
