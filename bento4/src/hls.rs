@@ -110,7 +110,8 @@ pub fn media_playlist(
         .version
         .max(if byte_ranges.is_some() { 4 } else { 3 });
     let mut out = header(plan, version, plan.target_duration(), false);
-    if let Some(allow) = options.allow_cache {
+    // EXT-X-ALLOW-CACHE was removed in protocol version 7.
+    if let Some(allow) = options.allow_cache.filter(|_| version < 7) {
         let _ = writeln!(
             out,
             "#EXT-X-ALLOW-CACHE:{}",
@@ -362,6 +363,23 @@ mod tests {
         };
         let text = media_playlist(&plan, &urls, &[1, 1, 1, 1], &options);
         assert!(!text.contains("INDEPENDENT"), "{text}");
+    }
+
+    #[test]
+    fn allow_cache_only_before_version_7() {
+        let movie = movie();
+        let plan = plan(&movie, 0);
+        let urls = Template::parse("s%d.ts").unwrap();
+        for (version, present) in [(3, true), (6, true), (7, false)] {
+            let options = PlaylistOptions {
+                version,
+                allow_cache: Some(true),
+                key: None,
+                single_file_offsets: None,
+            };
+            let text = media_playlist(&plan, &urls, &[1, 1, 1, 1], &options);
+            assert_eq!(text.contains("#EXT-X-ALLOW-CACHE:YES\n"), present, "{text}");
+        }
     }
 
     #[test]
