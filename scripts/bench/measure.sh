@@ -199,57 +199,69 @@ measure_hits() {
   echo $(($(metric jit '^casterpak_requests_total') - worker_before)) | record hit.worker_requests
 }
 
-# burst STACK PATH N: N concurrent GETs of PATH (curl --parallel, one connection
-# each); prints one "status ttfb_ms total_ms" line per request.
+# burst STACK PATH N [RANGE]: N concurrent GETs of PATH (curl --parallel, one
+# connection each, optionally with a Range header); prints one line per request:
+# "status connect_ms first_byte_ms last_byte_ms".
 burst() {
   local port i
   port=$(stack_port "$1")
   for i in $(seq "$3"); do
     printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$port" "$2"
+    if [ -n "${4:-}" ]; then printf 'header = "Range: %s"\n' "$4"; fi
   done > "$work/burst.curlrc"
   curl -sS --no-progress-meter --parallel --parallel-immediate --parallel-max "$3" -K "$work/burst.curlrc" \
-    -w '%{http_code} %{time_starttransfer} %{time_total}\n' |
-    awk '{ printf "%s %.3f %.3f\n", $1, $2 * 1000, $3 * 1000 }'
+    -w '%{http_code} %{time_connect} %{time_starttransfer} %{time_total}\n' |
+    awk '{ printf "%s %.3f %.3f %.3f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
 }
 
+# one_burst KIND STACK PATH STATUS [RANGE]: a burst of 200 that must all answer STATUS;
+# appends its p50, p99 and max first byte (counted from the request, i.e. after the
+# client's connect, and from the start) to $work/b.KIND.*, and the tool runs it caused.
+one_burst() {
+  local kind=$1 stack=$2 path=$3 status=$4 range=${5:-} before plans lines
+  before=$(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"')
+  plans=$(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"')
+  burst "$stack" "$path" 200 "$range" > "$work/burst.out"
+  lines=$(awk -v s="$status" '$1 == s' "$work/burst.out" | wc -l)
+  [ "$lines" = 200 ] ||
+    fail "burst ($kind): $lines of 200 answers were $status: $(cut -d' ' -f1 "$work/burst.out" | sort | uniq -c | tr '\n' ' ')"
+  awk '{ print $3 - $2 }' "$work/burst.out" > "$work/burst.ms"
+  percentile 50 < "$work/burst.ms" >> "$work/b.$kind.p50"
+  percentile 99 < "$work/burst.ms" >> "$work/b.$kind.p99"
+  percentile 100 < "$work/burst.ms" >> "$work/b.$kind.max"
+  cut -d' ' -f3 "$work/burst.out" | percentile 100 >> "$work/b.$kind.rawmax"
+  echo $(($(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"') - before)) >> "$work/b.$kind.runs"
+  echo $(($(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"') - plans)) >> "$work/b.$kind.plans"
+}
+
+# 200 concurrent cold requests for one segment, each burst on a source path never seen:
+# once for the first 188 bytes (one TS packet: the answer's latency without moving
+# 200 x the segment through loopback), once for the whole segment, and that again
+# once cached (what client, nginx and loopback cost without the worker).
 measure_burst() {
-  local name d runs_before plans_before lines
+  local name d kind stat segment
   name=$(basename "$big")
+  segment=$name/segment1_0_av.ts
   echo "bench: 200 concurrent cold requests for one segment, $bursts bursts" >&2
   stack_start burst jit
-  printf '%s\n' "$(vm_hwm_mb burst)" | record burst.hwm_before
-  : > "$work/b.lone" && : > "$work/b.p50" && : > "$work/b.p99" && : > "$work/b.max" &&
-    : > "$work/b.maxtotal" && : > "$work/b.runs" && : > "$work/b.plans" && : > "$work/b.hitmax"
+  vm_hwm_mb burst | record burst.hwm_before
+  rm -f "$work"/b.*
   for _ in $(seq "$bursts"); do
-    cold_ms burst - "$name/segment1_0_av.ts" "$big" >> "$work/b.lone"
+    cold_ms burst - "$segment" "$big" >> "$work/b.lone"
     d=$(next_dir)
     place burst "$big" "$d"
-    runs_before=$(metric burst 'casterpak_tool_runs_total.*kind="segment"')
-    plans_before=$(metric burst 'casterpak_tool_runs_total.*kind="plan"')
-    burst burst "/i/$d/$name/segment1_0_av.ts" 200 > "$work/burst.out"
-    lines=$(awk '$1 == 200' "$work/burst.out" | wc -l)
-    [ "$lines" = 200 ] || fail "burst: $lines of 200 answers were 200: $(cut -d' ' -f1 "$work/burst.out" | sort | uniq -c | tr '\n' ' ')"
-    cut -d' ' -f2 "$work/burst.out" | percentile 50 >> "$work/b.p50"
-    cut -d' ' -f2 "$work/burst.out" | percentile 99 >> "$work/b.p99"
-    cut -d' ' -f2 "$work/burst.out" | percentile 100 >> "$work/b.max"
-    cut -d' ' -f3 "$work/burst.out" | percentile 100 >> "$work/b.maxtotal"
-    echo $(($(metric burst 'casterpak_tool_runs_total.*kind="segment"') - runs_before)) >> "$work/b.runs"
-    echo $(($(metric burst 'casterpak_tool_runs_total.*kind="plan"') - plans_before)) >> "$work/b.plans"
-    # The same burst again, now a cache hit: what the client, nginx and loopback cost
-    # alone, to tell it from the worker's share.
-    burst burst "/i/$d/$name/segment1_0_av.ts" 200 > "$work/burst.out"
-    lines=$(awk '$1 == 200' "$work/burst.out" | wc -l)
-    [ "$lines" = 200 ] || fail "burst of hits: $lines of 200 answers were 200"
-    cut -d' ' -f2 "$work/burst.out" | percentile 100 >> "$work/b.hitmax"
+    one_burst range burst "/i/$d/$segment" 206 "bytes=0-187"
+    d=$(next_dir)
+    place burst "$big" "$d"
+    one_burst full burst "/i/$d/$segment" 200
+    one_burst hit burst "/i/$d/$segment" 200
     rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
   done
   record burst.lone < "$work/b.lone"
-  record burst.p50 < "$work/b.p50"
-  record burst.p99 < "$work/b.p99"
-  record burst.max < "$work/b.max"
-  record burst.maxtotal < "$work/b.maxtotal"
-  record burst.runs < "$work/b.runs"
-  record burst.plans < "$work/b.plans"
-  record burst.hitmax < "$work/b.hitmax"
-  printf '%s\n' "$(vm_hwm_mb burst)" | record burst.hwm_after
+  for kind in range full hit; do
+    for stat in p50 p99 max rawmax runs plans; do
+      record "burst.$kind.$stat" < "$work/b.$kind.$stat"
+    done
+  done
+  vm_hwm_mb burst | record burst.hwm_after
 }
