@@ -2,17 +2,16 @@
 // URI in it resolves (variants to playlists, segments to MPEG-TS).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import HLS from 'hls-parser';
 import { checkCasterpakMedia, unquote } from '../lib/playlist-rules.js';
+import { parseStrict } from '../lib/strict-parser.js';
 import { crawlPlaylists, fetchOk } from './crawl.js';
 import { CSMIL_MASTER, url } from './catalog.js';
 
-HLS.setOptions({ strictMode: true, silent: true });
 const { masters, media } = await crawlPlaylists();
 
 const assertStrictParse = (playlist, isMaster) => {
   let parsed;
-  assert.doesNotThrow(() => { parsed = HLS.parse(playlist.text); }, `hls-parser (strict) rejects ${playlist.url}`);
+  assert.doesNotThrow(() => { parsed = parseStrict(playlist.text); }, `hls-parser (strict) rejects ${playlist.url}`);
   assert.equal(parsed.isMasterPlaylist, isMaster, `${playlist.url}: hls-parser sees the wrong kind`);
   return parsed;
 };

@@ -220,3 +220,33 @@ export function checkCasterpakMedia(result) {
   }
   return problems;
 }
+
+/**
+ * BANDWIDTH and AVERAGE-BANDWIDTH of a variant against its segments ([{ duration, size }] in
+ * seconds and bytes). RFC 8216 4.3.4.2: BANDWIDTH must be at least the peak segment bit rate,
+ * the largest rate of any run of segments lasting 0.5 to 1.5 target durations; the casterpak
+ * contract makes it that peak as measured on what is served (so not above the largest single
+ * segment's rate) and AVERAGE-BANDWIDTH the mean over the whole playlist.
+ */
+export function checkVariantBandwidth(attributes, segments, targetDuration) {
+  const problems = [];
+  const bandwidth = Number(attributes.get('BANDWIDTH'));
+  const rate = (run) => (8 * run.reduce((sum, s) => sum + s.size, 0)) / run.reduce((sum, s) => sum + s.duration, 0);
+  let peak = 0;
+  for (let first = 0; first < segments.length; first += 1) {
+    let duration = 0;
+    for (let last = first; last < segments.length && duration <= 1.5 * targetDuration; last += 1) {
+      duration += segments[last].duration;
+      if (duration >= 0.5 * targetDuration && duration <= 1.5 * targetDuration) peak = Math.max(peak, rate(segments.slice(first, last + 1)));
+    }
+  }
+  const largestSingle = Math.max(...segments.map((s) => rate([s])));
+  if (bandwidth < Math.floor(peak)) problems.push(`BANDWIDTH ${bandwidth} is below the peak segment bit rate ${Math.round(peak)}`);
+  if (bandwidth > Math.ceil(largestSingle * 1.01)) problems.push(`BANDWIDTH ${bandwidth} is above every segment's bit rate (largest ${Math.round(largestSingle)})`);
+  const average = attributes.get('AVERAGE-BANDWIDTH');
+  if (average !== undefined) {
+    const mean = rate(segments);
+    if (Math.abs(Number(average) - mean) > mean * 0.02) problems.push(`AVERAGE-BANDWIDTH ${average} is not the mean bit rate ${Math.round(mean)}`);
+  }
+  return problems;
+}

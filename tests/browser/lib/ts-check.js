@@ -312,3 +312,45 @@ export function checkDurations(segments) {
   }
   return problems;
 }
+
+const hex2 = (value) => value.toString(16).toUpperCase().padStart(2, '0');
+
+/**
+ * The RFC 6381 codec strings a segment's own bytes imply: avc1.PPCCLL from the first SPS
+ * (profile, constraint flags, level), mp4a.40.<object type> from the first ADTS header, and
+ * just the sample entry family ("hvc1|hev1") for HEVC, whose string needs far more of the SPS.
+ */
+export function codecsOfSegment(analysis) {
+  const codecs = [];
+  for (const stream of analysis.streams.values()) {
+    const data = stream.pes[0]?.data;
+    if (!data) continue;
+    if (stream.codec === 'h264') {
+      for (let i = 0; i + 6 < data.length; i += 1) {
+        if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1 && (data[i + 3] & 0x1f) === 7) {
+          codecs.push(`avc1.${hex2(data[i + 4])}${hex2(data[i + 5])}${hex2(data[i + 6])}`);
+          break;
+        }
+      }
+    } else if (stream.codec === 'hevc') {
+      codecs.push('hvc1|hev1');
+    } else if (stream.codec === 'aac' && adtsFrames(data)) {
+      codecs.push(`mp4a.40.${(data[2] >> 6) + 1}`);
+    }
+  }
+  return codecs;
+}
+
+/** Problems with a variant's CODECS list against the codecs found in its first segment. */
+export function checkCodecs(listed, found) {
+  const entries = listed.split(',').map((c) => c.trim().toUpperCase());
+  const problems = [];
+  for (const codec of found) {
+    const ok = codec === 'hvc1|hev1'
+      ? entries.some((e) => e.startsWith('HVC1.') || e.startsWith('HEV1.'))
+      : entries.includes(codec.toUpperCase());
+    if (!ok) problems.push(`the media is ${codec}, CODECS says "${listed}"`);
+  }
+  if (entries.length !== found.length) problems.push(`CODECS "${listed}" lists ${entries.length} codecs, the media has ${found.length}`);
+  return problems;
+}

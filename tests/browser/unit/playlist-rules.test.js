@@ -2,7 +2,7 @@
 // broken one is caught with the problem it has.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPlaylist, checkCasterpakMedia, parseAttributeList } from '../lib/playlist-rules.js';
+import { checkPlaylist, checkCasterpakMedia, checkVariantBandwidth, parseAttributeList } from '../lib/playlist-rules.js';
 
 const media = (lines) => ['#EXTM3U', ...lines].join('\n') + '\n';
 const GOOD_MEDIA = media([
@@ -88,4 +88,14 @@ test('attribute lists: quoted commas, duplicates, trailing comma', () => {
   assert.throws(() => parseAttributeList('A=1,A=2'), /appears twice/);
   assert.throws(() => parseAttributeList('A=1,'), /ends with a comma/);
   assert.throws(() => parseAttributeList('a=1'), /bad attribute list/);
+});
+
+test('variant bit rates: peak and mean measured on the segments', () => {
+  const segments = [{ duration: 6, size: 600_000 }, { duration: 6, size: 750_000 }, { duration: 0.5, size: 1_000 }];
+  const attrs = (bandwidth, average) => new Map([['BANDWIDTH', String(bandwidth)], ...(average ? [['AVERAGE-BANDWIDTH', String(average)]] : [])]);
+  // Peak: the 750 kB segment, 1,000,000 bit/s; mean: 10,808,000 bits / 12.5 s = 864,640 bit/s.
+  assert.deepEqual(checkVariantBandwidth(attrs(1_000_000, 864_640), segments, 6), []);
+  assert.match(checkVariantBandwidth(attrs(900_000), segments, 6)[0], /below the peak segment bit rate 1000000/);
+  assert.match(checkVariantBandwidth(attrs(2_000_000), segments, 6)[0], /above every segment's bit rate/);
+  assert.match(checkVariantBandwidth(attrs(1_000_000, 700_000), segments, 6)[0], /AVERAGE-BANDWIDTH 700000 is not the mean bit rate 864640/);
 });

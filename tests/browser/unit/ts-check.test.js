@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  analyzeSegment, checkSegmentStart, checkContinuity, segmentDuration, checkDurations, adtsFrames, nalTypes, readPackets, crc32Mpeg,
+  analyzeSegment, checkSegmentStart, checkContinuity, segmentDuration, checkDurations, codecsOfSegment, checkCodecs,
+  adtsFrames, nalTypes, readPackets, crc32Mpeg,
 } from '../lib/ts-check.js';
 import { segment, pat, VIDEO_PID, AUDIO_PID, VIDEO_FRAME_TICKS } from './ts-fixture.js';
 
@@ -153,4 +154,20 @@ test('catches: rounded EXTINFs that drift over a title', () => {
   // 6.0417 s segments listed as 6: one frame short each, within the per-segment slack.
   const segments = measuredRun(10, 6 + FRAME_S).map((measured) => ({ extinf: 6, measured }));
   expectProblem(checkDurations(segments), /segment 3: EXTINFs add up to 18\.0000 s but the media to 18\.1250 s/);
+});
+
+test('codecs come from the SPS and the ADTS header', () => {
+  const analysis = analyzeSegment(segment({ cc: {} }));
+  // The fixture's SPS is 0x67 0x64 0x00 0x1F: High profile, no constraint flags, level 3.1.
+  assert.deepEqual(codecsOfSegment(analysis).sort(), ['avc1.64001F', 'mp4a.40.2']);
+  assert.deepEqual(checkCodecs('avc1.64001f,mp4a.40.2', codecsOfSegment(analysis)), []);
+});
+
+test('catches: CODECS that do not match the media', () => {
+  const found = ['avc1.64001F', 'mp4a.40.2'];
+  expectProblem(checkCodecs('avc1.4D401E,mp4a.40.2', found), /the media is avc1\.64001F/);
+  expectProblem(checkCodecs('avc1.64001F,mp4a.40.5', found), /the media is mp4a\.40\.2/);
+  expectProblem(checkCodecs('avc1.64001F', found), /lists 1 codecs, the media has 2/);
+  expectProblem(checkCodecs('avc1.64001F,mp4a.40.2', ['hvc1|hev1', 'mp4a.40.2']), /the media is hvc1\|hev1/);
+  assert.deepEqual(checkCodecs('hvc1.1.6.L93.B0,mp4a.40.2', ['hvc1|hev1', 'mp4a.40.2']), []);
 });
