@@ -148,15 +148,22 @@ measure_whole_rendition() {
   fi
 }
 
-# wrk_run STACK PATH: one wrk run (1 thread, 16 connections); prints "req/s MiB/s".
+# wrk_run STACK PATH NGINX_PIDFILE: one wrk run (1 thread, 16 connections); prints
+# "req/s MiB/s nginx_us worker_us": throughput, and the CPU time nginx's worker process
+# and casterpak's worker spent per request (robust to other load on the machine,
+# unlike req/s).
 wrk_run() {
-  local report
+  local report npid n0 w0 wpid
+  npid=$(nginx_worker_pid "$3")
+  wpid=$(stack_pid jit)
+  n0=$(cpu_ticks "$npid") w0=$(cpu_ticks "$wpid")
   report=$(wrk -t1 -c16 -d"${wrk_secs}s" -s "$repo/scripts/bench/wrk-report.lua" \
     "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report') || fail "wrk on $1 $2"
-  set -- $report
+  set -- $report "$(($(cpu_ticks "$npid") - n0))" "$(($(cpu_ticks "$wpid") - w0))"
   [ "$2" -gt 0 ] && [ "$5" = 0 ] && [ "$6" = 0 ] ||
     fail "wrk: $2 requests, $5 non-2xx answers, $6 socket errors"
-  awk -v n="$2" -v b="$3" -v us="$4" 'BEGIN { printf "%.1f %.1f\n", n / us * 1e6, b / us * 1e6 / 1048576 }'
+  awk -v n="$2" -v b="$3" -v us="$4" -v nt="$7" -v wt="$8" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    printf "%.1f %.1f %.2f %.2f\n", n / us * 1e6, b / us * 1e6 / 1048576, nt / hz * 1e6 / n, wt / hz * 1e6 / n }'
 }
 
 measure_hits() {
@@ -185,15 +192,19 @@ measure_hits() {
   worker_before=$(metric jit '^casterpak_requests_total')
   : > "$work/hit.pl.jit" && : > "$work/hit.pl.static" && : > "$work/hit.seg.jit" && : > "$work/hit.seg.static"
   for _ in $(seq "$rounds"); do
-    wrk_run jit "$playlist" >> "$work/hit.pl.jit"
-    wrk_run static "$playlist" >> "$work/hit.pl.static"
-    wrk_run jit "$segment" >> "$work/hit.seg.jit"
-    wrk_run static "$segment" >> "$work/hit.seg.static"
+    wrk_run jit "$playlist" "$work/jit/nginx/nginx.pid" >> "$work/hit.pl.jit"
+    wrk_run static "$playlist" "$work/static/nginx.pid" >> "$work/hit.pl.static"
+    wrk_run jit "$segment" "$work/jit/nginx/nginx.pid" >> "$work/hit.seg.jit"
+    wrk_run static "$segment" "$work/static/nginx.pid" >> "$work/hit.seg.static"
   done
   for s in jit static; do
     cut -d' ' -f1 "$work/hit.pl.$s" | record "hit.pl.rps.$s"
     cut -d' ' -f1 "$work/hit.seg.$s" | record "hit.seg.rps.$s"
     cut -d' ' -f2 "$work/hit.seg.$s" | record "hit.seg.mibs.$s"
+    cut -d' ' -f3 "$work/hit.pl.$s" | record "hit.pl.nginx_us.$s"
+    cut -d' ' -f4 "$work/hit.pl.$s" | record "hit.pl.worker_us.$s"
+    cut -d' ' -f3 "$work/hit.seg.$s" | record "hit.seg.nginx_us.$s"
+    cut -d' ' -f4 "$work/hit.seg.$s" | record "hit.seg.worker_us.$s"
   done
   # The worker must see nothing of hits: its request count stays where it was.
   echo $(($(metric jit '^casterpak_requests_total') - worker_before)) | record hit.worker_requests

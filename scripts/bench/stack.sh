@@ -176,3 +176,9 @@ place() {
   mkdir -p "$target"
   ln -f "$2" "$target/" 2> /dev/null || cp "$2" "$target/"
 }
+
+# cpu_ticks PID: user + system CPU time the process used so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# nginx_worker_pid PIDFILE: the (single) worker process of the nginx master in PIDFILE.
+nginx_worker_pid() { pgrep -P "$(cat "$1")" | head -n 1; }
