@@ -34,7 +34,7 @@ fn killed_fill(packaging: Packaging, warm_up: &[&str], path: &str, tool_args: &s
     wait_until("the slow fill to start", 30, || {
         common::tools::started(&log)
             .iter()
-            .any(|a| a.contains(tool_args))
+            .any(|(_, a)| a.contains(tool_args))
     });
     stack.kill_worker();
     let answer = request_thread.join().expect("request thread");

@@ -195,3 +195,46 @@ fn hostile_urls_are_refused_and_touch_nothing_outside_the_roots() {
     }
     assert_eq!(stack.get("/i/clip_low.mp4/segment1_0_av.ts").status, 200);
 }
+
+#[test]
+fn malformed_scgi_input_leaves_the_worker_alive() {
+    use std::io::{Read, Write};
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    let huge = [b"70000:".to_vec(), vec![b'a'; 70000]].concat();
+    let cases: Vec<Vec<u8>> = vec![
+        b"garbage".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"99999999999:".to_vec(),
+        b"10:abc".to_vec(),                                 // closes early
+        b"9:REQUEST_U,".to_vec(),                           // no NUL pairs
+        b"25:CONTENT_LENGTH\x000\x00REQUEST_URI;".to_vec(), // no comma
+        // Well-formed, with a URI that is not UTF-8 once decoded: an answer, a 400.
+        b"40:CONTENT_LENGTH\x000\x00REQUEST_URI\x00/i/%ff.mp4\x00,".to_vec(),
+        huge,
+        Vec::new(),
+    ];
+    let mut answers = Vec::new();
+    for case in &cases {
+        let shown = String::from_utf8_lossy(&case[..case.len().min(40)]).into_owned();
+        let mut conn =
+            std::os::unix::net::UnixStream::connect(&stack.worker_socket).expect("connect worker");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        // The worker may close before reading everything: a write error is an answer too.
+        let _ = conn.write_all(case);
+        let _ = conn.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        if let Err(e) = conn.read_to_end(&mut answer) {
+            assert!(
+                e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut,
+                "{shown:?}: the worker kept the connection open"
+            );
+        }
+        answers.push(String::from_utf8_lossy(&answer).into_owned());
+    }
+    let well_formed = &answers[6];
+    assert!(well_formed.starts_with("Status: 400"), "{well_formed:?}");
+    let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
+    assert_eq!(r.status, 200, "worker after malformed SCGI: {}", r.text());
+}

@@ -357,3 +357,45 @@ fn health_and_metrics_from_localhost() {
         "no non-zero fill counter:\n{text}"
     );
 }
+
+#[test]
+fn encoded_and_non_ascii_names_fill_and_hit() {
+    let stack = Stack::builder()
+        .file_as(&media("clip_low.mp4"), "dir one/my vid\u{e9}o.mp4")
+        .start();
+    let base = "/i/dir%20one/my%20vid%C3%A9o.mp4";
+    check_media_playlist(
+        &stack,
+        &format!("{base}/index_0_av.m3u8"),
+        "dir one/my vid\u{e9}o.mp4",
+    );
+    let segment = format!("{base}/segment1_0_av.ts");
+    let miss = stack.get(&segment);
+    assert_eq!(miss.status, 200, "{}", miss.text());
+    // The cache mirrors the decoded path, which is where nginx's try_files looks.
+    assert!(stack
+        .cache_path("/i/dir one/my vid\u{e9}o.mp4/segment1_0_av.ts")
+        .is_file());
+    for path in [segment.clone(), format!("{segment}?token=abc")] {
+        let hit = stack.get(&path);
+        assert_eq!(
+            (hit.status, hit.header("x-casterpak-cache")),
+            (200, "HIT"),
+            "{path}"
+        );
+        assert!(hit.body == miss.body, "{path}");
+    }
+    // A csmil whose prefix and rendition carry encoded bytes.
+    let master_path = "/i/dir%20one/my%20vid,%C3%A9o,.mp4.csmil/master.m3u8";
+    let r = stack.get(master_path);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vs = variants(&r.text());
+    assert_eq!(vs.len(), 1, "{}", r.text());
+    let uri = &vs[0].1;
+    assert!(
+        uri.is_ascii() && !uri.contains(' '),
+        "variant URI not encoded: {uri:?}"
+    );
+    let playlist = resolve(master_path, uri);
+    assert_eq!(stack.get(&playlist).status, 200, "{playlist}");
+}

@@ -105,7 +105,7 @@ pub struct Stack {
     pub tools: tools::Wrappers,
     worker: Option<Child>,
     nginx: Option<Child>,
-    worker_socket: PathBuf,
+    pub worker_socket: PathBuf,
     config: BTreeMap<String, Vec<String>>,
 }
 

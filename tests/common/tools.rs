@@ -25,8 +25,10 @@ pub struct Wrappers {
     pub mp4info_log: PathBuf,
     /// One line per run of the real mp42hls: its arguments.
     pub mp42hls_log: PathBuf,
-    /// While this file exists, the mp42hls wrapper logs `started <args>` to
-    /// `mp42hls_log`... and sleeps this many seconds (the file's content) before running.
+    /// While this file exists, the mp42hls wrapper logs `started <pid> <args>` to
+    /// `mp42hls_log` and sleeps this many seconds (the file's content) before running.
+    /// A background child in its process group logs `straggler <pid>` after the same
+    /// time, unless the whole group was killed.
     pub slow_flag: PathBuf,
 }
 
@@ -56,7 +58,11 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
     };
     let mp42hls = format!(
         "#!/bin/sh\n{refuse}\
-         if [ -f '{slow}' ]; then echo \"started $*\" >> '{log}'; sleep \"$(cat '{slow}')\"; fi\n\
+         if [ -f '{slow}' ]; then\n\
+         \x20 echo \"started $$ $*\" >> '{log}'\n\
+         \x20 ( sleep \"$(cat '{slow}')\"; echo \"straggler $$\" >> '{log}' ) </dev/null >/dev/null 2>&1 &\n\
+         \x20 sleep \"$(cat '{slow}')\"\n\
+         fi\n\
          echo \"$*\" >> '{log}'\n\
          exec '{real}' \"$@\"\n",
         slow = w.slow_flag.display(),
@@ -75,12 +81,12 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
     w
 }
 
-/// The logged runs (one argument line each), `started …` lines excluded.
+/// The logged runs (one argument line each), `started …`/`straggler …` lines excluded.
 pub fn runs(log: &Path) -> Vec<String> {
     match std::fs::read_to_string(log) {
         Ok(text) => text
             .lines()
-            .filter(|l| !l.starts_with("started "))
+            .filter(|l| !l.starts_with("started ") && !l.starts_with("straggler "))
             .map(String::from)
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -88,13 +94,25 @@ pub fn runs(log: &Path) -> Vec<String> {
     }
 }
 
-/// Runs logged as started (slow mode), finished or not.
-pub fn started(log: &Path) -> Vec<String> {
+/// Stragglers that outlived their run (see `Wrappers::slow_flag`): their wrapper pids.
+pub fn stragglers(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("straggler "))
+        .map(String::from)
+        .collect()
+}
+
+/// Runs logged as started (slow mode), finished or not: (pid, arguments). The pid
+/// stays the tool's after the wrapper's `exec`.
+pub fn started(log: &Path) -> Vec<(i32, String)> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.strip_prefix("started "))
-        .map(String::from)
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(pid, args)| Some((pid.parse().ok()?, args.to_string())))
         .collect()
 }
 
