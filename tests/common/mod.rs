@@ -242,7 +242,13 @@ impl Stack {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: most likely the port was taken meanwhile
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                // Our pid in our pid file: nginx bound the port (it writes the file only
+                // after opening its sockets), so the port answers for this stack and not
+                // for another test's nginx that took the same free port.
+                let pid_file = self.nginx_prefix.join("logs/nginx.pid");
+                let ours = std::fs::read_to_string(&pid_file)
+                    .is_ok_and(|p| p.trim() == child.id().to_string());
+                if ours && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                     self.nginx = Some(child);
                     return;
                 }
