@@ -345,6 +345,27 @@ fn health_and_metrics_from_localhost() {
         let r = stack.get(path);
         assert_eq!(r.status, 200, "{path}: {}", r.text());
     }
+    // From any other address they are refused (127.0.0.2 is another loopback source).
+    for path in ["/_casterpak/health", "/_casterpak/metrics"] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--interface",
+                "127.0.0.2",
+            ])
+            .arg(stack.url(path))
+            .output()
+            .expect("run curl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "403",
+            "{path} from 127.0.0.2"
+        );
+    }
     let metrics = stack.get("/_casterpak/metrics");
     assert_eq!(metrics.status, 200);
     let text = metrics.text();
