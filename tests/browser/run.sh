@@ -103,6 +103,7 @@ http {
   server {
     listen 127.0.0.1:$PORT;
     root $TMP/nginx/www;
+    add_header Access-Control-Allow-Origin "*";
   }
 }
 EOF
