@@ -141,6 +141,8 @@ measure_whole_rendition() {
   peak mem.ours "$wd/ours" "$bin/mp42hls" "$big"
   # Flat memory: the same tool on a title a tenth as long must peak about as high.
   peak mem.ours.small "$wd/ours" "$bin/mp42hls" "$small"
+  # ... and on the longest title: memory follows the index, never the media.
+  peak mem.ours.long "$wd/ours" "$bin/mp42hls" "${titles[-1]#*|}"
   peak mem.ffmpeg "$wd/ffmpeg" $ff
   if [ -n "$bento4_mp42hls" ]; then
     hyper whole.bento4 "$wd/bento4" "$bento4_mp42hls $big"
@@ -247,8 +249,8 @@ one_burst() {
 
 # 200 concurrent cold requests for one segment, each burst on a source path never seen:
 # once for the first 188 bytes (one TS packet: the answer's latency without moving
-# 200 x the segment through loopback), once for the whole segment, and that again
-# once cached (what client, nginx and loopback cost without the worker).
+# 200 x the segment through loopback), once for the whole segment; each again once
+# cached (what client, nginx and loopback cost without the worker).
 measure_burst() {
   local name d kind stat segment
   name=$(basename "$big")
@@ -262,6 +264,8 @@ measure_burst() {
     d=$(next_dir)
     place burst "$big" "$d"
     one_burst range burst "/i/$d/$segment" 206 "bytes=0-187"
+    one_burst rangehit burst "/i/$d/$segment" 206 "bytes=0-187"
+    rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
     d=$(next_dir)
     place burst "$big" "$d"
     one_burst full burst "/i/$d/$segment" 200
@@ -269,7 +273,7 @@ measure_burst() {
     rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
   done
   record burst.lone < "$work/b.lone"
-  for kind in range full hit; do
+  for kind in range rangehit full hit; do
     for stat in p50 p99 max rawmax runs plans; do
       record "burst.$kind.$stat" < "$work/b.$kind.$stat"
     done

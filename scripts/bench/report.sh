@@ -51,9 +51,9 @@ print_report() {
   done
   echo "| cold first segment, $big_label, ms | $(f segment.jit 1) (just-in-time, nothing known); $(f segment.jit-after 1) (after its playlist) | $(peers segment 1) |"
   echo "| whole rendition, $big_label, ms | $(f whole.ours 1) (our mp42hls) | ffmpeg -c copy -f hls: $(f whole.ffmpeg 1)$([ -n "$bento4_mp42hls" ] && echo "; Bento4 mp42hls: $(f whole.bento4 1)") |"
-  echo "| whole rendition, peak MB | $(f mem.ours 1) ($(basename "$small"): $(f mem.ours.small 1)) | ffmpeg: $(f mem.ffmpeg 1)$([ -n "$bento4_mp42hls" ] && echo "; Bento4: $(f mem.bento4 1)") |"
+  echo "| whole rendition, peak MB | $(f mem.ours 1) (on $(basename "$small"): $(f mem.ours.small 1); on $(basename "${titles[-1]#*|}"): $(f mem.ours.long 1)) | ffmpeg: $(f mem.ffmpeg 1)$([ -n "$bento4_mp42hls" ] && echo "; Bento4: $(f mem.bento4 1)") |"
   echo "| cold csmil master over 3 renditions, ms | $(f csmil.jit 1) (just-in-time) | $(peers csmil 1) |"
-  echo "| 200 concurrent cold requests for one segment ($big_label, segment 1), first 188 bytes | segment tool runs per burst: $(f burst.range.runs 0), plan runs: $(f burst.range.plans 0); first byte p50 $(f burst.range.p50 1), p99 $(f burst.range.p99 1), max $(f burst.range.max 1) ms (max from before connecting: $(f burst.range.rawmax 1)) | a lone cold request: $(f burst.lone 1) ms |"
+  echo "| 200 concurrent cold requests for one segment ($big_label, segment 1), first 188 bytes | segment tool runs per burst: $(f burst.range.runs 0), plan runs: $(f burst.range.plans 0); first byte p50 $(f burst.range.p50 1), p99 $(f burst.range.p99 1), max $(f burst.range.max 1) ms (max from before connecting: $(f burst.range.rawmax 1)); the same burst once cached (nginx alone): max $(f burst.rangehit.max 1) ms | a lone cold request: $(f burst.lone 1) ms |"
   echo "| the same, whole segment | segment tool runs: $(f burst.full.runs 0); first byte p50 $(f burst.full.p50 1), p99 $(f burst.full.p99 1), max $(f burst.full.max 1) ms | that burst again, cached (nginx alone): p50 $(f burst.hit.p50 1), max $(f burst.hit.max 1) ms |"
   echo "| worker peak memory (VmHWM) under that load, MB | $(f burst.hwm_after 1) (at start: $(f burst.hwm_before 1)) | |"
   echo
@@ -87,7 +87,7 @@ print_report() {
   echo "- cold csmil master over 3 renditions ≤ 30 ms: $(m csmil.jit) ms ($(verdict "$(m csmil.jit) <= 30"))"
   local most_runs
   most_runs=$(echo "${R[burst.range.runs]} ${R[burst.full.runs]}" | awk '{ print ($3 > $7) ? $3 : $7 }')
-  echo "- 200 concurrent cold requests: one packaging run: at most $most_runs segment runs in a burst ($(verdict "$most_runs == 1")); slowest first byte (188-byte answers, from the request) within 2× a lone request: $(m burst.range.max) / $(m burst.lone) ms = $burst_ratio ($(verdict "$burst_ratio <= 2")); whole segments: slowest $(m burst.full.max) ms, when cached $(m burst.hit.max) ms"
+  echo "- 200 concurrent cold requests: one packaging run: at most $most_runs segment runs in a burst ($(verdict "$most_runs == 1")); slowest first byte (188-byte answers, from the request) within 2× a lone request: $(m burst.range.max) / $(m burst.lone) ms = $burst_ratio ($(verdict "$burst_ratio <= 2")), of which nginx and the client alone take $(m burst.rangehit.max) ms when cached; whole segments: slowest $(m burst.full.max) ms, when cached $(m burst.hit.max) ms"
   echo
   echo "### Machine"
   echo

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Where a cache hit's cost goes: serves one cached playlist through the generated nginx
+# config and through variants of it with one feature taken out at a time, and prints
+# req/s and CPU µs per request of nginx's worker process and of casterpak's worker
+# (which reads the hit feed). CPU per request is what to compare on a busy machine.
+#
+# usage: scripts/bench/hit-anatomy.sh [ROUNDS]   (default 3 rounds of 3 s per variant)
+# env: CARGO_TARGET_DIR, CASTERPAK_TEST_MEDIA, PROFILE (release, default, or debug)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=${1:-3}
+bin=${CARGO_TARGET_DIR:-$repo/target}/${PROFILE:-release}
+media=${CASTERPAK_TEST_MEDIA:-$repo/tests/media}
+[ -x "$bin/casterpak" ] || { echo "hit-anatomy: build first ($bin/casterpak)" >&2; exit 1; }
+[ -s "$media/a_720p_60s.mp4" ] || { echo "hit-anatomy: $media/a_720p_60s.mp4 missing" >&2; exit 1; }
+fail() { echo "hit-anatomy: $*" >&2; exit 1; }
+source "$repo/scripts/bench/stack.sh"
+
+work=$(mktemp -d /tmp/casterpak-hits.XXXXXX)
+trap 'stack_stop_all; rm -rf "$work"' EXIT
+stack_start jit jit
+place jit "$media/a_720p_60s.mp4" hot
+path=/i/hot/a_720p_60s.mp4/index_0_av.m3u8
+curl -fsS -o /dev/null "http://127.0.0.1:$(stack_port jit)$path" || fail "fill $path"
+generated=$work/jit/nginx/nginx.conf
+grep -q 'syslog:server=unix:' "$generated" || fail "the generated config has no syslog hit feed line"
+
+# variant NAME SED-EXPRESSION...: the generated config edited, on its own port and prefix.
+variant() {
+  local name=$1 port
+  shift
+  mkdir -p "$work/$name/logs"
+  port=$(free_port)
+  sed -e "s|$work/jit/nginx/|$work/$name/|g" -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$port;|" \
+    "$@" "$generated" > "$work/$name/nginx.conf"
+  echo "$port" > "$work/$name/port"
+  start_nginx "$work/$name"
+  wait_http 200 "http://127.0.0.1:$port$path" "$work/$name/nginx.pid" || fail "variant $name"
+}
+feed='/syslog:server=unix:/'
+variant no-hit-feed -e "${feed}d"
+variant buffered-feed -e "${feed}s|access_log .*|access_log \"$work/buffered-feed/logs/hits.log\" casterpak_hits buffer=64k flush=2s if=\$casterpak_logged_hit;|"
+variant no-feed-no-headers -e "${feed}d" -e '/^        add_header /d'
+static_start static "$work/jit/cache"
+
+printf '%-20s %10s %12s %12s\n' variant req/s "nginx µs" "worker µs"
+for _ in $(seq "$rounds"); do
+  for v in jit no-hit-feed buffered-feed no-feed-no-headers static; do
+    pidfile=$work/$v/nginx.pid
+    [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
+    npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
+    n0=$(cpu_ticks "$npid") w0=$(cpu_ticks "$wpid")
+    set -- $(wrk -t1 -c16 -d3s -s "$repo/scripts/bench/wrk-report.lua" \
+      "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')
+    [ "$5" = 0 ] && [ "$6" = 0 ] || fail "$v: $5 non-2xx, $6 socket errors"
+    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(($(cpu_ticks "$npid") - n0))" \
+      -v wt="$(($(cpu_ticks "$wpid") - w0))" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%-20s %10.0f %12.1f %12.1f\n", v == "jit" ? "shipped" : v, n / us * 1e6, nt / hz * 1e6 / n, wt / hz * 1e6 / n }'
+  done
+done
