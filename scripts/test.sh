@@ -45,7 +45,7 @@ stage install-deps scripts/install-deps.sh
 stage media make_media
 stage fmt cargo fmt --all --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings
-stage test cargo test --workspace
+stage test cargo test --workspace --no-fail-fast
 if [ -x tests/browser/run.sh ] || [ -f tests/browser/run.sh ]; then
   stage browser bash tests/browser/run.sh
 fi
