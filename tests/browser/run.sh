@@ -7,6 +7,7 @@
 #   STACK=ffmpeg tests/browser/run.sh HLS made by `ffmpeg -c copy -f hls`, served by plain nginx:
 #                                     a known-good producer, to show the checks themselves are right
 #   FULL=1 tests/browser/run.sh       the longer player scenarios (every level, playback at 1x)
+#   PACKAGING_MODE=whole|jit|auto     casterpak's [tools] mode (default auto: just-in-time)
 #
 # Media come from CASTERPAK_TEST_MEDIA (default <repo>/tests/media); a missing file is a failure.
 # Screenshots and logs go to CASTERPAK_ARTIFACTS (default <target>/browser-artifacts).
@@ -76,6 +77,9 @@ hit_log_socket = "$TMP/hits.sock"
 media_root = "$(readlink -f "$MEDIA")"
 cache_root = "$TMP/cache"
 db_path = "$TMP/db"
+
+[tools]
+mode = "${PACKAGING_MODE:-auto}"
 EOF
   "$TARGET/debug/casterpak" nginx-conf --config "$TMP/casterpak.toml" --standalone \
     --listen "127.0.0.1:$PORT" --prefix "$TMP/nginx" >"$TMP/nginx/nginx.conf"
