@@ -231,7 +231,8 @@ burst() {
 # appends its p50, p99 and max first byte (counted from the request, i.e. after the
 # client's connect, and from the start) to $work/b.KIND.*, and the tool runs it caused.
 one_burst() {
-  local kind=$1 stack=$2 path=$3 status=$4 range=${5:-} before plans lines
+  local kind=$1 stack=$2 path=$3 status=$4 range=${5:-} before plans lines tools_before
+  tools_before=$(metric "$stack" '^casterpak_tool_run_seconds_sum')
   before=$(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"')
   plans=$(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"')
   burst "$stack" "$path" 200 "$range" > "$work/burst.out"
@@ -245,6 +246,13 @@ one_burst() {
   cut -d' ' -f3 "$work/burst.out" | percentile 100 >> "$work/b.$kind.rawmax"
   echo $(($(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"') - before)) >> "$work/b.$kind.runs"
   echo $(($(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"') - plans)) >> "$work/b.$kind.plans"
+  tool_ms "$tools_before" >> "$work/b.$kind.tools"
+}
+
+# tool_ms BEFORE: milliseconds of tool runs in the burst stack since the histogram sum
+# was BEFORE (seconds): how long the subprocesses themselves took.
+tool_ms() {
+  awk -v a="$1" -v b="$(metric burst '^casterpak_tool_run_seconds_sum')" 'BEGIN { printf "%.2f\n", (b - a) * 1000 }'
 }
 
 # 200 concurrent cold requests for one segment, each burst on a source path never seen:
@@ -252,7 +260,7 @@ one_burst() {
 # 200 x the segment through loopback), once for the whole segment; each again once
 # cached (what client, nginx and loopback cost without the worker).
 measure_burst() {
-  local name d kind stat segment
+  local name d kind stat segment tools_before
   name=$(basename "$big")
   segment=$name/segment1_0_av.ts
   echo "bench: 200 concurrent cold requests for one segment, $bursts bursts" >&2
@@ -260,7 +268,9 @@ measure_burst() {
   vm_hwm_mb burst | record burst.hwm_before
   rm -f "$work"/b.*
   for _ in $(seq "$bursts"); do
+    tools_before=$(metric burst '^casterpak_tool_run_seconds_sum')
     cold_ms burst - "$segment" "$big" >> "$work/b.lone"
+    tool_ms "$tools_before" >> "$work/b.lone.tools"
     d=$(next_dir)
     place burst "$big" "$d"
     one_burst range burst "/i/$d/$segment" 206 "bytes=0-187"
@@ -273,8 +283,9 @@ measure_burst() {
     rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
   done
   record burst.lone < "$work/b.lone"
+  record burst.lone.tools < "$work/b.lone.tools"
   for kind in range rangehit full hit; do
-    for stat in p50 p99 max rawmax runs plans; do
+    for stat in p50 p99 max rawmax runs plans tools; do
       record "burst.$kind.$stat" < "$work/b.$kind.$stat"
     done
   done
