@@ -5,7 +5,7 @@
 #
 #   tests/browser/run.sh              the real stack (cargo build --workspace first)
 #   STACK=ffmpeg tests/browser/run.sh HLS made by `ffmpeg -c copy -f hls`, served by plain nginx:
-#                                     a known-good producer, to show the checks themselves are right
+#                                     an independent producer for the checks (README: its deviations)
 #   FULL=1 tests/browser/run.sh       the longer player scenarios (every level, playback at 1x)
 #   PACKAGING_MODE=whole|jit|auto     casterpak's [tools] mode (default auto: just-in-time)
 #
@@ -28,7 +28,7 @@ for name in "${NEEDED[@]}"; do
     exit 1
   fi
 done
-for tool in node npm nginx ffmpeg python3; do
+for tool in node npm nginx ffmpeg ffprobe curl python3; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
 done
 # playwright-core needs node 20 (Debian 12's own nodejs is 18; the machine image ships 20).
@@ -60,6 +60,7 @@ trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE_URL="http://127.0.0.1:$PORT"
 mkdir -p "$TMP/nginx/logs" "$TMP/nginx/www" "$ARTIFACTS"
+rm -f "$ARTIFACTS"/*.png "$ARTIFACTS"/*.log # nothing stale from an earlier run
 
 # The demo page, its hls.js and our test page, served by the same nginx as the media.
 cp "$ROOT/nginx/demo/index.html" "$TMP/nginx/www/index.html"

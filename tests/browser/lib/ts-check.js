@@ -6,6 +6,7 @@
 export const PACKET_SIZE = 188;
 const PTS_MODULUS = 2 ** 33;
 const CLOCK = 90000;
+const NULL_PID = 0x1fff;
 const ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 const STREAM_KINDS = new Map([
   [0x1b, { kind: 'video', codec: 'h264' }], [0x24, { kind: 'video', codec: 'hevc' }],
@@ -139,6 +140,7 @@ export function analyzeSegment(bytes) {
     else streams.get(pid).pes.push({ ...pes, randomAccess: open.randomAccess });
   };
   for (const packet of packets) {
+    if (packet.pid === NULL_PID) continue; // stuffing: its counter means nothing
     const seen = cc.get(packet.pid);
     if (!seen) {
       cc.set(packet.pid, { first: packet.cc, last: packet.cc, reset: packet.discontinuity, firstHasPayload: packet.hasPayload });

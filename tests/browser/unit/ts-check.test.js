@@ -171,3 +171,12 @@ test('catches: CODECS that do not match the media', () => {
   expectProblem(checkCodecs('avc1.64001F,mp4a.40.2', ['hvc1|hev1', 'mp4a.40.2']), /the media is hvc1\|hev1/);
   assert.deepEqual(checkCodecs('hvc1.1.6.L93.B0,mp4a.40.2', ['hvc1|hev1', 'mp4a.40.2']), []);
 });
+
+test('null packets (PID 8191) are ignored, counters and all', () => {
+  const good = segment({ cc: {} });
+  const nullPacket = Buffer.alloc(188, 0xff);
+  nullPacket.set([0x47, 0x1f, 0xff, 0x10]);
+  const padded = Buffer.concat([good.subarray(0, 376), nullPacket, nullPacket, good.subarray(376)]);
+  const analysis = analyzeSegment(padded);
+  assert.deepEqual([...analysis.problems, ...checkSegmentStart(analysis)], []);
+});
