@@ -39,13 +39,19 @@ variant() {
 }
 feed='/syslog:server=unix:/'
 variant no-hit-feed -e "${feed}d"
-variant buffered-feed -e "${feed}s|access_log .*|access_log \"$work/buffered-feed/logs/hits.log\" casterpak_hits buffer=64k flush=2s if=\$casterpak_logged_hit;|"
 variant no-feed-no-headers -e "${feed}d" -e '/^        add_header /d'
+# Candidate fixes: the buffered feed, plus nginx opening the file itself and falling
+# back on 404 (no try_files stat), or plus descriptors cached for a few seconds.
+buffered="${feed}s|access_log .*|access_log \"$work/NAME/logs/hits.log\" casterpak_hits buffer=64k flush=2s if=\$casterpak_logged_hit;|"
+variant buffered+error_page -e "${buffered/NAME/buffered+error_page}" \
+  -e 's|try_files $uri @casterpak;|error_page 404 = @casterpak; log_not_found off;|'
+variant buffered+open_cache -e "${buffered/NAME/buffered+open_cache}" \
+  -e 's|open_file_cache off;|open_file_cache max=10000 inactive=20s; open_file_cache_valid 2s; open_file_cache_errors off;|'
 static_start static "$work/jit/cache"
 
 printf '%-20s %10s %12s %12s\n' variant req/s "nginx µs" "worker µs"
 for _ in $(seq "$rounds"); do
-  for v in jit no-hit-feed buffered-feed no-feed-no-headers static; do
+  for v in jit no-hit-feed no-feed-no-headers buffered+error_page buffered+open_cache static; do
     pidfile=$work/$v/nginx.pid
     [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
     npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
