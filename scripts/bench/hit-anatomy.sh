@@ -35,7 +35,8 @@ variant() {
     "$@" "$generated" > "$work/$name/nginx.conf"
   echo "$port" > "$work/$name/port"
   start_nginx "$work/$name"
-  wait_http 200 "http://127.0.0.1:$port$path" "$work/$name/nginx.pid" || fail "variant $name"
+  nginx_bound "$work/$name" && wait_http 200 "http://127.0.0.1:$port$path" "$work/$name/nginx.pid" ||
+    fail "variant $name did not start (port taken?)"
 }
 feed='/syslog:server=unix:/'
 variant no-hit-feed -e "${feed}d"

@@ -46,6 +46,20 @@ start_nginx() {
   echo $! > "$dir/nginx.pid"
 }
 
+# nginx_bound DIR: waits until the nginx started in DIR wrote its own pid file, which it
+# does only after binding its port: until then an answer on the port may come from
+# someone else's server that took the port meanwhile. Fails when nginx exited.
+nginx_bound() {
+  local dir=$1 pid i
+  pid=$(cat "$dir/nginx.pid")
+  for i in $(seq 200); do
+    if [ "$(cat "$dir/logs/nginx.pid" 2> /dev/null)" = "$pid" ]; then return 0; fi
+    kill -0 "$pid" 2> /dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 # stack_start NAME MODE [MP4INFO MP42HLS]: the worker in packaging MODE (auto, whole,
 # jit) with the given tools (default: ours, beside the worker) behind the shipped nginx
 # config. Prints nothing; the port is in $work/NAME/port.
@@ -77,7 +91,8 @@ TOML
       --listen "127.0.0.1:$port" --prefix "$dir/nginx" > "$dir/nginx/nginx.conf"
     start_nginx "$dir/nginx"
     echo "$port" > "$dir/port"
-    if wait_http 200 "http://127.0.0.1:$port/_casterpak/health" "$dir/worker.pid" "$dir/nginx/nginx.pid"; then
+    if nginx_bound "$dir/nginx" &&
+      wait_http 200 "http://127.0.0.1:$port/_casterpak/health" "$dir/worker.pid" "$dir/nginx/nginx.pid"; then
       return 0
     fi
     kill "$(cat "$dir/nginx/nginx.pid")" 2> /dev/null || true
@@ -125,7 +140,7 @@ http {
 CONF
     start_nginx "$dir"
     echo "$port" > "$dir/port"
-    if wait_http any "http://127.0.0.1:$port/" "$dir/nginx.pid"; then return 0; fi
+    if nginx_bound "$dir" && wait_http any "http://127.0.0.1:$port/" "$dir/nginx.pid"; then return 0; fi
     kill "$(cat "$dir/nginx.pid")" 2> /dev/null || true
   done
   echo "bench: static nginx did not start" >&2
