@@ -93,7 +93,9 @@ for name in a_720p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef vi
   audio_only irregular_gop fragmented truncated truncated_faststart garbage empty; do
   make "$name"
 done
-if ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx265; then
+# Not `ffmpeg … | grep -q`: with pipefail, grep quitting early fails the pipeline.
+encoders=$(ffmpeg -hide_banner -encoders 2>/dev/null || true)
+if [[ $encoders == *libx265* ]]; then
   make hevc
 fi
 if [ -z "${SKIP_LONG:-}" ]; then
