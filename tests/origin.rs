@@ -420,3 +420,67 @@ fn encoded_and_non_ascii_names_fill_and_hit() {
     let playlist = resolve(master_path, uri);
     assert_eq!(stack.get(&playlist).status, 200, "{playlist}");
 }
+
+#[test]
+fn other_kinds_of_media_play() {
+    // (file, codecs the master must list, codecs it must not)
+    let cases: [(&str, &[&str], &[&str]); 5] = [
+        ("audio_only.mp4", &["mp4a.40.2"], &["avc1", "hvc1"]),
+        ("video_only.mp4", &["avc1.64"], &["mp4a"]),
+        ("hevc.mp4", &["hvc1.", "mp4a.40.2"], &["avc1"]),
+        ("irregular_gop.mp4", &["avc1.64", "mp4a.40.2"], &["hvc1"]),
+        ("fragmented.mp4", &["avc1.64", "mp4a.40.2"], &["hvc1"]),
+    ];
+    let mut builder = Stack::builder();
+    for (name, _, _) in &cases {
+        builder = builder.media(name);
+    }
+    let stack = builder.start();
+    for (name, present, absent) in cases {
+        let master_path = format!("/i/{name}/master.m3u8");
+        let r = stack.get(&master_path);
+        assert_eq!(r.status, 200, "{master_path}: {}", r.text());
+        let vs = variants(&r.text());
+        assert_eq!(vs.len(), 1, "{}", r.text());
+        let codecs = vs[0].0.get("CODECS").cloned().unwrap_or_default();
+        for c in present {
+            assert!(codecs.contains(c), "{name}: CODECS {codecs:?} lacks {c}");
+        }
+        for c in absent {
+            assert!(!codecs.contains(c), "{name}: CODECS {codecs:?} has {c}");
+        }
+        check_media_playlist(&stack, &resolve(&master_path, &vs[0].1), name);
+        let out = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(stack.url(&master_path))
+            .args(["-map", "0", "-f", "null", "-"])
+            .output()
+            .expect("run ffmpeg");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "{name}: ffmpeg: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn public_base_url_makes_variant_uris_absolute() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .config("", "public_base_url = \"https://cdn.example.com\"")
+        .start();
+    let r = stack.get("/i/clip_,low,medium,.mp4.csmil/master.m3u8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let uris: Vec<String> = variants(&r.text()).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(
+        uris,
+        [
+            "https://cdn.example.com/i/clip_low.mp4/index_0_av.m3u8",
+            "https://cdn.example.com/i/clip_medium.mp4/index_0_av.m3u8"
+        ],
+        "{}",
+        r.text()
+    );
+}
