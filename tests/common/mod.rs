@@ -4,9 +4,11 @@
 //! also when a test panics.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod hls;
 pub mod http;
 pub mod tools;
 
+pub use hls::*;
 pub use http::{request, resolve, Response};
 pub use tools::Packaging;
 
@@ -435,104 +437,4 @@ impl Drop for Stack {
             );
         }
     }
-}
-
-/// Parsed `#EXT-X-STREAM-INF` entries of a master playlist: (attributes, URI).
-pub fn variants(master: &str) -> Vec<(BTreeMap<String, String>, String)> {
-    let mut out = Vec::new();
-    let mut lines = master.lines();
-    while let Some(line) = lines.next() {
-        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
-            let uri = lines.next().unwrap_or_default().to_string();
-            out.push((attributes(attrs), uri));
-        }
-    }
-    out
-}
-
-/// An attribute list (RFC 8216 4.2): commas inside quoted strings do not split.
-pub fn attributes(list: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut rest = list;
-    while !rest.is_empty() {
-        let Some((name, after)) = rest.split_once('=') else {
-            break;
-        };
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            let next = quoted.get(end + 1..).unwrap_or("");
-            (
-                quoted[..end].to_string(),
-                next.strip_prefix(',').unwrap_or(next),
-            )
-        } else {
-            match after.split_once(',') {
-                Some((v, n)) => (v.to_string(), n),
-                None => (after.to_string(), ""),
-            }
-        };
-        out.insert(name.to_string(), value);
-        rest = next;
-    }
-    out
-}
-
-/// (EXTINF duration, URI) of each segment of a media playlist.
-pub fn segments(playlist: &str) -> Vec<(f64, String)> {
-    let mut out = Vec::new();
-    let mut lines = playlist.lines();
-    while let Some(line) = lines.next() {
-        if let Some(info) = line.strip_prefix("#EXTINF:") {
-            let duration = info
-                .split(',')
-                .next()
-                .unwrap_or("")
-                .parse()
-                .unwrap_or(f64::NAN);
-            let uri = lines.next().unwrap_or_default().to_string();
-            out.push((duration, uri));
-        }
-    }
-    out
-}
-
-/// Duration of a media file in seconds, as ffprobe reads it.
-pub fn ffprobe_duration(path: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("ffprobe duration of {}", path.display()))
-}
-
-/// Width and height of the first video stream, as ffprobe reads it.
-pub fn ffprobe_resolution(path: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["stream=width,height", "-of", "csv=s=x:p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Checks that `body` looks like an MPEG-TS segment: whole 188-byte packets, each
-/// starting with the sync byte, the first being the PAT (PID 0).
-pub fn assert_transport_stream(body: &[u8], what: &str) {
-    assert!(!body.is_empty(), "{what}: empty");
-    assert_eq!(body.len() % 188, 0, "{what}: {} bytes", body.len());
-    assert!(body.chunks(188).all(|p| p[0] == 0x47), "{what}: lost sync");
-    let pid = (u16::from(body[1] & 0x1f) << 8) | u16::from(body[2]);
-    assert_eq!(pid, 0, "{what}: first packet is not the PAT");
 }

@@ -1,0 +1,166 @@
+//! URL forms and kinds of sources through the whole stack: single and csmil masters,
+//! csmil-relative forms stored once, encoded and non-ASCII names, query strings,
+//! absolute variant URIs, audio-only/video-only/HEVC/irregular/fragmented sources.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+const CSMIL_DIR: &str = "/i/clip_,low,medium,highdef,.mp4.csmil";
+
+fn clip_stack() -> Stack {
+    Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .media("clip_highdef.mp4")
+        .start()
+}
+
+#[test]
+fn single_rendition_master_and_csmil_relative_forms() {
+    let stack = clip_stack();
+    let r = stack.get("/i/clip_low.mp4/master.m3u8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vs = variants(&r.text());
+    assert_eq!(vs.len(), 1, "{}", r.text());
+    assert_eq!(
+        resolve("/i/clip_low.mp4/master.m3u8", &vs[0].1),
+        "/i/clip_low.mp4/index_0_av.m3u8"
+    );
+
+    // index_1 of the csmil is clip_medium (URL order, 0-based).
+    let relative = check_media_playlist(
+        &stack,
+        &format!("{CSMIL_DIR}/index_1_av.m3u8"),
+        "clip_medium.mp4",
+    );
+    let direct = check_media_playlist(
+        &stack,
+        "/i/clip_medium.mp4/index_0_av.m3u8",
+        "clip_medium.mp4",
+    );
+    assert_eq!(relative.len(), direct.len());
+    for k in 1..=2 {
+        let rel_path = format!("{CSMIL_DIR}/segment{k}_1_av.ts");
+        let rel = stack.get(&rel_path);
+        let dir = stack.get(&format!("/i/clip_medium.mp4/segment{k}_0_av.ts"));
+        assert_eq!((rel.status, dir.status), (200, 200));
+        assert!(
+            rel.body == dir.body,
+            "{rel_path} differs from the rendition's segment {k}"
+        );
+        let meta = std::fs::symlink_metadata(stack.cache_path(&rel_path))
+            .unwrap_or_else(|e| panic!("{rel_path} not in the cache: {e}"));
+        assert!(
+            meta.file_type().is_symlink(),
+            "{rel_path} stored twice, not as a symlink"
+        );
+    }
+}
+
+#[test]
+fn encoded_and_non_ascii_names_fill_and_hit() {
+    let stack = Stack::builder()
+        .file_as(&media("clip_low.mp4"), "dir one/my vid\u{e9}o.mp4")
+        .start();
+    let base = "/i/dir%20one/my%20vid%C3%A9o.mp4";
+    check_media_playlist(
+        &stack,
+        &format!("{base}/index_0_av.m3u8"),
+        "dir one/my vid\u{e9}o.mp4",
+    );
+    let segment = format!("{base}/segment1_0_av.ts");
+    let miss = stack.get(&segment);
+    assert_eq!(miss.status, 200, "{}", miss.text());
+    // The cache mirrors the decoded path, which is where nginx's try_files looks.
+    assert!(stack
+        .cache_path("/i/dir one/my vid\u{e9}o.mp4/segment1_0_av.ts")
+        .is_file());
+    for path in [segment.clone(), format!("{segment}?token=abc")] {
+        let hit = stack.get(&path);
+        assert_eq!(
+            (hit.status, hit.header("x-casterpak-cache")),
+            (200, "HIT"),
+            "{path}"
+        );
+        assert!(hit.body == miss.body, "{path}");
+    }
+    // A csmil whose prefix and rendition carry encoded bytes.
+    let master_path = "/i/dir%20one/my%20vid,%C3%A9o,.mp4.csmil/master.m3u8";
+    let r = stack.get(master_path);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vs = variants(&r.text());
+    assert_eq!(vs.len(), 1, "{}", r.text());
+    let uri = &vs[0].1;
+    assert!(
+        uri.is_ascii() && !uri.contains(' '),
+        "variant URI not encoded: {uri:?}"
+    );
+    let playlist = resolve(master_path, uri);
+    assert_eq!(stack.get(&playlist).status, 200, "{playlist}");
+}
+
+#[test]
+fn other_kinds_of_media_play() {
+    // (file, codecs the master must list, codecs it must not)
+    let cases: [(&str, &[&str], &[&str]); 5] = [
+        ("audio_only.mp4", &["mp4a.40.2"], &["avc1", "hvc1"]),
+        ("video_only.mp4", &["avc1.64"], &["mp4a"]),
+        ("hevc.mp4", &["hvc1.", "mp4a.40.2"], &["avc1"]),
+        ("irregular_gop.mp4", &["avc1.64", "mp4a.40.2"], &["hvc1"]),
+        ("fragmented.mp4", &["avc1.64", "mp4a.40.2"], &["hvc1"]),
+    ];
+    let mut builder = Stack::builder();
+    for (name, _, _) in &cases {
+        builder = builder.media(name);
+    }
+    let stack = builder.start();
+    for (name, present, absent) in cases {
+        let master_path = format!("/i/{name}/master.m3u8");
+        let r = stack.get(&master_path);
+        assert_eq!(r.status, 200, "{master_path}: {}", r.text());
+        let vs = variants(&r.text());
+        assert_eq!(vs.len(), 1, "{}", r.text());
+        let codecs = vs[0].0.get("CODECS").cloned().unwrap_or_default();
+        for c in present {
+            assert!(codecs.contains(c), "{name}: CODECS {codecs:?} lacks {c}");
+        }
+        for c in absent {
+            assert!(!codecs.contains(c), "{name}: CODECS {codecs:?} has {c}");
+        }
+        check_media_playlist(&stack, &resolve(&master_path, &vs[0].1), name);
+        let out = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(stack.url(&master_path))
+            .args(["-map", "0", "-f", "null", "-"])
+            .output()
+            .expect("run ffmpeg");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "{name}: ffmpeg: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn public_base_url_makes_variant_uris_absolute() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .config("", "public_base_url = \"https://cdn.example.com\"")
+        .start();
+    let r = stack.get("/i/clip_,low,medium,.mp4.csmil/master.m3u8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let uris: Vec<String> = variants(&r.text()).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(
+        uris,
+        [
+            "https://cdn.example.com/i/clip_low.mp4/index_0_av.m3u8",
+            "https://cdn.example.com/i/clip_medium.mp4/index_0_av.m3u8"
+        ],
+        "{}",
+        r.text()
+    );
+}
