@@ -164,3 +164,31 @@ fn public_base_url_makes_variant_uris_absolute() {
         r.text()
     );
 }
+
+#[test]
+fn a_changed_source_is_packaged_again() {
+    let stack = Stack::builder()
+        .file_as(&media("clip_low.mp4"), "a.mp4")
+        .media("clip_medium.mp4")
+        .start();
+    for leaf in ["index_0_av.m3u8", "segment1_0_av.ts"] {
+        assert_eq!(stack.get(&format!("/i/a.mp4/{leaf}")).status, 200);
+    }
+    // Replace the source (new size and mtime) the way an upload tool would: rename over it.
+    let tmp = stack.media_root.join(".a.mp4.upload");
+    std::fs::copy(media("clip_medium.mp4"), &tmp).expect("copy");
+    std::fs::rename(&tmp, stack.media_root.join("a.mp4")).expect("rename");
+    // nginx answers hits alone, so the worker learns of the change on the next miss; from
+    // then on nothing packaged from the old source may be served beside the new.
+    let fresh = stack.get("/i/a.mp4/segment3_0_av.ts");
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    for leaf in ["segment3_0_av.ts", "segment1_0_av.ts", "index_0_av.m3u8"] {
+        let changed = stack.get(&format!("/i/a.mp4/{leaf}"));
+        let expected = stack.get(&format!("/i/clip_medium.mp4/{leaf}"));
+        assert_eq!((changed.status, expected.status), (200, 200), "{leaf}");
+        assert!(
+            changed.body == expected.body,
+            "{leaf} of a.mp4 is still from the old source"
+        );
+    }
+}

@@ -123,3 +123,50 @@ fn size_sweep_keeps_what_nginx_hits_keep_warm() {
     let r = stack.get("/i/b.mp4/segment1_0_av.ts");
     assert_eq!((r.status, r.header("x-casterpak-cache")), (200, "MISS"));
 }
+
+#[test]
+fn orphans_go_after_their_grace_period() {
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    fill(&stack, "clip_low");
+    let old = stack.cache_path("/i/leftover-old.bin");
+    let new = stack.cache_path("/i/sub/leftover-new.bin");
+    std::fs::create_dir_all(new.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&old, b"old").expect("write");
+    std::fs::write(&new, b"new").expect("write");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| f.set_modified(two_hours_ago))
+        .expect("age the old orphan");
+    // Default grace: an hour.
+    let summary = sweep(&stack, &["--sweep"]);
+    assert!(!exists(&old), "an orphan past its grace stayed: {summary}");
+    assert!(exists(&new), "an orphan within its grace went: {summary}");
+    assert!(
+        stack.rendition_files("clip_low") > 0,
+        "a live entry went: {summary}"
+    );
+}
+
+#[test]
+fn a_lost_database_does_not_lose_track_of_the_disk() {
+    let clip = media("clip_low.mp4");
+    let mut stack = Stack::builder()
+        .file_as(&clip, "a.mp4")
+        .file_as(&clip, "b.mp4")
+        .start();
+    fill(&stack, "a");
+    fill(&stack, "b");
+    let (a, b) = (rendition_bytes(&stack, "a"), rendition_bytes(&stack, "b"));
+    stack.stop_worker();
+    std::fs::remove_dir_all(stack.dir.path().join("db")).expect("lose the database");
+    stack.reconfigure("cache", &format!("max_cache_bytes = {}", a + b / 2));
+    stack.start_worker();
+    let summary = sweep(&stack, &["--sweep"]);
+    let left = rendition_bytes(&stack, "a") + rendition_bytes(&stack, "b");
+    assert!(
+        left > 0 && left <= a + b / 2,
+        "{left} bytes left: {summary}"
+    );
+}
