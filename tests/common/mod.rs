@@ -4,10 +4,12 @@
 //! also when a test panics.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod builder;
 pub mod hls;
 pub mod http;
 pub mod tools;
 
+pub use builder::StackBuilder;
 pub use hls::*;
 pub use http::{request, resolve, Response};
 pub use tools::Packaging;
@@ -54,47 +56,6 @@ pub fn bin_dir() -> PathBuf {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local addr").port()
-}
-
-/// What a Stack is made of.
-pub struct StackBuilder {
-    media: Vec<(String, PathBuf)>,
-    packaging: Packaging,
-    /// TOML lines per section ("" is the top level).
-    config: BTreeMap<String, Vec<String>>,
-}
-
-impl StackBuilder {
-    /// Puts test media file `name` into the media root under the same name.
-    pub fn media(mut self, name: &str) -> Self {
-        self.media.push((name.to_string(), media(name)));
-        self
-    }
-
-    /// Puts any file into the media root as `as_name` (copied: a symlink to a file
-    /// outside the root would rightly be refused).
-    pub fn file_as(mut self, source: &Path, as_name: &str) -> Self {
-        self.media.push((as_name.to_string(), source.to_path_buf()));
-        self
-    }
-
-    pub fn packaging(mut self, packaging: Packaging) -> Self {
-        self.packaging = packaging;
-        self
-    }
-
-    /// Adds a TOML `line` to `section` ("limits", "cache", "" for the top level).
-    pub fn config(mut self, section: &str, line: &str) -> Self {
-        self.config
-            .entry(section.to_string())
-            .or_default()
-            .push(line.to_string());
-        self
-    }
-
-    pub fn start(self) -> Stack {
-        Stack::start(self)
-    }
 }
 
 pub struct Stack {
@@ -161,7 +122,7 @@ impl Stack {
             tools.mp42hls.display().to_string()
         ));
         let config_path = root.join("casterpak.toml");
-        std::fs::write(&config_path, config_text(&config)).expect("write config");
+        std::fs::write(&config_path, builder::config_text(&config)).expect("write config");
         let nginx_prefix = root.join("nginx");
         std::fs::create_dir_all(nginx_prefix.join("logs")).expect("nginx logs dir");
         std::fs::create_dir_all(nginx_prefix.join("www")).expect("nginx www dir");
@@ -335,7 +296,8 @@ impl Stack {
         let lines = self.config.entry(section.to_string()).or_default();
         lines.retain(|l| l.split('=').next().unwrap_or("").trim() != key);
         lines.push(line.to_string());
-        std::fs::write(&self.config_path, config_text(&self.config)).expect("write config");
+        std::fs::write(&self.config_path, builder::config_text(&self.config))
+            .expect("write config");
     }
 
     pub fn mp42hls_runs(&self) -> Vec<String> {
@@ -383,20 +345,6 @@ impl Stack {
         walk(&self.cache_root.join("i"), &mut out);
         out
     }
-}
-
-fn config_text(config: &BTreeMap<String, Vec<String>>) -> String {
-    let mut text = String::new();
-    for (section, lines) in config {
-        if !section.is_empty() {
-            text.push_str(&format!("\n[{section}]\n"));
-        }
-        for line in lines {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    text
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
