@@ -151,6 +151,11 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20   location ^~ {url_prefix}/ {{\n\
          \x20       root {root};\n\
          \x20       try_files $uri @casterpak;\n\
+         \x20       # The worker keeps marker files (.source: the source's identity) beside what\n\
+         \x20       # it packaged; they are bookkeeping, not content.\n\
+         \x20       location ~ \"/\\.\" {{\n\
+         \x20           return 404;\n\
+         \x20       }}\n\
          {types}\
          \x20       if ($request_method = OPTIONS) {{\n\
          {preflight}\

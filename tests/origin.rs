@@ -233,6 +233,7 @@ fn cache_and_cors_headers_on_miss_and_hit() {
 fn internal_location_and_everything_else_is_closed() {
     let stack = clip_stack(Packaging::JustInTime);
     assert_eq!(stack.get("/i/clip_low.mp4/segment1_0_av.ts").status, 200);
+    assert!(stack.cache_path("i/clip_low.mp4/.source").exists());
     // The file exists, but the redirect target is internal: a direct request is 404, and
     // nothing there falls back to the worker, so a redirect can never loop.
     for path in [
@@ -240,6 +241,8 @@ fn internal_location_and_everything_else_is_closed() {
         "/_casterpak_cache/i/clip_low.mp4/segment9_0_av.ts",
         "/clip_low.mp4",
         "/_casterpak/other",
+        // Marker files the worker keeps beside a rendition are not content.
+        "/i/clip_low.mp4/.source",
     ] {
         assert_eq!(stack.get(path).status, 404, "{path}");
     }
