@@ -117,7 +117,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     });
     accept_until_signal(listener, state).await;
 
+    // Aborting drops the hit reader, which writes its pending batch; awaiting makes
+    // sure that write happened before the final flush below.
     hitlog.abort();
+    let _ = hitlog.await;
     control.abort();
     for socket in [
         &config.listen,
