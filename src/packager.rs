@@ -198,14 +198,7 @@ impl Packager {
         file_key: &str,
         bytes: &[u8],
     ) -> Result<(), Failure> {
-        let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
-        let mut added = 0;
-        if !self.cache.path_of(&marker_key).exists() {
-            added += self
-                .cache
-                .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
-                .map_err(Failure::cache)?;
-        }
+        let mut added = self.publish_marker(r, source)?;
         added += self
             .cache
             .publish_bytes(file_key, bytes)
@@ -213,6 +206,19 @@ impl Packager {
         self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
             .await;
         Ok(())
+    }
+
+    /// Writes the rendition's source marker unless it is there; returns bytes added.
+    /// It goes in before any packaged file so a lost database can still tell what the
+    /// files were made from.
+    fn publish_marker(&self, r: &Rendition, source: &Source) -> Result<u64, Failure> {
+        let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
+        if self.cache.path_of(&marker_key).exists() {
+            return Ok(0);
+        }
+        self.cache
+            .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
+            .map_err(Failure::cache)
     }
 
     /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
@@ -341,14 +347,7 @@ impl Packager {
                         scratch.path(),
                     )
                     .await?;
-                let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
-                let mut added = 0;
-                if !this.cache.path_of(&marker_key).exists() {
-                    added += this
-                        .cache
-                        .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
-                        .map_err(Failure::cache)?;
-                }
+                let mut added = this.publish_marker(&r, &source)?;
                 added += this
                     .cache
                     .publish_file(&path, &fk)
