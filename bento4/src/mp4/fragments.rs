@@ -271,13 +271,7 @@ fn apply_trun(
 mod tests {
     use super::*;
     use crate::media::{Codec, EditShift, TrackKind};
-
-    fn boxed(fourcc: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(fourcc);
-        out.extend_from_slice(body);
-        out
-    }
+    use crate::mp4::test_boxes::boxed;
 
     fn words(fourcc: &[u8; 4], words: &[u32]) -> Vec<u8> {
         let body: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();

@@ -8,6 +8,8 @@ pub mod codecs;
 pub mod fragments;
 pub mod sample_entry;
 pub mod sample_table;
+#[cfg(test)]
+pub(crate) mod test_boxes;
 pub mod top_level;
 pub mod track;
 

@@ -253,13 +253,7 @@ fn parse_hvcc(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed(fourcc: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(fourcc);
-        out.extend_from_slice(body);
-        out
-    }
+    use crate::mp4::test_boxes::boxed;
 
     fn stsd(entry: Vec<u8>) -> Vec<u8> {
         [vec![0, 0, 0, 0, 0, 0, 0, 1], entry].concat()

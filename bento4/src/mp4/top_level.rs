@@ -184,13 +184,7 @@ pub fn slice_reader(data: &[u8]) -> impl FnMut(u64, &mut [u8]) -> Result<(), Mp4
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed(fourcc: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(fourcc);
-        out.extend_from_slice(body);
-        out
-    }
+    use crate::mp4::test_boxes::boxed;
 
     fn walk(data: &[u8]) -> Result<Vec<(FourCc, u64)>, Mp4Error> {
         let boxes = walk_top_level(data.len() as u64, &mut slice_reader(data))?;
