@@ -9,6 +9,9 @@
 //! rather than block when the socket buffer is full) and the in-memory batch is
 //! bounded; what does not fit is dropped and counted. When the task stops (abort
 //! at shutdown) the pending batch is written before it is dropped.
+//!
+//! After each write the batch's keys go to an optional [`BatchCheck`] (the worker's
+//! source freshness check), on the same blocking thread, never the receiver's.
 
 pub mod datagram;
 
@@ -26,6 +29,10 @@ use tokio::task::JoinHandle;
 /// Maps a raw request URI (no query) to the cache keys it touches; supplied by the
 /// worker from its URL parser. Empty for URIs that name no cache entry.
 pub type UriMapper = Arc<dyn Fn(&[u8]) -> Vec<String> + Send + Sync>;
+
+/// Runs (blocking) on the keys of each flushed batch; returns how many cache
+/// entries it evicted because their source changed.
+pub type BatchCheck = Arc<dyn Fn(&[String]) -> u64 + Send + Sync>;
 
 /// Distinct keys held between flushes; beyond this hits are dropped (counted).
 const MAX_PENDING_KEYS: usize = 100_000;
@@ -50,6 +57,8 @@ pub struct HitCounters {
     pub flushed: AtomicU64,
     /// Flushes that failed (their batch is lost).
     pub flush_errors: AtomicU64,
+    /// Entries the batch check evicted (packaged from a source that changed).
+    pub stale_evicted: AtomicU64,
 }
 
 /// Newest access time per key, bounded.
@@ -101,14 +110,26 @@ pub fn spawn(
     )
 }
 
-/// Binds `socket` (replacing a stale socket file, mode 0666 so nginx's user can
-/// send) and spawns the receive-and-flush task on the current tokio runtime.
+/// [`spawn_with_check`] without a batch check.
 pub fn spawn_with_counters(
     socket: &Path,
     store: Arc<Store>,
     map_uri: UriMapper,
     flush_every: Duration,
     counters: Arc<HitCounters>,
+) -> io::Result<JoinHandle<()>> {
+    spawn_with_check(socket, store, map_uri, flush_every, counters, None)
+}
+
+/// Binds `socket` (replacing a stale socket file, mode 0666 so nginx's user can
+/// send) and spawns the receive-and-flush task on the current tokio runtime.
+pub fn spawn_with_check(
+    socket: &Path,
+    store: Arc<Store>,
+    map_uri: UriMapper,
+    flush_every: Duration,
+    counters: Arc<HitCounters>,
+    check: Option<BatchCheck>,
 ) -> io::Result<JoinHandle<()>> {
     let sock = bind_datagram(socket)?;
     let batch = Arc::new(Mutex::new(HitBatch::default()));
@@ -117,7 +138,7 @@ pub fn spawn_with_counters(
         store: store.clone(),
     };
     let receiving = receive_loop(sock, batch.clone(), map_uri, counters.clone());
-    let flushing = flush_loop(batch, store, flush_every, counters);
+    let flushing = flush_loop(batch, store, flush_every, counters, check);
     Ok(tokio::spawn(async move {
         let _last_flush = last_flush;
         // The flush loop never ends; the receive loop ends only on a socket error.
@@ -219,6 +240,7 @@ async fn flush_loop(
     store: Arc<Store>,
     flush_every: Duration,
     counters: Arc<HitCounters>,
+    check: Option<BatchCheck>,
 ) {
     let mut ticks = tokio::time::interval(flush_every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -230,7 +252,20 @@ async fn flush_loop(
         }
         let store = store.clone();
         let count = hits.len() as u64;
-        match tokio::task::spawn_blocking(move || store.touch(&hits)).await {
+        let (check, counters2) = (check.clone(), counters.clone());
+        // Touch first: an entry the check evicts must not be re-created by the touch.
+        let flushed = tokio::task::spawn_blocking(move || {
+            let touched = store.touch(&hits);
+            if let Some(check) = check {
+                let keys: Vec<String> = hits.into_iter().map(|(key, _)| key).collect();
+                let evicted = check(&keys);
+                counters2
+                    .stale_evicted
+                    .fetch_add(evicted, Ordering::Relaxed);
+            }
+            touched
+        });
+        match flushed.await {
             Ok(Ok(())) => {
                 counters.flushed.fetch_add(count, Ordering::Relaxed);
             }

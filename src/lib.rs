@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod flight;
+pub mod freshness;
 pub mod hitlog;
 pub mod metrics;
 pub mod nginx_conf;

@@ -33,6 +33,10 @@ const COUNTERS: &[(&str, &str)] = &[
         "casterpak_hits_total",
         "Cache hits reported by nginx's hit log",
     ),
+    (
+        "casterpak_stale_evictions_total",
+        "Cache entries evicted by the hit feed because their source changed",
+    ),
 ];
 
 /// Upper bounds (seconds) of the tool run histogram.

@@ -80,6 +80,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // Adopts what a previous run or a lost database left on disk; runs beside serving.
     let _reconcile = crate::sweep::spawn_startup_reconcile(store.clone(), cache.clone());
     let tools = Arc::new(Tools::start(&config, metrics.clone()).await?);
+    let freshness = Arc::new(crate::freshness::Freshness::new(
+        media.clone(),
+        cache.clone(),
+        store.clone(),
+    ));
     let packager = Arc::new(Packager::new(
         config.clone(),
         media,
@@ -95,12 +100,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let mapper: crate::hitlog::UriMapper =
         Arc::new(move |uri: &[u8]| url::keys_for_hit(uri, &prefix, max));
     let flush_every = Duration::from_millis(config.cache.hit_flush_ms);
-    let hitlog = crate::hitlog::spawn_with_counters(
+    // nginx serves hits without us: the hit feed is where a changed source shows.
+    let check: crate::hitlog::BatchCheck = Arc::new(move |keys| freshness.check_hits(keys));
+    let hitlog = crate::hitlog::spawn_with_check(
         &config.hit_log_socket,
         store.clone(),
         mapper,
         flush_every,
         hits.clone(),
+        Some(check),
     )
     .map_err(ctx("hit_log_socket"))?;
     let handler = crate::sweep::control_handler(store.clone(), cache.clone(), config.clone());
@@ -290,6 +298,10 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
         b"/_casterpak/metrics" => {
             let hits = state.hits.recorded.load(Ordering::Relaxed);
             state.metrics.set("casterpak_hits_total", &[], hits);
+            let stale = state.hits.stale_evicted.load(Ordering::Relaxed);
+            state
+                .metrics
+                .set("casterpak_stale_evictions_total", &[], stale);
             return response(
                 200,
                 &[

@@ -12,8 +12,10 @@ pub mod reconcile;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::control::{self, ControlClientError, ControlHandler, ControlRequest};
-use crate::store::{Store, StoreError};
+use crate::source::MediaRoot;
+use crate::store::{Entry, Store, StoreError};
 use plan::{Reason, Target};
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -28,6 +30,8 @@ const CONTROL_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub dry_run: bool,
+    /// Renditions whose source changed or vanished, and csmil masters listing one.
+    pub stale: usize,
     pub ttl: usize,
     pub size: usize,
     pub dangling: usize,
@@ -45,7 +49,7 @@ pub struct SweepReport {
 
 impl SweepReport {
     pub fn evicted(&self) -> usize {
-        self.ttl + self.size + self.dangling + self.orphans
+        self.stale + self.ttl + self.size + self.dangling + self.orphans
     }
 
     /// The one summary line.
@@ -56,9 +60,10 @@ impl SweepReport {
             "evicted"
         };
         let mut line = format!(
-            "sweep: {verb} {} entries ({}: {} ttl, {} size, {} dangling masters, {} orphans), kept {} entries ({}) of limit {}",
+            "sweep: {verb} {} entries ({}: {} stale, {} ttl, {} size, {} dangling masters, {} orphans), kept {} entries ({}) of limit {}",
             self.evicted(),
             human_bytes(self.evicted_bytes),
+            self.stale,
             self.ttl,
             self.size,
             self.dangling,
@@ -140,9 +145,15 @@ pub fn run(
 ) -> Result<SweepReport, SweepError> {
     let index = reconcile::reconcile(store, cache, now)?;
     let entries = store.entries()?;
-    let plan = plan::plan(&entries, &index.orphans, &config.cache, now, &|key| {
-        cache.is_busy(key)
-    });
+    let stale = stale_sources(&entries, cache, config);
+    let plan = plan::plan(
+        &entries,
+        &index.orphans,
+        &stale,
+        &config.cache,
+        now,
+        &|key| cache.is_busy(key),
+    );
     let mut report = SweepReport {
         dry_run,
         kept_entries: plan.kept_entries,
@@ -163,6 +174,7 @@ pub fn run(
             Ok(Some(bytes)) => {
                 report.evicted_bytes = report.evicted_bytes.saturating_add(bytes);
                 *match eviction.reason {
+                    Reason::Stale => &mut report.stale,
                     Reason::Ttl => &mut report.ttl,
                     Reason::Size => &mut report.size,
                     Reason::Dangling => &mut report.dangling,
@@ -185,6 +197,21 @@ pub fn run(
         store.flush()?;
     }
     Ok(report)
+}
+
+/// Renditions whose source changed or vanished. A media root that cannot be opened
+/// at all is an unmounted disk more likely than a deleted library: evict nothing.
+fn stale_sources(entries: &[(String, Entry)], cache: &Cache, config: &Config) -> HashSet<String> {
+    match MediaRoot::new(&config.media_root) {
+        Ok(media) => crate::freshness::stale_renditions(entries, &media, cache),
+        Err(e) => {
+            log::warn!(
+                "sweep: media root {}: {e}; not checking sources",
+                config.media_root.display()
+            );
+            HashSet::new()
+        }
+    }
 }
 
 /// Evicts one target; `Ok(None)` when it is busy and stays.

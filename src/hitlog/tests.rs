@@ -148,3 +148,56 @@ async fn pending_hits_are_written_when_the_task_is_aborted() {
     assert!(task.await.unwrap_err().is_cancelled());
     assert!(store.get("i/late.mp4").unwrap().is_some());
 }
+
+#[tokio::test]
+async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
+    let socket = dir.path().join("hits.sock");
+    let counters = Arc::new(HitCounters::default());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (seen2, store2) = (seen.clone(), store.clone());
+    let check: BatchCheck = Arc::new(move |keys: &[String]| {
+        // The touch already happened: the check sees the access times.
+        let touched = keys
+            .iter()
+            .filter(|k| store2.get(k).ok().flatten().is_some())
+            .count();
+        seen2.lock().unwrap().extend(
+            keys.iter()
+                .map(|k| format!("{k} touched={}", touched == keys.len())),
+        );
+        keys.len() as u64
+    });
+    let task = spawn_with_check(
+        &socket,
+        store.clone(),
+        Arc::new(rendition_key),
+        Duration::from_millis(50),
+        counters.clone(),
+        Some(check),
+    )
+    .unwrap();
+    let client = StdDatagram::unbound().unwrap();
+    for uri in ["/i/a.mp4/segment1_0_av.ts", "/i/a.mp4/index_0_av.m3u8"] {
+        let line = format!("<190>Nov 21 04:40:01 casterpak: 200 {uri}");
+        client.send_to(line.as_bytes(), &socket).unwrap();
+    }
+    wait_for("the check to run", || {
+        counters.stale_evicted.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    task.abort();
+    // A check already on its blocking thread finishes despite the abort.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = seen.lock().unwrap().clone();
+    // Both datagrams usually share one batch, where the key appears once.
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s == "i/a.mp4 touched=true"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        counters.stale_evicted.load(Ordering::Relaxed),
+        seen.len() as u64
+    );
+}

@@ -1,6 +1,8 @@
 //! Deciding what a sweep evicts. Pure code: no I/O, so every rule is a table test.
 //!
-//! Order: entries not accessed within `segment_ttl_secs`; orphans (files the
+//! Order: renditions whose source changed or vanished (the caller stats them and
+//! passes the keys in) with every csmil master listing one; entries not accessed
+//! within `segment_ttl_secs`; orphans (files the
 //! database does not know) older than `orphan_grace_secs`; csmil masters none of
 //! whose renditions is cached any more (once older than the grace, since a fresh
 //! master is written before its renditions are packaged); then least recently
@@ -23,6 +25,8 @@ pub struct Orphan {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// Packaged from a source that changed or vanished, or a csmil master listing one.
+    Stale,
     Ttl,
     /// A csmil master whose renditions are all gone.
     Dangling,
@@ -57,6 +61,7 @@ pub struct Plan {
 pub fn plan(
     entries: &[(String, Entry)],
     orphans: &[Orphan],
+    stale: &HashSet<String>,
     config: &CacheConfig,
     now: u64,
     is_busy: &dyn Fn(&str) -> bool,
@@ -73,7 +78,35 @@ pub fn plan(
         });
     };
 
+    let stale_masters: HashSet<String> = masters_listing(
+        entries
+            .iter()
+            .filter(|(_, e)| e.kind == EntryKind::Master)
+            .map(|(k, _)| k.as_str()),
+        stale,
+    )
+    .into_iter()
+    .collect();
     for (key, entry) in entries {
+        let is_stale = match entry.kind {
+            EntryKind::Rendition => stale.contains(key),
+            EntryKind::Master => stale_masters.contains(key),
+        };
+        if !is_stale {
+            continue;
+        }
+        if is_busy(key) {
+            busy_skipped.insert(key.as_str());
+        } else {
+            evict(&mut out, key, entry, Reason::Stale);
+            evicted.insert(key);
+        }
+    }
+
+    for (key, entry) in entries {
+        if evicted.contains(key.as_str()) {
+            continue;
+        }
         if now.saturating_sub(entry.last_access) > config.segment_ttl_secs {
             if is_busy(key) {
                 busy_skipped.insert(key.as_str());
@@ -146,6 +179,18 @@ pub fn plan(
     out.kept_entries = kept.len();
     out.kept_bytes = total;
     out
+}
+
+/// The csmil master keys among `masters` that list any of `stale`.
+pub fn masters_listing<'a>(
+    masters: impl IntoIterator<Item = &'a str>,
+    stale: &HashSet<String>,
+) -> Vec<String> {
+    masters
+        .into_iter()
+        .filter(|m| csmil_rendition_keys(m).is_some_and(|rs| rs.iter().any(|r| stale.contains(r))))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The rendition keys a csmil master key lists: `i/a/p_,lo,hi,.mp4.csmil` →

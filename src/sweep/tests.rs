@@ -26,6 +26,7 @@ fn human_bytes_table() {
 #[test]
 fn summary_lines() {
     let report = SweepReport {
+        stale: 1,
         ttl: 2,
         size: 1,
         evicted_bytes: 12_897_484,
@@ -36,7 +37,7 @@ fn summary_lines() {
     };
     assert_eq!(
         report.summary(),
-        "sweep: evicted 3 entries (12.3 MiB: 2 ttl, 1 size, 0 dangling masters, 0 orphans), kept 5 entries (40.1 MiB) of limit 50.0 MiB"
+        "sweep: evicted 4 entries (12.3 MiB: 1 stale, 2 ttl, 1 size, 0 dangling masters, 0 orphans), kept 5 entries (40.1 MiB) of limit 50.0 MiB"
     );
     let dry = SweepReport {
         dry_run: true,
@@ -47,7 +48,7 @@ fn summary_lines() {
     };
     assert_eq!(
         dry.summary(),
-        "sweep: would evict 3 entries (12.3 MiB: 2 ttl, 1 size, 0 dangling masters, 0 orphans), kept 5 entries (40.1 MiB) of limit 50.0 MiB, 1 busy skipped, index: 3 adopted 0 dropped, 2 FAILED (see log)"
+        "sweep: would evict 4 entries (12.3 MiB: 1 stale, 2 ttl, 1 size, 0 dangling masters, 0 orphans), kept 5 entries (40.1 MiB) of limit 50.0 MiB, 1 busy skipped, index: 3 adopted 0 dropped, 2 FAILED (see log)"
     );
     assert_eq!(report_line(&report.summary()), 0);
     assert_eq!(report_line(&dry.summary()), 1);
@@ -116,7 +117,7 @@ fn populate(store: &Store, cache: &Cache, now: u64) {
 /// 1000 B limit, busy is the oldest but being filled, so old goes (600 B).
 fn expected_summary(verb: &str) -> String {
     format!(
-        "sweep: {verb} 4 entries (774 B: 1 ttl, 1 size, 0 dangling masters, 2 orphans), kept 2 entries (900 B) of limit 1000 B, 1 busy skipped"
+        "sweep: {verb} 4 entries (774 B: 0 stale, 1 ttl, 1 size, 0 dangling masters, 2 orphans), kept 2 entries (900 B) of limit 1000 B, 1 busy skipped"
     )
 }
 
@@ -188,6 +189,51 @@ fn dangling_master_goes_with_its_last_rendition() {
     );
     assert!(!cache.path_of(master).exists());
     assert_eq!(store.entries().unwrap(), vec![]);
+}
+
+#[test]
+fn changed_and_vanished_sources_evict_renditions_and_their_masters() {
+    let mut f = fixture();
+    let media = f._dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    f.config.media_root = media.clone();
+    let store = Store::open(&f.config.db_path).unwrap();
+    let cache = Cache::new(f.config.cache_root.clone()).unwrap();
+    let root = MediaRoot::new(&media).unwrap();
+    for name in ["p_lo", "p_hi", "gone"] {
+        std::fs::write(media.join(format!("{name}.mp4")), name).unwrap();
+        let source = root.resolve(&format!("{name}.mp4")).unwrap();
+        let key = format!("i/{name}.mp4");
+        cache
+            .publish_bytes(&format!("{key}/segment1_0_av.ts"), b"12345")
+            .unwrap();
+        store
+            .record_fill(&key, EntryKind::Rendition, Some(&source.id), 5, f.now)
+            .unwrap();
+    }
+    let master = "i/p_,lo,hi,.mp4.csmil";
+    cache
+        .publish_bytes(&format!("{master}/master.m3u8"), b"#EXTM3U\n")
+        .unwrap();
+    store
+        .record_fill(master, EntryKind::Master, None, 8, f.now)
+        .unwrap();
+
+    let report = run(&store, &cache, &f.config, false, f.now).unwrap();
+    assert_eq!(report.evicted(), 0, "{}", report.summary());
+
+    std::fs::write(media.join("p_lo.mp4"), "p_lo, but longer").unwrap();
+    std::fs::remove_file(media.join("gone.mp4")).unwrap();
+    let dry = run(&store, &cache, &f.config, true, f.now).unwrap();
+    assert_eq!(dry.stale, 3, "{}", dry.summary());
+    assert!(cache.path_of(master).exists());
+    let report = run(&store, &cache, &f.config, false, f.now).unwrap();
+    assert!(report.summary().contains("3 stale"), "{}", report.summary());
+    for gone in ["i/p_lo.mp4", "i/gone.mp4", master] {
+        assert!(!cache.path_of(gone).exists(), "{gone} survived");
+    }
+    let keys: Vec<String> = store.entries().unwrap().into_iter().map(|e| e.0).collect();
+    assert_eq!(keys, ["i/p_hi.mp4"]);
 }
 
 #[test]

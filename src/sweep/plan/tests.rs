@@ -184,9 +184,14 @@ fn plan_table() {
     ];
     for case in cases {
         let busy = case.busy;
-        let plan = plan(&case.entries, &case.orphans, &config(), NOW, &|k| {
-            busy.contains(&k)
-        });
+        let plan = plan(
+            &case.entries,
+            &case.orphans,
+            &HashSet::new(),
+            &config(),
+            NOW,
+            &|k| busy.contains(&k),
+        );
         let got: Vec<(String, Reason)> = plan.evictions.iter().map(describe).collect();
         let want: Vec<(String, Reason)> = case
             .evicted
@@ -207,7 +212,9 @@ fn plan_table() {
 fn eviction_bytes_come_from_the_entries() {
     let entries = vec![e("i/a.mp4", 1234, TTL + 1)];
     let orphans = vec![orphan("x", 99, GRACE + 1)];
-    let plan = plan(&entries, &orphans, &config(), NOW, &|_| false);
+    let plan = plan(&entries, &orphans, &HashSet::new(), &config(), NOW, &|_| {
+        false
+    });
     let bytes: Vec<u64> = plan.evictions.iter().map(|e| e.bytes).collect();
     assert_eq!(bytes, [1234, 99]);
 }
@@ -232,4 +239,48 @@ fn csmil_rendition_keys_table() {
         let expected = expected.map(|keys| keys.iter().map(|k| k.to_string()).collect());
         assert_eq!(csmil_rendition_keys(key), expected, "{key}");
     }
+}
+#[test]
+fn masters_listing_picks_masters_over_stale_renditions() {
+    let stale: HashSet<String> = HashSet::from(["i/p_lo.mp4".to_string()]);
+    let masters = [
+        "i/p_,lo,hi,.mp4.csmil",
+        "i/p_,hi,.mp4.csmil",
+        "i/q_,lo,.mp4.csmil",
+        "j/p_,lo,.mp4.csmil",
+    ];
+    assert_eq!(masters_listing(masters, &stale), ["i/p_,lo,hi,.mp4.csmil"]);
+}
+
+#[test]
+fn stale_renditions_go_first_with_the_masters_listing_them() {
+    use Reason::*;
+    let entries = vec![
+        e("i/p_,hi,.mp4.csmil", 10, 0),
+        e("i/p_,lo,hi,.mp4.csmil", 10, 0),
+        e("i/p_hi.mp4", 400, 0),
+        e("i/p_lo.mp4", 400, 0),
+        e("i/old.mp4", 100, TTL + 1),
+        e("i/q_,lo,.mp4.csmil", 10, 0),
+        e("i/q_lo.mp4", 300, 0),
+    ];
+    let stale = HashSet::from(["i/p_lo.mp4".to_string(), "i/q_lo.mp4".to_string()]);
+    let busy = ["i/q_lo.mp4"];
+    let plan = plan(&entries, &[], &stale, &config(), NOW, &|k| {
+        busy.contains(&k)
+    });
+    let got: Vec<(String, Reason)> = plan.evictions.iter().map(describe).collect();
+    let want = [
+        ("i/p_,lo,hi,.mp4.csmil", Stale),
+        ("i/p_lo.mp4", Stale),
+        ("i/q_,lo,.mp4.csmil", Stale),
+        ("i/old.mp4", Ttl),
+    ];
+    let want: Vec<(String, Reason)> = want.iter().map(|(k, r)| (k.to_string(), *r)).collect();
+    assert_eq!(got, want);
+    // The busy stale rendition stays (its fill finishes first) and is counted once.
+    assert_eq!(
+        (plan.kept_entries, plan.kept_bytes, plan.busy_skipped),
+        (3, 710, 1)
+    );
 }
