@@ -138,7 +138,12 @@ fn recorded_source(cache: &Cache, key: &str, entry: Option<&Entry>) -> Option<So
 /// Looks at one rendition's source (I/O); None when nothing identifies it.
 fn look(media: &MediaRoot, cache: &Cache, key: &str, entry: Option<&Entry>) -> Option<Verdict> {
     let recorded = recorded_source(cache, key, entry)?;
-    let verdict = judge(&recorded, &media.resolve(&recorded.path));
+    let mut verdict = judge(&recorded, &media.resolve(&recorded.path));
+    // An empty or unreadable media root is an unmounted disk more likely than a
+    // deleted library: evicting everything served would only hurt.
+    if verdict == Verdict::Vanished && !has_entries(media.path()) {
+        verdict = Verdict::Unknown;
+    }
     if verdict == Verdict::Unknown {
         log::warn!(
             "freshness: cannot stat the source {} of {key}",
@@ -160,6 +165,10 @@ pub fn stale_renditions(
         .filter(|(key, e)| look(media, cache, key, Some(e)).is_some_and(Verdict::is_stale))
         .map(|(key, _)| key.clone())
         .collect()
+}
+
+fn has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut items| items.next().is_some())
 }
 
 fn exists(path: &Path) -> bool {

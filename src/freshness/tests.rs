@@ -221,3 +221,16 @@ fn sweep_lookup_lists_changed_and_vanished_renditions() {
     stale.sort();
     assert_eq!(stale, keys(&["i/p_lo.mp4", "i/x.mp4"]));
 }
+
+#[test]
+fn an_emptied_media_root_evicts_nothing() {
+    let w = world();
+    for name in ["p_lo", "p_hi", "x"] {
+        std::fs::remove_file(w.media.join(format!("{name}.mp4"))).unwrap();
+    }
+    let fresh = Freshness::new(w.root.clone(), w.cache.clone(), w.store.clone());
+    assert_eq!(fresh.check_hits(&keys(&["i/p_lo.mp4", "i/x.mp4"])), 0);
+    let entries = w.store.entries().unwrap();
+    assert!(stale_renditions(&entries, &w.root, &w.cache).is_empty());
+    assert_eq!(entry_keys(&w.store).len(), 4);
+}
