@@ -40,7 +40,7 @@ fail() {
   exit 1
 }
 
-for tool in nginx curl wrk hyperfine ffmpeg jq /usr/bin/time; do
+for tool in nginx curl wrk hyperfine ffmpeg /usr/bin/time; do
   command -v "$tool" > /dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 

@@ -56,12 +56,12 @@ for _ in $(seq "$rounds"); do
     pidfile=$work/$v/nginx.pid
     [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
     npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
-    n0=$(cpu_ticks "$npid") w0=$(cpu_ticks "$wpid")
+    n0=$(cpu_us "$npid") w0=$(cpu_us "$wpid")
     set -- $(wrk -t1 -c16 -d3s -s "$repo/scripts/bench/wrk-report.lua" \
       "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')
     [ "$5" = 0 ] && [ "$6" = 0 ] || fail "$v: $5 non-2xx, $6 socket errors"
-    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(($(cpu_ticks "$npid") - n0))" \
-      -v wt="$(($(cpu_ticks "$wpid") - w0))" -v hz="$(getconf CLK_TCK)" \
-      'BEGIN { printf "%-20s %10.0f %12.1f %12.1f\n", v == "jit" ? "shipped" : v, n / us * 1e6, nt / hz * 1e6 / n, wt / hz * 1e6 / n }'
+    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(($(cpu_us "$npid") - n0))" \
+      -v wt="$(($(cpu_us "$wpid") - w0))" \
+      'BEGIN { printf "%-20s %10.0f %12.1f %12.1f\n", v == "jit" ? "shipped" : v, n / us * 1e6, nt / n, wt / n }'
   done
 done

@@ -114,9 +114,12 @@ hyper() {
   local key=$1 dir=$2 command=$3
   mkdir -p "$dir"
   (cd "$dir" && hyperfine -N --warmup 1 --runs "$runs" --prepare "find $dir -mindepth 1 -delete" \
-    --export-json "$work/hyperfine.json" "$command" > /dev/null) ||
+    --export-csv "$work/hyperfine.csv" "$command" > /dev/null) ||
     fail "hyperfine: $command"
-  jq -r '.results[0].times[] * 1000' "$work/hyperfine.json" | record "$key"
+  # CSV columns: command,mean,stddev,median,user,system,min,max (seconds); counted from
+  # the end, as the command may hold commas.
+  printf '%s\t%s\n' "$key" "$(awk -F, -v n="$runs" 'NR == 2 {
+    printf "%g %g %g %d", $(NF - 4) * 1000, $(NF - 1) * 1000, $NF * 1000, n }' "$work/hyperfine.csv")" >> "$results"
 }
 
 # peak KEY DIR COMMAND...: COMMAND's peak resident memory in MB (GNU time), 3 runs.
@@ -158,14 +161,14 @@ wrk_run() {
   local report npid n0 w0 wpid
   npid=$(nginx_worker_pid "$3")
   wpid=$(stack_pid jit)
-  n0=$(cpu_ticks "$npid") w0=$(cpu_ticks "$wpid")
+  n0=$(cpu_us "$npid") w0=$(cpu_us "$wpid")
   report=$(wrk -t1 -c16 -d"${wrk_secs}s" -s "$repo/scripts/bench/wrk-report.lua" \
     "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report') || fail "wrk on $1 $2"
-  set -- $report "$(($(cpu_ticks "$npid") - n0))" "$(($(cpu_ticks "$wpid") - w0))"
+  set -- $report "$(($(cpu_us "$npid") - n0))" "$(($(cpu_us "$wpid") - w0))"
   [ "$2" -gt 0 ] && [ "$5" = 0 ] && [ "$6" = 0 ] ||
     fail "wrk: $2 requests, $5 non-2xx answers, $6 socket errors"
-  awk -v n="$2" -v b="$3" -v us="$4" -v nt="$7" -v wt="$8" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-    printf "%.1f %.1f %.2f %.2f\n", n / us * 1e6, b / us * 1e6 / 1048576, nt / hz * 1e6 / n, wt / hz * 1e6 / n }'
+  awk -v n="$2" -v b="$3" -v us="$4" -v nt="$7" -v wt="$8" 'BEGIN {
+    printf "%.1f %.1f %.2f %.2f\n", n / us * 1e6, b / us * 1e6 / 1048576, nt / n, wt / n }'
 }
 
 measure_hits() {
@@ -232,10 +235,14 @@ burst() {
 # client's connect, and from the start) to $work/b.KIND.*, and the tool runs it caused.
 one_burst() {
   local kind=$1 stack=$2 path=$3 status=$4 range=${5:-} before plans lines tools_before
+  local cpu_before
   tools_before=$(metric "$stack" '^casterpak_tool_run_seconds_sum')
   before=$(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"')
+  cpu_before=$(cpu_us "$(stack_pid "$stack")")
   plans=$(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"')
   burst "$stack" "$path" 200 "$range" > "$work/burst.out"
+  # The worker's own CPU (not its children's) for the whole burst, in ms.
+  awk -v a="$cpu_before" -v b="$(cpu_us "$(stack_pid "$stack")")" 'BEGIN { printf "%.1f\n", (b - a) / 1000 }' >> "$work/b.$kind.cpu"
   lines=$(awk -v s="$status" '$1 == s' "$work/burst.out" | wc -l)
   [ "$lines" = 200 ] ||
     fail "burst ($kind): $lines of 200 answers were $status: $(cut -d' ' -f1 "$work/burst.out" | sort | uniq -c | tr '\n' ' ')"
@@ -285,7 +292,7 @@ measure_burst() {
   record burst.lone < "$work/b.lone"
   record burst.lone.tools < "$work/b.lone.tools"
   for kind in range rangehit full hit; do
-    for stat in p50 p99 max rawmax runs plans tools; do
+    for stat in p50 p99 max rawmax runs plans tools cpu; do
       record "burst.$kind.$stat" < "$work/b.$kind.$stat"
     done
   done

@@ -192,8 +192,9 @@ place() {
   ln -f "$2" "$target/" 2> /dev/null || cp "$2" "$target/"
 }
 
-# cpu_ticks PID: user + system CPU time the process used so far, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_us PID: CPU time all threads of the process ran so far, in µs (the scheduler's
+# nanosecond accounting; /proc/PID/stat's clock ticks are too coarse for short bursts).
+cpu_us() { cat /proc/"$1"/task/*/schedstat 2> /dev/null | awk '{ ns += $1 } END { printf "%d\n", ns / 1000 }'; }
 
 # nginx_worker_pid PIDFILE: the (single) worker process of the nginx master in PIDFILE.
 nginx_worker_pid() { pgrep -P "$(cat "$1")" | head -n 1; }
