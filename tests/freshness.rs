@@ -83,7 +83,7 @@ fn hits_on_a_replaced_source_turn_into_a_miss_from_the_new_file() {
     until_hit(&stack, segment);
     // Let those hits be flushed and checked while the source is still the old one,
     // so the replacement is seen only by a later re-check.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1000));
 
     replace_p_lo(&stack);
     // nginx keeps answering from the cache; its hit log reaches the worker, which
