@@ -27,16 +27,22 @@ grep -q 'syslog:server=unix:' "$generated" || fail "the generated config has no 
 
 # variant NAME SED-EXPRESSION...: the generated config edited, on its own port and prefix.
 variant() {
-  local name=$1 port
+  local name=$1 port attempt
   shift
   mkdir -p "$work/$name/logs"
-  port=$(free_port)
-  sed -e "s|$work/jit/nginx/|$work/$name/|g" -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$port;|" \
-    "$@" "$generated" > "$work/$name/nginx.conf"
-  echo "$port" > "$work/$name/port"
-  start_nginx "$work/$name"
-  nginx_bound "$work/$name" && wait_http 200 "http://127.0.0.1:$port$path" "$work/$name/nginx.pid" ||
-    fail "variant $name did not start (port taken?)"
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    sed -e "s|$work/jit/nginx/|$work/$name/|g" -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$port;|" \
+      "$@" "$generated" > "$work/$name/nginx.conf"
+    echo "$port" > "$work/$name/port"
+    start_nginx "$work/$name"
+    if nginx_bound "$work/$name" && wait_http 200 "http://127.0.0.1:$port$path" "$work/$name/nginx.pid"; then
+      return 0
+    fi
+    stop_pidfile "$work/$name/nginx.pid"
+  done
+  tail -n 5 "$work/$name/logs/error.log" >&2 || true
+  fail "variant $name did not start"
 }
 feed='/syslog:server=unix:/'
 variant no-hit-feed -e "${feed}d"
@@ -56,12 +62,12 @@ for _ in $(seq "$rounds"); do
     pidfile=$work/$v/nginx.pid
     [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
     npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
-    n0=$(cpu_us "$npid") w0=$(cpu_us "$wpid")
+    n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
     set -- $(wrk -t1 -c16 -d3s -s "$repo/scripts/bench/wrk-report.lua" \
       "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')
     [ "$5" = 0 ] && [ "$6" = 0 ] || fail "$v: $5 non-2xx, $6 socket errors"
-    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(($(cpu_us "$npid") - n0))" \
-      -v wt="$(($(cpu_us "$wpid") - w0))" \
+    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")" \
+      -v wt="$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")" \
       'BEGIN { printf "%-20s %10.0f %12.1f %12.1f\n", v == "jit" ? "shipped" : v, n / us * 1e6, nt / n, wt / n }'
   done
 done
