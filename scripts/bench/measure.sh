@@ -161,10 +161,10 @@ wrk_run() {
   local report npid n0 w0 wpid
   npid=$(nginx_worker_pid "$3")
   wpid=$(stack_pid jit)
-  n0=$(cpu_us "$npid") w0=$(cpu_us "$wpid")
+  n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
   report=$(wrk -t1 -c16 -d"${wrk_secs}s" -s "$repo/scripts/bench/wrk-report.lua" \
     "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report') || fail "wrk on $1 $2"
-  set -- $report "$(($(cpu_us "$npid") - n0))" "$(($(cpu_us "$wpid") - w0))"
+  set -- $report "$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")" "$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")"
   [ "$2" -gt 0 ] && [ "$5" = 0 ] && [ "$6" = 0 ] ||
     fail "wrk: $2 requests, $5 non-2xx answers, $6 socket errors"
   awk -v n="$2" -v b="$3" -v us="$4" -v nt="$7" -v wt="$8" 'BEGIN {
@@ -238,11 +238,11 @@ one_burst() {
   local cpu_before
   tools_before=$(metric "$stack" '^casterpak_tool_run_seconds_sum')
   before=$(metric "$stack" 'casterpak_tool_runs_total.*kind="segment"')
-  cpu_before=$(cpu_us "$(stack_pid "$stack")")
+  cpu_before=$(cpu_snapshot "$(stack_pid "$stack")")
   plans=$(metric "$stack" 'casterpak_tool_runs_total.*kind="plan"')
   burst "$stack" "$path" 200 "$range" > "$work/burst.out"
   # The worker's own CPU (not its children's) for the whole burst, in ms.
-  awk -v a="$cpu_before" -v b="$(cpu_us "$(stack_pid "$stack")")" 'BEGIN { printf "%.1f\n", (b - a) / 1000 }' >> "$work/b.$kind.cpu"
+  cpu_delta_us "$cpu_before" "$(cpu_snapshot "$(stack_pid "$stack")")" | awk '{ printf "%.1f\n", $1 / 1000 }' >> "$work/b.$kind.cpu"
   lines=$(awk -v s="$status" '$1 == s' "$work/burst.out" | wc -l)
   [ "$lines" = 200 ] ||
     fail "burst ($kind): $lines of 200 answers were $status: $(cut -d' ' -f1 "$work/burst.out" | sort | uniq -c | tr '\n' ' ')"

@@ -192,9 +192,24 @@ place() {
   ln -f "$2" "$target/" 2> /dev/null || cp "$2" "$target/"
 }
 
-# cpu_us PID: CPU time all threads of the process ran so far, in µs (the scheduler's
-# nanosecond accounting; /proc/PID/stat's clock ticks are too coarse for short bursts).
-cpu_us() { cat /proc/"$1"/task/*/schedstat 2> /dev/null | awk '{ ns += $1 } END { printf "%d\n", ns / 1000 }'; }
+# cpu_snapshot PID: one "tid nanoseconds-on-CPU" line per thread of the process (the
+# scheduler's accounting; /proc/PID/stat's clock ticks are too coarse for short bursts).
+cpu_snapshot() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    echo "${task##*/} $(cut -d' ' -f1 "$task/schedstat" 2> /dev/null || echo 0)"
+  done
+}
+
+# cpu_delta_us BEFORE AFTER: µs of CPU between two snapshots (strings). Threads are
+# matched by id: a thread that ended meanwhile (tokio's idle blocking threads do) is
+# left out rather than subtracted, a new one counts from zero.
+cpu_delta_us() {
+  awk -v before="$1" -v after="$2" 'BEGIN {
+    n = split(before, b, "\n"); for (i = 1; i <= n; i++) { split(b[i], f, " "); was[f[1]] = f[2] }
+    n = split(after, a, "\n"); for (i = 1; i <= n; i++) { split(a[i], f, " "); if (f[1] != "") ns += f[2] - was[f[1]] }
+    printf "%d\n", ns / 1000 }'
+}
 
 # nginx_worker_pid PIDFILE: the (single) worker process of the nginx master in PIDFILE.
 nginx_worker_pid() { pgrep -P "$(cat "$1")" | head -n 1; }
