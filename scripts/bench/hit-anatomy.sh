@@ -4,11 +4,13 @@
 # req/s and CPU µs per request of nginx's worker process and of casterpak's worker
 # (which reads the hit feed). CPU per request is what to compare on a busy machine.
 #
-# usage: scripts/bench/hit-anatomy.sh [ROUNDS]   (default 3 rounds of 3 s per variant)
+# usage: scripts/bench/hit-anatomy.sh [ROUNDS] [playlist|segment]
+#        (default 3 rounds of 3 s per variant, on the playlist; segment: a 1.6 MB one)
 # env: CARGO_TARGET_DIR, CASTERPAK_TEST_MEDIA, PROFILE (release, default, or debug)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=${1:-3}
+what=${2:-playlist}
 bin=${CARGO_TARGET_DIR:-$repo/target}/${PROFILE:-release}
 media=${CASTERPAK_TEST_MEDIA:-$repo/tests/media}
 [ -x "$bin/casterpak" ] || { echo "hit-anatomy: build first ($bin/casterpak)" >&2; exit 1; }
@@ -20,7 +22,11 @@ work=$(mktemp -d /tmp/casterpak-hits.XXXXXX)
 trap 'stack_stop_all; rm -rf "$work"' EXIT
 stack_start jit jit
 place jit "$media/a_720p_60s.mp4" hot
-path=/i/hot/a_720p_60s.mp4/index_0_av.m3u8
+case "$what" in
+  playlist) path=/i/hot/a_720p_60s.mp4/index_0_av.m3u8 ;;
+  segment) path=/i/hot/a_720p_60s.mp4/segment2_0_av.ts ;;
+  *) fail "usage: hit-anatomy.sh [ROUNDS] [playlist|segment]" ;;
+esac
 curl -fsS -o /dev/null "http://127.0.0.1:$(stack_port jit)$path" || fail "fill $path"
 generated=$work/jit/nginx/nginx.conf
 grep -q 'syslog:server=unix:' "$generated" || fail "the generated config has no syslog hit feed line"
