@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the MP4 demuxer: builds each cargo-fuzz target of bento4/fuzz and runs it
-# for SECONDS (default 20). Seeds come from the test media (their first 64 KiB:
-# the index of a fast-start file, or a fragmented file's first fragments).
+# Fuzzes the parsers that take hostile input: the MP4 box reader and demuxer
+# (bento4/fuzz: boxes, demux) and the worker's URL and SCGI request parsers (fuzz/:
+# url, scgi). Builds each cargo-fuzz target and runs it for SECONDS (default 20).
+# MP4 seeds come from the test media (their first 64 KiB: the index of a fast-start
+# file, or a fragmented file's first fragments); URL and SCGI seeds are written here.
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 
@@ -30,4 +32,16 @@ for target in boxes demux; do
     cargo fuzz run "$target" "$corpus" -- \
         -max_total_time="$seconds" -max_len=131072 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 done
-echo "fuzz: no crashes (artifacts, if any, are in $fuzz_dir/artifacts)"
+
+cd "$root/fuzz"
+mkdir -p corpus/url corpus/scgi
+printf '/i/dir/my_video_,low,medium,high,.mp4.csmil/segment3_1_av.ts?x=1' > corpus/url/seed-csmil
+printf '/i/a%%20b/%%C3%%A9t%%C3%%A9.mp4/index_0_av.m3u8' > corpus/url/seed-encoded
+headers=$(printf '%s\0' CONTENT_LENGTH 0 SCGI 1 REQUEST_URI /i/a.mp4/master.m3u8 REQUEST_ID ab | wc -c)
+{ printf '%s:' "$headers"; printf '%s\0' CONTENT_LENGTH 0 SCGI 1 REQUEST_URI /i/a.mp4/master.m3u8 REQUEST_ID ab; printf ','; } > corpus/scgi/seed-request
+for target in url scgi; do
+    echo "== fuzzing $target for ${seconds}s"
+    cargo fuzz run "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+done
+echo "fuzz: no crashes (artifacts, if any, are in $fuzz_dir/artifacts and $root/fuzz/artifacts)"
