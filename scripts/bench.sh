@@ -37,6 +37,11 @@ source "$repo/scripts/bench/report.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
+  local log
+  for log in "${work:-/nonexistent}"/*/worker.log; do
+    [ -f "$log" ] && { echo "--- last lines of $log" && tail -n 5 "$log"; } >&2
+  done
+  [ -n "${KEEP:-}" ] || echo "bench: KEEP=1 keeps the scratch dir with every log" >&2
   exit 1
 }
 
