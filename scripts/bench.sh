@@ -60,7 +60,9 @@ if [ "$quick" = 1 ]; then
   wrk_secs=1
   bursts=1
   echo "bench: quick mode ($profile build, small media, $runs runs): figures are not comparable" >&2
-  (cd "$repo" && cargo build --workspace --quiet $([ "$profile" = release ] && echo --release))
+  build_flags=(--workspace --quiet)
+  if [ "$profile" = release ]; then build_flags+=(--release); fi
+  (cd "$repo" && cargo build "${build_flags[@]}")
 else
   profile=release
   runs=${RUNS:-7}

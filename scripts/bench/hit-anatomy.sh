@@ -33,10 +33,10 @@ grep -q 'syslog:server=unix:' "$generated" || fail "the generated config has no 
 
 # variant NAME SED-EXPRESSION...: the generated config edited, on its own port and prefix.
 variant() {
-  local name=$1 port attempt
+  local name=$1 port
   shift
   mkdir -p "$work/$name/logs"
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     port=$(free_port)
     sed -e "s|$work/jit/nginx/|$work/$name/|g" -e "s|listen 127.0.0.1:[0-9]*;|listen 127.0.0.1:$port;|" \
       "$@" "$generated" > "$work/$name/nginx.conf"
@@ -56,6 +56,7 @@ variant no-feed-no-headers -e "${feed}d" -e '/^        add_header /d'
 # Candidate fixes: the buffered feed, plus nginx opening the file itself and falling
 # back on 404 (no try_files stat), or plus descriptors cached for a few seconds.
 buffered="${feed}s|access_log .*|access_log \"$work/NAME/logs/hits.log\" casterpak_hits buffer=64k flush=2s if=\$casterpak_logged_hit;|"
+# shellcheck disable=SC2016 # $uri is nginx's, not the shell's
 variant buffered+error_page -e "${buffered/NAME/buffered+error_page}" \
   -e 's|try_files $uri @casterpak;|error_page 404 = @casterpak; log_not_found off;|'
 variant buffered+open_cache -e "${buffered/NAME/buffered+open_cache}" \
@@ -69,10 +70,12 @@ for _ in $(seq "$rounds"); do
     [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
     npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
     n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
-    set -- $(wrk -t1 -c16 -d3s -s "$repo/scripts/bench/wrk-report.lua" \
-      "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')
-    [ "$5" = 0 ] && [ "$6" = 0 ] || fail "$v: $5 non-2xx, $6 socket errors"
-    awk -v v="$v" -v n="$2" -v us="$4" -v nt="$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")" \
+    read -r tag requests _ micros non2xx errors <<< "$(wrk -t1 -c16 -d3s \
+      -s "$repo/scripts/bench/wrk-report.lua" "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')"
+    if [ "$tag" != wrk-report ] || [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then
+      fail "$v: wrk failed or saw ${non2xx:-?} non-2xx answers, ${errors:-?} socket errors"
+    fi
+    awk -v v="$v" -v n="$requests" -v us="$micros" -v nt="$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")" \
       -v wt="$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")" \
       'BEGIN { printf "%-20s %10.0f %12.1f %12.1f\n", v == "jit" ? "shipped" : v, n / us * 1e6, nt / n, wt / n }'
   done

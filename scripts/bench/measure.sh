@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # globals (work, results, titles, runs, big, ...) come from scripts/bench.sh
 # Sourced by scripts/bench.sh: one function per row of the table. Each appends
 # "KEY<TAB>median min max count" lines to $results (see record) and fails the run
 # (fail) when the stack answers anything but what a working origin must.
@@ -25,12 +26,12 @@ get() {
 
 # expect_200 STACK PATH: a GET that must answer 200 with a body; prints its size.
 expect_200() {
-  local answer
-  answer=$(get "$1" "$2")
-  set -- "$1" "$2" $answer
-  [ "$3" = 200 ] && [ "$6" -gt 0 ] ||
-    fail "$1: GET $2 answered $3 with $6 bytes (logs: $work/$1/worker.log)"
-  echo "$6"
+  local status bytes
+  read -r status _ _ bytes <<< "$(get "$1" "$2")"
+  if [ "$status" != 200 ] || [ "$bytes" -le 0 ]; then
+    fail "$1: GET $2 answered $status with $bytes bytes"
+  fi
+  echo "$bytes"
 }
 
 # cold_ms STACK WARM PATH FILE...: puts the FILEs into a fresh dir D of the stack's
@@ -38,17 +39,17 @@ expect_200() {
 # milliseconds from request to first byte of /i/D/PATH. Removes D's cache afterwards
 # (whole-rendition fills of long titles would fill the disk).
 cold_ms() {
-  local stack=$1 warm=$2 path=$3 d f answer
+  local stack=$1 warm=$2 path=$3 d f status ttfb bytes
   shift 3
   d=$(next_dir)
   for f in "$@"; do place "$stack" "$f" "$d"; done
   if [ "$warm" != - ]; then expect_200 "$stack" "/i/$d/$warm" > /dev/null; fi
-  answer=$(get "$stack" "/i/$d/$path")
-  set -- $answer
-  [ "$1" = 200 ] && [ "$4" -gt 0 ] ||
-    fail "$stack: GET /i/$d/$path answered $1 with $4 bytes (logs: $work/$stack/worker.log)"
+  read -r status ttfb _ bytes <<< "$(get "$stack" "/i/$d/$path")"
+  if [ "$status" != 200 ] || [ "$bytes" -le 0 ]; then
+    fail "$stack: GET /i/$d/$path answered $status with $bytes bytes"
+  fi
   rm -rf "${work:?}/$stack/cache/i/$d" "${work:?}/$stack/media/$d"
-  echo "$2"
+  echo "$ttfb"
 }
 
 # The stacks a just-in-time figure is compared with: ours packaging whole renditions,
@@ -124,9 +125,9 @@ hyper() {
 
 # peak KEY DIR COMMAND...: COMMAND's peak resident memory in MB (GNU time), 3 runs.
 peak() {
-  local key=$1 dir=$2 i
+  local key=$1 dir=$2
   shift 2
-  for i in 1 2 3; do
+  for _ in 1 2 3; do
     find "$dir" -mindepth 1 -delete
     (cd "$dir" && /usr/bin/time -v "$@" 2>&1 > /dev/null) |
       awk -F: '/Maximum resident/ { printf "%.1f\n", $2 / 1024 }'
@@ -139,14 +140,15 @@ measure_whole_rendition() {
   mkdir -p "$wd/ours" "$wd/ffmpeg" "$wd/bento4"
   hyper whole.ours "$wd/ours" "$bin/mp42hls $big"
   [ -s "$wd/ours/stream.m3u8" ] || fail "our mp42hls wrote no stream.m3u8"
-  ff="ffmpeg -nostdin -v error -y -i $big -c copy -map 0 -f hls -hls_time 6 -hls_playlist_type vod -hls_segment_filename $wd/ffmpeg/seg%d.ts $wd/ffmpeg/index.m3u8"
-  hyper whole.ffmpeg "$wd/ffmpeg" "$ff"
+  ff=(ffmpeg -nostdin -v error -y -i "$big" -c copy -map 0 -f hls -hls_time 6 -hls_playlist_type vod
+    -hls_segment_filename "$wd/ffmpeg/seg%d.ts" "$wd/ffmpeg/index.m3u8")
+  hyper whole.ffmpeg "$wd/ffmpeg" "${ff[*]}"
   peak mem.ours "$wd/ours" "$bin/mp42hls" "$big"
   # Flat memory: the same tool on a title a tenth as long must peak about as high.
   peak mem.ours.small "$wd/ours" "$bin/mp42hls" "$small"
   # ... and on the longest title: memory follows the index, never the media.
   peak mem.ours.long "$wd/ours" "$bin/mp42hls" "${titles[-1]#*|}"
-  peak mem.ffmpeg "$wd/ffmpeg" $ff
+  peak mem.ffmpeg "$wd/ffmpeg" "${ff[@]}"
   if [ -n "$bento4_mp42hls" ]; then
     hyper whole.bento4 "$wd/bento4" "$bento4_mp42hls $big"
     peak mem.bento4 "$wd/bento4" "$bento4_mp42hls" "$big"
@@ -158,16 +160,18 @@ measure_whole_rendition() {
 # and casterpak's worker spent per request (robust to other load on the machine,
 # unlike req/s).
 wrk_run() {
-  local report npid n0 w0 wpid
+  local npid n0 w0 wpid tag requests bytes micros non2xx errors nginx_us worker_us
   npid=$(nginx_worker_pid "$3")
   wpid=$(stack_pid jit)
   n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
-  report=$(wrk -t1 -c16 -d"${wrk_secs}s" -s "$repo/scripts/bench/wrk-report.lua" \
-    "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report') || fail "wrk on $1 $2"
-  set -- $report "$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")" "$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")"
-  [ "$2" -gt 0 ] && [ "$5" = 0 ] && [ "$6" = 0 ] ||
-    fail "wrk: $2 requests, $5 non-2xx answers, $6 socket errors"
-  awk -v n="$2" -v b="$3" -v us="$4" -v nt="$7" -v wt="$8" 'BEGIN {
+  read -r tag requests bytes micros non2xx errors <<< "$(wrk -t1 -c16 -d"${wrk_secs}s" \
+    -s "$repo/scripts/bench/wrk-report.lua" "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report')"
+  nginx_us=$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")
+  worker_us=$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")
+  if [ "$tag" != wrk-report ] || [ "$requests" -le 0 ] || [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then
+    fail "wrk on $1 $2: ${requests:-no} requests, ${non2xx:-?} non-2xx answers, ${errors:-?} socket errors"
+  fi
+  awk -v n="$requests" -v b="$bytes" -v us="$micros" -v nt="$nginx_us" -v wt="$worker_us" 'BEGIN {
     printf "%.1f %.1f %.2f %.2f\n", n / us * 1e6, b / us * 1e6 / 1048576, nt / n, wt / n }'
 }
 
@@ -219,9 +223,9 @@ measure_hits() {
 # connection each, optionally with a Range header); prints one line per request:
 # "status connect_ms first_byte_ms last_byte_ms".
 burst() {
-  local port i
+  local port
   port=$(stack_port "$1")
-  for i in $(seq "$3"); do
+  for _ in $(seq "$3"); do
     printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$port" "$2"
     if [ -n "${4:-}" ]; then printf 'header = "Range: %s"\n' "$4"; fi
   done > "$work/burst.curlrc"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # globals (work, bin, results, ...) come from scripts/bench.sh
 # Sourced by scripts/bench.sh: prints $results as one markdown table (ours beside the
 # peer, "median (min–max)" of the repeated runs), the quality.md targets as met / not
 # met with their figures, and the machine.
@@ -22,7 +23,8 @@ verdict() { awk "BEGIN { print (($1) ? \"met\" : \"**NOT met**\") }"; }
 
 # peers KEY_PREFIX DIGITS: "whole: X; Bento4: Y" over the peer stacks.
 peers() {
-  local text="ours whole-rendition: $(f "$1.whole" "$2")"
+  local text
+  text="ours whole-rendition: $(f "$1.whole" "$2")"
   if [ -n "$bento4_mp42hls" ]; then text="$text; Bento4 whole-rendition: $(f "$1.bento4" "$2")"; fi
   echo "$text"
 }

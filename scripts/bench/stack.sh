@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # globals (work, bin, results, ...) come from scripts/bench.sh
 # Sourced by scripts/bench.sh: starts and stops the real stack (casterpak worker +
 # Debian's nginx with the config `casterpak nginx-conf --standalone` generates) and a
 # plain static nginx peer, each in its own dir under $work, on a free loopback port.
@@ -21,8 +22,8 @@ free_port() {
 wait_http() {
   local want=$1 url=$2
   shift 2
-  local i pidfile code
-  for i in $(seq 200); do
+  local pidfile code
+  for _ in $(seq 200); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$url" 2> /dev/null || true)
     if [ "$code" = "$want" ] || { [ "$want" = any ] && [ "$code" != 000 ]; }; then return 0; fi
     for pidfile in "$@"; do
@@ -50,9 +51,9 @@ start_nginx() {
 # does only after binding its port: until then an answer on the port may come from
 # someone else's server that took the port meanwhile. Fails when nginx exited.
 nginx_bound() {
-  local dir=$1 pid i
+  local dir=$1 pid
   pid=$(cat "$dir/nginx.pid")
-  for i in $(seq 200); do
+  for _ in $(seq 200); do
     if [ "$(cat "$dir/logs/nginx.pid" 2> /dev/null)" = "$pid" ]; then return 0; fi
     kill -0 "$pid" 2> /dev/null || return 1
     sleep 0.05
@@ -84,8 +85,8 @@ TOML
   RUST_LOG=${RUST_LOG:-info} "$bin/casterpak" serve --config "$dir/casterpak.toml" \
     >> "$dir/worker.log" 2>&1 &
   echo $! > "$dir/worker.pid"
-  local attempt port
-  for attempt in 1 2 3 4 5; do
+  local port
+  for _ in 1 2 3 4 5; do
     port=$(free_port)
     "$bin/casterpak" nginx-conf --config "$dir/casterpak.toml" --standalone \
       --listen "127.0.0.1:$port" --prefix "$dir/nginx" > "$dir/nginx/nginx.conf"
@@ -108,9 +109,9 @@ TOML
 # an access log to a file), and nothing else: the peer of a cache hit.
 static_start() {
   local name=$1 root=$2
-  local dir=$work/$name attempt port
+  local dir=$work/$name port
   mkdir -p "$dir/logs"
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     port=$(free_port)
     # The user line as in the generated config: the worker process reads the cache as
     # the user who started nginx (ignored with a warning when that is not root).
@@ -149,11 +150,11 @@ CONF
 
 # stop_pidfile FILE: TERM the process if it is still the one we started, then KILL.
 stop_pidfile() {
-  local pidfile=$1 pid i
+  local pidfile=$1 pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
   if grep -qs -e casterpak -e nginx "/proc/$pid/cmdline" && kill "$pid" 2> /dev/null; then
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
       kill -0 "$pid" 2> /dev/null || break
       sleep 0.1
     done

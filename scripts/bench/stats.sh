@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # globals (work, bin, results, ...) come from scripts/bench.sh
 # Sourced by scripts/bench.sh: small statistics over one number per line.
 
 # summary: reads numbers, prints "median min max count" (median of an even count: the
