@@ -176,3 +176,24 @@ fn unwritable_output_exits_4_and_cleans_up() {
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     assert!(scratch.files().is_empty(), "left {:?}", scratch.files());
 }
+
+#[test]
+fn closed_stdout_is_an_output_error_not_a_panic() {
+    // A reader that went away (`mp42hls --plan x.mp4 | head -c0`): the write fails
+    // with EPIPE, which must be exit 4 with one line, as any other output error.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_mp42hls"))
+        .args(["--plan"])
+        .arg(media("clip_low.mp4"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("mp42hls: writing to standard output"),
+        "{stderr}"
+    );
+}

@@ -44,17 +44,21 @@ fn output_error(path: &Path, e: std::io::Error) -> Failure {
     Failure(4, format!("writing {}: {e}", path.display()))
 }
 
+/// Writes to stdout without `print!`'s panic when the reader went away (`| head`):
+/// a closed pipe is an output error like any other, exit 4 with one line.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure(4, format!("writing to standard output: {e}")))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match cli::parse(&args) {
-        Ok(Command::Help) => {
-            print!("{}", cli::USAGE);
-            Ok(())
-        }
-        Ok(Command::Capabilities) => {
-            println!("{}", cli::CAPABILITIES);
-            Ok(())
-        }
+        Ok(Command::Help) => write_stdout(cli::USAGE),
+        Ok(Command::Capabilities) => write_stdout(&format!("{}\n", cli::CAPABILITIES)),
         Ok(Command::Run(args)) => run(&args),
         Err(error) => {
             // The reason first, on one line; the usage text after it where it helps.
@@ -125,8 +129,10 @@ fn run(args: &Args) -> Result<(), Failure> {
     match args.mode {
         Mode::Plan => {
             let stats = plan.stats(size_on_disk);
-            println!("{}", plan.plan_json(&stats, &codecs, size_on_disk));
-            Ok(())
+            write_stdout(&format!(
+                "{}\n",
+                plan.plan_json(&stats, &codecs, size_on_disk)
+            ))
         }
         Mode::Segments(first, last) => {
             let (Some(from), Some(to)) = (plan.segment_index(first), plan.segment_index(last))
@@ -346,7 +352,7 @@ fn write_whole(
                 s.size
             }
         });
-        print!("{}", plan.show_info_text(&stats, codecs));
+        write_stdout(&plan.show_info_text(&stats, codecs))?;
     }
     Ok(())
 }
