@@ -14,6 +14,7 @@ needs=(
   /usr/bin/time:time
   wrk:wrk
   hyperfine:hyperfine
+  jq:jq
   chromium:chromium
   node:nodejs
   npm:npm
@@ -38,7 +39,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# With recommends: that is how chromium (fonts, codec libraries) was checked to play here.
+$sudo apt-get install -y -q "${missing[@]}"
 # Debian's nginx package may start a server on port 80; casterpak runs its own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   $sudo systemctl stop nginx || true
