@@ -54,7 +54,7 @@ cat > "$config" <<TOML
 # Written by scripts/start-origin.sh; see casterpak.example.toml for every key.
 listen = "$run/worker.sock"
 control_socket = "$run/control.sock"
-hit_log_socket = "$run/hits.sock"
+hit_log = "$run/hits.log"
 media_root = "$run/media"
 cache_root = "$run/cache"
 db_path = "$run/db"

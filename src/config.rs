@@ -15,8 +15,9 @@ pub struct Config {
     pub listen: PathBuf,
     /// Unix stream socket for `--sweep` and other operator commands.
     pub control_socket: PathBuf,
-    /// Unix datagram socket nginx's hit log (`access_log syslog:server=unix:…`) feeds.
-    pub hit_log_socket: PathBuf,
+    /// File nginx appends a line to per cache hit (a buffered `access_log`); the worker
+    /// reads it every `cache.hit_flush_ms`, creates it when missing and keeps it bounded.
+    pub hit_log: PathBuf,
     /// URL prefix of every packaged path, e.g. "/i".
     pub url_prefix: String,
     /// Internal nginx location the worker redirects to after a fill.
@@ -84,7 +85,8 @@ pub struct CacheConfig {
     pub max_cache_bytes: u64,
     /// Files on disk that the database does not know are removed after this many seconds.
     pub orphan_grace_secs: u64,
-    /// How often batched hit-log updates are written to the database, in milliseconds.
+    /// How often the hit log is read and its access times written to the database, in
+    /// milliseconds; nginx flushes its log buffer every this many (whole) seconds.
     pub hit_flush_ms: u64,
     /// `Cache-Control` max-age for segments, in seconds.
     pub segment_max_age_secs: u64,
@@ -97,7 +99,7 @@ impl Default for Config {
         Config {
             listen: PathBuf::from("/run/casterpak/worker.sock"),
             control_socket: PathBuf::from("/run/casterpak/control.sock"),
-            hit_log_socket: PathBuf::from("/run/casterpak/hits.sock"),
+            hit_log: PathBuf::from("/run/casterpak/hits.log"),
             url_prefix: "/i".into(),
             internal_prefix: "/_casterpak_cache".into(),
             media_root: PathBuf::from("/srv/media"),
@@ -219,7 +221,7 @@ impl Config {
         for (key, path) in [
             ("listen", &self.listen),
             ("control_socket", &self.control_socket),
-            ("hit_log_socket", &self.hit_log_socket),
+            ("hit_log", &self.hit_log),
             ("media_root", &self.media_root),
             ("cache_root", &self.cache_root),
             ("db_path", &self.db_path),
@@ -328,6 +330,7 @@ mod tests {
         let cases = [
             ("segment_duration = 0.0", "segment_duration"),
             ("media_root = \"relative\"", "media_root"),
+            ("hit_log = \"hits.log\"", "hit_log"),
             ("url_prefix = \"i\"", "url_prefix"),
             ("url_prefix = \"/i/\"", "url_prefix"),
             ("internal_prefix = \"/i\"", "internal_prefix"),

@@ -106,8 +106,9 @@ pub fn standalone_with(config: &Config, opts: &Standalone) -> String {
 fn http_level(config: &Config, out: &mut String) {
     let _ = write!(
         out,
-        "# Hit feed: one syslog datagram per cache hit served by nginx; the worker reads them\n\
-         # to keep last-access times current for the sweep. It parses exactly this format.\n\
+        "# Hit feed: one line per cache hit served by nginx, appended to a buffered log file\n\
+         # the worker reads to keep last-access times current for the sweep. It parses\n\
+         # exactly this format.\n\
          log_format casterpak_hits '$status $request_uri';\n\
          map $status $casterpak_logged_hit {{\n    200 1;\n    206 1;\n    304 1;\n    default 0;\n}}\n\n\
          # Segments never change under one name; playlists may (a healed csmil master).\n\
@@ -124,10 +125,9 @@ fn http_level(config: &Config, out: &mut String) {
 fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, out: &mut String) {
     let cache_root = trimmed(&config.cache_root);
     let worker = quoted(&format!("unix:{}", config.listen.to_string_lossy()));
-    let hit_log = quoted(&format!(
-        "syslog:server=unix:{},nohostname,tag=casterpak",
-        config.hit_log_socket.to_string_lossy()
-    ));
+    let hit_log = quoted(&config.hit_log.to_string_lossy());
+    // nginx's flush takes whole seconds; the worker reads every hit_flush_ms.
+    let hit_flush_secs = config.cache.hit_flush_ms.div_ceil(1000).max(1);
     // The worker may wait for a pool slot and then run a probe and a packaging run,
     // each bounded by the tool timeout: nginx must outwait that and get the 504.
     let read_timeout = config
@@ -142,9 +142,14 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20   server_name _;\n\
          \x20   server_tokens off;\n\
          \x20   {access_log}\n\n\
-         \x20   # Off: a cached \"not found\" from the try_files check would turn the redirect to a\n\
-         \x20   # file just filled into a 404, and cached descriptors would keep evicted files' space.\n\
-         \x20   open_file_cache off;\n\
+         \x20   # Descriptors of hit files stay open between requests (a hit then costs less than\n\
+         \x20   # a plain static file). Errors off: a cached \"not found\" from the try_files check\n\
+         \x20   # would turn the redirect to a file just filled into a 404. Valid 2s: a file the\n\
+         \x20   # sweep deleted keeps its space, and a replaced playlist is served, until its\n\
+         \x20   # entry is checked again at the next request 2 s on (or dropped, 30 s unused).\n\
+         \x20   open_file_cache max=10000 inactive=30s;\n\
+         \x20   open_file_cache_valid 2s;\n\
+         \x20   open_file_cache_errors off;\n\
          \x20   sendfile on;\n\
          \x20   tcp_nopush on;\n\n\
          \x20   # Hits: served from the cache directory by nginx alone; misses go to the worker.\n\
@@ -164,8 +169,10 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20       add_header Cache-Control $casterpak_cache_control;\n\
          {cors}\
          \x20       add_header X-Casterpak-Cache HIT;\n\
+         \x20       # Both logs: an access_log here replaces the inherited one. The hit log is\n\
+         \x20       # buffered: a memcpy per hit, one write per 64 KB or per flush interval.\n\
          \x20       {access_log}\n\
-         \x20       access_log {hit_log} casterpak_hits if=$casterpak_logged_hit;\n\
+         \x20       access_log {hit_log} casterpak_hits buffer=64k flush={hit_flush_secs}s if=$casterpak_logged_hit;\n\
          \x20   }}\n\n\
          \x20   # Misses: the worker fills the cache and answers X-Accel-Redirect to the internal\n\
          \x20   # location below, or answers errors (and uncached masters) itself.\n\

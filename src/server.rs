@@ -103,14 +103,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // nginx serves hits without us: the hit feed is where a changed source shows.
     let check: crate::hitlog::BatchCheck = Arc::new(move |keys| freshness.check_hits(keys));
     let hitlog = crate::hitlog::spawn_with_check(
-        &config.hit_log_socket,
+        &config.hit_log,
         store.clone(),
         mapper,
         flush_every,
         hits.clone(),
         Some(check),
     )
-    .map_err(ctx("hit_log_socket"))?;
+    .map_err(ctx("hit_log"))?;
     let handler = crate::sweep::control_handler(store.clone(), cache.clone(), config.clone());
     let control =
         crate::control::serve(&config.control_socket, handler).map_err(ctx("control_socket"))?;
@@ -125,16 +125,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
     });
     accept_until_signal(listener, state).await;
 
-    // Aborting drops the hit reader, which writes its pending batch; awaiting makes
-    // sure that write happened before the final flush below.
+    // Aborting drops the hit reader, which reads and writes what the log still holds;
+    // awaiting makes sure that write happened before the final flush below.
     hitlog.abort();
     let _ = hitlog.await;
     control.abort();
-    for socket in [
-        &config.listen,
-        &config.control_socket,
-        &config.hit_log_socket,
-    ] {
+    for socket in [&config.listen, &config.control_socket] {
         let _ = crate::control::remove_stale_socket(socket);
     }
     match tokio::task::spawn_blocking(move || store.flush()).await {

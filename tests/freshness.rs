@@ -45,6 +45,24 @@ fn until_hit(stack: &Stack, path: &str) -> Response {
     panic!("{path} never became a cache hit");
 }
 
+/// Requests `path` until it is not served as a HIT, which must happen within
+/// nginx's `open_file_cache_valid` (2 s) of its file being evicted: until then nginx
+/// may answer from the descriptor it holds.
+fn until_miss(stack: &Stack, path: &str) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let r = get_ok(stack, path);
+        if r.header("x-casterpak-cache") != "HIT" {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still served from an evicted file"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn resolutions(master: &str) -> Vec<String> {
     variants(master)
         .into_iter()
@@ -67,7 +85,7 @@ fn summary_count(summary: &str, label: &str) -> u64 {
 
 #[test]
 fn hits_on_a_replaced_source_turn_into_a_miss_from_the_new_file() {
-    let stack = stack();
+    let mut stack = stack();
     let csmil_master = format!("{CSMIL}/master.m3u8");
     let single_master = "/i/p_lo.mp4/master.m3u8";
     let segment = "/i/p_lo.mp4/segment1_0_av.ts";
@@ -81,9 +99,10 @@ fn hits_on_a_replaced_source_turn_into_a_miss_from_the_new_file() {
     );
     until_hit(&stack, single_master);
     until_hit(&stack, segment);
-    // Let those hits be flushed and checked while the source is still the old one,
-    // so the replacement is seen only by a later re-check.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Let those hits be read and checked while the source is still the old one, so
+    // the replacement is seen only by a later re-check (the check follows the read).
+    stack.wait_for_hits(3);
+    std::thread::sleep(Duration::from_millis(300));
 
     replace_p_lo(&stack);
     // nginx keeps answering from the cache; its hit log reaches the worker, which
@@ -113,10 +132,10 @@ fn hits_on_a_replaced_source_turn_into_a_miss_from_the_new_file() {
         "{new_master}"
     );
 
-    let r = get_ok(&stack, single_master);
+    let r = until_miss(&stack, single_master);
     assert_eq!(r.header("x-casterpak-cache"), "MISS", "single master");
     assert_eq!(resolutions(&r.text()), ["960x540"], "{}", r.text());
-    let r = get_ok(&stack, segment);
+    let r = until_miss(&stack, segment);
     assert_eq!(r.header("x-casterpak-cache"), "MISS", "segment");
     assert!(r.body != old_segment, "segment 1 still the old source's");
     assert_transport_stream(&r.body, segment);
@@ -164,7 +183,7 @@ fn sweep_evicts_a_rendition_whose_source_changed_with_its_masters() {
         "p_hi went too: {summary}"
     );
 
-    let r = get_ok(&stack, &csmil_master);
+    let r = until_miss(&stack, &csmil_master);
     assert_eq!(r.header("x-casterpak-cache"), "MISS");
     assert!(
         resolutions(&r.text()).contains(&"960x540".to_string()),

@@ -32,7 +32,7 @@ fn standalone_conf_passes_nginx_test() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         listen: dir.path().join("worker.sock"),
-        hit_log_socket: dir.path().join("hits.sock"),
+        hit_log: dir.path().join("hits.log"),
         cache_root: dir.path().join("cache"),
         ..Config::default()
     };
@@ -50,14 +50,17 @@ fn admin_block_passes_nginx_test_inside_an_http_context() {
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("nginx/casterpak.conf");
         std::fs::write(template, &block).expect("write nginx/casterpak.conf");
     }
-    // The admin block logs to /var/log/nginx and listens on port 80; point both at the
-    // temp dir so the check runs unprivileged: only syntax and directive contexts matter.
+    // The admin block logs to /var/log/nginx and /run/casterpak and listens on port 80;
+    // point them at the temp dir so the check runs unprivileged: only syntax and
+    // directive contexts matter.
     let log = dir.path().join("logs/casterpak.access.log");
+    let hit_log = dir.path().join("logs/hits.log");
     let block = block
         .replace(
             "/var/log/nginx/casterpak.access.log",
             &log.to_string_lossy(),
         )
+        .replace("/run/casterpak/hits.log", &hit_log.to_string_lossy())
         .replace("listen 80;", "listen 127.0.0.1:1;");
     let p = dir.path().display();
     let text = format!(

@@ -71,7 +71,7 @@ stack_start() {
   cat > "$dir/casterpak.toml" << TOML
 listen = "$dir/worker.sock"
 control_socket = "$dir/control.sock"
-hit_log_socket = "$dir/hits.sock"
+hit_log = "$dir/hits.log"
 media_root = "$dir/media"
 cache_root = "$dir/cache"
 db_path = "$dir/db"

@@ -1,7 +1,21 @@
-//! Hit feed tests: the batch as a value, the feed over a real socket and sled.
+//! Hit feed tests: the batch as a value, the feed from a real log file into sled.
 
 use super::*;
-use std::os::unix::net::UnixDatagram as StdDatagram;
+use std::io::Write;
+
+/// Appends lines as nginx does (O_APPEND, one write per flushed buffer).
+fn nginx_writes(log: &Path, lines: &[&[u8]]) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .expect("the feed created the log");
+    let mut buffer = Vec::new();
+    for line in lines {
+        buffer.extend_from_slice(line);
+        buffer.push(b'\n');
+    }
+    file.write_all(&buffer).unwrap();
+}
 
 #[test]
 fn batch_keeps_newest_time_and_is_bounded() {
@@ -47,39 +61,31 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[tokio::test]
-async fn datagrams_become_access_times() {
+async fn log_lines_become_access_times() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let socket = dir.path().join("run/hits.sock");
-    // A stale socket from a previous run is replaced.
-    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
-    drop(StdDatagram::bind(&socket).unwrap());
-
+    let log = dir.path().join("run/hits.log");
     let counters = Arc::new(HitCounters::default());
     let task = spawn_with_counters(
-        &socket,
+        &log,
         store.clone(),
         Arc::new(rendition_key),
         Duration::from_millis(50),
         counters.clone(),
     )
     .unwrap();
-    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o666);
+    assert!(log.is_file(), "the feed creates the log nginx appends to");
 
     let before = crate::store::unix_now();
-    let client = StdDatagram::unbound().unwrap();
-    let datagrams: [&[u8]; 6] = [
-        b"<190>Nov 21 04:40:01 casterpak: 200 /i/a/b.mp4/segment3_0_av.ts",
-        b"<190>Nov 21 04:40:01 casterpak: 304 /i/c.mp4/index_0_av.m3u8?x=1",
-        b"<190>Nov 21 04:40:01 casterpak: 404 /i/missing.mp4/index_0_av.m3u8",
-        b"<190>Nov 21 04:40:01 casterpak: 200 /favicon.ico",
+    let lines: [&[u8]; 6] = [
+        b"200 /i/a/b.mp4/segment3_0_av.ts",
+        b"304 /i/c.mp4/index_0_av.m3u8?x=1",
+        b"404 /i/missing.mp4/index_0_av.m3u8",
+        b"200 /favicon.ico",
         b"\xff\xfe garbage",
         b"",
     ];
-    for d in datagrams {
-        client.send_to(d, &socket).unwrap();
-    }
+    nginx_writes(&log, &lines);
     wait_for("two flushed keys", || {
         counters.flushed.load(Ordering::Relaxed) >= 2
     })
@@ -89,6 +95,7 @@ async fn datagrams_become_access_times() {
     assert_eq!(counters.ignored.load(Ordering::Relaxed), 2);
     assert_eq!(counters.malformed.load(Ordering::Relaxed), 2);
     assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(counters.read_errors.load(Ordering::Relaxed), 0);
 
     for key in ["i/a/b.mp4", "i/c.mp4"] {
         let entry = store.get(key).unwrap().unwrap_or_else(|| panic!("{key}"));
@@ -99,61 +106,80 @@ async fn datagrams_become_access_times() {
 }
 
 #[tokio::test]
-async fn refuses_to_replace_a_regular_file() {
+async fn lines_from_before_the_start_are_not_accesses() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let not_a_socket = dir.path().join("hits.sock");
-    std::fs::write(&not_a_socket, b"keep me").unwrap();
-    let err = spawn(
-        &not_a_socket,
-        store,
+    let log = dir.path().join("hits.log");
+    std::fs::write(&log, b"200 /i/old.mp4/segment1_0_av.ts\n").unwrap();
+    let counters = Arc::new(HitCounters::default());
+    let task = spawn_with_counters(
+        &log,
+        store.clone(),
         Arc::new(rendition_key),
-        Duration::from_secs(1),
+        Duration::from_millis(50),
+        counters.clone(),
     )
-    .unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-    assert_eq!(std::fs::read(&not_a_socket).unwrap(), b"keep me");
+    .unwrap();
+    nginx_writes(&log, &[b"200 /i/new.mp4/segment1_0_av.ts"]);
+    wait_for("the new line", || {
+        counters.flushed.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    assert_eq!(counters.seen.load(Ordering::Relaxed), 1);
+    assert!(store.get("i/new.mp4").unwrap().is_some());
+    assert_eq!(store.get("i/old.mp4").unwrap(), None);
+    task.abort();
 }
 
 #[tokio::test]
-async fn pending_hits_are_written_when_the_task_is_aborted() {
+async fn a_directory_in_the_logs_place_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let socket = dir.path().join("hits.sock");
+    let not_a_file = dir.path().join("hits.log");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let err = spawn_with_counters(
+        &not_a_file,
+        store,
+        Arc::new(rendition_key),
+        Duration::from_secs(1),
+        Arc::default(),
+    )
+    .expect_err("a directory cannot be the hit log");
+    assert!(!err.to_string().is_empty());
+    assert!(not_a_file.is_dir());
+}
+
+#[tokio::test]
+async fn unread_lines_are_written_when_the_task_is_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
+    let log = dir.path().join("hits.log");
     let counters = Arc::new(HitCounters::default());
-    // A flush interval far longer than the test: only the abort can write.
+    // A flush interval far longer than the test: only the abort can read and write.
     let task = spawn_with_counters(
-        &socket,
+        &log,
         store.clone(),
         Arc::new(rendition_key),
         Duration::from_secs(3600),
         counters.clone(),
     )
     .unwrap();
-    // The interval's first tick fires at once; let it pass with nothing pending.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let client = StdDatagram::unbound().unwrap();
-    client
-        .send_to(
-            b"<190>Nov 21 04:40:01 casterpak: 200 /i/late.mp4/segment1_0_av.ts",
-            &socket,
-        )
-        .unwrap();
-    wait_for("the hit to be received", || {
-        counters.recorded.load(Ordering::Relaxed) == 1
-    })
-    .await;
+    // The interval's first tick fires at once; let it pass with nothing written.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    nginx_writes(&log, &[b"200 /i/late.mp4/segment1_0_av.ts"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(store.get("i/late.mp4").unwrap(), None, "flushed too early");
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     assert!(store.get("i/late.mp4").unwrap().is_some());
+    assert_eq!(counters.recorded.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test]
 async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let socket = dir.path().join("hits.sock");
+    let log = dir.path().join("hits.log");
     let counters = Arc::new(HitCounters::default());
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let (seen2, store2) = (seen.clone(), store.clone());
@@ -170,7 +196,7 @@ async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
         keys.len() as u64
     });
     let task = spawn_with_check(
-        &socket,
+        &log,
         store.clone(),
         Arc::new(rendition_key),
         Duration::from_millis(50),
@@ -178,11 +204,13 @@ async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
         Some(check),
     )
     .unwrap();
-    let client = StdDatagram::unbound().unwrap();
-    for uri in ["/i/a.mp4/segment1_0_av.ts", "/i/a.mp4/index_0_av.m3u8"] {
-        let line = format!("<190>Nov 21 04:40:01 casterpak: 200 {uri}");
-        client.send_to(line.as_bytes(), &socket).unwrap();
-    }
+    nginx_writes(
+        &log,
+        &[
+            b"200 /i/a.mp4/segment1_0_av.ts",
+            b"200 /i/a.mp4/index_0_av.m3u8",
+        ],
+    );
     wait_for("the check to run", || {
         counters.stale_evicted.load(Ordering::Relaxed) >= 1
     })
@@ -191,7 +219,7 @@ async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
     // A check already on its blocking thread finishes despite the abort.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let seen = seen.lock().unwrap().clone();
-    // Both datagrams usually share one batch, where the key appears once.
+    // Both lines usually share one batch, where the key appears once.
     assert!(
         !seen.is_empty() && seen.iter().all(|s| s == "i/a.mp4 touched=true"),
         "{seen:?}"

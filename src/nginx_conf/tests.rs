@@ -42,7 +42,7 @@ fn example_config_is_the_default_config() {
     for key in [
         "listen",
         "control_socket",
-        "hit_log_socket",
+        "hit_log",
         "url_prefix",
         "internal_prefix",
         "media_root",
@@ -81,12 +81,13 @@ fn locations_follow_the_config() {
         internal_prefix: "/_fill".into(),
         cache_root: PathBuf::from("/data/cache/"),
         listen: PathBuf::from("/run/x/w.sock"),
-        hit_log_socket: PathBuf::from("/run/x/h.sock"),
+        hit_log: PathBuf::from("/run/x/h.log"),
         ..Config::default()
     };
     config.cache.segment_max_age_secs = 111;
     config.cache.playlist_max_age_secs = 22;
     config.limits.tool_timeout_secs = 40;
+    config.cache.hit_flush_ms = 2001;
     let conf = server_block(&config);
     let cases: [(&str, &[&str]); 4] = [
         (
@@ -94,7 +95,7 @@ fn locations_follow_the_config() {
             &[
                 "root \"/data/cache\";",
                 "try_files $uri @casterpak;",
-                "access_log \"syslog:server=unix:/run/x/h.sock,nohostname,tag=casterpak\" casterpak_hits",
+                "access_log \"/run/x/h.log\" casterpak_hits buffer=64k flush=3s if=$casterpak_logged_hit;",
                 "add_header Cache-Control $casterpak_cache_control;",
                 "Access-Control-Allow-Origin \"*\" always;",
                 "return 204;",
@@ -133,7 +134,13 @@ fn locations_follow_the_config() {
     }
     assert!(conf.contains("~\\.ts$ \"public, max-age=111, immutable\";"));
     assert!(conf.contains("~\\.m3u8$ \"public, max-age=22\";"));
-    assert!(conf.contains("open_file_cache off;"));
+    for directive in [
+        "open_file_cache max=10000 inactive=30s;",
+        "open_file_cache_valid 2s;",
+        "open_file_cache_errors off;",
+    ] {
+        assert!(conf.contains(directive), "{directive}");
+    }
     assert!(conf.contains("log_format casterpak_hits '$status $request_uri';"));
 }
 
@@ -179,7 +186,7 @@ fn standalone_keeps_every_writable_path_inside_the_prefix() {
         .filter(|l| l.trim_start().starts_with("access_log "))
     {
         assert!(
-            line.contains("/tmp/px/logs/") || line.contains("syslog:"),
+            line.contains("/tmp/px/logs/") || line.contains("/run/casterpak/hits.log"),
             "{line}"
         );
     }
@@ -209,4 +216,25 @@ fn quoting_escapes_quotes_and_backslashes() {
     }
     assert_eq!(trimmed(Path::new("/")), "/");
     assert_eq!(trimmed(Path::new("/a/b//")), "/a/b");
+}
+
+#[test]
+fn hit_log_flush_is_hit_flush_ms_rounded_up_to_whole_seconds() {
+    for (ms, flush) in [
+        (1, "flush=1s "),
+        (999, "flush=1s "),
+        (1000, "flush=1s "),
+        (1001, "flush=2s "),
+        (2000, "flush=2s "),
+        (60_500, "flush=61s "),
+    ] {
+        let mut config = Config::default();
+        config.cache.hit_flush_ms = ms;
+        let conf = server_block(&config);
+        let line = conf
+            .lines()
+            .find(|l| l.contains("casterpak_hits buffer=64k"))
+            .expect("hit log line");
+        assert!(line.contains(flush), "{ms} ms: {line}");
+    }
 }

@@ -74,7 +74,7 @@ start_casterpak() {
   cat >"$TMP/casterpak.toml" <<EOF
 listen = "$TMP/worker.sock"
 control_socket = "$TMP/control.sock"
-hit_log_socket = "$TMP/hits.sock"
+hit_log = "$TMP/hits.log"
 media_root = "$(readlink -f "$MEDIA")"
 cache_root = "$TMP/cache"
 db_path = "$TMP/db"

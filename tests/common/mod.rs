@@ -105,7 +105,7 @@ impl Stack {
         for (key, value) in [
             ("listen", worker_socket.clone()),
             ("control_socket", root.join("control.sock")),
-            ("hit_log_socket", root.join("hits.sock")),
+            ("hit_log", root.join("hits.log")),
             ("media_root", media_root.clone()),
             ("cache_root", cache_root.clone()),
             ("db_path", root.join("db")),
@@ -300,6 +300,20 @@ impl Stack {
             .expect("write config");
     }
 
+    /// A counter of the worker's metrics endpoint (0 when absent).
+    pub fn metric(&self, name: &str) -> u64 {
+        metric_of(self.port, name)
+    }
+
+    /// Waits until the worker has read at least `n` cache hits from nginx's hit log
+    /// (nginx writes its buffer out every `hit_flush_ms` rounded up to seconds).
+    pub fn wait_for_hits(&mut self, n: u64) {
+        let port = self.port;
+        self.wait_for(&format!("{n} hits read from the hit log"), || {
+            metric_of(port, "casterpak_hits_total") >= n
+        });
+    }
+
     pub fn mp42hls_runs(&self) -> Vec<String> {
         tools::runs(&self.tools.mp42hls_log)
     }
@@ -345,6 +359,16 @@ impl Stack {
         walk(&self.cache_root.join("i"), &mut out);
         out
     }
+}
+
+fn metric_of(port: u16, name: &str) -> u64 {
+    let r = request(port, "GET", b"/_casterpak/metrics", &[]);
+    assert_eq!(r.status, 200, "metrics: {}", r.text());
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,8 +1,8 @@
-//! Parsing nginx's hit-log datagrams. Pure code: no I/O.
+//! Parsing the lines of nginx's hit log. Pure code: no I/O.
 //!
-//! nginx sends one RFC 3164 syslog datagram per cache hit, with
-//! `log_format casterpak_hits '$status $request_uri';` and `nohostname`:
-//! `<190>Nov 21 04:40:01 casterpak: 200 /i/a/b.mp4/segment3_0_av.ts`.
+//! nginx appends one line per cache hit, with
+//! `log_format casterpak_hits '$status $request_uri';`:
+//! `200 /i/a/b.mp4/segment3_0_av.ts`.
 //! nginx escapes `"`, `\`, control and non-ASCII bytes in log variables as `\xHH`,
 //! so the URI is unescaped back to the bytes of the request line.
 
@@ -25,8 +25,6 @@ impl Hit {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
-    NoPriority,
-    NoTag,
     BadStatus,
     BadUri,
     BadEscape,
@@ -35,9 +33,7 @@ pub enum ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ParseError::NoPriority => "datagram does not start with a syslog <priority>",
-            ParseError::NoTag => "no `tag: ` before the message",
-            ParseError::BadStatus => "message does not start with a 3-digit status",
+            ParseError::BadStatus => "line does not start with a 3-digit status",
             ParseError::BadUri => "request URI missing or not starting with '/'",
             ParseError::BadEscape => "malformed \\xHH escape in the URI",
         })
@@ -46,15 +42,9 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-pub fn parse(datagram: &[u8]) -> Result<Hit, ParseError> {
-    let after_priority = skip_priority(datagram).ok_or(ParseError::NoPriority)?;
-    // The timestamp ("Nov 21 04:40:01") has colons but never ": ", so the first
-    // ": " ends the tag.
-    let message_at = find(after_priority, b": ").ok_or(ParseError::NoTag)?;
-    let message = after_priority
-        .get(message_at + 2..)
-        .ok_or(ParseError::NoTag)?;
-    let message = trim_line_end(message);
+/// Parses one line (its `\n` may be present or not).
+pub fn parse(line: &[u8]) -> Result<Hit, ParseError> {
+    let message = trim_line_end(line);
     let (status, rest) = match message {
         [a, b, c, b' ', rest @ ..] if [a, b, c].iter().all(|d| d.is_ascii_digit()) => {
             let status = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
@@ -70,21 +60,6 @@ pub fn parse(datagram: &[u8]) -> Result<Hit, ParseError> {
         uri.truncate(query);
     }
     Ok(Hit { status, uri })
-}
-
-/// `<` 1–3 digits `>`; returns what follows.
-fn skip_priority(d: &[u8]) -> Option<&[u8]> {
-    let rest = d.strip_prefix(b"<")?;
-    let close = rest.iter().take(4).position(|&b| b == b'>')?;
-    let digits = rest.get(..close)?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    rest.get(close + 1..)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn trim_line_end(mut s: &[u8]) -> &[u8] {
@@ -137,7 +112,7 @@ mod tests {
     #[test]
     fn table() {
         let huge = {
-            let mut d = b"<190>Nov 21 04:40:01 casterpak: 200 /".to_vec();
+            let mut d = b"200 /".to_vec();
             d.extend(std::iter::repeat_n(b'a', 1 << 20));
             d
         };
@@ -146,90 +121,54 @@ mod tests {
         let cases: Vec<(&str, &[u8], Result<Hit, ParseError>)> = vec![
             (
                 "segment hit",
-                b"<190>Nov 21 04:40:01 casterpak: 200 /i/a/b.mp4/segment3_0_av.ts",
+                b"200 /i/a/b.mp4/segment3_0_av.ts",
                 hit(200, b"/i/a/b.mp4/segment3_0_av.ts"),
             ),
             (
-                "single-digit day, trailing newline",
-                b"<190>Nov  1 04:40:01 casterpak: 206 /i/x.mp4/index_0_av.m3u8\n",
+                "trailing newline",
+                b"206 /i/x.mp4/index_0_av.m3u8\n",
                 hit(206, b"/i/x.mp4/index_0_av.m3u8"),
             ),
             (
                 "query removed, percent-encoding kept",
-                b"<14>Jan 02 00:00:00 t: 304 /i/a%20b.mp4/master.m3u8?token=1",
+                b"304 /i/a%20b.mp4/master.m3u8?token=1",
                 hit(304, b"/i/a%20b.mp4/master.m3u8"),
             ),
             (
                 "nginx escapes of non-ASCII",
-                b"<190>Nov 21 04:40:01 casterpak: 200 /i/\\xC3\\xBC.mp4/segment1_0_av.ts",
-                hit(200, "/i/ü.mp4/segment1_0_av.ts".as_bytes()),
+                b"200 /i/\\xC3\\xBC.mp4/segment1_0_av.ts",
+                hit(200, "/i/\u{fc}.mp4/segment1_0_av.ts".as_bytes()),
             ),
             (
                 "captured from nginx 1.22: escaped backslash and quote",
-                b"<190>Nov 21 04:46:16 casterpak: 404 /i/%C3%BC/\\x5Cxc3\\x22q",
+                b"404 /i/%C3%BC/\\x5Cxc3\\x22q",
                 hit(404, b"/i/%C3%BC/\\xc3\"q"),
             ),
-            (
-                "not found is parsed",
-                b"<1>Nov 21 04:40:01 c: 404 /i/x",
-                hit(404, b"/i/x"),
-            ),
+            ("not found is parsed", b"404 /i/x", hit(404, b"/i/x")),
             ("huge", &huge, hit(200, &huge_uri)),
-            ("empty", b"", Err(ParseError::NoPriority)),
-            ("garbage", b"hello world", Err(ParseError::NoPriority)),
+            ("empty", b"", Err(ParseError::BadStatus)),
+            ("only a newline", b"\n", Err(ParseError::BadStatus)),
+            ("garbage", b"hello world", Err(ParseError::BadStatus)),
             (
-                "priority not digits",
-                b"<1a>x: 200 /",
-                Err(ParseError::NoPriority),
-            ),
-            (
-                "priority unterminated",
-                b"<19000000 x: 200 /",
-                Err(ParseError::NoPriority),
-            ),
-            (
-                "no tag",
-                b"<190>Nov 21 04:40:01 casterpak 200 /i",
-                Err(ParseError::NoTag),
-            ),
-            (
-                "tag at end",
-                b"<190>Nov 21 04:40:01 casterpak: ",
+                "a syslog line is not a file log line",
+                b"<190>Nov 21 04:40:01 casterpak: 200 /i/a.mp4",
                 Err(ParseError::BadStatus),
             ),
-            (
-                "status letters",
-                b"<190>x: 2O0 /i",
-                Err(ParseError::BadStatus),
-            ),
-            (
-                "status without uri",
-                b"<190>x: 200",
-                Err(ParseError::BadStatus),
-            ),
-            (
-                "relative uri",
-                b"<190>x: 200 i/a.mp4",
-                Err(ParseError::BadUri),
-            ),
+            ("status letters", b"2O0 /i", Err(ParseError::BadStatus)),
+            ("status without uri", b"200", Err(ParseError::BadStatus)),
+            ("four-digit status", b"2000 /i", Err(ParseError::BadStatus)),
+            ("relative uri", b"200 i/a.mp4", Err(ParseError::BadUri)),
+            ("empty uri", b"200 ", Err(ParseError::BadUri)),
             (
                 "extra field",
-                b"<190>x: 200 /i/a.mp4 extra",
+                b"200 /i/a.mp4 extra",
                 Err(ParseError::BadUri),
             ),
-            (
-                "bad escape",
-                b"<190>x: 200 /i/\\xZZ",
-                Err(ParseError::BadEscape),
-            ),
-            (
-                "cut escape",
-                b"<190>x: 200 /i/\\x4",
-                Err(ParseError::BadEscape),
-            ),
+            ("bad escape", b"200 /i/\\xZZ", Err(ParseError::BadEscape)),
+            ("cut escape", b"200 /i/\\x4", Err(ParseError::BadEscape)),
             (
                 "raw non-UTF-8",
-                b"<190>x: 200 /i/\xff\xfe.mp4",
+                b"200 /i/\xff\xfe.mp4",
                 hit(200, b"/i/\xff\xfe.mp4"),
             ),
         ];
