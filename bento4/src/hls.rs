@@ -352,7 +352,9 @@ mod tests {
     #[test]
     fn independent_only_when_segments_start_on_keyframes() {
         let mut movie = movie();
-        movie.tracks[0].samples[0].sync = false;
+        let mut samples: Vec<crate::media::Sample> = movie.tracks[0].samples.iter().collect();
+        samples[0].sync = false;
+        movie.tracks[0].samples = samples.into();
         let plan = plan(&movie, 0);
         let urls = Template::parse("s%d.ts").unwrap();
         let options = PlaylistOptions {

@@ -148,7 +148,7 @@ mod tests {
             display_height: 0.0,
             codec: Codec::Unsupported(*b"test"),
             edit: EditShift::default(),
-            samples,
+            samples: samples.into(),
         }
     }
 

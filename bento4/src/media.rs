@@ -4,6 +4,10 @@
 //! Nothing here holds media bytes: a [`Sample`] says where its bytes are in the
 //! file, so a job reads only the ranges it needs.
 
+mod samples;
+
+pub use samples::{SampleTable, Samples};
+
 /// A whole movie as read from `moov` (plus any `moof` fragments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Movie {
@@ -59,7 +63,7 @@ pub struct Track {
     /// this removes the B-frame delay.
     pub edit: EditShift,
     /// Every sample in decode order.
-    pub samples: Vec<Sample>,
+    pub samples: SampleTable,
 }
 
 /// What the edit list does to this track's timeline, reduced to one shift

@@ -13,7 +13,7 @@
 //! than `min(0.5 s, target / 2)`, its cut is dropped and the previous segment takes
 //! it (Bento4 ends a 30 s audio file cut at 10 s with a 5 ms segment).
 
-use crate::media::Sample;
+use crate::media::SampleTable;
 
 /// The longest final piece that is merged into the segment before it, in seconds.
 const SLIVER_SECONDS: f64 = 0.5;
@@ -46,7 +46,7 @@ impl CutRule {
 
 /// Indices of the samples that start each segment; the first is always 0.
 /// Empty when there are no samples.
-pub fn cut_points(samples: &[Sample], timescale: u32, rule: CutRule) -> Vec<usize> {
+pub fn cut_points(samples: &SampleTable, timescale: u32, rule: CutRule) -> Vec<usize> {
     let Some(first) = samples.first() else {
         return Vec::new();
     };
@@ -75,7 +75,7 @@ pub fn cut_points(samples: &[Sample], timescale: u32, rule: CutRule) -> Vec<usiz
 }
 
 /// Decode time at which the track ends: last sample's decode time plus its duration.
-pub fn end_time(samples: &[Sample]) -> u64 {
+pub fn end_time(samples: &SampleTable) -> u64 {
     samples
         .last()
         .map_or(0, |s| s.dts.saturating_add(u64::from(s.duration)))
@@ -83,7 +83,7 @@ pub fn end_time(samples: &[Sample]) -> u64 {
 
 /// EXTINF of each segment in seconds: the decode-time distance between cuts, the
 /// last one taking what remains of the track.
-pub fn durations(samples: &[Sample], timescale: u32, cuts: &[usize]) -> Vec<f64> {
+pub fn durations(samples: &SampleTable, timescale: u32, cuts: &[usize]) -> Vec<f64> {
     let scale = f64::from(timescale.max(1));
     let end = end_time(samples);
     cuts.iter()
@@ -102,9 +102,10 @@ pub fn durations(samples: &[Sample], timescale: u32, cuts: &[usize]) -> Vec<f64>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::Sample;
 
     /// Samples of `duration` ticks with sync flags from `pattern` ('K' = sync).
-    fn track(duration: u32, pattern: &str) -> Vec<Sample> {
+    fn track(duration: u32, pattern: &str) -> SampleTable {
         pattern
             .chars()
             .enumerate()
@@ -159,10 +160,11 @@ mod tests {
     #[test]
     fn audio_only_matches_bento4_frame_counts() {
         // 1407 AAC frames of 1024 at 48 kHz plus a 256-sample last frame (audio_only.mp4).
-        let mut samples = track(1024, &"K".repeat(1408));
+        let mut samples: Vec<Sample> = track(1024, &"K".repeat(1408)).iter().collect();
         if let Some(last) = samples.last_mut() {
             last.duration = 256;
         }
+        let samples = SampleTable::from(samples);
         let cuts = cut_points(&samples, 48000, CutRule::audio_only(6.0));
         let durs = durations(&samples, 48000, &cuts);
         let expected = [6.016, 6.016, 6.016, 6.016, 5.957333];
@@ -192,7 +194,8 @@ mod tests {
 
     #[test]
     fn empty_track_has_no_cuts() {
-        assert!(cut_points(&[], 1000, CutRule::video(6.0, 0.015)).is_empty());
-        assert!(durations(&[], 1000, &[]).is_empty());
+        let none = SampleTable::new();
+        assert!(cut_points(&none, 1000, CutRule::video(6.0, 0.015)).is_empty());
+        assert!(durations(&none, 1000, &[]).is_empty());
     }
 }

@@ -93,7 +93,7 @@ fn run(args: &Args) -> Result<(), Failure> {
             let mut buf = Vec::new();
             let mut counts = Vec::with_capacity(video.track.samples.len());
             for sample in &video.track.samples {
-                source.read_sample(sample, &mut buf)?;
+                source.read_sample(&sample, &mut buf)?;
                 let count = video.framing.nal_count(&buf).map_err(|e| {
                     Failure(
                         2,

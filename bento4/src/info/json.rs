@@ -300,7 +300,7 @@ fn samples_json(
         });
         if options.show_sample_data {
             if let Value::Object(map) = &mut value {
-                map.insert("data".into(), json!(hex(&sample_bytes(sample)?)));
+                map.insert("data".into(), json!(hex(&sample_bytes(&sample)?)));
             }
         }
         out.push(value);

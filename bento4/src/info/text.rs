@@ -116,7 +116,7 @@ pub fn render(
                     if sample.sync { " [S]" } else { "" }
                 );
                 if options.show_sample_data {
-                    let _ = write!(out, " data={}", hex(&sample_bytes(sample)?));
+                    let _ = write!(out, " data={}", hex(&sample_bytes(&sample)?));
                 }
                 let _ = writeln!(out);
             }

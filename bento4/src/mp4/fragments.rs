@@ -291,7 +291,7 @@ mod tests {
             display_height: 0.0,
             codec: Codec::Unsupported(*b"test"),
             edit: EditShift::default(),
-            samples: Vec::new(),
+            samples: Default::default(),
         }
     }
 
@@ -312,7 +312,7 @@ mod tests {
             &mut next_dts,
             1 << 20,
         )?;
-        Ok(tracks.remove(0).samples)
+        Ok(tracks.remove(0).samples.iter().collect())
     }
 
     fn sample(

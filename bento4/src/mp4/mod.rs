@@ -239,7 +239,7 @@ mod tests {
                 display_height: 0.0,
                 codec: Codec::Unsupported(*b"test"),
                 edit: EditShift::default(),
-                samples,
+                samples: samples.into(),
             }],
         };
         assert!(check_sample_ranges(&movie(vec![sample(0, 500), sample(500, 500)])).is_ok());

@@ -104,9 +104,7 @@ impl Plan<'_> {
         audio
             .track
             .samples
-            .get(range)
-            .unwrap_or(&[])
-            .iter()
+            .range(range)
             .map(|s| audio.framing.frame_len(s.size as usize))
             .sum()
     }

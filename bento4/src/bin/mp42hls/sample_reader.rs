@@ -51,19 +51,20 @@ impl SegmentSamples {
         let Some(segment) = plan.segments.get(index) else {
             return Err(Mp4Error::Corrupt(format!("no segment {index}")));
         };
-        let video = plan
+        // One segment's worth, copied out of the compact table for the reads below.
+        let video: Vec<Sample> = plan
             .streams
             .video
             .as_ref()
-            .and_then(|v| v.track.samples.get(segment.video.clone()))
-            .unwrap_or(&[]);
-        let audio = plan
+            .map(|v| v.track.samples.range(segment.video.clone()).collect())
+            .unwrap_or_default();
+        let audio: Vec<Sample> = plan
             .streams
             .audio
             .as_ref()
-            .and_then(|a| a.track.samples.get(segment.audio.clone()))
-            .unwrap_or(&[]);
-        self.load_samples((segment.video.start, video), (segment.audio.start, audio))
+            .map(|a| a.track.samples.range(segment.audio.clone()).collect())
+            .unwrap_or_default();
+        self.load_samples((segment.video.start, &video), (segment.audio.start, &audio))
     }
 
     /// Reads these video and audio samples (first index, samples) into the buffer.

@@ -1,0 +1,409 @@
+//! [`SampleTable`]: a track's samples in a compact form. A long title has close to
+//! a million samples, so what is held per sample decides the tool's memory: here it
+//! is the size (4 bytes), the distance of its offset from a per-block base (4
+//! bytes), one bit for sync, and the composition offset (4 bytes) only when some
+//! sample has one. Decode times and durations are kept as runs of equal durations,
+//! as `stts` stores them. A [`Sample`] is rebuilt on demand.
+
+use super::Sample;
+use std::fmt;
+use std::ops::Range;
+
+/// Samples per offset block: 256 consecutive samples of one track span far less
+/// than 4 GB of any real file, so a 32-bit distance from the block's base fits.
+const BLOCK: usize = 256;
+
+/// Consecutive samples whose decode times step by one duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TimeRun {
+    /// Index of the run's first sample.
+    first: usize,
+    dts: u64,
+    duration: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Offsets {
+    /// Base offset per block, distance from it per sample.
+    Narrow { bases: Vec<u64>, deltas: Vec<u32> },
+    /// Offsets that go backwards or jump 4 GB within a block (never seen in real
+    /// files, but valid): every offset in full.
+    Wide(Vec<u64>),
+}
+
+#[derive(Clone, Default)]
+pub struct SampleTable {
+    sizes: Vec<u32>,
+    offsets: Offsets,
+    runs: Vec<TimeRun>,
+    /// None while every composition offset is 0.
+    cts_offsets: Option<Vec<i32>>,
+    /// One bit per sample.
+    sync: Vec<u64>,
+}
+
+impl Default for Offsets {
+    fn default() -> Self {
+        Offsets::Narrow {
+            bases: Vec::new(),
+            deltas: Vec::new(),
+        }
+    }
+}
+
+impl Offsets {
+    fn get(&self, index: usize) -> Option<u64> {
+        match self {
+            Offsets::Narrow { bases, deltas } => {
+                let base = bases.get(index / BLOCK)?;
+                Some(base.saturating_add(u64::from(*deltas.get(index)?)))
+            }
+            Offsets::Wide(all) => all.get(index).copied(),
+        }
+    }
+
+    /// Appends the offset of sample number `index` (= the current length).
+    fn push(&mut self, index: usize, offset: u64) {
+        match self {
+            Offsets::Narrow { bases, deltas } => {
+                if index.is_multiple_of(BLOCK) {
+                    bases.push(offset);
+                }
+                let delta = bases
+                    .last()
+                    .and_then(|base| offset.checked_sub(*base))
+                    .and_then(|delta| u32::try_from(delta).ok());
+                if let Some(delta) = delta {
+                    deltas.push(delta);
+                    return;
+                }
+            }
+            Offsets::Wide(all) => {
+                all.push(offset);
+                return;
+            }
+        }
+        let mut all: Vec<u64> = (0..index).filter_map(|i| self.get(i)).collect();
+        all.push(offset);
+        *self = Offsets::Wide(all);
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        match self {
+            Offsets::Narrow { bases, deltas } => {
+                deltas.reserve(additional);
+                bases.reserve(additional / BLOCK + 1);
+            }
+            Offsets::Wide(all) => all.reserve(additional),
+        }
+    }
+}
+
+impl SampleTable {
+    pub fn new() -> SampleTable {
+        SampleTable::default()
+    }
+
+    /// An empty table with room for `count` samples. The caller has checked `count`
+    /// against the input (`mp4::sample_table::check_sample_count`).
+    pub fn with_capacity(count: usize) -> SampleTable {
+        let mut table = SampleTable::default();
+        table.reserve(count);
+        table
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        self.sizes.reserve_exact(additional);
+        self.offsets.reserve(additional);
+        self.sync.reserve(additional / 64 + 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty()
+    }
+
+    /// Appends a sample (decode order).
+    pub fn push(&mut self, sample: Sample) {
+        let index = self.sizes.len();
+        self.sizes.push(sample.size);
+        self.offsets.push(index, sample.offset);
+        let continues = self.runs.last().is_some_and(|run| {
+            run.duration == sample.duration
+                && u64::try_from(index - run.first)
+                    .ok()
+                    .and_then(|steps| steps.checked_mul(u64::from(run.duration)))
+                    .and_then(|ticks| run.dts.checked_add(ticks))
+                    == Some(sample.dts)
+        });
+        if !continues {
+            self.runs.push(TimeRun {
+                first: index,
+                dts: sample.dts,
+                duration: sample.duration,
+            });
+        }
+        if sample.cts_offset != 0 && self.cts_offsets.is_none() {
+            let mut zeros = Vec::with_capacity(self.sizes.capacity());
+            zeros.resize(index, 0);
+            self.cts_offsets = Some(zeros);
+        }
+        if let Some(offsets) = &mut self.cts_offsets {
+            offsets.push(sample.cts_offset);
+        }
+        if index.is_multiple_of(64) {
+            self.sync.push(0);
+        }
+        if let (true, Some(word)) = (sample.sync, self.sync.last_mut()) {
+            *word |= 1 << (index % 64);
+        }
+    }
+
+    /// Sample `index`, rebuilt from the compact form.
+    pub fn get(&self, index: usize) -> Option<Sample> {
+        let size = *self.sizes.get(index)?;
+        let run = self.runs.get(
+            self.runs
+                .partition_point(|r| r.first <= index)
+                .checked_sub(1)?,
+        )?;
+        Some(self.assemble(index, size, run))
+    }
+
+    fn assemble(&self, index: usize, size: u32, run: &TimeRun) -> Sample {
+        // push() checked that this product and sum fit, for every index it accepted.
+        let steps = (index - run.first) as u64;
+        Sample {
+            offset: self.offsets.get(index).unwrap_or(0),
+            size,
+            dts: run
+                .dts
+                .saturating_add(steps.saturating_mul(u64::from(run.duration))),
+            cts_offset: self
+                .cts_offsets
+                .as_ref()
+                .and_then(|offsets| offsets.get(index).copied())
+                .unwrap_or(0),
+            sync: self
+                .sync
+                .get(index / 64)
+                .is_some_and(|word| word & (1 << (index % 64)) != 0),
+            duration: run.duration,
+        }
+    }
+
+    pub fn first(&self) -> Option<Sample> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<Sample> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    /// Every sample in decode order.
+    pub fn iter(&self) -> Samples<'_> {
+        self.range(0..self.len())
+    }
+
+    /// Samples `range` (clamped to the table) in decode order.
+    pub fn range(&self, range: Range<usize>) -> Samples<'_> {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        Samples {
+            table: self,
+            next: start,
+            end,
+            run: self
+                .runs
+                .partition_point(|r| r.first <= start)
+                .saturating_sub(1),
+        }
+    }
+}
+
+/// Iterator over a [`SampleTable`]: walks the time runs instead of searching them.
+pub struct Samples<'t> {
+    table: &'t SampleTable,
+    next: usize,
+    end: usize,
+    run: usize,
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        if self.next >= self.end {
+            return None;
+        }
+        let index = self.next;
+        while self
+            .table
+            .runs
+            .get(self.run + 1)
+            .is_some_and(|r| r.first <= index)
+        {
+            self.run += 1;
+        }
+        let size = *self.table.sizes.get(index)?;
+        let run = self.table.runs.get(self.run)?;
+        self.next += 1;
+        Some(self.table.assemble(index, size, run))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.end.saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Samples<'_> {}
+
+impl<'t> IntoIterator for &'t SampleTable {
+    type Item = Sample;
+    type IntoIter = Samples<'t>;
+
+    fn into_iter(self) -> Samples<'t> {
+        self.iter()
+    }
+}
+
+impl FromIterator<Sample> for SampleTable {
+    fn from_iter<I: IntoIterator<Item = Sample>>(samples: I) -> Self {
+        let samples = samples.into_iter();
+        let mut table = SampleTable::with_capacity(samples.size_hint().0);
+        samples.for_each(|sample| table.push(sample));
+        table
+    }
+}
+
+impl From<Vec<Sample>> for SampleTable {
+    fn from(samples: Vec<Sample>) -> Self {
+        samples.into_iter().collect()
+    }
+}
+
+/// Equal when the samples are equal, however they happen to be stored.
+impl PartialEq for SampleTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for SampleTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(
+        offset: u64,
+        size: u32,
+        dts: u64,
+        cts_offset: i32,
+        sync: bool,
+        duration: u32,
+    ) -> Sample {
+        Sample {
+            offset,
+            size,
+            dts,
+            cts_offset,
+            sync,
+            duration,
+        }
+    }
+
+    /// `count` samples of `size` bytes back to back from `offset`, durations `duration`.
+    fn regular(count: usize, offset: u64, size: u32, duration: u32) -> Vec<Sample> {
+        (0..count)
+            .map(|i| {
+                sample(
+                    offset + i as u64 * u64::from(size),
+                    size,
+                    i as u64 * u64::from(duration),
+                    0,
+                    i % 48 == 0,
+                    duration,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_every_shape() {
+        let mut backwards = regular(600, 1 << 20, 100, 1024);
+        backwards[300].offset = 5;
+        let mut far = regular(600, 0, 100, 1024);
+        far[520].offset = 1 << 40;
+        let mut timing = regular(600, 0, 10, 512);
+        // A jump in decode time (a fragment's tfdt), a changed duration, a B-frame offset.
+        timing.iter_mut().skip(200).for_each(|s| s.dts += 7);
+        timing.iter_mut().skip(400).for_each(|s| s.duration = 100);
+        for (i, s) in timing.iter_mut().enumerate().skip(401) {
+            s.dts = 400 * 512 + 7 + (i as u64 - 400) * 100;
+        }
+        timing[450].cts_offset = -3;
+        let mut extremes = vec![
+            sample(u64::MAX, u32::MAX, u64::MAX - 1, i32::MIN, true, u32::MAX),
+            sample(0, 0, u64::MAX, i32::MAX, false, u32::MAX),
+        ];
+        extremes.extend(regular(70, 0, 1, 0));
+        let cases: Vec<(&str, Vec<Sample>)> = vec![
+            ("empty", vec![]),
+            ("one", regular(1, 42, 7, 1)),
+            ("regular, several blocks", regular(1000, 4096, 1500, 512)),
+            ("offset backwards", backwards),
+            ("offset 1 TB ahead", far),
+            ("runs and cts", timing),
+            ("extremes", extremes),
+        ];
+        for (name, samples) in cases {
+            let table: SampleTable = samples.iter().copied().collect();
+            assert_eq!(table.len(), samples.len(), "{name}");
+            assert!(table.iter().eq(samples.iter().copied()), "{name}: iter");
+            for (index, expected) in samples.iter().enumerate() {
+                assert_eq!(table.get(index), Some(*expected), "{name}: sample {index}");
+            }
+            assert_eq!(table.get(samples.len()), None, "{name}");
+            assert_eq!(table.first(), samples.first().copied(), "{name}");
+            assert_eq!(table.last(), samples.last().copied(), "{name}");
+            let middle = samples.len() / 3..samples.len() / 2;
+            assert!(
+                table
+                    .range(middle.clone())
+                    .eq(samples[middle].iter().copied()),
+                "{name}: range"
+            );
+            assert_eq!(
+                table.range(5..usize::MAX).len(),
+                samples.len().saturating_sub(5)
+            );
+        }
+    }
+
+    #[test]
+    fn regular_track_holds_about_eight_bytes_per_sample() {
+        let table: SampleTable = regular(10_000, 0, 700, 1024).into();
+        assert_eq!(table.runs.len(), 1);
+        assert!(table.cts_offsets.is_none());
+        assert!(matches!(table.offsets, Offsets::Narrow { .. }));
+    }
+
+    #[test]
+    fn equality_is_by_content() {
+        let a: SampleTable = regular(300, 0, 10, 1).into();
+        let mut different = regular(300, 0, 10, 1);
+        different[299].sync = !different[299].sync;
+        assert_eq!(a, regular(300, 0, 10, 1).into());
+        assert_ne!(a, different.into());
+        assert_ne!(a, regular(299, 0, 10, 1).into());
+    }
+}
