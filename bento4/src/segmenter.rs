@@ -47,26 +47,27 @@ impl CutRule {
 /// Indices of the samples that start each segment; the first is always 0.
 /// Empty when there are no samples.
 pub fn cut_points(samples: &SampleTable, timescale: u32, rule: CutRule) -> Vec<usize> {
-    let Some(first) = samples.first() else {
+    let Some(first_dts) = samples.dts(0) else {
         return Vec::new();
     };
     let scale = f64::from(timescale.max(1));
     // A hair of tolerance so that a boundary exactly on target is not lost to rounding.
     let needed = (rule.target_seconds - rule.threshold_seconds) * scale - 1e-6;
     let mut cuts = vec![0usize];
-    let mut start = first.dts;
-    for (index, sample) in samples.iter().enumerate().skip(1) {
-        if rule.sync_only && !sample.sync {
+    let mut start = first_dts;
+    for index in 1..samples.len() {
+        if rule.sync_only && !samples.is_sync(index) {
             continue;
         }
-        if sample.dts.saturating_sub(start) as f64 >= needed {
+        let dts = samples.dts(index).unwrap_or(start);
+        if dts.saturating_sub(start) as f64 >= needed {
             cuts.push(index);
-            start = sample.dts;
+            start = dts;
         }
     }
     let sliver_ticks = SLIVER_SECONDS.min(rule.target_seconds / 2.0) * scale;
     if let (true, Some(&last_cut)) = (cuts.len() > 1, cuts.last()) {
-        let last_start = samples.get(last_cut).map_or(0, |s| s.dts);
+        let last_start = samples.dts(last_cut).unwrap_or(0);
         if (end_time(samples).saturating_sub(last_start) as f64) < sliver_ticks {
             cuts.pop();
         }
@@ -89,11 +90,11 @@ pub fn durations(samples: &SampleTable, timescale: u32, cuts: &[usize]) -> Vec<f
     cuts.iter()
         .enumerate()
         .map(|(k, &cut)| {
-            let start = samples.get(cut).map_or(0, |s| s.dts);
+            let start = samples.dts(cut).unwrap_or(0);
             let stop = cuts
                 .get(k + 1)
-                .and_then(|&next| samples.get(next))
-                .map_or(end, |s| s.dts);
+                .and_then(|&next| samples.dts(next))
+                .unwrap_or(end);
             stop.saturating_sub(start) as f64 / scale
         })
         .collect()

@@ -165,32 +165,73 @@ impl SampleTable {
     /// Sample `index`, rebuilt from the compact form.
     pub fn get(&self, index: usize) -> Option<Sample> {
         let size = *self.sizes.get(index)?;
-        let run = self.runs.get(
-            self.runs
-                .partition_point(|r| r.first <= index)
-                .checked_sub(1)?,
-        )?;
-        Some(self.assemble(index, size, run))
+        Some(self.assemble(index, size, self.run_of(index)?))
+    }
+
+    // Single fields, for the planner's many lookups that need one or two of them.
+
+    /// Every sample's size, in decode order.
+    pub fn sizes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sizes.iter().copied()
+    }
+
+    /// (offset, size) of every sample, in decode order.
+    pub fn spans(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0..self.len()).map(|index| {
+            (
+                self.offsets.get(index).unwrap_or(0),
+                self.sizes.get(index).copied().unwrap_or(0),
+            )
+        })
+    }
+
+    pub fn size(&self, index: usize) -> Option<u32> {
+        self.sizes.get(index).copied()
+    }
+
+    /// Decode time and duration of sample `index`.
+    pub fn timing(&self, index: usize) -> Option<(u64, u32)> {
+        if index >= self.len() {
+            return None;
+        }
+        let run = self.run_of(index)?;
+        Some((run_dts(run, index), run.duration))
+    }
+
+    pub fn dts(&self, index: usize) -> Option<u64> {
+        self.timing(index).map(|(dts, _)| dts)
+    }
+
+    /// 0 for a sample past the end.
+    pub fn cts_offset(&self, index: usize) -> i32 {
+        self.cts_offsets
+            .as_ref()
+            .and_then(|offsets| offsets.get(index).copied())
+            .unwrap_or(0)
+    }
+
+    /// False for a sample past the end.
+    pub fn is_sync(&self, index: usize) -> bool {
+        self.sync
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    fn run_of(&self, index: usize) -> Option<&TimeRun> {
+        match self.runs.as_slice() {
+            // The common case (constant frame or sample duration): no search.
+            [only] => Some(only),
+            runs => runs.get(runs.partition_point(|r| r.first <= index).checked_sub(1)?),
+        }
     }
 
     fn assemble(&self, index: usize, size: u32, run: &TimeRun) -> Sample {
-        // push() checked that this product and sum fit, for every index it accepted.
-        let steps = (index - run.first) as u64;
         Sample {
             offset: self.offsets.get(index).unwrap_or(0),
             size,
-            dts: run
-                .dts
-                .saturating_add(steps.saturating_mul(u64::from(run.duration))),
-            cts_offset: self
-                .cts_offsets
-                .as_ref()
-                .and_then(|offsets| offsets.get(index).copied())
-                .unwrap_or(0),
-            sync: self
-                .sync
-                .get(index / 64)
-                .is_some_and(|word| word & (1 << (index % 64)) != 0),
+            dts: run_dts(run, index),
+            cts_offset: self.cts_offset(index),
+            sync: self.is_sync(index),
             duration: run.duration,
         }
     }
@@ -222,6 +263,14 @@ impl SampleTable {
                 .saturating_sub(1),
         }
     }
+}
+
+/// Decode time of sample `index` of `run`. push() checked that this product and sum
+/// fit for every index it accepted; saturating keeps any other index harmless.
+fn run_dts(run: &TimeRun, index: usize) -> u64 {
+    let steps = index.saturating_sub(run.first) as u64;
+    run.dts
+        .saturating_add(steps.saturating_mul(u64::from(run.duration)))
 }
 
 /// Iterator over a [`SampleTable`]: walks the time runs instead of searching them.
@@ -372,7 +421,36 @@ mod tests {
             for (index, expected) in samples.iter().enumerate() {
                 assert_eq!(table.get(index), Some(*expected), "{name}: sample {index}");
             }
-            assert_eq!(table.get(samples.len()), None, "{name}");
+            for (index, expected) in samples.iter().enumerate() {
+                let fields = (
+                    table.size(index),
+                    table.timing(index),
+                    table.dts(index),
+                    table.cts_offset(index),
+                    table.is_sync(index),
+                );
+                let wanted = (
+                    Some(expected.size),
+                    Some((expected.dts, expected.duration)),
+                    Some(expected.dts),
+                    expected.cts_offset,
+                    expected.sync,
+                );
+                assert_eq!(fields, wanted, "{name}: fields of sample {index}");
+            }
+            let past = samples.len();
+            assert_eq!(table.get(past), None, "{name}");
+            let fields_past = (
+                table.size(past),
+                table.timing(past),
+                table.cts_offset(past),
+                table.is_sync(past),
+            );
+            assert_eq!(fields_past, (None, None, 0, false), "{name}");
+            assert!(
+                table.spans().eq(samples.iter().map(|s| (s.offset, s.size))),
+                "{name}: spans"
+            );
             assert_eq!(table.first(), samples.first().copied(), "{name}");
             assert_eq!(table.last(), samples.last().copied(), "{name}");
             let middle = samples.len() / 3..samples.len() / 2;

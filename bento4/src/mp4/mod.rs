@@ -171,8 +171,8 @@ fn check_sample_ranges(movie: &Movie) -> Result<(), Mp4Error> {
     let mut worst: Option<(u32, usize, u64)> = None;
     let mut beyond = 0usize;
     for track in &movie.tracks {
-        for (index, sample) in track.samples.iter().enumerate() {
-            let end = sample.offset.saturating_add(u64::from(sample.size));
+        for (index, (offset, size)) in track.samples.spans().enumerate() {
+            let end = offset.saturating_add(u64::from(size));
             if end > file_size {
                 beyond += 1;
                 if worst.is_none_or(|(_, _, worst_end)| end > worst_end) {

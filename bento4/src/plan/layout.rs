@@ -28,28 +28,34 @@ impl Plan<'_> {
     pub fn units(&self, segment: &SegmentPlan) -> Vec<Unit> {
         let groups = self.audio_groups(segment.audio.clone());
         let mut units = Vec::with_capacity(segment.video.len() + groups.len() + 4);
-        let mut video = segment.video.clone().peekable();
-        let mut audio = groups.into_iter().peekable();
+        let mut video = segment.video.clone();
+        let mut audio = groups.into_iter();
         // The segment opens with its keyframe, whatever audio came earlier.
         units.push(Unit::Tables);
         if let Some(first) = video.next() {
             units.push(Unit::Video(first));
         }
+        // The next unit of each stream with its decode time, each computed once.
+        let video_dts = |index: usize| (index, self.video_times(index).1);
+        let audio_dts = |group: Range<usize>| (self.audio_time(group.start), group);
+        let mut next_video = video.next().map(video_dts);
+        let mut next_audio = audio.next().map(audio_dts);
         loop {
-            let next_video = video.peek().map(|&i| (i, self.video_times(i).1));
-            let next_audio = audio.peek().map(|g| self.audio_time(g.start));
-            match (next_video, next_audio) {
-                (Some((index, dts)), audio_dts) if audio_dts.is_none_or(|a| dts <= a) => {
+            match (next_video, &next_audio) {
+                (Some((index, dts)), audio_next)
+                    if audio_next.as_ref().is_none_or(|(a, _)| dts <= *a) =>
+                {
                     if self.is_sync(index) {
                         units.push(Unit::Tables);
                     }
                     units.push(Unit::Video(index));
-                    video.next();
+                    next_video = video.next().map(video_dts);
                 }
                 (_, Some(_)) => {
-                    if let Some(group) = audio.next() {
+                    if let Some((_, group)) = next_audio.take() {
                         units.push(Unit::Audio(group));
                     }
+                    next_audio = audio.next().map(audio_dts);
                 }
                 (None, None) => break,
                 // Unreachable: the first arm takes video when audio is absent.
@@ -64,7 +70,12 @@ impl Plan<'_> {
         match unit {
             Unit::Tables => 2,
             Unit::Video(index) => {
-                packet_count(self.video_pes_len(*index), self.video_flags(*index))
+                // video_pes_len and video_flags, sharing one time computation.
+                let (pts, dts) = self.video_times(*index);
+                packet_count(
+                    self.video_pes_len_at(*index, pts != dts),
+                    self.video_flags_at(*index, dts),
+                )
             }
             Unit::Audio(range) => {
                 packet_count(self.audio_pes_len(range.clone()), self.audio_flags())
@@ -74,22 +85,28 @@ impl Plan<'_> {
 
     /// Header + Annex B access unit of video sample `index`.
     pub fn video_pes_len(&self, index: usize) -> usize {
+        let (pts, dts) = self.video_times(index);
+        self.video_pes_len_at(index, pts != dts)
+    }
+
+    /// [`Plan::video_pes_len`] when the caller knows whether the PES carries a DTS.
+    fn video_pes_len_at(&self, index: usize, with_dts: bool) -> usize {
         let Some(video) = &self.streams.video else {
             return 0;
         };
-        let Some(sample) = video.track.samples.get(index) else {
+        let samples = &video.track.samples;
+        let Some(size) = samples.size(index) else {
             return 0;
         };
-        let (pts, dts) = self.video_times(index);
         let nal_count = video
             .nal_counts
             .as_ref()
             .and_then(|counts| counts.get(index))
             .map_or(0, |&n| n as usize);
-        pes::header_size(pts != dts)
+        pes::header_size(with_dts)
             + video
                 .framing
-                .access_unit_len(sample.size as usize, sample.sync, nal_count)
+                .access_unit_len(size as usize, samples.is_sync(index), nal_count)
     }
 
     /// Header + framed audio of `range`.
@@ -104,13 +121,19 @@ impl Plan<'_> {
         audio
             .track
             .samples
-            .range(range)
-            .map(|s| audio.framing.frame_len(s.size as usize))
+            .sizes()
+            .skip(range.start)
+            .take(range.len())
+            .map(|size| audio.framing.frame_len(size as usize))
             .sum()
     }
 
     pub fn video_flags(&self, index: usize) -> FirstPacketFlags {
         let (_, dts) = self.video_times(index);
+        self.video_flags_at(index, dts)
+    }
+
+    fn video_flags_at(&self, index: usize, dts: u64) -> FirstPacketFlags {
         FirstPacketFlags {
             pcr: Some(dts.saturating_sub(self.options.pcr_offset)),
             random_access: self.is_sync(index),
@@ -154,17 +177,19 @@ impl Plan<'_> {
         let mut groups = Vec::new();
         let mut start = range.start;
         while start < range.end {
-            let Some(first) = samples.get(start) else {
+            let (Some(first_size), Some(first_dts)) = (samples.size(start), samples.dts(start))
+            else {
                 break;
             };
             let mut end = start + 1;
-            let mut payload = audio.framing.frame_len(first.size as usize);
-            while let Some(next) = samples.get(end).filter(|_| end < range.end) {
-                let span = next
-                    .dts
-                    .saturating_add(u64::from(next.duration))
-                    .saturating_sub(first.dts);
-                let grown = payload + audio.framing.frame_len(next.size as usize);
+            let mut payload = audio.framing.frame_len(first_size as usize);
+            while let (true, Some(size), Some((dts, duration))) =
+                (end < range.end, samples.size(end), samples.timing(end))
+            {
+                let span = dts
+                    .saturating_add(u64::from(duration))
+                    .saturating_sub(first_dts);
+                let grown = payload + audio.framing.frame_len(size as usize);
                 if span > max_ticks || grown > max_payload {
                     break;
                 }

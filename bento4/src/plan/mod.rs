@@ -171,11 +171,11 @@ impl<'m> Plan<'m> {
             .streams
             .video
             .as_ref()
-            .and_then(|v| Some((v, v.track.samples.get(index)?)))
+            .and_then(|v| Some((v, v.track.samples.dts(index)?)))
         {
-            Some((video, sample)) => {
-                let dts = streams::shifted(sample.dts, video.shift);
-                let pts = dts.saturating_add(i64::from(sample.cts_offset));
+            Some((video, dts)) => {
+                let dts = streams::shifted(dts, video.shift);
+                let pts = dts.saturating_add(i64::from(video.track.samples.cts_offset(index)));
                 (
                     self.output_time(pts, video.track.timescale),
                     self.output_time(dts, video.track.timescale),
@@ -191,12 +191,11 @@ impl<'m> Plan<'m> {
             .streams
             .audio
             .as_ref()
-            .and_then(|a| Some((a, a.track.samples.get(index)?)))
+            .and_then(|a| Some((a, a.track.samples.dts(index)?)))
         {
-            Some((audio, sample)) => self.output_time(
-                streams::shifted(sample.dts, audio.shift),
-                audio.track.timescale,
-            ),
+            Some((audio, dts)) => {
+                self.output_time(streams::shifted(dts, audio.shift), audio.track.timescale)
+            }
             None => 0,
         }
     }
@@ -220,13 +219,10 @@ impl<'m> Plan<'m> {
 
     fn check_sample_sizes(&self) -> Result<(), PlanError> {
         if let Some(audio) = &self.streams.audio {
-            if let Some(sample) = audio.track.samples.iter().max_by_key(|s| s.size) {
-                audio
-                    .framing
-                    .check_frame_size(sample.size as usize)
-                    .map_err(|e| {
-                        PlanError::Unsupported(format!("track {}: {}", audio.track.id, e.0))
-                    })?;
+            if let Some(size) = audio.track.samples.sizes().max() {
+                audio.framing.check_frame_size(size as usize).map_err(|e| {
+                    PlanError::Unsupported(format!("track {}: {}", audio.track.id, e.0))
+                })?;
             }
         }
         Ok(())
@@ -236,8 +232,7 @@ impl<'m> Plan<'m> {
         self.streams
             .video
             .as_ref()
-            .and_then(|v| v.track.samples.get(index))
-            .is_some_and(|s| s.sync)
+            .is_some_and(|v| v.track.samples.is_sync(index))
     }
 
     fn keyframe_seconds(&self, index: usize) -> f64 {
@@ -245,11 +240,11 @@ impl<'m> Plan<'m> {
             .streams
             .video
             .as_ref()
-            .and_then(|v| Some((v, v.track.samples.get(index)?)))
+            .and_then(|v| Some((v, v.track.samples.dts(index)?)))
         {
-            Some((video, sample)) => {
-                let pts = streams::shifted(sample.dts, video.shift)
-                    .saturating_add(i64::from(sample.cts_offset));
+            Some((video, dts)) => {
+                let pts = streams::shifted(dts, video.shift)
+                    .saturating_add(i64::from(video.track.samples.cts_offset(index)));
                 self.playlist_seconds(pts, video.track.timescale)
             }
             None => 0.0,

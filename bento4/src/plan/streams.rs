@@ -229,6 +229,11 @@ fn audio_stream(track: &Track, pid: u16) -> Result<AudioStream<'_>, PlanError> {
 
 /// Track ticks to 90 kHz, rounding down (also for negative times).
 pub fn to_90k(ticks: i64, timescale: u32) -> i64 {
+    // 64-bit when the product fits (any time below about three years at 1 MHz):
+    // a 128-bit division costs several times more, and this runs per sample.
+    if let Some(product) = ticks.checked_mul(90_000) {
+        return product.div_euclid(i64::from(timescale.max(1)));
+    }
     let scaled = (i128::from(ticks) * 90_000).div_euclid(i128::from(timescale.max(1)));
     i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
 }
@@ -255,6 +260,11 @@ mod tests {
             (-1, 48000, -2),
             (1, 3, 30000),
             (i64::MAX, 1, i64::MAX),
+            // Past the 64-bit product: the 128-bit path, exact.
+            (i64::MAX / 1000, 90_000, i64::MAX / 1000),
+            (i64::MIN / 1000, 90_000, i64::MIN / 1000),
+            (i64::MAX / 2, 180_000, i64::MAX / 4),
+            (i64::MIN, 1, i64::MIN),
         ];
         for (ticks, timescale, expected) in cases {
             assert_eq!(to_90k(ticks, timescale), expected, "{ticks}/{timescale}");
