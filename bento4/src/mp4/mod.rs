@@ -15,7 +15,9 @@ pub mod track;
 
 pub use codecs::codecs_string;
 pub use sample_entry::EntryDetails;
-pub use top_level::{load_index, walk_top_level, LoadedBoxes, ReadAt, TopLevelBox};
+pub use top_level::{
+    load_index, read_body, walk_children, walk_top_level, LoadedBoxes, ReadAt, TopLevelBox,
+};
 
 use crate::error::Mp4Error;
 use crate::media::{FileInfo, Movie};
@@ -48,6 +50,15 @@ pub fn parse_movie(boxes: &FileBoxes<'_>) -> Result<Movie, Mp4Error> {
 
 /// Parses the index; checks that every sample lies inside the file.
 pub fn parse_movie_with_details(boxes: &FileBoxes<'_>) -> Result<ParsedMovie, Mp4Error> {
+    parse_movie_parts(boxes, &mut std::iter::empty())
+}
+
+/// Parses the index, where `more_traks` gives the bodies of `trak` boxes that are
+/// not in `boxes.moov` (in order, after any that are), one at a time.
+fn parse_movie_parts(
+    boxes: &FileBoxes<'_>,
+    more_traks: &mut dyn Iterator<Item = Result<Vec<u8>, Mp4Error>>,
+) -> Result<ParsedMovie, Mp4Error> {
     let mut file = match boxes.ftyp {
         Some(ftyp) => parse_ftyp(ftyp)?,
         None => FileInfo::default(),
@@ -82,6 +93,11 @@ pub fn parse_movie_with_details(boxes: &FileBoxes<'_>) -> Result<ParsedMovie, Mp
             b"mvex" => mvex = Some(child.body),
             _ => {}
         }
+    }
+    for trak in more_traks {
+        let (track, detail) = track::parse_trak(&trak?, time_scale, boxes.file_size)?;
+        tracks.push(track);
+        details.push(detail);
     }
     let fragmented = mvex.is_some();
     if let Some(mvex) = mvex {
@@ -122,17 +138,22 @@ pub fn parse_file(data: &[u8]) -> Result<ParsedMovie, Mp4Error> {
     load_movie(data.len() as u64, &mut top_level::slice_reader(data))
 }
 
-/// Walks the top level, loads the index boxes through `read_at`, and parses them.
+/// Walks the top level, loads the index boxes through `read_at`, and parses them,
+/// reading each `trak` only when its turn comes.
 pub fn load_movie(file_size: u64, read_at: &mut ReadAt<'_>) -> Result<ParsedMovie, Mp4Error> {
     let top_level = walk_top_level(file_size, read_at)?;
     let loaded = load_index(&top_level, file_size, read_at)?;
-    parse_movie_with_details(&FileBoxes {
-        top_level: &top_level,
-        ftyp: loaded.ftyp.as_deref(),
-        moov: &loaded.moov,
-        moofs: &loaded.moofs,
-        file_size,
-    })
+    let mut traks = loaded.traks.iter().map(|trak| read_body(trak, read_at));
+    parse_movie_parts(
+        &FileBoxes {
+            top_level: &top_level,
+            ftyp: loaded.ftyp.as_deref(),
+            moov: &loaded.moov,
+            moofs: &loaded.moofs,
+            file_size,
+        },
+        &mut traks,
+    )
 }
 
 fn parse_ftyp(body: &[u8]) -> Result<FileInfo, Mp4Error> {

@@ -106,7 +106,11 @@ pub fn walk_top_level(
 #[derive(Debug, Default)]
 pub struct LoadedBoxes {
     pub ftyp: Option<Vec<u8>>,
+    /// The `moov` body without its `trak` boxes: every other child, header included.
     pub moov: Vec<u8>,
+    /// Where each `trak` is, in file order: read one at a time, so that a long
+    /// title's index is never in memory whole beside the samples built from it.
+    pub traks: Vec<TopLevelBox>,
     /// (file offset of the `moof` header, body)
     pub moofs: Vec<(u64, Vec<u8>)>,
 }
@@ -121,10 +125,26 @@ pub fn load_index(
         .iter()
         .find(|b| &b.fourcc == b"moov")
         .ok_or_else(|| missing_moov(boxes, file_size))?;
-    let mut loaded = LoadedBoxes {
-        moov: read_body(moov, read_at)?,
-        ..Default::default()
-    };
+    if moov.body_len() > MAX_INDEX_BYTES {
+        return Err(Mp4Error::Unsupported(format!(
+            "'moov' box of {} bytes is larger than the {MAX_INDEX_BYTES} bytes we load",
+            moov.body_len()
+        )));
+    }
+    let mut loaded = LoadedBoxes::default();
+    for child in walk_children(moov, read_at)? {
+        if &child.fourcc == b"trak" {
+            loaded.traks.push(child);
+        } else {
+            let start = loaded.moov.len();
+            let len = usize::try_from(child.size)
+                .map_err(|_| Mp4Error::Corrupt("box too large".into()))?;
+            loaded.moov.resize(start.saturating_add(len), 0);
+            if let Some(target) = loaded.moov.get_mut(start..) {
+                read_at(child.offset, target)?;
+            }
+        }
+    }
     if let Some(ftyp) = boxes.iter().find(|b| &b.fourcc == b"ftyp") {
         loaded.ftyp = Some(read_body(ftyp, read_at)?);
     }
@@ -141,7 +161,47 @@ pub fn load_index(
     Ok(loaded)
 }
 
-fn read_body(found: &TopLevelBox, read_at: &mut ReadAt<'_>) -> Result<Vec<u8>, Mp4Error> {
+/// The child boxes of `parent` from their headers, with the rules of
+/// `boxes::children`: a child past the parent is corrupt, trailing bytes too short
+/// for a header end the walk.
+pub fn walk_children(
+    parent: &TopLevelBox,
+    read_at: &mut ReadAt<'_>,
+) -> Result<Vec<TopLevelBox>, Mp4Error> {
+    let end = parent.end();
+    let mut offset = parent.body_offset();
+    let mut found = Vec::new();
+    while end.saturating_sub(offset) >= 8 {
+        let available = end - offset;
+        let mut header = [0u8; 32];
+        let wanted = header
+            .len()
+            .min(usize::try_from(available).unwrap_or(usize::MAX));
+        let header = header
+            .get_mut(..wanted)
+            .ok_or_else(|| Mp4Error::Corrupt("header".into()))?;
+        read_at(offset, header)?;
+        let parsed = parse_header(header, available)?;
+        if parsed.size > available {
+            return Err(Mp4Error::Corrupt(format!(
+                "box '{}' claims {} bytes, its parent has only {available} left",
+                fourcc_text(&parsed.fourcc),
+                parsed.size,
+            )));
+        }
+        found.push(TopLevelBox {
+            fourcc: parsed.fourcc,
+            offset,
+            header_len: parsed.header_len,
+            size: parsed.size,
+        });
+        offset += parsed.size;
+    }
+    Ok(found)
+}
+
+/// Reads the body of one box found by its header.
+pub fn read_body(found: &TopLevelBox, read_at: &mut ReadAt<'_>) -> Result<Vec<u8>, Mp4Error> {
     let length = found.body_len();
     if length > MAX_INDEX_BYTES {
         return Err(Mp4Error::Unsupported(format!(
@@ -244,6 +304,49 @@ mod tests {
     }
 
     #[test]
+    fn children_by_their_headers() {
+        let parent = |body: &[u8]| {
+            let data = boxed(b"moov", body);
+            let top = walk_top_level(data.len() as u64, &mut slice_reader(&data)).expect("walks");
+            let found = walk_children(&top[0], &mut slice_reader(&data));
+            found.map(|found| found.iter().map(|b| (b.fourcc, b.size)).collect::<Vec<_>>())
+        };
+        let two = [boxed(b"trak", b"x"), boxed(b"udta", b"")].concat();
+        let past = [boxed(b"trak", b"x"), vec![0, 0, 0, 9], b"udta".to_vec()].concat();
+        let zero_size = [
+            boxed(b"trak", b""),
+            vec![0, 0, 0, 0],
+            b"free".to_vec(),
+            vec![1],
+        ]
+        .concat();
+        type Case = (&'static str, Vec<u8>, Result<Vec<(FourCc, u64)>, ()>);
+        let cases: Vec<Case> = vec![
+            ("empty", vec![], Ok(vec![])),
+            ("two", two.clone(), Ok(vec![(*b"trak", 9), (*b"udta", 8)])),
+            (
+                "short tail ignored",
+                [two, vec![0; 7]].concat(),
+                Ok(vec![(*b"trak", 9), (*b"udta", 8)]),
+            ),
+            ("child past the parent", past, Err(())),
+            (
+                "size 0 runs to the end",
+                zero_size,
+                Ok(vec![(*b"trak", 8), (*b"free", 9)]),
+            ),
+            (
+                "header smaller than itself",
+                [vec![0, 0, 0, 4], b"trak".to_vec()].concat(),
+                Err(()),
+            ),
+        ];
+        for (name, body, expected) in cases {
+            assert_eq!(parent(&body).map_err(|_| ()), expected, "{name}");
+        }
+    }
+
+    #[test]
     fn loading_needs_a_moov() {
         let data = [
             boxed(b"ftyp", b"isom\0\0\0\0"),
@@ -255,8 +358,16 @@ mod tests {
             load_index(&boxes, data.len() as u64, &mut slice_reader(&data)).expect_err("no moov");
         assert!(error.to_string().contains("truncated"), "{error}");
 
+        let mvhd = boxed(b"mvhd", b"m");
+        let moov_body = [
+            boxed(b"trak", b"t1"),
+            mvhd.clone(),
+            boxed(b"trak", b"t2"),
+            b"abc".to_vec(),
+        ]
+        .concat();
         let data = [
-            boxed(b"moov", b"abc"),
+            boxed(b"moov", &moov_body),
             boxed(b"moof", b"de"),
             boxed(b"mdat", b"zz"),
         ]
@@ -264,8 +375,14 @@ mod tests {
         let boxes = walk_top_level(data.len() as u64, &mut slice_reader(&data)).expect("walks");
         let loaded =
             load_index(&boxes, data.len() as u64, &mut slice_reader(&data)).expect("loads");
-        assert_eq!(loaded.moov, b"abc");
-        assert_eq!(loaded.moofs, vec![(11, b"de".to_vec())]);
+        // Everything but the traks, whose places are kept (trailing bytes too short
+        // for a box are dropped, as `boxes::children` ignores them).
+        assert_eq!(loaded.moov, mvhd);
+        let traks: Vec<(u64, u64)> = loaded.traks.iter().map(|t| (t.offset, t.size)).collect();
+        assert_eq!(traks, vec![(8, 10), (27, 10)]);
+        let read = |t: &TopLevelBox| read_body(t, &mut slice_reader(&data)).expect("reads");
+        assert_eq!(read(&loaded.traks[1]), b"t2");
+        assert_eq!(loaded.moofs, vec![(40, b"de".to_vec())]);
         assert_eq!(loaded.ftyp, None);
     }
 }
