@@ -1,17 +1,16 @@
 //! [`SampleTable`]: a track's samples in a compact form. A long title has close to
 //! a million samples, so what is held per sample decides the tool's memory: here it
-//! is the size (4 bytes), the distance of its offset from a per-block base (4
-//! bytes), one bit for sync, and the composition offset (4 bytes) only when some
-//! sample has one. Decode times and durations are kept as runs of equal durations,
+//! is the size (2 bytes, 4 when a sample is 64 KB or more), the distance of its
+//! offset from a per-block base (4 bytes), one bit for sync, and the composition
+//! offset (4 bytes) only when some sample has one. Decode times and durations are kept as runs of equal durations,
 //! as `stts` stores them. A [`Sample`] is rebuilt on demand.
 
+mod columns;
+
 use super::Sample;
+use columns::{Offsets, Sizes};
 use std::fmt;
 use std::ops::Range;
-
-/// Samples per offset block: 256 consecutive samples of one track span far less
-/// than 4 GB of any real file, so a 32-bit distance from the block's base fits.
-const BLOCK: usize = 256;
 
 /// Consecutive samples whose decode times step by one duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,81 +21,19 @@ struct TimeRun {
     duration: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Offsets {
-    /// Base offset per block, distance from it per sample.
-    Narrow { bases: Vec<u64>, deltas: Vec<u32> },
-    /// Offsets that go backwards or jump 4 GB within a block (never seen in real
-    /// files, but valid): every offset in full.
-    Wide(Vec<u64>),
-}
-
 #[derive(Clone, Default)]
 pub struct SampleTable {
-    sizes: Vec<u32>,
+    sizes: Sizes,
     offsets: Offsets,
     runs: Vec<TimeRun>,
     /// None while every composition offset is 0.
     cts_offsets: Option<Vec<i32>>,
     /// One bit per sample.
     sync: Vec<u64>,
-}
-
-impl Default for Offsets {
-    fn default() -> Self {
-        Offsets::Narrow {
-            bases: Vec::new(),
-            deltas: Vec::new(),
-        }
-    }
-}
-
-impl Offsets {
-    fn get(&self, index: usize) -> Option<u64> {
-        match self {
-            Offsets::Narrow { bases, deltas } => {
-                let base = bases.get(index / BLOCK)?;
-                Some(base.saturating_add(u64::from(*deltas.get(index)?)))
-            }
-            Offsets::Wide(all) => all.get(index).copied(),
-        }
-    }
-
-    /// Appends the offset of sample number `index` (= the current length).
-    fn push(&mut self, index: usize, offset: u64) {
-        match self {
-            Offsets::Narrow { bases, deltas } => {
-                if index.is_multiple_of(BLOCK) {
-                    bases.push(offset);
-                }
-                let delta = bases
-                    .last()
-                    .and_then(|base| offset.checked_sub(*base))
-                    .and_then(|delta| u32::try_from(delta).ok());
-                if let Some(delta) = delta {
-                    deltas.push(delta);
-                    return;
-                }
-            }
-            Offsets::Wide(all) => {
-                all.push(offset);
-                return;
-            }
-        }
-        let mut all: Vec<u64> = (0..index).filter_map(|i| self.get(i)).collect();
-        all.push(offset);
-        *self = Offsets::Wide(all);
-    }
-
-    fn reserve(&mut self, additional: usize) {
-        match self {
-            Offsets::Narrow { bases, deltas } => {
-                deltas.reserve(additional);
-                bases.reserve(additional / BLOCK + 1);
-            }
-            Offsets::Wide(all) => all.reserve(additional),
-        }
-    }
+    /// Decode time the next sample has if it continues the last run.
+    run_next_dts: Option<u64>,
+    /// Samples room was reserved for, so a late composition column is sized once.
+    reserved: usize,
 }
 
 impl SampleTable {
@@ -116,6 +53,7 @@ impl SampleTable {
         self.sizes.reserve_exact(additional);
         self.offsets.reserve(additional);
         self.sync.reserve(additional / 64 + 1);
+        self.reserved = self.len().saturating_add(additional);
     }
 
     pub fn len(&self) -> usize {
@@ -123,7 +61,7 @@ impl SampleTable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sizes.is_empty()
+        self.sizes.len() == 0
     }
 
     /// Appends a sample (decode order).
@@ -131,14 +69,14 @@ impl SampleTable {
         let index = self.sizes.len();
         self.sizes.push(sample.size);
         self.offsets.push(index, sample.offset);
-        let continues = self.runs.last().is_some_and(|run| {
-            run.duration == sample.duration
-                && u64::try_from(index - run.first)
-                    .ok()
-                    .and_then(|steps| steps.checked_mul(u64::from(run.duration)))
-                    .and_then(|ticks| run.dts.checked_add(ticks))
-                    == Some(sample.dts)
-        });
+        let continues = self.run_next_dts == Some(sample.dts)
+            && self
+                .runs
+                .last()
+                .is_some_and(|run| run.duration == sample.duration);
+        // Within a run, dts = run start + steps × duration never overflows: each
+        // step was added with this check.
+        self.run_next_dts = sample.dts.checked_add(u64::from(sample.duration));
         if !continues {
             self.runs.push(TimeRun {
                 first: index,
@@ -147,7 +85,7 @@ impl SampleTable {
             });
         }
         if sample.cts_offset != 0 && self.cts_offsets.is_none() {
-            let mut zeros = Vec::with_capacity(self.sizes.capacity());
+            let mut zeros = Vec::with_capacity(self.reserved.max(index + 1));
             zeros.resize(index, 0);
             self.cts_offsets = Some(zeros);
         }
@@ -164,7 +102,7 @@ impl SampleTable {
 
     /// Sample `index`, rebuilt from the compact form.
     pub fn get(&self, index: usize) -> Option<Sample> {
-        let size = *self.sizes.get(index)?;
+        let size = self.sizes.get(index)?;
         Some(self.assemble(index, size, self.run_of(index)?))
     }
 
@@ -172,7 +110,7 @@ impl SampleTable {
 
     /// Every sample's size, in decode order.
     pub fn sizes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sizes.iter().copied()
+        (0..self.len()).map(|index| self.sizes.get(index).unwrap_or(0))
     }
 
     /// (offset, size) of every sample, in decode order.
@@ -180,13 +118,13 @@ impl SampleTable {
         (0..self.len()).map(|index| {
             (
                 self.offsets.get(index).unwrap_or(0),
-                self.sizes.get(index).copied().unwrap_or(0),
+                self.sizes.get(index).unwrap_or(0),
             )
         })
     }
 
     pub fn size(&self, index: usize) -> Option<u32> {
-        self.sizes.get(index).copied()
+        self.sizes.get(index)
     }
 
     /// Decode time and duration of sample `index`.
@@ -297,7 +235,7 @@ impl Iterator for Samples<'_> {
         {
             self.run += 1;
         }
-        let size = *self.table.sizes.get(index)?;
+        let size = self.table.sizes.get(index)?;
         let run = self.table.runs.get(self.run)?;
         self.next += 1;
         Some(self.table.assemble(index, size, run))
@@ -468,10 +406,11 @@ mod tests {
     }
 
     #[test]
-    fn regular_track_holds_about_eight_bytes_per_sample() {
+    fn regular_track_holds_about_six_bytes_per_sample() {
         let table: SampleTable = regular(10_000, 0, 700, 1024).into();
         assert_eq!(table.runs.len(), 1);
         assert!(table.cts_offsets.is_none());
+        assert!(matches!(table.sizes, Sizes::Narrow(_)));
         assert!(matches!(table.offsets, Offsets::Narrow { .. }));
     }
 
