@@ -110,6 +110,26 @@ mod tests {
     }
 
     #[test]
+    fn sample_tables_stay_compact() {
+        // Video: sizes past 64 KB (32 bits), offsets (32), B-frame composition offsets
+        // (32); audio: 16-bit sizes and offsets only. A `Sample` itself is 32 bytes.
+        let source = open("a_720p_60s.mp4").expect("opens");
+        let bytes_per_sample =
+            |track: &Track| track.samples.heap_bytes() as f64 / track.samples.len().max(1) as f64;
+        let tracks = &source.movie().tracks;
+        assert!(
+            bytes_per_sample(&tracks[0]) < 12.5,
+            "{}",
+            bytes_per_sample(&tracks[0])
+        );
+        assert!(
+            bytes_per_sample(&tracks[1]) < 6.5,
+            "{}",
+            bytes_per_sample(&tracks[1])
+        );
+    }
+
+    #[test]
     fn fragmented_matches_the_progressive_file() {
         let plain = open("a_720p_60s.mp4").expect("opens");
         let fragmented = open("fragmented.mp4").expect("opens");

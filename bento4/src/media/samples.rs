@@ -60,6 +60,15 @@ impl SampleTable {
         self.sizes.len()
     }
 
+    /// Bytes this table holds on the heap (what decides the tool's memory).
+    pub fn heap_bytes(&self) -> usize {
+        self.sizes.heap_bytes()
+            + self.offsets.heap_bytes()
+            + self.runs.capacity() * std::mem::size_of::<TimeRun>()
+            + self.cts_offsets.as_ref().map_or(0, |c| c.capacity() * 4)
+            + self.sync.capacity() * 8
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sizes.len() == 0
     }
@@ -412,6 +421,8 @@ mod tests {
         assert!(table.cts_offsets.is_none());
         assert!(matches!(table.sizes, Sizes::Narrow(_)));
         assert!(matches!(table.offsets, Offsets::Narrow { .. }));
+        // 2 (size) + 4 (offset) + a base per 256 and a sync bit: under 6.2 bytes.
+        assert!(table.heap_bytes() <= 62_000, "{}", table.heap_bytes());
     }
 
     #[test]

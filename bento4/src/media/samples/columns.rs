@@ -55,6 +55,13 @@ impl Sizes {
             Sizes::Wide(all) => all.reserve_exact(additional),
         }
     }
+
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Sizes::Narrow(all) => all.capacity() * 2,
+            Sizes::Wide(all) => all.capacity() * 4,
+        }
+    }
 }
 
 /// Sample offsets: a base per block of samples and a 32-bit distance from it per
@@ -119,6 +126,13 @@ impl Offsets {
                 bases.reserve_exact(additional / BLOCK + 1);
             }
             Offsets::Wide(all) => all.reserve_exact(additional),
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Offsets::Narrow { bases, deltas } => bases.capacity() * 8 + deltas.capacity() * 4,
+            Offsets::Wide(all) => all.capacity() * 8,
         }
     }
 }
