@@ -6,11 +6,11 @@
 //! as `stts` stores them. A [`Sample`] is rebuilt on demand.
 
 mod columns;
+mod traversal;
 
 use super::Sample;
 use columns::{Offsets, Sizes};
-use std::fmt;
-use std::ops::Range;
+pub use traversal::Samples;
 
 /// Consecutive samples whose decode times step by one duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,26 +190,6 @@ impl SampleTable {
     pub fn last(&self) -> Option<Sample> {
         self.get(self.len().checked_sub(1)?)
     }
-
-    /// Every sample in decode order.
-    pub fn iter(&self) -> Samples<'_> {
-        self.range(0..self.len())
-    }
-
-    /// Samples `range` (clamped to the table) in decode order.
-    pub fn range(&self, range: Range<usize>) -> Samples<'_> {
-        let end = range.end.min(self.len());
-        let start = range.start.min(end);
-        Samples {
-            table: self,
-            next: start,
-            end,
-            run: self
-                .runs
-                .partition_point(|r| r.first <= start)
-                .saturating_sub(1),
-        }
-    }
 }
 
 /// Decode time of sample `index` of `run`. push() checked that this product and sum
@@ -218,81 +198,6 @@ fn run_dts(run: &TimeRun, index: usize) -> u64 {
     let steps = index.saturating_sub(run.first) as u64;
     run.dts
         .saturating_add(steps.saturating_mul(u64::from(run.duration)))
-}
-
-/// Iterator over a [`SampleTable`]: walks the time runs instead of searching them.
-pub struct Samples<'t> {
-    table: &'t SampleTable,
-    next: usize,
-    end: usize,
-    run: usize,
-}
-
-impl Iterator for Samples<'_> {
-    type Item = Sample;
-
-    fn next(&mut self) -> Option<Sample> {
-        if self.next >= self.end {
-            return None;
-        }
-        let index = self.next;
-        while self
-            .table
-            .runs
-            .get(self.run + 1)
-            .is_some_and(|r| r.first <= index)
-        {
-            self.run += 1;
-        }
-        let size = self.table.sizes.get(index)?;
-        let run = self.table.runs.get(self.run)?;
-        self.next += 1;
-        Some(self.table.assemble(index, size, run))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.end.saturating_sub(self.next);
-        (left, Some(left))
-    }
-}
-
-impl ExactSizeIterator for Samples<'_> {}
-
-impl<'t> IntoIterator for &'t SampleTable {
-    type Item = Sample;
-    type IntoIter = Samples<'t>;
-
-    fn into_iter(self) -> Samples<'t> {
-        self.iter()
-    }
-}
-
-impl FromIterator<Sample> for SampleTable {
-    fn from_iter<I: IntoIterator<Item = Sample>>(samples: I) -> Self {
-        let samples = samples.into_iter();
-        let mut table = SampleTable::with_capacity(samples.size_hint().0);
-        samples.for_each(|sample| table.push(sample));
-        table
-    }
-}
-
-impl From<Vec<Sample>> for SampleTable {
-    fn from(samples: Vec<Sample>) -> Self {
-        samples.into_iter().collect()
-    }
-}
-
-/// Equal when the samples are equal, however they happen to be stored.
-impl PartialEq for SampleTable {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
-    }
-}
-
-impl fmt::Debug for SampleTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
 }
 
 #[cfg(test)]
@@ -423,15 +328,5 @@ mod tests {
         assert!(matches!(table.offsets, Offsets::Narrow { .. }));
         // 2 (size) + 4 (offset) + a base per 256 and a sync bit: under 6.2 bytes.
         assert!(table.heap_bytes() <= 62_000, "{}", table.heap_bytes());
-    }
-
-    #[test]
-    fn equality_is_by_content() {
-        let a: SampleTable = regular(300, 0, 10, 1).into();
-        let mut different = regular(300, 0, 10, 1);
-        different[299].sync = !different[299].sync;
-        assert_eq!(a, regular(300, 0, 10, 1).into());
-        assert_ne!(a, different.into());
-        assert_ne!(a, regular(299, 0, 10, 1).into());
     }
 }
