@@ -48,20 +48,39 @@ fn json_of(input: &Path) -> Value {
 }
 
 /// Every key of `expected` must be in `actual` with an equal value; numbers may
-/// differ by the rounding of Bento4's printing.
-fn compare(expected: &Value, actual: &Value, path: &str, differences: &mut Vec<String>) {
+/// differ by the rounding of Bento4's printing, and the media bit rate by
+/// `bitrate_tolerance` (relative).
+fn compare(
+    expected: &Value,
+    actual: &Value,
+    path: &str,
+    bitrate_tolerance: f64,
+    differences: &mut Vec<String>,
+) {
     match (expected, actual) {
         (Value::Object(want), Value::Object(got)) => {
             for (key, value) in want {
                 match got.get(key) {
-                    Some(other) => compare(value, other, &format!("{path}.{key}"), differences),
+                    Some(other) => compare(
+                        value,
+                        other,
+                        &format!("{path}.{key}"),
+                        bitrate_tolerance,
+                        differences,
+                    ),
                     None => differences.push(format!("{path}.{key} missing")),
                 }
             }
         }
         (Value::Array(want), Value::Array(got)) if want.len() == got.len() => {
             for (index, (a, b)) in want.iter().zip(got).enumerate() {
-                compare(a, b, &format!("{path}[{index}]"), differences);
+                compare(
+                    a,
+                    b,
+                    &format!("{path}[{index}]"),
+                    bitrate_tolerance,
+                    differences,
+                );
             }
         }
         (Value::Number(want), Value::Number(got)) => {
@@ -73,7 +92,7 @@ fn compare(expected: &Value, actual: &Value, path: &str, differences: &mut Vec<S
             // ffmpeg wrote and from ffprobe by up to 0.06%); ours is bytes over the
             // mdhd duration, which ffprobe agrees with (see the ffprobe test).
             let tolerance = if path.ends_with(".media.bitrate") {
-                a.abs() * 0.001
+                a.abs() * bitrate_tolerance
             } else {
                 0.0015
             };
@@ -104,8 +123,23 @@ fn json_matches_bento4_on_every_reference_file() {
     let mut failures = Vec::new();
     for name in REFERENCE_MEDIA {
         let ours = json_of(&media(&format!("{name}.mp4")));
+        // The rate-capped clip_* files are re-encoded by make-media.sh and can differ
+        // from the ones Bento4 saw by a few bytes (x264 threading; see the reference
+        // README), which moves their bit rate by up to a few tenths of a percent; the
+        // ffprobe test checks ours against the file at hand to the bit.
+        let bitrate_tolerance = if name.starts_with("clip_") {
+            0.01
+        } else {
+            0.001
+        };
         let mut differences = Vec::new();
-        compare(&reference(name), &ours, "", &mut differences);
+        compare(
+            &reference(name),
+            &ours,
+            "",
+            bitrate_tolerance,
+            &mut differences,
+        );
         failures.extend(differences.into_iter().map(|d| format!("{name}: {d}")));
     }
     assert!(failures.is_empty(), "{failures:#?}");
