@@ -399,6 +399,7 @@ fn samples_agree_with_ffprobe() {
         "audio_only.mp4",
         "irregular_gop.mp4",
         "video_only.mp4",
+        "clip_low.mp4",
     ] {
         let input = media(name);
         let source = bento4::source::Mp4Source::open(&input).expect("opens");
