@@ -2,6 +2,7 @@
 
 use super::*;
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Appends lines as nginx does (O_APPEND, one write per flushed buffer).
 fn nginx_writes(log: &Path, lines: &[&[u8]]) {
@@ -60,20 +61,46 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A database in a temp dir and a hit log path beside it, for one feed.
+struct Feed {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    log: PathBuf,
+    counters: Arc<HitCounters>,
+}
+
+impl Feed {
+    fn new(log_name: &str) -> Feed {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
+        let log = dir.path().join(log_name);
+        Feed {
+            _dir: dir,
+            store,
+            log,
+            counters: Arc::new(HitCounters::default()),
+        }
+    }
+
+    /// Starts the feed, with `check` after each flushed batch if given.
+    fn start(&self, flush_every: Duration, check: Option<BatchCheck>) -> JoinHandle<()> {
+        spawn_with_check(
+            &self.log,
+            self.store.clone(),
+            Arc::new(rendition_key),
+            flush_every,
+            self.counters.clone(),
+            check,
+        )
+        .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn log_lines_become_access_times() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let log = dir.path().join("run/hits.log");
-    let counters = Arc::new(HitCounters::default());
-    let task = spawn_with_counters(
-        &log,
-        store.clone(),
-        Arc::new(rendition_key),
-        Duration::from_millis(50),
-        counters.clone(),
-    )
-    .unwrap();
+    let feed = Feed::new("run/hits.log");
+    let (store, log, counters) = (&feed.store, &feed.log, &feed.counters);
+    let task = feed.start(Duration::from_millis(50), None);
     assert!(log.is_file(), "the feed creates the log nginx appends to");
 
     let before = crate::store::unix_now();
@@ -85,7 +112,7 @@ async fn log_lines_become_access_times() {
         b"\xff\xfe garbage",
         b"",
     ];
-    nginx_writes(&log, &lines);
+    nginx_writes(log, &lines);
     wait_for("two flushed keys", || {
         counters.flushed.load(Ordering::Relaxed) >= 2
     })
@@ -107,20 +134,11 @@ async fn log_lines_become_access_times() {
 
 #[tokio::test]
 async fn lines_from_before_the_start_are_not_accesses() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let log = dir.path().join("hits.log");
-    std::fs::write(&log, b"200 /i/old.mp4/segment1_0_av.ts\n").unwrap();
-    let counters = Arc::new(HitCounters::default());
-    let task = spawn_with_counters(
-        &log,
-        store.clone(),
-        Arc::new(rendition_key),
-        Duration::from_millis(50),
-        counters.clone(),
-    )
-    .unwrap();
-    nginx_writes(&log, &[b"200 /i/new.mp4/segment1_0_av.ts"]);
+    let feed = Feed::new("hits.log");
+    let (store, log, counters) = (&feed.store, &feed.log, &feed.counters);
+    std::fs::write(log, b"200 /i/old.mp4/segment1_0_av.ts\n").unwrap();
+    let task = feed.start(Duration::from_millis(50), None);
+    nginx_writes(log, &[b"200 /i/new.mp4/segment1_0_av.ts"]);
     wait_for("the new line", || {
         counters.flushed.load(Ordering::Relaxed) >= 1
     })
@@ -151,22 +169,13 @@ async fn a_directory_in_the_logs_place_is_an_error() {
 
 #[tokio::test]
 async fn unread_lines_are_written_when_the_task_is_aborted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let log = dir.path().join("hits.log");
-    let counters = Arc::new(HitCounters::default());
+    let feed = Feed::new("hits.log");
+    let (store, log, counters) = (&feed.store, &feed.log, &feed.counters);
     // A flush interval far longer than the test: only the abort can read and write.
-    let task = spawn_with_counters(
-        &log,
-        store.clone(),
-        Arc::new(rendition_key),
-        Duration::from_secs(3600),
-        counters.clone(),
-    )
-    .unwrap();
+    let task = feed.start(Duration::from_secs(3600), None);
     // The interval's first tick fires at once; let it pass with nothing written.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    nginx_writes(&log, &[b"200 /i/late.mp4/segment1_0_av.ts"]);
+    nginx_writes(log, &[b"200 /i/late.mp4/segment1_0_av.ts"]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(store.get("i/late.mp4").unwrap(), None, "flushed too early");
     task.abort();
@@ -177,10 +186,8 @@ async fn unread_lines_are_written_when_the_task_is_aborted() {
 
 #[tokio::test]
 async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
-    let log = dir.path().join("hits.log");
-    let counters = Arc::new(HitCounters::default());
+    let feed = Feed::new("hits.log");
+    let (store, log, counters) = (&feed.store, &feed.log, &feed.counters);
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let (seen2, store2) = (seen.clone(), store.clone());
     let check: BatchCheck = Arc::new(move |keys: &[String]| {
@@ -195,17 +202,9 @@ async fn each_flushed_batch_goes_to_the_check_after_the_touch() {
         );
         keys.len() as u64
     });
-    let task = spawn_with_check(
-        &log,
-        store.clone(),
-        Arc::new(rendition_key),
-        Duration::from_millis(50),
-        counters.clone(),
-        Some(check),
-    )
-    .unwrap();
+    let task = feed.start(Duration::from_millis(50), Some(check));
     nginx_writes(
-        &log,
+        log,
         &[
             b"200 /i/a.mp4/segment1_0_av.ts",
             b"200 /i/a.mp4/index_0_av.m3u8",
