@@ -96,6 +96,22 @@ pub fn ffprobe_resolution(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A real client: ffmpeg decodes everything `path` leads to over HTTP, exit 0 and
+/// not one line on stderr.
+pub fn assert_ffmpeg_decodes(stack: &Stack, path: &str, what: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(stack.url(path))
+        .args(["-map", "0", "-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "{what}: ffmpeg: {stderr}"
+    );
+}
+
 /// Checks that `body` looks like an MPEG-TS segment: whole 188-byte packets, each
 /// starting with the sync byte, the first being the PAT (PID 0).
 pub fn assert_transport_stream(body: &[u8], what: &str) {
