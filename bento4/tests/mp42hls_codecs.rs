@@ -44,26 +44,7 @@ fn check(codec: &str, rate: u32, stream_type: u8, probe_name: &str) {
     assert_eq!(pmt[18], stream_type, "{codec}: PMT stream type");
 
     let playlist = out.path("stream.m3u8");
-    let decoded = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            playlist.to_str().unwrap(),
-            "-map",
-            "0",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(decoded.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&decoded.stderr),
-        "",
-        "{codec}: ffmpeg complained"
-    );
+    assert_ffmpeg_decodes(&playlist, codec);
     let names = ffprobe(&[
         "-v",
         "error",

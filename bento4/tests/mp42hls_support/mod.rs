@@ -224,3 +224,19 @@ pub fn ffprobe(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// `ffmpeg -v error` decodes everything `playlist` lists: exit 0, nothing on stderr.
+pub fn assert_ffmpeg_decodes(playlist: &Path, what: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(playlist)
+        .args(["-map", "0", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg must be installed");
+    assert!(out.status.success(), "{what}: ffmpeg failed");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "{what}: ffmpeg complained"
+    );
+}
