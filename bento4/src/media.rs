@@ -6,7 +6,7 @@
 
 mod samples;
 
-pub use samples::{SampleTable, Samples};
+pub use samples::{SampleTable, Samples, TimingRun};
 
 /// A whole movie as read from `moov` (plus any `moof` fragments).
 #[derive(Debug, Clone, PartialEq)]

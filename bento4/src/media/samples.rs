@@ -21,6 +21,24 @@ struct TimeRun {
     duration: u32,
 }
 
+/// `len` samples from index `first`: decode times `dts`, `dts + duration`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimingRun {
+    pub first: usize,
+    pub len: usize,
+    pub dts: u64,
+    pub duration: u32,
+}
+
+impl TimingRun {
+    /// Decode time of the run's last sample.
+    pub fn last_dts(&self) -> u64 {
+        let steps = self.len.saturating_sub(1) as u64;
+        self.dts
+            .saturating_add(steps.saturating_mul(u64::from(self.duration)))
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct SampleTable {
     sizes: Sizes,
@@ -162,6 +180,22 @@ impl SampleTable {
         self.sync
             .get(index / 64)
             .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// The decode-time runs: stretches of samples that step by one duration, in
+    /// decode order (one per `stts` entry, or per fragment run when `tfdt` jumps).
+    /// What checks on timing walk instead of every sample.
+    pub fn timing_runs(&self) -> impl Iterator<Item = TimingRun> + '_ {
+        let len = self.len();
+        self.runs.iter().enumerate().map(move |(k, run)| {
+            let end = self.runs.get(k + 1).map_or(len, |next| next.first);
+            TimingRun {
+                first: run.first,
+                len: end.saturating_sub(run.first),
+                dts: run.dts,
+                duration: run.duration,
+            }
+        })
     }
 
     fn run_of(&self, index: usize) -> Option<&TimeRun> {
@@ -317,6 +351,27 @@ mod tests {
                 samples.len().saturating_sub(5)
             );
         }
+    }
+
+    #[test]
+    fn timing_runs_follow_the_decode_times() {
+        let mut samples = regular(10, 0, 1, 512);
+        samples.iter_mut().skip(4).for_each(|s| s.dts += 7);
+        samples[9].duration = 0;
+        let table: SampleTable = samples.into_iter().collect();
+        let runs: Vec<TimingRun> = table.timing_runs().collect();
+        let run = |first, len, dts, duration| TimingRun {
+            first,
+            len,
+            dts,
+            duration,
+        };
+        assert_eq!(
+            runs,
+            vec![run(0, 4, 0, 512), run(4, 5, 2055, 512), run(9, 1, 4615, 0)]
+        );
+        assert_eq!(runs[1].last_dts(), 2055 + 4 * 512);
+        assert_eq!(SampleTable::new().timing_runs().count(), 0);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub use top_level::{
 use crate::error::Mp4Error;
 use crate::media::{FileInfo, Movie};
 use boxes::{children, require, Reader};
+use std::ops::Range;
 
 /// The index of a file as read from it: what [`parse_movie`] works on.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +131,7 @@ fn parse_movie_parts(
         tracks,
     };
     check_sample_ranges(&movie)?;
+    check_samples_in_media_data(&movie, &media_data_ranges(boxes.top_level))?;
     Ok(ParsedMovie { movie, details })
 }
 
@@ -212,6 +214,44 @@ fn check_sample_ranges(movie: &Movie) -> Result<(), Mp4Error> {
     }
 }
 
+/// The bodies of the top-level `mdat` boxes, in file order (an `mdat` that claims
+/// past the end is cut at the end; the range check has refused its samples there).
+fn media_data_ranges(top_level: &[TopLevelBox]) -> Vec<Range<u64>> {
+    top_level
+        .iter()
+        .filter(|b| &b.fourcc == b"mdat")
+        .map(|b| b.body_offset()..b.end())
+        .collect()
+}
+
+/// Every sample's bytes lie inside one `mdat` body. A sample table pointing at the
+/// `moov`, the `ftyp` or between boxes is an index that does not describe this file
+/// (boxes moved without their chunk offsets patched, sizes grown): every segment
+/// would fail while reading it, so the file is refused before anything is planned.
+/// One binary search per sample over the few `mdat`s; no sample byte is read.
+fn check_samples_in_media_data(movie: &Movie, media_data: &[Range<u64>]) -> Result<(), Mp4Error> {
+    for track in &movie.tracks {
+        for (index, (offset, size)) in track.samples.spans().enumerate() {
+            if size == 0 {
+                continue; // no bytes to read, wherever it points
+            }
+            let end = offset.saturating_add(u64::from(size));
+            let holder = media_data
+                .partition_point(|range| range.start <= offset)
+                .checked_sub(1)
+                .and_then(|at| media_data.get(at));
+            if holder.is_none_or(|range| end > range.end) {
+                return Err(Mp4Error::Corrupt(format!(
+                    "sample {} of track {} (bytes {offset}-{end}) is not inside an 'mdat' box: the index does not describe this file",
+                    index + 1,
+                    track.id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,18 +269,22 @@ mod tests {
         assert!(parse_ftyp(b"iso").is_err());
     }
 
-    #[test]
-    fn samples_past_the_end_name_the_missing_bytes() {
-        use crate::media::{Codec, EditShift, Sample, Track, TrackKind};
-        let sample = |offset, size| Sample {
+    use crate::media::{Codec, EditShift, Sample, Track, TrackKind};
+
+    fn sample(offset: u64, size: u32) -> Sample {
+        Sample {
             offset,
             size,
             dts: 0,
             cts_offset: 0,
             sync: true,
             duration: 1,
-        };
-        let movie = |samples: Vec<Sample>| Movie {
+        }
+    }
+
+    /// A 1000-byte file with one track of these samples.
+    fn movie(samples: Vec<Sample>) -> Movie {
+        Movie {
             file: FileInfo {
                 file_size: 1000,
                 ..Default::default()
@@ -262,7 +306,11 @@ mod tests {
                 edit: EditShift::default(),
                 samples: samples.into(),
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn samples_past_the_end_name_the_missing_bytes() {
         assert!(check_sample_ranges(&movie(vec![sample(0, 500), sample(500, 500)])).is_ok());
         let error = check_sample_ranges(&movie(vec![
             sample(0, 500),
@@ -276,6 +324,57 @@ mod tests {
             "{text}"
         );
         assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn samples_must_lie_inside_an_mdat() {
+        // Two mdat bodies: 100..400 and 600..900 (a moov, say, between them).
+        let media_data = [100..400, 600..900];
+        let cases: Vec<(&str, Vec<Sample>, Result<(), &str>)> = vec![
+            (
+                "inside both",
+                vec![sample(100, 300), sample(600, 300)],
+                Ok(()),
+            ),
+            (
+                "empty samples anywhere",
+                vec![sample(0, 0), sample(999, 0)],
+                Ok(()),
+            ),
+            (
+                "before the first",
+                vec![sample(100, 10), sample(40, 10)],
+                Err("sample 2 of track 7 (bytes 40-50) is not inside an 'mdat'"),
+            ),
+            (
+                "in the moov between",
+                vec![sample(450, 10)],
+                Err("bytes 450-460"),
+            ),
+            (
+                "running out of one",
+                vec![sample(390, 20)],
+                Err("bytes 390-410"),
+            ),
+            (
+                "spanning both",
+                vec![sample(300, 400)],
+                Err("bytes 300-700"),
+            ),
+            ("after the last", vec![sample(900, 1)], Err("bytes 900-901")),
+        ];
+        for (name, samples, expected) in cases {
+            let got = check_samples_in_media_data(&movie(samples), &media_data);
+            match (got, expected) {
+                (Ok(()), Ok(())) => {}
+                (Err(error), Err(needle)) => {
+                    assert_eq!(error.exit_code(), 2, "{name}");
+                    assert!(error.to_string().contains(needle), "{name}: {error}");
+                }
+                (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
+        assert!(check_samples_in_media_data(&movie(vec![sample(0, 1)]), &[]).is_err());
     }
 
     #[test]

@@ -121,10 +121,15 @@ pub fn load_index(
     file_size: u64,
     read_at: &mut ReadAt<'_>,
 ) -> Result<LoadedBoxes, Mp4Error> {
-    let moov = boxes
-        .iter()
-        .find(|b| &b.fourcc == b"moov")
-        .ok_or_else(|| missing_moov(boxes, file_size))?;
+    let mut moovs = boxes.iter().filter(|b| &b.fourcc == b"moov");
+    let moov = moovs.next().ok_or_else(|| missing_moov(boxes, file_size))?;
+    if let Some(second) = moovs.next() {
+        // Which of two movies is the real one cannot be told from the file.
+        return Err(Mp4Error::Corrupt(format!(
+            "two 'moov' boxes (at offsets {} and {}): a file holds one movie",
+            moov.offset, second.offset
+        )));
+    }
     if moov.body_len() > MAX_INDEX_BYTES {
         return Err(Mp4Error::Unsupported(format!(
             "'moov' box of {} bytes is larger than the {MAX_INDEX_BYTES} bytes we load",
@@ -357,6 +362,23 @@ mod tests {
         let error =
             load_index(&boxes, data.len() as u64, &mut slice_reader(&data)).expect_err("no moov");
         assert!(error.to_string().contains("truncated"), "{error}");
+
+        let two = [
+            boxed(b"moov", &boxed(b"mvhd", b"a")),
+            boxed(b"mdat", b"zz"),
+            boxed(b"moov", &boxed(b"mvhd", b"b")),
+        ]
+        .concat();
+        let boxes = walk_top_level(two.len() as u64, &mut slice_reader(&two)).expect("walks");
+        let error =
+            load_index(&boxes, two.len() as u64, &mut slice_reader(&two)).expect_err("two moovs");
+        assert_eq!(error.exit_code(), 2);
+        assert!(
+            error
+                .to_string()
+                .contains("two 'moov' boxes (at offsets 0 and 27)"),
+            "{error}"
+        );
 
         let mvhd = boxed(b"mvhd", b"m");
         let moov_body = [

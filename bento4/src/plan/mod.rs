@@ -10,9 +10,11 @@
 //! PAT + PMT too, so each keyframe's byte range stands alone in an I-frame playlist.
 
 mod layout;
+mod parameter_sets;
 mod segments;
 pub mod stats;
 mod streams;
+pub mod timing;
 
 pub use layout::Unit;
 pub use streams::{select_streams, to_90k, AudioStream, Streams, VideoStream};

@@ -1,7 +1,7 @@
 //! Which tracks are muxed and how: codec to TS stream type and framing, PIDs, and
 //! the mapping of track times onto the 90 kHz output timeline.
 
-use super::{PlanError, PlanOptions};
+use super::{parameter_sets, timing, PlanError, PlanOptions};
 use crate::media::{Codec, Movie, Track, TrackKind};
 use crate::ts::adts::AudioFraming;
 use crate::ts::annexb::VideoFraming;
@@ -176,12 +176,15 @@ fn video_stream(track: &Track, pid: u16) -> Result<VideoStream<'_>, PlanError> {
     };
     let framing =
         framing.map_err(|e| PlanError::Unsupported(format!("track {}: {}", track.id, e.0)))?;
+    parameter_sets::check(track)?;
+    let shift = shift_of(track)?;
+    timing::check_timing(track, shift)?;
     Ok(VideoStream {
         track,
         framing,
         stream_type,
         pid,
-        shift: shift_of(track)?,
+        shift,
         nal_counts: None,
     })
 }
@@ -217,13 +220,15 @@ fn audio_stream(track: &Track, pid: u16) -> Result<AudioStream<'_>, PlanError> {
         Codec::Unsupported(fourcc) => return Err(unsupported(track, &fourcc_text(fourcc))),
         _ => return Err(unsupported(track, "(video codec in an audio track)")),
     };
+    let shift = shift_of(track)?;
+    timing::check_timing(track, shift)?;
     Ok(AudioStream {
         track,
         framing,
         stream_type,
         stream_id,
         pid,
-        shift: shift_of(track)?,
+        shift,
     })
 }
 
