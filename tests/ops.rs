@@ -163,12 +163,14 @@ fn worker_raises_its_open_files_limit() {
     wait_for_scrape(&stack, "the idle connections to be held", |t| {
         value(t, "casterpak_scgi_connections").is_some_and(|n| n > idle as u64)
     });
-    // A real request is answered long before any idle connection times out.
+    // A real request is answered at once, not after idle connections time out (120 s
+    // here): a worker left at 256 descriptors answered it after 39 s, in batches of
+    // its old 10 s header timeout.
     let started = Instant::now();
     let r = stack.get(SEGMENT);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
-        started.elapsed() < Duration::from_secs(60),
+        started.elapsed() < Duration::from_secs(20),
         "took {:?}",
         started.elapsed()
     );
@@ -196,7 +198,7 @@ fn idle_connections_past_the_bound_make_room_for_requests() {
     let r = stack.get(SEGMENT);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
-        started.elapsed() < Duration::from_secs(60),
+        started.elapsed() < Duration::from_secs(20),
         "took {:?}",
         started.elapsed()
     );
