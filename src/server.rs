@@ -502,6 +502,17 @@ mod tests {
             text.ends_with("\r\n\r\noverloaded, retry later\n"),
             "{text}"
         );
+        let r = failure_reply(&Failure::LowDiskSpace, 3);
+        let text = String::from_utf8(r).unwrap();
+        assert!(
+            text.starts_with("Status: 503 Service Unavailable\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRetry-After: 3\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\ncache disk is nearly full, retry later\n"),
+            "{text}"
+        );
         let r = failure_reply(&Failure::Tool(ToolError::Corrupt("moov missing".into())), 2);
         let text = String::from_utf8(r).unwrap();
         assert!(
