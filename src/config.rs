@@ -74,6 +74,10 @@ pub struct LimitsConfig {
     pub max_uri_bytes: usize,
     /// Seconds clients are told to wait in `Retry-After` on 503.
     pub retry_after_secs: u64,
+    /// SCGI connections the worker holds at once (0: derived from the open-files limit).
+    pub max_connections: usize,
+    /// Seconds a connection may take to send its SCGI header (and to take the answer).
+    pub scgi_header_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -92,6 +96,11 @@ pub struct CacheConfig {
     pub segment_max_age_secs: u64,
     /// `Cache-Control` max-age for playlists, in seconds.
     pub playlist_max_age_secs: u64,
+    /// Free-space floor of the cache file system in bytes: below it (or below
+    /// `min_free_percent`, whichever is larger) misses answer 503 and ready says no.
+    pub min_free_bytes: u64,
+    /// Free-space floor as a percentage of the file system's size (0 to 100).
+    pub min_free_percent: f64,
 }
 
 impl Default for Config {
@@ -134,6 +143,8 @@ impl Default for LimitsConfig {
             failure_ttl_secs: 30,
             max_uri_bytes: 4096,
             retry_after_secs: 2,
+            max_connections: 0,
+            scgi_header_timeout_secs: 5,
         }
     }
 }
@@ -147,6 +158,8 @@ impl Default for CacheConfig {
             hit_flush_ms: 2000,
             segment_max_age_secs: 365 * 24 * 3600,
             playlist_max_age_secs: 300,
+            min_free_bytes: 1 << 30,
+            min_free_percent: 2.0,
         }
     }
 }
@@ -284,6 +297,13 @@ impl Config {
         if self.limits.max_uri_bytes < 256 {
             return invalid("limits.max_uri_bytes", "must be at least 256");
         }
+        if self.limits.scgi_header_timeout_secs == 0 {
+            return invalid("limits.scgi_header_timeout_secs", "must be at least 1");
+        }
+        let percent = self.cache.min_free_percent;
+        if !(percent.is_finite() && (0.0..=100.0).contains(&percent)) {
+            return invalid("cache.min_free_percent", "must be between 0 and 100");
+        }
         if self.cache.max_cache_bytes == 0 {
             return invalid("cache.max_cache_bytes", "must be greater than 0");
         }
@@ -341,6 +361,15 @@ mod tests {
             ),
             ("[limits]\nqueue_limit = 0", "limits.queue_limit"),
             ("[cache]\nmax_cache_bytes = 0", "cache.max_cache_bytes"),
+            (
+                "[cache]\nmin_free_percent = 101.0",
+                "cache.min_free_percent",
+            ),
+            ("[cache]\nmin_free_percent = -1.0", "cache.min_free_percent"),
+            (
+                "[limits]\nscgi_header_timeout_secs = 0",
+                "limits.scgi_header_timeout_secs",
+            ),
             ("[tools]\nmode = \"sometimes\"", "mode"),
         ];
         for (text, key) in cases {

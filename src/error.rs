@@ -92,6 +92,8 @@ pub enum Failure {
     NoRenditions,
     /// Writing into the cache dir.
     Cache(String),
+    /// The cache file system is below its free-space floor: no fill starts (temporary).
+    LowDiskSpace,
     /// Anything else (a bug or an impossible state).
     Internal(String),
 }
@@ -134,7 +136,7 @@ impl Failure {
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
             Failure::Tool(ToolError::Crashed(_) | ToolError::BadOutput(_)) => 502,
-            Failure::Tool(ToolError::Overloaded) => 503,
+            Failure::Tool(ToolError::Overloaded) | Failure::LowDiskSpace => 503,
             Failure::Tool(ToolError::TimedOut(_)) => 504,
             Failure::Tool(ToolError::Failed(_))
             | Failure::Source(SourceError::Io(_))
@@ -186,6 +188,7 @@ impl fmt::Display for Failure {
             Failure::SegmentOutOfRange(k) => write!(f, "segment {k} out of range"),
             Failure::NoRenditions => f.write_str("no rendition of this master exists"),
             Failure::Cache(e) => write!(f, "cache write failed: {}", one_line(e)),
+            Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
             Failure::Internal(e) => write!(f, "internal error: {}", one_line(e)),
         }
     }
@@ -216,6 +219,7 @@ mod tests {
             (ToolError::Crashed(s()).into(), 502),
             (ToolError::BadOutput(s()).into(), 502),
             (ToolError::Overloaded.into(), 503),
+            (Failure::LowDiskSpace, 503),
             (ToolError::TimedOut(5).into(), 504),
             (ToolError::Failed(s()).into(), 500),
             (Failure::Cache(s()), 500),

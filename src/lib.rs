@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod disk_space;
 pub mod error;
 pub mod flight;
 pub mod freshness;

@@ -37,6 +37,75 @@ const COUNTERS: &[(&str, &str)] = &[
         "casterpak_stale_evictions_total",
         "Cache entries evicted by the hit feed because their source changed",
     ),
+    (
+        "casterpak_hit_log_lines_total",
+        "Lines read from nginx's hit log, malformed ones included",
+    ),
+    (
+        "casterpak_hit_log_ignored_total",
+        "Hit log lines that named no cache entry or had a status that is no access",
+    ),
+    (
+        "casterpak_hit_log_malformed_total",
+        "Hit log lines that did not parse or were too long",
+    ),
+    (
+        "casterpak_hit_log_dropped_total",
+        "Hits not recorded because the pending batch was full",
+    ),
+    (
+        "casterpak_hit_log_read_errors_total",
+        "Reads of the hit log that failed (access times stop updating)",
+    ),
+    (
+        "casterpak_hit_log_flush_errors_total",
+        "Batches of access times that could not be written to the database (lost)",
+    ),
+    (
+        "casterpak_scgi_connections_shed_total",
+        "SCGI connections answered 503 or closed because every place was busy",
+    ),
+    (
+        "casterpak_scgi_connections_displaced_total",
+        "Idle SCGI connections closed to make room for a new one",
+    ),
+    (
+        "casterpak_scgi_header_timeouts_total",
+        "SCGI connections closed because their header did not arrive in time",
+    ),
+];
+
+/// Every gauge family set from outside (by the scrape): name and help text.
+const GAUGES: &[(&str, &str)] = &[
+    (
+        "casterpak_cache_bytes",
+        "Bytes in the cache as the index counts them (refreshed at most every few seconds)",
+    ),
+    (
+        "casterpak_cache_entries",
+        "Renditions and csmil masters in the cache index",
+    ),
+    (
+        "casterpak_cache_fs_available_bytes",
+        "Bytes the worker may still write on the cache file system",
+    ),
+    (
+        "casterpak_cache_fs_size_bytes",
+        "Size of the cache file system",
+    ),
+    (
+        "casterpak_cache_fs_floor_bytes",
+        "Free-space floor: below it misses answer 503 and ready says no",
+    ),
+    ("casterpak_fills_in_flight", "Fills (and plans) running now"),
+    (
+        "casterpak_scgi_connections",
+        "SCGI connections the worker holds now",
+    ),
+    (
+        "casterpak_scgi_connections_limit",
+        "Most SCGI connections the worker holds at once",
+    ),
 ];
 
 /// Upper bounds (seconds) of the tool run histogram.
@@ -58,6 +127,8 @@ pub struct Metrics {
     tool_seconds: Mutex<Histogram>,
     queue_depth: AtomicI64,
     in_flight: AtomicI64,
+    /// Gauges of [`GAUGES`] by name; a gauge never set renders no sample.
+    gauges: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -95,6 +166,13 @@ impl Metrics {
     pub fn set(&self, name: &'static str, label_pairs: &[(&str, &str)], n: u64) {
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         map.insert((name, labels(label_pairs)), n);
+    }
+
+    /// Sets a gauge; `name` must be one of [`GAUGES`].
+    pub fn set_gauge(&self, name: &'static str, value: u64) {
+        debug_assert!(GAUGES.iter().any(|(g, _)| *g == name), "{name}");
+        let mut map = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(name, value);
     }
 
     pub fn inc(&self, name: &'static str, label_pairs: &[(&str, &str)]) {
@@ -162,6 +240,15 @@ impl Metrics {
                 gauge.load(Ordering::Relaxed)
             );
         }
+        {
+            let map = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, help) in GAUGES {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                if let Some(value) = map.get(name) {
+                    let _ = writeln!(out, "{name} {value}");
+                }
+            }
+        }
         let h = self.tool_seconds.lock().unwrap_or_else(|e| e.into_inner());
         let name = "casterpak_tool_run_seconds";
         let _ = writeln!(
@@ -221,6 +308,64 @@ mod tests {
             m.counter("casterpak_misses_total", &[("kind", "master")]),
             0
         );
+    }
+
+    #[test]
+    fn renders_operator_series_with_help_and_type() {
+        let m = Metrics::new();
+        m.set("casterpak_hit_log_malformed_total", &[], 4);
+        m.set("casterpak_hit_log_dropped_total", &[], 0);
+        m.set_gauge("casterpak_cache_bytes", 123_456);
+        m.set_gauge("casterpak_cache_entries", 3);
+        m.set_gauge("casterpak_cache_fs_available_bytes", 5 << 30);
+        m.set_gauge("casterpak_fills_in_flight", 2);
+        m.set_gauge("casterpak_scgi_connections", 7);
+        let text = m.render();
+        for line in [
+            "# HELP casterpak_hit_log_malformed_total Hit log lines that did not parse or were too long",
+            "# TYPE casterpak_hit_log_malformed_total counter",
+            "casterpak_hit_log_malformed_total 4",
+            "casterpak_hit_log_dropped_total 0",
+            "# TYPE casterpak_hit_log_read_errors_total counter",
+            "# TYPE casterpak_hit_log_flush_errors_total counter",
+            "# TYPE casterpak_cache_bytes gauge",
+            "casterpak_cache_bytes 123456",
+            "casterpak_cache_entries 3",
+            "casterpak_cache_fs_available_bytes 5368709120",
+            "# TYPE casterpak_cache_fs_floor_bytes gauge",
+            "casterpak_fills_in_flight 2",
+            "# HELP casterpak_scgi_connections SCGI connections the worker holds now",
+            "casterpak_scgi_connections 7",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // A gauge never set has HELP and TYPE but no sample.
+        assert!(text.contains("# TYPE casterpak_cache_fs_size_bytes gauge\n"));
+        assert!(!text
+            .lines()
+            .any(|l| l.starts_with("casterpak_cache_fs_size_bytes ")));
+        // Every family is announced once, and every sample belongs to an announced one.
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let mut unique = families.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), families.len(), "{families:?}");
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = sample.split(['{', ' ']).next().unwrap_or_default();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| families.contains(f))
+                .unwrap_or(name);
+            assert!(families.contains(&family), "{sample:?} has no TYPE line");
+        }
     }
 
     #[test]

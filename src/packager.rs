@@ -99,6 +99,11 @@ impl Packager {
         &self.cache
     }
 
+    /// Fills and plans running now (for metrics; two map lengths, no I/O).
+    pub fn fills_in_flight(&self) -> usize {
+        self.files.len() + self.infos.len()
+    }
+
     /// Readiness: tools executable and the cache's scratch dir writable.
     pub fn ready(&self) -> Result<(), String> {
         if !self.tools.usable() {

@@ -3,10 +3,13 @@
 //! a short error, or one of the worker's own endpoints. Also starts the store,
 //! hit log and control socket, and shuts down gracefully on SIGTERM/SIGINT.
 
+pub mod connections;
 pub mod scgi;
+pub mod scrape;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::disk_space::DiskSpace;
 use crate::error::Failure;
 use crate::hitlog::HitCounters;
 use crate::metrics::Metrics;
@@ -15,6 +18,7 @@ use crate::source::MediaRoot;
 use crate::store::Store;
 use crate::tool::Tools;
 use crate::url::{self, Resource};
+use connections::{Admission, Connections, Place};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,8 +27,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
-/// nginx sends the whole header block at once; a client slower than this is dropped.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection shed past the bound gets this long to send its header before its 503.
+const SHED_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 /// In-flight requests get this long to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Incomplete masters heal when the missing rendition appears: cache briefly.
@@ -35,7 +39,12 @@ struct State {
     config: Arc<Config>,
     packager: Arc<Packager>,
     metrics: Arc<Metrics>,
-    hits: Arc<HitCounters>,
+    disk: Arc<DiskSpace>,
+    connections: Arc<Connections>,
+    scrape: scrape::Sources,
+    /// nginx sends the whole header block at once; a client slower than this is
+    /// dropped, and an answer nginx does not take in this long is abandoned.
+    header_timeout: Duration,
 }
 
 /// Runs the worker until SIGTERM/SIGINT; returns the exit code.
@@ -67,6 +76,19 @@ fn ctx<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
 pub async fn serve(config: Config) -> Result<(), String> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
+    // Before anything opens descriptors: every held connection is one.
+    let open_files = match connections::raise_open_files_limit() {
+        Ok((_, now, _)) => now,
+        Err(e) => {
+            log::warn!("reading the open-files limit: {e}");
+            1024
+        }
+    };
+    let connection_limit = match config.limits.max_connections {
+        0 => connections::derived_limit(open_files, config.pool_size()),
+        n => n,
+    };
+    log::info!("holding at most {connection_limit} SCGI connections");
     // The store first: its lock proves no other worker uses this cache, and only
     // then may Cache::new empty the scratch dirs.
     let db_path = config.db_path.clone();
@@ -77,6 +99,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
     let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
+    let (cache_root, cache_config) = (config.cache_root.clone(), config.cache.clone());
+    let disk = tokio::task::spawn_blocking(move || DiskSpace::new(&cache_root, &cache_config))
+        .await
+        .map(Arc::new)
+        .map_err(ctx("measuring cache_root"))?;
+    let disk_refresh = disk.spawn_refresh();
     // Adopts what a previous run or a lost database left on disk; runs beside serving.
     let _reconcile = crate::sweep::spawn_startup_reconcile(store.clone(), cache.clone());
     let tools = Arc::new(Tools::start(&config, metrics.clone()).await?);
@@ -117,13 +145,26 @@ pub async fn serve(config: Config) -> Result<(), String> {
 
     let listener = bind(&config).map_err(ctx("listen"))?;
     log::info!("casterpak listening on {}", config.listen.display());
+    let connections = Connections::new(connection_limit);
+    let scrape = scrape::Sources::new(
+        metrics.clone(),
+        hits,
+        disk.clone(),
+        connections.clone(),
+        packager.clone(),
+        store.clone(),
+    );
     let state = Arc::new(State {
         config: config.clone(),
         packager,
         metrics,
-        hits,
+        disk,
+        connections,
+        scrape,
+        header_timeout: Duration::from_secs(config.limits.scgi_header_timeout_secs),
     });
     accept_until_signal(listener, state).await;
+    disk_refresh.abort();
 
     // Aborting drops the hit reader, which reads and writes what the log still holds;
     // awaiting makes sure that write happened before the final flush below.
@@ -165,10 +206,20 @@ async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let state = state.clone();
-                    connections.spawn(async move { connection(stream, state).await });
-                }
+                Ok((stream, _)) => match state.connections.admit() {
+                    Admission::Serve(place) => {
+                        let state = state.clone();
+                        connections.spawn(async move { connection(stream, place, state).await });
+                    }
+                    Admission::Shed(guard) => {
+                        let state = state.clone();
+                        connections.spawn(async move {
+                            shed(stream, &state).await;
+                            drop(guard);
+                        });
+                    }
+                    Admission::Close => drop(stream),
+                },
                 Err(e) => {
                     log::warn!("accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -189,7 +240,7 @@ async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
 }
 
 /// Reads the header netstring; `None` drops the connection (malformed, too
-/// large, too slow, or closed early).
+/// large, or closed early).
 async fn read_headers(stream: &mut UnixStream) -> Option<scgi::Headers> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -212,23 +263,71 @@ async fn read_headers(stream: &mut UnixStream) -> Option<scgi::Headers> {
             }
         }
     };
-    tokio::time::timeout(HEADER_TIMEOUT, read)
-        .await
-        .ok()
-        .flatten()
+    read.await
 }
 
-async fn connection(mut stream: UnixStream, state: Arc<State>) {
-    let Some(headers) = read_headers(&mut stream).await else {
+/// Serves one connection: its header within the timeout (unless a newer connection
+/// displaces it first), then the answer.
+async fn connection(mut stream: UnixStream, mut place: Place, state: Arc<State>) {
+    let Some(mut displaced) = place.displaced.take() else {
         return;
     };
+    let headers = tokio::select! {
+        read = tokio::time::timeout(state.header_timeout, read_headers(&mut stream)) => match read {
+            Ok(Some(headers)) => headers,
+            Ok(None) => return,
+            Err(_) => {
+                state.connections.timed_out.fetch_add(1, Ordering::Relaxed);
+                log::debug!("closing an SCGI connection that sent no header in {:?}", state.header_timeout);
+                return;
+            }
+        },
+        _ = &mut displaced => return,
+    };
+    if !place.header_arrived() {
+        return;
+    }
     state.metrics.in_flight_add(1);
     let reply = respond(&headers, &state).await;
     state.metrics.in_flight_add(-1);
-    if let Err(e) = stream.write_all(&reply).await {
-        log::debug!("client went away before the answer: {e}");
+    send(&mut stream, &reply, state.header_timeout).await;
+}
+
+/// Writes an answer, giving up after `timeout` (nginx reads at once), then closes.
+async fn send(stream: &mut UnixStream, reply: &[u8], timeout: Duration) {
+    match tokio::time::timeout(timeout, stream.write_all(reply)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::debug!("client went away before the answer: {e}"),
+        Err(_) => log::debug!("client took no answer in {timeout:?}"),
     }
     let _ = stream.shutdown().await;
+}
+
+/// Answers a connection past the bound 503. The header is read first: closing a
+/// unix socket with unread data resets it, and nginx would log a 502 instead.
+async fn shed(mut stream: UnixStream, state: &State) {
+    let wait = state.header_timeout.min(SHED_HEADER_TIMEOUT);
+    if tokio::time::timeout(wait, read_headers(&mut stream))
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return;
+    }
+    let reply = response(
+        503,
+        &[
+            ("Content-Type", "text/plain; charset=utf-8".into()),
+            ("Cache-Control", "no-store".into()),
+            (
+                "Retry-After",
+                state.config.limits.retry_after_secs.to_string(),
+            ),
+        ],
+        b"too many connections, retry later\n",
+    );
+    send(&mut stream, &reply, wait).await;
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -286,25 +385,19 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
     match path {
         b"/_casterpak/health" => return text(200, "ok"),
         b"/_casterpak/ready" => {
-            return match state.packager.ready() {
+            return match state.disk.ready().and_then(|()| state.packager.ready()) {
                 Ok(()) => text(200, "ready"),
                 Err(why) => text(503, &why),
             }
         }
         b"/_casterpak/metrics" => {
-            let hits = state.hits.recorded.load(Ordering::Relaxed);
-            state.metrics.set("casterpak_hits_total", &[], hits);
-            let stale = state.hits.stale_evicted.load(Ordering::Relaxed);
-            state
-                .metrics
-                .set("casterpak_stale_evictions_total", &[], stale);
             return response(
                 200,
                 &[
                     ("Content-Type", "text/plain; version=0.0.4".into()),
                     ("Cache-Control", "no-store".into()),
                 ],
-                state.metrics.render().as_bytes(),
+                state.scrape.render().await.as_bytes(),
             );
         }
         _ => {}
@@ -331,7 +424,12 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                 state
                     .metrics
                     .inc("casterpak_misses_total", &[("kind", kind)]);
-                let outcome = state.packager.handle(&request).await;
+                // Below the floor no fill starts: 503 + Retry-After, never remembered.
+                let outcome = if state.disk.allows_fill() {
+                    state.packager.handle(&request).await
+                } else {
+                    Err(Failure::LowDiskSpace)
+                };
                 (kind, request.file_key, outcome)
             }
         };
@@ -402,6 +500,17 @@ mod tests {
         assert!(text.contains("\r\nCache-Control: no-store\r\n"), "{text}");
         assert!(
             text.ends_with("\r\n\r\noverloaded, retry later\n"),
+            "{text}"
+        );
+        let r = failure_reply(&Failure::LowDiskSpace, 3);
+        let text = String::from_utf8(r).unwrap();
+        assert!(
+            text.starts_with("Status: 503 Service Unavailable\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRetry-After: 3\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\ncache disk is nearly full, retry later\n"),
             "{text}"
         );
         let r = failure_reply(&Failure::Tool(ToolError::Corrupt("moov missing".into())), 2);
