@@ -335,7 +335,10 @@ fn sweeps_racing_with_fills_never_take_a_busy_entry() {
         ..f.config.clone()
     };
     let store = Arc::new(Store::open(&config.db_path).unwrap());
-    let cache = Cache::new(config.cache_root.clone()).unwrap();
+    // No grace for answered entries: only the busy marks are under test here, and the
+    // final sweep must take everything idle.
+    let cache =
+        Cache::with_answer_grace(config.cache_root.clone(), std::time::Duration::ZERO).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sweeper = {
         let (store, cache, config, stop) =
