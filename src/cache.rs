@@ -289,6 +289,12 @@ impl Cache {
         self.evict(key, true)
     }
 
+    /// The sweep's eviction of an entry packaged from a changed source: busy ones
+    /// stay, answered ones go (a request racing it gets nginx's 503 and retries).
+    pub fn evict_stale(&self, key: &str) -> io::Result<SweepEviction> {
+        self.evict(key, false)
+    }
+
     fn evict(&self, key: &str, keep_answered: bool) -> io::Result<SweepEviction> {
         check_key(key)?;
         let n = self.inner.trash_counter.fetch_add(1, Ordering::Relaxed);

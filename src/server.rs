@@ -284,7 +284,8 @@ fn failure_reply(failure: &Failure, retry_after: u64) -> Vec<u8> {
 
 async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
     let uri = headers.get("REQUEST_URI").unwrap_or_default();
-    let method = headers.get("REQUEST_METHOD").unwrap_or_default();
+    // nginx always sends the method; a bare SCGI client that names none asks for GET.
+    let method = headers.get("REQUEST_METHOD").unwrap_or(b"GET");
     let (prefix, max) = (&state.config.url_prefix, state.config.limits.max_uri_bytes);
     match url::screen(method, uri, prefix, max) {
         url::Screen::Proceed => {}

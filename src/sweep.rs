@@ -177,7 +177,7 @@ pub fn run(
         let outcome = if dry_run {
             Ok(Evicted::Bytes(eviction.bytes))
         } else {
-            execute(store, cache, &eviction.target)
+            execute(store, cache, &eviction.target, eviction.reason)
         };
         match outcome {
             Ok(Evicted::Bytes(bytes)) => {
@@ -236,10 +236,20 @@ enum Evicted {
     Answered,
 }
 
-/// Evicts one target, unless it is busy or was just answered for.
-fn execute(store: &Store, cache: &Cache, target: &Target) -> Result<Evicted, SweepError> {
+/// Evicts one target, unless it is busy or (but for a stale one, whose bytes are
+/// wrong anyway) was just answered for.
+fn execute(
+    store: &Store,
+    cache: &Cache,
+    target: &Target,
+    reason: Reason,
+) -> Result<Evicted, SweepError> {
+    let evict = |key: &str| match reason {
+        Reason::Stale => cache.evict_stale(key),
+        _ => cache.sweep_evict(key),
+    };
     match target {
-        Target::Entry(key) => match cache.sweep_evict(key).map_err(SweepError::Cache)? {
+        Target::Entry(key) => match evict(key).map_err(SweepError::Cache)? {
             SweepEviction::Evicted(bytes) => {
                 // A fill that published the key again right after keeps its entry.
                 if !exists(&cache.path_of(key)) {
@@ -260,7 +270,7 @@ fn execute(store: &Store, cache: &Cache, target: &Target) -> Result<Evicted, Swe
             let key = rel.to_str().filter(|k| !k.starts_with(".casterpak-"));
             match key {
                 // Inside the served tree: rename away atomically like any entry.
-                Some(key) => match cache.sweep_evict(key).map_err(SweepError::Cache)? {
+                Some(key) => match evict(key).map_err(SweepError::Cache)? {
                     SweepEviction::Evicted(bytes) => Ok(Evicted::Bytes(bytes)),
                     SweepEviction::Absent => Ok(Evicted::Bytes(0)),
                     SweepEviction::Busy => Ok(Evicted::Busy),
