@@ -341,12 +341,12 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                     Resource::MediaPlaylist => "playlist",
                     Resource::Segment(_) => "segment",
                 };
-                state
-                    .metrics
-                    .inc("casterpak_misses_total", &[("kind", kind)]);
                 // Before the packager looks at the files: a sweep now keeps them
                 // until nginx has opened what we redirect it to.
                 state.packager.cache().mark_answered(&request.entry_keys());
+                state
+                    .metrics
+                    .inc("casterpak_misses_total", &[("kind", kind)]);
                 let outcome = state.packager.handle(&request).await;
                 (kind, request.file_key, outcome)
             }
