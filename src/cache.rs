@@ -5,20 +5,31 @@
 //! system), fsynced, made world-readable and renamed into place. An eviction renames
 //! the whole entry into `<root>/.casterpak-trash` first, so it disappears at once.
 //! Entries being filled are marked busy; eviction skips them under the same lock.
+//! Entries the worker just answered for are marked too: nginx opens the file after the
+//! worker's redirect, so a sweep keeps them for `ANSWER_GRACE` (`sweep_evict`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 const TMP_DIR: &str = ".casterpak-tmp";
 const TRASH_DIR: &str = ".casterpak-trash";
 /// nginx runs as another user: published files and dirs must be world-readable.
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
+
+/// How long a sweep keeps an entry the worker answered for. nginx opens the file it is
+/// redirected to as soon as it reads the answer, milliseconds later (and an open file
+/// survives its eviction); seconds leave a wide margin for an overloaded nginx, and
+/// only delay an eviction by as much.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(5);
+/// Marks older than the grace are dropped once the map holds more than this many.
+const MARKS_PRUNED_ABOVE: usize = 1024;
 
 /// Handle on the cache directory; clones share the busy marks.
 #[derive(Clone, Debug)]
@@ -33,7 +44,56 @@ struct Inner {
     trash: PathBuf,
     /// Entry key → number of fills in progress under it.
     busy: Mutex<HashMap<String, usize>>,
+    /// Entry key → when the worker last answered a request reading it, or last
+    /// finished a fill of it. Taken after `busy` when both are held.
+    answered: Mutex<Marks>,
+    grace: Duration,
     trash_counter: AtomicU64,
+}
+
+/// Ordered, so a sweep of many entries finds the marks in and around each by lookups
+/// and one range, not by a scan.
+#[derive(Debug, Default)]
+struct Marks {
+    at: BTreeMap<String, Instant>,
+    /// Prune when the map grows past this (doubles with what stays: amortised O(1)).
+    prune_above: usize,
+}
+
+impl Marks {
+    fn mark(&mut self, key: &str, now: Instant, grace: Duration) {
+        self.at.insert(key.to_string(), now);
+        if self.at.len() > self.prune_above.max(MARKS_PRUNED_ABOVE) {
+            self.at.retain(|_, at| now.duration_since(*at) < grace);
+            self.prune_above = self.at.len().saturating_mul(2);
+        }
+    }
+
+    fn within(&self, key: &str, now: Instant, grace: Duration) -> bool {
+        let fresh = |at: &Instant| now.duration_since(*at) < grace;
+        // The key itself and its ancestors: `i/a/b.mp4`, `i/a`, `i`.
+        let mut ancestors = std::iter::successors(Some(key), |k| k.rsplit_once('/').map(|p| p.0));
+        if ancestors.any(|k| self.at.get(k).is_some_and(fresh)) {
+            return true;
+        }
+        // Inside it: `key/…` sorts between `key/` and `key0` ('0' follows '/').
+        self.at
+            .range(format!("{key}/")..format!("{key}0"))
+            .any(|(_, at)| fresh(at))
+    }
+}
+
+/// What `Cache::sweep_evict` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepEviction {
+    /// Renamed away and deleted: this many bytes.
+    Evicted(u64),
+    /// Being filled.
+    Busy,
+    /// Answered for within `ANSWER_GRACE`: nginx may not have opened it yet.
+    Answered,
+    /// Not there.
+    Absent,
 }
 
 /// Marks an entry busy until dropped (see [`Cache::begin_fill`]).
@@ -45,6 +105,9 @@ pub struct FillGuard {
 
 impl Drop for FillGuard {
     fn drop(&mut self) {
+        // Marked before it stops being busy: the redirect to what was just filled
+        // follows, and no sweep may slip in between.
+        self.inner.mark_answered(&self.key);
         let mut busy = lock(&self.inner.busy);
         if let Some(count) = busy.get_mut(&self.key) {
             *count -= 1;
@@ -55,10 +118,16 @@ impl Drop for FillGuard {
     }
 }
 
-/// A poisoned lock only means another thread panicked while holding it; the map
-/// of counters is still consistent, so keep going rather than spreading the panic.
-fn lock(m: &Mutex<HashMap<String, usize>>) -> MutexGuard<'_, HashMap<String, usize>> {
+/// A poisoned lock only means another thread panicked while holding it; the maps
+/// are still consistent, so keep going rather than spreading the panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn mark_answered(&self, key: &str) {
+        lock(&self.answered).mark(key, Instant::now(), self.grace);
+    }
 }
 
 /// True when `a` equals `b` or one is a directory ancestor of the other.
@@ -136,6 +205,11 @@ fn sync_and_open_up(path: &Path) -> io::Result<()> {
 impl Cache {
     /// Opens (creating) the cache root and its scratch dirs, emptying those.
     pub fn new(root: PathBuf) -> io::Result<Cache> {
+        Cache::with_answer_grace(root, ANSWER_GRACE)
+    }
+
+    /// `new` with another grace for answered entries (tests).
+    pub fn with_answer_grace(root: PathBuf, grace: Duration) -> io::Result<Cache> {
         make_dirs(&root)?;
         let tmp = root.join(TMP_DIR);
         let trash = root.join(TRASH_DIR);
@@ -149,6 +223,8 @@ impl Cache {
                 tmp,
                 trash,
                 busy: Mutex::new(HashMap::new()),
+                answered: Mutex::new(Marks::default()),
+                grace,
                 trash_counter: AtomicU64::new(0),
             }),
         })
@@ -181,20 +257,60 @@ impl Cache {
         lock(&self.inner.busy).keys().any(|k| overlaps(k, key))
     }
 
+    /// Records that the worker is answering a request that reads these entries
+    /// (call it before looking at the files: a sweep after the mark keeps them, one
+    /// before it evicted them already, and the request refills).
+    pub fn mark_answered<S: AsRef<str>>(&self, keys: &[S]) {
+        let now = Instant::now();
+        let mut marks = lock(&self.inner.answered);
+        for key in keys {
+            marks.mark(key.as_ref(), now, self.inner.grace);
+        }
+    }
+
+    /// Whether the entry (or one inside or around it) was answered for within the grace.
+    pub fn recently_answered(&self, key: &str) -> bool {
+        lock(&self.inner.answered).within(key, Instant::now(), self.inner.grace)
+    }
+
     /// Atomically w.r.t. `begin_fill`: if not busy, renames the entry into the
-    /// trash, then deletes it. `Ok(None)` when busy or absent.
+    /// trash, then deletes it. `Ok(None)` when busy or absent. For a stale source:
+    /// answered-for entries go too (their bytes are wrong).
     pub fn evict_if_idle(&self, key: &str) -> io::Result<Option<u64>> {
+        match self.evict(key, false)? {
+            SweepEviction::Evicted(bytes) => Ok(Some(bytes)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The sweep's eviction: like `evict_if_idle`, and keeps entries answered for
+    /// within the grace (checked under the same lock as the rename).
+    pub fn sweep_evict(&self, key: &str) -> io::Result<SweepEviction> {
+        self.evict(key, true)
+    }
+
+    /// The sweep's eviction of an entry packaged from a changed source: busy ones
+    /// stay, answered ones go (a request racing it gets nginx's 503 and retries).
+    pub fn evict_stale(&self, key: &str) -> io::Result<SweepEviction> {
+        self.evict(key, false)
+    }
+
+    fn evict(&self, key: &str, keep_answered: bool) -> io::Result<SweepEviction> {
         check_key(key)?;
         let n = self.inner.trash_counter.fetch_add(1, Ordering::Relaxed);
         let doomed = self.inner.trash.join(format!("{}-{n}", std::process::id()));
         {
             let busy = lock(&self.inner.busy);
             if busy.keys().any(|k| overlaps(k, key)) {
-                return Ok(None);
+                return Ok(SweepEviction::Busy);
+            }
+            let answered = lock(&self.inner.answered);
+            if keep_answered && answered.within(key, Instant::now(), self.inner.grace) {
+                return Ok(SweepEviction::Answered);
             }
             match fs::rename(self.path_of(key), &doomed) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(SweepEviction::Absent),
                 Err(e) => return Err(e),
             }
         }
@@ -205,7 +321,7 @@ impl Cache {
         } else {
             fs::remove_file(&doomed)?;
         }
-        Ok(Some(bytes))
+        Ok(SweepEviction::Evicted(bytes))
     }
 
     /// Bytes under the entry (0 when absent).
@@ -427,6 +543,93 @@ mod tests {
             fs::read_dir(cache.root().join(TRASH_DIR)).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn answered_entries_are_kept_by_sweeps_for_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let grace = Duration::from_millis(300);
+        let cache = Cache::with_answer_grace(dir.path().join("c"), grace).unwrap();
+        for key in ["i/a.mp4", "i/b.mp4", "i/p_,a,.mp4.csmil"] {
+            cache
+                .publish_bytes(&format!("{key}/index_0_av.m3u8"), b"P")
+                .unwrap();
+        }
+        cache.mark_answered(&["i/a.mp4"]);
+        assert!(cache.recently_answered("i/a.mp4"));
+        assert!(
+            cache.recently_answered("i"),
+            "an ancestor of an answered entry"
+        );
+        assert!(!cache.recently_answered("i/b.mp4"));
+        assert_eq!(
+            cache.sweep_evict("i/a.mp4").unwrap(),
+            SweepEviction::Answered
+        );
+        assert_eq!(
+            cache.sweep_evict("i/b.mp4").unwrap(),
+            SweepEviction::Evicted(1)
+        );
+        assert_eq!(cache.sweep_evict("i/b.mp4").unwrap(), SweepEviction::Absent);
+        // A finished fill marks its entry before it stops being busy.
+        let fill = cache.begin_fill("i/p_,a,.mp4.csmil");
+        assert_eq!(
+            cache.sweep_evict("i/p_,a,.mp4.csmil").unwrap(),
+            SweepEviction::Busy
+        );
+        drop(fill);
+        assert_eq!(
+            cache.sweep_evict("i/p_,a,.mp4.csmil").unwrap(),
+            SweepEviction::Answered
+        );
+        // A stale source's eviction does not wait.
+        assert_eq!(cache.evict_if_idle("i/p_,a,.mp4.csmil").unwrap(), Some(1));
+        // Marks pass: poll (a loaded machine may be slower than the grace, never faster).
+        let start = Instant::now();
+        while cache.recently_answered("i/a.mp4") {
+            assert!(start.elapsed() < grace * 100, "the mark never expired");
+            std::thread::sleep(grace / 10);
+        }
+        assert_eq!(
+            cache.sweep_evict("i/a.mp4").unwrap(),
+            SweepEviction::Evicted(1)
+        );
+    }
+
+    #[test]
+    fn expired_marks_are_pruned() {
+        let mut marks = Marks::default();
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(5);
+        for i in 0..MARKS_PRUNED_ABOVE {
+            marks.mark(&format!("i/{i}.mp4"), t0, grace);
+        }
+        let later = t0 + grace * 2;
+        marks.mark("i/new.mp4", later, grace);
+        assert_eq!(marks.at.len(), 1, "expired marks stayed");
+        assert!(marks.within("i/new.mp4", later, grace));
+        assert!(!marks.within("i/0.mp4", later, grace));
+    }
+
+    #[test]
+    fn marks_cover_ancestors_and_descendants_only() {
+        let mut marks = Marks::default();
+        let now = Instant::now();
+        let grace = Duration::from_secs(5);
+        marks.mark("i/a/b.mp4", now, grace);
+        for (key, covered) in [
+            ("i/a/b.mp4", true),
+            ("i/a", true),
+            ("i", true),
+            ("i/a/b.mp4/segment1_0_av.ts", true),
+            ("i/a/b.mp", false),
+            ("i/a/b.mp4x", false),
+            ("i/a/b.mp4.csmil", false),
+            ("i/a/c.mp4", false),
+            ("j", false),
+        ] {
+            assert_eq!(marks.within(key, now, grace), covered, "{key}");
+        }
     }
 
     #[test]

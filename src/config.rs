@@ -70,7 +70,7 @@ pub struct LimitsConfig {
     pub tool_memory_bytes: u64,
     /// Seconds a source that failed to package is remembered (no new run meanwhile).
     pub failure_ttl_secs: u64,
-    /// Longest request URI accepted, in bytes (400 beyond).
+    /// Longest request path accepted, in bytes (400 beyond); the query does not count.
     pub max_uri_bytes: usize,
     /// Seconds clients are told to wait in `Retry-After` on 503.
     pub retry_after_secs: u64,

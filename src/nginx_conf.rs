@@ -17,6 +17,22 @@ use crate::config::Config;
 use std::fmt::Write;
 use std::path::Path;
 
+/// nginx worker processes of the standalone config: one per core (hits are nginx's
+/// work alone).
+const WORKER_PROCESSES: &str = "auto";
+/// Connections per nginx worker process. A miss holds two (the client's and the SCGI
+/// one to the worker), a hit one: 4096 serve 2048 concurrent misses or 4096 hits per
+/// process, where 1024 reset clients from about 500 parallel misses.
+const WORKER_CONNECTIONS: u32 = 4096;
+/// Descriptors per nginx worker process: its connections, plus up to
+/// `OPEN_FILE_CACHE_MAX` files kept open for hits, plus logs and files being sent.
+/// Within the usual hard limits (Debian's systemd: 524288), so an unprivileged nginx
+/// may raise its soft limit to it.
+const WORKER_RLIMIT_NOFILE: u32 = 16384;
+/// `open_file_cache max=`: hit files kept open per nginx worker process.
+const OPEN_FILE_CACHE_MAX: u32 = 10000;
+const _: () = assert!(WORKER_CONNECTIONS + OPEN_FILE_CACHE_MAX + 256 <= WORKER_RLIMIT_NOFILE);
+
 /// Options of the standalone nginx.conf (tests, demo).
 #[derive(Debug, Clone, Copy)]
 pub struct Standalone<'a> {
@@ -73,10 +89,12 @@ pub fn standalone_with(config: &Config, opts: &Standalone) -> String {
     }
     let _ = write!(
         out,
-        "worker_processes 1;\n\
+        "# Sized for an origin (nginx/README.md, \"Connections and descriptors\").\n\
+         worker_processes {WORKER_PROCESSES};\n\
+         worker_rlimit_nofile {WORKER_RLIMIT_NOFILE};\n\
          pid {pid};\n\
          error_log {error_log} warn;\n\n\
-         events {{\n    worker_connections 1024;\n}}\n\n\
+         events {{\n    worker_connections {WORKER_CONNECTIONS};\n}}\n\n\
          http {{\n\
          include /etc/nginx/mime.types;\n\
          default_type application/octet-stream;\n\
@@ -147,7 +165,7 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20   # would turn the redirect to a file just filled into a 404. Valid 2s: a file the\n\
          \x20   # sweep deleted keeps its space, and a replaced playlist is served, until its\n\
          \x20   # entry is checked again at the next request 2 s on (or dropped, 30 s unused).\n\
-         \x20   open_file_cache max=10000 inactive=30s;\n\
+         \x20   open_file_cache max={OPEN_FILE_CACHE_MAX} inactive=30s;\n\
          \x20   open_file_cache_valid 2s;\n\
          \x20   open_file_cache_errors off;\n\
          \x20   sendfile on;\n\
@@ -166,6 +184,12 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          {preflight}\
          \x20           return 204;\n\
          \x20       }}\n\
+         \x20       # Only GET and HEAD are served, hit or miss: nothing else reaches the worker.\n\
+         \x20       if ($request_method !~ ^(GET|HEAD)$) {{\n\
+         \x20           add_header Allow \"GET, HEAD\" always;\n\
+         {cors_in_if}\
+         \x20           return 405;\n\
+         \x20       }}\n\
          \x20       add_header Cache-Control $casterpak_cache_control;\n\
          {cors}\
          \x20       add_header X-Casterpak-Cache HIT;\n\
@@ -181,16 +205,31 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20       scgi_read_timeout {read_timeout}s;\n\
          {cors}\
          \x20   }}\n\n\
-         \x20   # Redirect target after a fill. No try_files and no fallback: a file gone between\n\
-         \x20   # fill and redirect is a 404, never a redirect loop. Only a few headers survive the\n\
-         \x20   # redirect, so cache and CORS headers are set here again.\n\
+         \x20   # Redirect target after a fill. Only a few headers survive the redirect, so cache\n\
+         \x20   # and CORS headers are set here again. No try_files: a file evicted between the\n\
+         \x20   # worker's answer and this open (rare: sweeps keep answered entries a few seconds)\n\
+         \x20   # is a 503 to retry, answered below by nginx itself, never a redirect loop.\n\
          \x20   location ^~ {internal_prefix}/ {{\n\
          \x20       internal;\n\
          \x20       alias {alias};\n\
+         \x20       error_page 404 = @casterpak_gone;\n\
          {types}\
          \x20       add_header Cache-Control $casterpak_cache_control;\n\
          {cors}\
          \x20       add_header X-Casterpak-Cache MISS;\n\
+         \x20   }}\n\n\
+         \x20   # The retry is a new request: a miss again, which refills. A direct request for the\n\
+         \x20   # internal prefix (no worker answer, so no upstream status) stays a 404.\n\
+         \x20   location @casterpak_gone {{\n\
+         \x20       if ($upstream_status = \"\") {{\n\
+         {cors_in_if}\
+         \x20           return 404;\n\
+         \x20       }}\n\
+         \x20       default_type text/plain;\n\
+         \x20       add_header Retry-After 1 always;\n\
+         \x20       add_header Cache-Control no-store always;\n\
+         {cors}\
+         \x20       return 503 \"evicted while being answered, retry\\n\";\n\
          \x20   }}\n\n\
          \x20   # Worker health, readiness and Prometheus metrics, from this host only.\n\
          \x20   location ~ ^/_casterpak/(health|ready|metrics)$ {{\n\
@@ -206,6 +245,8 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
         types = TYPES,
         preflight = PREFLIGHT,
         cors = CORS,
+        // An `if` block with its own add_header inherits none of its location's.
+        cors_in_if = CORS.replace("        add_header", "            add_header"),
         scgi = scgi_params(&worker),
     );
     match www {

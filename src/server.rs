@@ -333,8 +333,10 @@ async fn shed(mut stream: UnixStream, state: &State) {
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
         400 => "Bad Request",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
         502 => "Bad Gateway",
@@ -381,6 +383,17 @@ fn failure_reply(failure: &Failure, retry_after: u64) -> Vec<u8> {
 
 async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
     let uri = headers.get("REQUEST_URI").unwrap_or_default();
+    // nginx always sends the method; a bare SCGI client that names none asks for GET.
+    let method = headers.get("REQUEST_METHOD").unwrap_or(b"GET");
+    let (prefix, max) = (&state.config.url_prefix, state.config.limits.max_uri_bytes);
+    match url::screen(method, uri, prefix, max) {
+        url::Screen::Proceed => {}
+        url::Screen::MethodNotAllowed => {
+            let allow = [("Allow", url::ALLOWED_METHODS.to_string())];
+            return response(405, &allow, b"method not allowed\n");
+        }
+        url::Screen::Moved(location) => return response(301, &[("Location", location)], b""),
+    }
     let path = uri.split(|&b| b == b'?').next().unwrap_or_default();
     match path {
         b"/_casterpak/health" => return text(200, "ok"),
@@ -421,6 +434,9 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                     Resource::MediaPlaylist => "playlist",
                     Resource::Segment(_) => "segment",
                 };
+                // Before the packager looks at the files: a sweep now keeps them
+                // until nginx has opened what we redirect it to.
+                state.packager.cache().mark_answered(&request.entry_keys());
                 state
                     .metrics
                     .inc("casterpak_misses_total", &[("kind", kind)]);

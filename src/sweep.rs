@@ -1,7 +1,8 @@
 //! Eviction: `casterpak --sweep` (from cron or the systemd timer) and the control
 //! socket's `sweep`. A sweep reconciles the database with the disk, plans what goes
-//! (`plan`, pure) and evicts through `Cache::evict_if_idle`, which renames an entry
-//! away atomically and refuses entries being filled.
+//! (`plan`, pure) and evicts through `Cache::sweep_evict`, which renames an entry
+//! away atomically and refuses entries being filled or just answered for (nginx
+//! may not have opened the file it was redirected to yet).
 //!
 //! sled allows one process per database, so the CLI first asks a running worker
 //! over its control socket and opens the database itself only when none answers.
@@ -9,7 +10,7 @@
 pub mod plan;
 pub mod reconcile;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, SweepEviction};
 use crate::config::Config;
 use crate::control::{self, ControlClientError, ControlHandler, ControlRequest};
 use crate::source::MediaRoot;
@@ -41,6 +42,8 @@ pub struct SweepReport {
     pub kept_bytes: u64,
     pub limit_bytes: u64,
     pub busy_skipped: usize,
+    /// Entries kept because the worker answered for them within `cache::ANSWER_GRACE`.
+    pub answered_skipped: usize,
     pub failed: usize,
     /// Database entries added from / dropped for the disk by reconcile.
     pub adopted: usize,
@@ -74,6 +77,12 @@ impl SweepReport {
         );
         if self.busy_skipped > 0 {
             line.push_str(&format!(", {} busy skipped", self.busy_skipped));
+        }
+        if self.answered_skipped > 0 {
+            line.push_str(&format!(
+                ", {} just answered skipped",
+                self.answered_skipped
+            ));
         }
         if self.adopted > 0 || self.dropped > 0 {
             line.push_str(&format!(
@@ -166,12 +175,12 @@ pub fn run(
     };
     for eviction in &plan.evictions {
         let outcome = if dry_run {
-            Ok(Some(eviction.bytes))
+            Ok(Evicted::Bytes(eviction.bytes))
         } else {
-            execute(store, cache, &eviction.target)
+            execute(store, cache, &eviction.target, eviction.reason)
         };
         match outcome {
-            Ok(Some(bytes)) => {
+            Ok(Evicted::Bytes(bytes)) => {
                 report.evicted_bytes = report.evicted_bytes.saturating_add(bytes);
                 *match eviction.reason {
                     Reason::Stale => &mut report.stale,
@@ -181,9 +190,12 @@ pub fn run(
                     Reason::Orphan => &mut report.orphans,
                 } += 1;
             }
-            // Became busy after planning: it stays.
-            Ok(None) => {
-                report.busy_skipped += 1;
+            // Became busy after planning, or nginx is about to open it: it stays.
+            Ok(kept) => {
+                match kept {
+                    Evicted::Answered => report.answered_skipped += 1,
+                    _ => report.busy_skipped += 1,
+                }
                 report.kept_entries += usize::from(matches!(eviction.target, Target::Entry(_)));
                 report.kept_bytes = report.kept_bytes.saturating_add(eviction.bytes);
             }
@@ -214,32 +226,59 @@ fn stale_sources(entries: &[(String, Entry)], cache: &Cache, config: &Config) ->
     }
 }
 
-/// Evicts one target; `Ok(None)` when it is busy and stays.
-fn execute(store: &Store, cache: &Cache, target: &Target) -> Result<Option<u64>, SweepError> {
+/// What became of one planned eviction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evicted {
+    Bytes(u64),
+    /// Being filled: stays.
+    Busy,
+    /// Answered for within the grace: stays.
+    Answered,
+}
+
+/// Evicts one target, unless it is busy or (but for a stale one, whose bytes are
+/// wrong anyway) was just answered for.
+fn execute(
+    store: &Store,
+    cache: &Cache,
+    target: &Target,
+    reason: Reason,
+) -> Result<Evicted, SweepError> {
+    let evict = |key: &str| match reason {
+        Reason::Stale => cache.evict_stale(key),
+        _ => cache.sweep_evict(key),
+    };
     match target {
-        Target::Entry(key) => match cache.evict_if_idle(key).map_err(SweepError::Cache)? {
-            Some(bytes) => {
+        Target::Entry(key) => match evict(key).map_err(SweepError::Cache)? {
+            SweepEviction::Evicted(bytes) => {
                 // A fill that published the key again right after keeps its entry.
                 if !exists(&cache.path_of(key)) {
                     store.remove(key)?;
                 }
-                Ok(Some(bytes))
+                Ok(Evicted::Bytes(bytes))
             }
-            None if !exists(&cache.path_of(key)) => {
-                store.remove(key)?;
-                Ok(Some(0))
+            SweepEviction::Absent => {
+                if !exists(&cache.path_of(key)) {
+                    store.remove(key)?;
+                }
+                Ok(Evicted::Bytes(0))
             }
-            None => Ok(None),
+            SweepEviction::Busy => Ok(Evicted::Busy),
+            SweepEviction::Answered => Ok(Evicted::Answered),
         },
         Target::Orphan(rel) => {
             let key = rel.to_str().filter(|k| !k.starts_with(".casterpak-"));
             match key {
                 // Inside the served tree: rename away atomically like any entry.
-                Some(key) => match cache.evict_if_idle(key).map_err(SweepError::Cache)? {
-                    None if !exists(&cache.path_of(key)) => Ok(Some(0)),
-                    outcome => Ok(outcome),
+                Some(key) => match evict(key).map_err(SweepError::Cache)? {
+                    SweepEviction::Evicted(bytes) => Ok(Evicted::Bytes(bytes)),
+                    SweepEviction::Absent => Ok(Evicted::Bytes(0)),
+                    SweepEviction::Busy => Ok(Evicted::Busy),
+                    SweepEviction::Answered => Ok(Evicted::Answered),
                 },
-                None => remove_tree(&cache.root().join(rel)).map_err(SweepError::Cache),
+                None => remove_tree(&cache.root().join(rel))
+                    .map(Evicted::Bytes)
+                    .map_err(SweepError::Cache),
             }
         }
     }
@@ -250,11 +289,11 @@ fn exists(path: &Path) -> bool {
 }
 
 /// Deletes a scratch leftover; nginx never serves those, so no rename is needed.
-fn remove_tree(path: &Path) -> io::Result<Option<u64>> {
+fn remove_tree(path: &Path) -> io::Result<u64> {
     let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
     let (bytes, _) = match reconcile::measure(path) {
         Ok(measured) => measured,
-        Err(e) if gone(&e) => return Ok(Some(0)),
+        Err(e) if gone(&e) => return Ok(0),
         Err(e) => return Err(e),
     };
     let result = match std::fs::symlink_metadata(path) {
@@ -263,8 +302,8 @@ fn remove_tree(path: &Path) -> io::Result<Option<u64>> {
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => Ok(Some(bytes)),
-        Err(e) if gone(&e) => Ok(Some(0)),
+        Ok(()) => Ok(bytes),
+        Err(e) if gone(&e) => Ok(0),
         Err(e) => Err(e),
     }
 }

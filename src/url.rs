@@ -4,6 +4,11 @@
 //! each path component to bytes ourselves and refuse anything that could name a file
 //! outside the roots (`.`/`..` before or after decoding, `%2f`, NUL, backslash, `//`)
 //! or is not UTF-8, so every path that leaves this module is a plain relative path.
+//!
+//! Each cached file has one spelling: a csmil list with empty elements
+//! (`p_,,lo,,.mp4.csmil`) is not parsed but answered with a redirect to its canonical
+//! form (`screen`), and `limits.max_uri_bytes` bounds the path, which names the cached
+//! file, not the query (which nginx bounds the same way for hits and misses).
 
 use crate::error::UrlError;
 
@@ -59,6 +64,16 @@ pub struct Request {
 }
 
 impl Request {
+    /// The cache entries answering this request reads: the container's, and for a
+    /// csmil playlist or segment also the rendition it reads from.
+    pub fn entry_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.container.key().to_string()];
+        if let (Container::Csmil { .. }, Some(r)) = (&self.container, self.rendition()) {
+            keys.push(r.key.clone());
+        }
+        keys
+    }
+
     /// The rendition the file name's N designates (`None` for a master).
     pub fn rendition(&self) -> Option<&Rendition> {
         match (&self.resource, &self.container) {
@@ -115,15 +130,26 @@ fn decode_component(raw: &[u8]) -> Result<String, UrlError> {
     Ok(text)
 }
 
-/// Splits a raw URI (query dropped) into decoded components.
+/// `(path, query)` of a raw URI; the query without its `?`.
+fn split_query(raw: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match raw.iter().position(|&b| b == b'?') {
+        Some(q) => (
+            raw.get(..q).unwrap_or_default(),
+            Some(raw.get(q + 1..).unwrap_or_default()),
+        ),
+        None => (raw, None),
+    }
+}
+
+/// Splits a raw URI (query dropped) into decoded components. Only the path counts
+/// against `max_bytes`: it names the cached file, so a hit could never be longer than
+/// a miss; the query is ignored for caching and bounded by nginx's request line limit
+/// (`large_client_header_buffers`, 414), the same for hits and misses.
 fn components(raw: &[u8], max_bytes: usize) -> Result<Vec<String>, UrlError> {
-    if raw.len() > max_bytes {
+    let (path, _query) = split_query(raw);
+    if path.len() > max_bytes {
         return Err(UrlError::TooLong);
     }
-    let path = match raw.iter().position(|&b| b == b'?') {
-        Some(q) => raw.get(..q).unwrap_or_default(),
-        None => raw,
-    };
     let rest = path.strip_prefix(b"/").ok_or(UrlError::NotAbsolute)?;
     rest.split(|&b| b == b'/').map(decode_component).collect()
 }
@@ -174,6 +200,23 @@ fn is_rendition_name(name: &str) -> bool {
     name.len() > ".mp4".len() && name.ends_with(".mp4")
 }
 
+/// A csmil list name without its empty elements (`p_,,lo,,.mp4.csmil` →
+/// `p_,lo,.mp4.csmil`): `None` when `name` is no csmil list or has none. The first
+/// and last parts are the prefix and suffix, which may be empty.
+fn csmil_without_empty_elements(name: &str) -> Option<String> {
+    let list = name.strip_suffix(".csmil")?;
+    let parts: Vec<&str> = list.split(',').collect();
+    let (first, rest) = parts.split_first()?;
+    let (last, middle) = rest.split_last()?;
+    if middle.iter().all(|e| !e.is_empty()) {
+        return None;
+    }
+    let mut kept = vec![*first];
+    kept.extend(middle.iter().filter(|e| !e.is_empty()));
+    kept.push(last);
+    Some(format!("{}.csmil", kept.join(",")))
+}
+
 fn join(parts: &[&str]) -> String {
     parts
         .iter()
@@ -209,13 +252,13 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
             return Err(UrlError::BadCsmil);
         };
         let elements = middle.get(1..).unwrap_or_default();
-        if elements.is_empty() {
+        // Empty elements would give one title many cache entries; `screen` redirects
+        // such a spelling to the canonical one, so none reaches a fill.
+        if elements.is_empty() || elements.iter().any(|e| e.is_empty()) {
             return Err(UrlError::BadCsmil);
         }
-        // An empty element between commas is skipped, as Akamai does.
         let names: Vec<String> = elements
             .iter()
-            .filter(|e| !e.is_empty())
             .map(|e| format!("{first}{e}{suffix}"))
             .collect();
         if names.is_empty() || !names.iter().all(|n| is_rendition_name(n)) {
@@ -246,17 +289,71 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     })
 }
 
-/// The cache keys a hit on `raw` keeps warm: the container's, and for a csmil
-/// playlist or segment also the rendition it reads from. Unparseable: none.
+/// The cache keys a hit on `raw` keeps warm (`Request::entry_keys`). Unparseable: none.
 pub fn keys_for_hit(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Vec<String> {
-    let Ok(request) = parse(raw, url_prefix, max_bytes) else {
-        return Vec::new();
-    };
-    let mut keys = vec![request.container.key().to_string()];
-    if let (Container::Csmil { .. }, Some(r)) = (&request.container, request.rendition()) {
-        keys.push(r.key.clone());
+    match parse(raw, url_prefix, max_bytes) {
+        Ok(request) => request.entry_keys(),
+        Err(_) => Vec::new(),
     }
-    keys
+}
+
+/// The methods casterpak serves; the value of the `Allow` header of a 405.
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
+
+/// What the worker does with a request before treating it as a miss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Go on: an endpoint, a miss to fill, or an error `parse` will name.
+    Proceed,
+    /// Not GET or HEAD: 405 with `Allow: GET, HEAD`. nginx refuses these before the
+    /// worker; the worker refuses them too, so no config can make a POST package.
+    MethodNotAllowed,
+    /// A csmil spelling with empty elements: 301 to this URI (canonical path, same
+    /// query), so one title has one set of cache entries whatever the spelling.
+    Moved(String),
+}
+
+/// Screens `REQUEST_METHOD` and `REQUEST_URI` (pure).
+pub fn screen(method: &[u8], raw: &[u8], url_prefix: &str, max_bytes: usize) -> Screen {
+    if !matches!(method, b"GET" | b"HEAD") {
+        return Screen::MethodNotAllowed;
+    }
+    match canonical_location(raw, url_prefix, max_bytes) {
+        Some(location) => Screen::Moved(location),
+        None => Screen::Proceed,
+    }
+}
+
+/// The canonical URI of a csmil spelling with empty elements, if that URI names a
+/// resource (`None` otherwise, and for URIs that are canonical already): decoded
+/// components re-encoded, the container's empty elements dropped, the query kept.
+fn canonical_location(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Option<String> {
+    let (path, query) = split_query(raw);
+    let mut comps = components(path, max_bytes).ok()?;
+    let at = comps.len().checked_sub(2)?;
+    let container = comps.get_mut(at)?;
+    *container = csmil_without_empty_elements(container)?;
+    let mut location = format!("/{}", encode_path(&comps.join("/")));
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(&encode_query(query));
+    }
+    parse(location.as_bytes(), url_prefix, max_bytes).ok()?;
+    Some(location)
+}
+
+/// A raw query for a header value: printable ASCII kept as sent (its encoding is the
+/// client's business), other bytes percent-encoded so the header stays one clean line.
+fn encode_query(query: &[u8]) -> String {
+    let mut out = String::with_capacity(query.len());
+    for &b in query {
+        if b.is_ascii_graphic() && b != b'#' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Percent-encodes a path for a URI (HTTP header or playlist line): keeps
@@ -375,9 +472,9 @@ mod tests {
                 0,
             ),
             (
-                // Empty prefix and dir; an empty element is skipped.
-                "/i/,a,,b,.mp4.csmil/segment3_1_av.ts",
-                "i/,a,,b,.mp4.csmil",
+                // Empty prefix and dir.
+                "/i/,a,b,.mp4.csmil/segment3_1_av.ts",
+                "i/,a,b,.mp4.csmil",
                 own(&[("a.mp4", "i/a.mp4"), ("b.mp4", "i/b.mp4")]),
                 Resource::Segment(3),
                 1,
@@ -458,6 +555,10 @@ mod tests {
             (b"/i/p_,,,.mp4.csmil/master.m3u8", UrlError::BadCsmil),
             (b"/i/p_,a,b,.mov.csmil/master.m3u8", UrlError::BadCsmil),
             (b"/i/.csmil/master.m3u8", UrlError::BadCsmil),
+            // Empty elements: `screen` redirects these before a fill could cache them.
+            (b"/i/a_,,low,,.mp4.csmil/master.m3u8", UrlError::BadCsmil),
+            (b"/i/,,a,.mp4.csmil/index_0_av.m3u8", UrlError::BadCsmil),
+            (b"/i/p_,a,,.mp4.csmil/segment1_0_av.ts", UrlError::BadCsmil),
         ];
         for (uri, expected) in cases {
             assert_eq!(
@@ -466,6 +567,105 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(uri)
             );
+        }
+    }
+
+    #[test]
+    fn only_the_path_counts_against_max_uri_bytes() {
+        let query = format!("?token={}", "q".repeat(6000));
+        let long_query = format!("/i/a.mp4/master.m3u8{query}");
+        let r = parse(long_query.as_bytes(), "/i", MAX).expect("a long query is not refused");
+        assert_eq!(r.file_key, "i/a.mp4/master.m3u8");
+        let path = format!("/i/{}.mp4/master.m3u8", "a".repeat(MAX));
+        assert_eq!(parse(path.as_bytes(), "/i", MAX), Err(UrlError::TooLong));
+        let exactly = format!("/i/{}.mp4/index_0_av.m3u8", "a".repeat(MAX - 23));
+        assert_eq!(exactly.len(), MAX);
+        assert!(parse(exactly.as_bytes(), "/i", MAX).is_ok());
+        let one_more = format!("/i/{}.mp4/index_0_av.m3u8", "a".repeat(MAX - 22));
+        assert_eq!(
+            parse(one_more.as_bytes(), "/i", MAX),
+            Err(UrlError::TooLong)
+        );
+    }
+
+    #[test]
+    fn screen_table() {
+        let moved = |s: &str| Screen::Moved(s.to_string());
+        let cases: Vec<(&[u8], &[u8], Screen)> = vec![
+            (b"GET", b"/i/a.mp4/master.m3u8", Screen::Proceed),
+            (b"HEAD", b"/i/a.mp4/segment1_0_av.ts", Screen::Proceed),
+            (b"GET", b"/_casterpak/health", Screen::Proceed),
+            (
+                b"GET",
+                b"/i/p_,lo,hi,.mp4.csmil/master.m3u8",
+                Screen::Proceed,
+            ),
+            // Invalid URIs go on to `parse`, which names the error.
+            (b"GET", b"/i/../a.mp4/master.m3u8", Screen::Proceed),
+            (b"GET", b"/i/p_,,,.mp4.csmil/master.m3u8", Screen::Proceed),
+            (b"GET", b"/i/p_,,lo,.mov.csmil/master.m3u8", Screen::Proceed),
+            (
+                b"GET",
+                b"/i/p_,,lo,.mp4.csmil/index_1_av.m3u8",
+                Screen::Proceed,
+            ),
+            (b"GET", b"/i/p_,,lo,.mp4.csmil/other.txt", Screen::Proceed),
+            (
+                b"GET",
+                b"/i/a_,,low,,.mp4.csmil/master.m3u8",
+                moved("/i/a_,low,.mp4.csmil/master.m3u8"),
+            ),
+            (
+                b"HEAD",
+                b"/i/d/,,a,,,b,.mp4.csmil/segment3_1_av.ts?x=1&y=%20",
+                moved("/i/d/,a,b,.mp4.csmil/segment3_1_av.ts?x=1&y=%20"),
+            ),
+            (
+                b"GET",
+                b"/i/p_,a,,.mp4.csmil/index_0_av.m3u8?",
+                moved("/i/p_,a,.mp4.csmil/index_0_av.m3u8?"),
+            ),
+            (
+                // Decoded and re-encoded: the target is the one spelling of the file.
+                b"GET",
+                b"/i/my%20d%69r/v_%2C%2Clo,.mp4.csmil/master.m3u8?k=\xc3\xa9#",
+                moved("/i/my%20dir/v_,lo,.mp4.csmil/master.m3u8?k=%C3%A9%23"),
+            ),
+            (b"POST", b"/i/a.mp4/master.m3u8", Screen::MethodNotAllowed),
+            (
+                b"PUT",
+                b"/i/a_,,low,,.mp4.csmil/master.m3u8",
+                Screen::MethodNotAllowed,
+            ),
+            (
+                b"OPTIONS",
+                b"/i/a.mp4/master.m3u8",
+                Screen::MethodNotAllowed,
+            ),
+            (b"get", b"/i/a.mp4/master.m3u8", Screen::MethodNotAllowed),
+            (b"", b"/i/a.mp4/master.m3u8", Screen::MethodNotAllowed),
+            (
+                b"PROPFIND",
+                b"/i/a.mp4/master.m3u8",
+                Screen::MethodNotAllowed,
+            ),
+        ];
+        for (method, uri, expected) in cases {
+            let label = format!(
+                "{} {}",
+                String::from_utf8_lossy(method),
+                String::from_utf8_lossy(uri)
+            );
+            let got = screen(method, uri, "/i", MAX);
+            assert_eq!(got, expected, "{label}");
+            // A redirect target is canonical: screening it again goes on (no loop).
+            if let Screen::Moved(target) = got {
+                assert_eq!(
+                    screen(b"GET", target.as_bytes(), "/i", MAX),
+                    Screen::Proceed
+                );
+                assert!(parse(target.as_bytes(), "/i", MAX).is_ok(), "{target}");
+            }
         }
     }
 

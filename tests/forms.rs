@@ -194,3 +194,108 @@ fn a_changed_source_is_packaged_again() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Every directory under the cache's `i/` whose name is a csmil list.
+fn csmil_dirs(stack: &Stack) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(stack.cache_path("/i"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".csmil"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn csmil_spellings_with_empty_elements_redirect_to_the_one_cached_spelling() {
+    let stack = clip_stack();
+    let canonical = "/i/clip_,low,medium,.mp4.csmil";
+    let master = stack.get(&format!("{canonical}/master.m3u8"));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let segment = stack.get(&format!("{canonical}/segment1_1_av.ts"));
+    assert_eq!(segment.status, 200, "{}", segment.text());
+    for (spelling, leaf) in [
+        (
+            "/i/clip_,,low,,medium,,.mp4.csmil",
+            "master.m3u8?token=a%20b&x=1",
+        ),
+        ("/i/clip_,low,,,medium,.mp4.csmil", "index_1_av.m3u8"),
+        ("/i/clip_,,low,medium,.mp4.csmil", "segment1_1_av.ts"),
+        (
+            "/i/clip_%2C%2Clow,medium,.mp4.csmil",
+            "segment2_0_av.ts?t=9",
+        ),
+    ] {
+        let path = format!("{spelling}/{leaf}");
+        for _ in 0..2 {
+            let r = stack.get(&path);
+            assert_eq!(r.status, 301, "{path}: {}", r.text());
+            let query = leaf.split_once('?').map(|(_, q)| format!("?{q}"));
+            let file = leaf.split('?').next().unwrap_or(leaf);
+            let expected = format!("{canonical}/{file}{}", query.unwrap_or_default());
+            assert_eq!(r.header("location"), expected, "{path}");
+            let target = stack.get(r.header("location"));
+            assert_eq!(target.status, 200, "{expected}: {}", target.text());
+        }
+    }
+    assert_eq!(
+        csmil_dirs(&stack),
+        ["clip_,low,medium,.mp4.csmil"],
+        "a second spelling has cache entries"
+    );
+    // A list of nothing but empty elements is not redirected anywhere.
+    let r = stack.get("/i/clip_,,,.mp4.csmil/master.m3u8");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(csmil_dirs(&stack).len(), 1);
+}
+
+#[test]
+fn max_uri_bytes_bounds_the_path_and_hits_agree_with_misses() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .config("limits", "max_uri_bytes = 256")
+        .start();
+    // A query longer than the limit: the same 200 cold (a miss) and cached (a hit).
+    let query = format!("?token={}", "t".repeat(3000));
+    let path = format!("/i/clip_low.mp4/segment1_0_av.ts{query}");
+    let cold = stack.get(&path);
+    assert_eq!(
+        (cold.status, cold.header("x-casterpak-cache")),
+        (200, "MISS"),
+        "cold: {}",
+        cold.text()
+    );
+    let cached = stack.get(&path);
+    assert_eq!(
+        (cached.status, cached.header("x-casterpak-cache")),
+        (200, "HIT")
+    );
+    assert!(cold.body == cached.body);
+    // A path longer than the limit names no cacheable file: 400, never cached, so
+    // never a hit either.
+    let dir = format!("{}/{}", "d".repeat(100), "e".repeat(100));
+    let name = format!("{dir}/{}.mp4", "n".repeat(100));
+    std::fs::create_dir_all(stack.media_root.join(&dir)).expect("mkdir");
+    std::fs::copy(media("clip_low.mp4"), stack.media_root.join(&name)).expect("copy");
+    let long = format!("/i/{name}/segment1_0_av.ts");
+    for _ in 0..2 {
+        let r = stack.get(&long);
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    assert!(!stack.cache_path(&long).exists());
+    // Beyond nginx's request line limit both are refused by nginx, hit or miss alike.
+    let huge = format!(
+        "/i/clip_low.mp4/segment1_0_av.ts?token={}",
+        "t".repeat(9000)
+    );
+    assert_eq!(stack.get(&huge).status, 414);
+    let huge_cold = format!(
+        "/i/clip_low.mp4/segment2_0_av.ts?token={}",
+        "t".repeat(9000)
+    );
+    assert_eq!(stack.get(&huge_cold).status, 414);
+}

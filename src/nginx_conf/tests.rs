@@ -149,8 +149,50 @@ fn internal_location_cannot_loop() {
     let conf = server_block(&Config::default());
     let internal = block(&conf, "location ^~ /_casterpak_cache/ {");
     assert!(!internal.contains("try_files"));
-    assert!(!internal.contains('@'));
     assert!(!internal.contains("scgi_pass"));
+    // Its one way out is the error page, which answers itself and goes nowhere else.
+    assert_eq!(internal.matches('@').count(), 1, "{internal}");
+    assert!(internal.contains("error_page 404 = @casterpak_gone;"));
+    let gone = block(&conf, "location @casterpak_gone {");
+    for sends_on in [
+        "try_files",
+        "scgi_pass",
+        "rewrite",
+        "error_page",
+        "= @",
+        "internal",
+    ] {
+        assert!(!gone.contains(sends_on), "{sends_on} in {gone}");
+    }
+    assert!(gone.contains("add_header Retry-After 1 always;"), "{gone}");
+    assert!(gone.contains("return 503 "), "{gone}");
+    // A direct request (no worker answer before it) stays a 404.
+    assert!(gone.contains("if ($upstream_status = \"\") {"), "{gone}");
+}
+
+#[test]
+fn only_get_and_head_pass_the_public_location() {
+    let conf = server_block(&Config::default());
+    let public = block(&conf, "location ^~ /i/ {");
+    let refuse = public
+        .find("if ($request_method !~ ^(GET|HEAD)$) {")
+        .expect("method check");
+    let preflight = public
+        .find("if ($request_method = OPTIONS) {")
+        .expect("preflight");
+    // Rewrite-phase checks run in order, all before try_files can reach the worker.
+    assert!(preflight < refuse);
+    let check = &public[refuse..];
+    let check = &check[..check.find("        }\n").expect("end of if")];
+    assert!(
+        check.contains("add_header Allow \"GET, HEAD\" always;"),
+        "{check}"
+    );
+    assert!(
+        check.contains("Access-Control-Allow-Origin \"*\" always;"),
+        "{check}"
+    );
+    assert!(check.contains("return 405;"), "{check}");
 }
 
 #[test]
@@ -191,7 +233,9 @@ fn standalone_keeps_every_writable_path_inside_the_prefix() {
         );
     }
     assert!(conf.contains("listen 127.0.0.1:8080;"));
-    assert!(conf.contains("worker_processes 1;"));
+    assert!(conf.contains("worker_processes auto;"));
+    assert!(conf.contains("worker_rlimit_nofile 16384;"));
+    assert!(conf.contains("    worker_connections 4096;"));
     assert!(conf.contains("include /etc/nginx/mime.types;"));
     assert!(block(&conf, "    location / {").contains("root \"/tmp/px/www\";"));
     assert_eq!(conf.matches('{').count(), conf.matches('}').count());

@@ -157,6 +157,26 @@ fn dry_run_deletes_nothing_then_sweep_evicts() {
 }
 
 #[test]
+fn an_entry_answered_within_the_grace_stays_and_is_counted() {
+    let f = fixture();
+    let store = Store::open(&f.config.db_path).unwrap();
+    let cache = Cache::new(f.config.cache_root.clone()).unwrap();
+    populate(&store, &cache, f.now);
+    let _filling = cache.begin_fill("i/busy.mp4");
+    // nginx was just redirected to old.mp4: the size pass's choice stays this time.
+    cache.mark_answered(&["i/old.mp4"]);
+    let report = run(&store, &cache, &f.config, false, f.now).unwrap();
+    assert_eq!(
+        report.summary(),
+        "sweep: evicted 3 entries (174 B: 0 stale, 1 ttl, 0 size, 0 dangling masters, 2 orphans), kept 3 entries (1.5 KiB) of limit 1000 B, 1 busy skipped, 1 just answered skipped"
+    );
+    assert!(cache.path_of("i/old.mp4/segment1_0_av.ts").exists());
+    assert!(!cache.path_of("i/stale.mp4").exists());
+    let keys: Vec<String> = store.entries().unwrap().into_iter().map(|e| e.0).collect();
+    assert_eq!(keys, ["i/busy.mp4", "i/new.mp4", "i/old.mp4"]);
+}
+
+#[test]
 fn dangling_master_goes_with_its_last_rendition() {
     let f = fixture();
     let store = Store::open(&f.config.db_path).unwrap();
@@ -335,7 +355,10 @@ fn sweeps_racing_with_fills_never_take_a_busy_entry() {
         ..f.config.clone()
     };
     let store = Arc::new(Store::open(&config.db_path).unwrap());
-    let cache = Cache::new(config.cache_root.clone()).unwrap();
+    // No grace for answered entries: only the busy marks are under test here, and the
+    // final sweep must take everything idle.
+    let cache =
+        Cache::with_answer_grace(config.cache_root.clone(), std::time::Duration::ZERO).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sweeper = {
         let (store, cache, config, stop) =
