@@ -5,7 +5,7 @@
 //! result is inside the canonical root, and only then stat it. Missing, outside and
 //! not-a-file all answer the same "not found", so nothing leaks about the outside.
 
-use crate::error::SourceError;
+use crate::error::{IoCause, SourceError};
 use crate::store::SourceId;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,10 @@ impl MediaRoot {
         let path = match self.root.join(rel).canonicalize() {
             Ok(p) => p,
             Err(e) if is_absence(&e) => return Err(not_found()),
-            Err(e) => return Err(SourceError::Io(format!("{rel}: {e}"))),
+            Err(e) => {
+                log::warn!("source {rel:?}: {e}");
+                return Err(SourceError::Io(IoCause::of(&e)));
+            }
         };
         if !path.starts_with(&self.root) {
             log::warn!("source {rel:?} resolves outside the media root; refused");
@@ -53,7 +56,10 @@ impl MediaRoot {
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if is_absence(&e) => return Err(not_found()),
-            Err(e) => return Err(SourceError::Io(format!("{rel}: {e}"))),
+            Err(e) => {
+                log::warn!("source {rel:?}: {e}");
+                return Err(SourceError::Io(IoCause::of(&e)));
+            }
         };
         if !meta.is_file() {
             return Err(not_found());

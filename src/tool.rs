@@ -5,6 +5,7 @@
 pub mod output;
 
 use crate::config::{Config, PackagingMode};
+use crate::error::IoCause;
 use crate::error::ToolError;
 use crate::metrics::Metrics;
 use output::{Plan, Probe, ShowInfo};
@@ -109,9 +110,10 @@ pub async fn run_process(
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ToolError::Failed(format!("cannot start {}: {e}", program.display())))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        log::warn!("cannot start {}: {e}", program.display());
+        ToolError::Failed(format!("cannot start {name}: {}", IoCause::of(&e)))
+    })?;
     let pid = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();

@@ -238,3 +238,71 @@ fn malformed_scgi_input_leaves_the_worker_alive() {
     let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
     assert_eq!(r.status, 200, "worker after malformed SCGI: {}", r.text());
 }
+
+/// `chattr +i` on a directory, undone on drop (also when the test fails).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Immutable {
+        let out = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .expect("run chattr");
+        assert!(
+            out.status.success(),
+            "chattr +i {} (the test runs as root on a file system with attributes): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A cache write that fails answers 500 saying what failed, in terms of the request;
+/// the paths of this machine are in the worker's log only.
+#[test]
+fn a_failed_cache_write_names_no_server_path() {
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    // Every fill writes under the cache's scratch dir first; immutable, even root
+    // cannot create anything there.
+    let scratch = stack.cache_root.join(".casterpak-tmp");
+    assert!(scratch.is_dir(), "{}", scratch.display());
+    let guard = Immutable::set(&scratch);
+    let root = stack.dir.path().display().to_string();
+    for leaf in ["master.m3u8", "index_0_av.m3u8", "segment1_0_av.ts"] {
+        let r = stack.get(&format!("/i/clip_low.mp4/{leaf}"));
+        let body = r.text();
+        assert_eq!(r.status, 500, "{leaf}: {body}");
+        assert_eq!(
+            body, "cache write failed: operation not permitted\n",
+            "{leaf}"
+        );
+        assert!(!body.contains(&root), "{leaf}: {body}");
+        assert!(
+            !body
+                .split([' ', '"', '(', '[', '=', ':'])
+                .any(|w| w.starts_with('/')),
+            "{leaf}: {body}"
+        );
+    }
+    assert!(
+        stack.worker_log().contains(&scratch.display().to_string()),
+        "the log keeps the path: {}",
+        stack.worker_log()
+    );
+    drop(guard);
+    let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
+    assert_eq!(
+        r.status,
+        200,
+        "after the disk is writable again: {}",
+        r.text()
+    );
+}

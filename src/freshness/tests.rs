@@ -34,7 +34,13 @@ fn judge_table() {
             Err(SourceError::NotFound("a/b.mp4".into())),
             Verdict::Vanished,
         ),
-        ("eio", Err(SourceError::Io("EIO".into())), Verdict::Unknown),
+        (
+            "eio",
+            Err(SourceError::Io(crate::error::IoCause::of_errno(
+                nix::errno::Errno::EIO,
+            ))),
+            Verdict::Unknown,
+        ),
     ];
     for (name, fresh, want) in cases {
         assert_eq!(judge(&recorded, &fresh), want, "{name}");
