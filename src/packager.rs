@@ -21,6 +21,7 @@ use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -142,7 +143,7 @@ impl Packager {
         }
     }
 
-    /// Resolves the source, answers a remembered failure, and evicts what was
+    /// Opens the source, answers a remembered failure, and evicts what was
     /// packaged from an older version of it.
     fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
         let source = self.media.resolve(&r.source)?;
@@ -244,7 +245,7 @@ impl Packager {
                     Mode::Jit => {
                         let plan = this
                             .tools
-                            .plan(&source2.path, this.config.segment_duration)
+                            .plan(source2.file.as_fd(), this.config.segment_duration)
                             .await?;
                         RenditionInfo {
                             durations: plan.durations()?,
@@ -341,7 +342,7 @@ impl Packager {
                 let path = this
                     .tools
                     .package_segment(
-                        &source.path,
+                        source.file.as_fd(),
                         this.config.segment_duration,
                         k,
                         scratch.path(),
