@@ -12,7 +12,7 @@ mod whole;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::Failure;
-use crate::flight::{Failures, Flights};
+use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
 use crate::playlist;
 use crate::source::{MediaRoot, Source};
@@ -143,13 +143,11 @@ impl Packager {
         }
     }
 
-    /// Opens the source, answers a remembered failure, and evicts what was
-    /// packaged from an older version of it.
+    /// Opens the source and evicts what was packaged from an older version of it.
+    /// Remembered failures are answered by what they are about (`rendition_info`,
+    /// `segment`), so a bad segment does not fail the rest of the title.
     fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
         let source = self.media.resolve(&r.source)?;
-        if let Some(failure) = self.failures.check(&source.id) {
-            return Err(failure);
-        }
         let dir = self.cache.path_of(&r.key);
         let stale = match std::fs::read_to_string(dir.join(SOURCE_MARKER)) {
             Ok(text) => text != marker_text(&source.id),
@@ -237,6 +235,9 @@ impl Packager {
                 }
             }
         }
+        if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
+            return Err(failure);
+        }
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
         let result = self
             .infos
@@ -264,7 +265,7 @@ impl Packager {
             })
             .await;
         if let Err(failure) = &result {
-            self.failures.remember(&source.id, failure);
+            self.failures.remember(&source.id, Attempt::Plan, failure);
         }
         result
     }
@@ -329,6 +330,9 @@ impl Packager {
                 )))
             };
         }
+        if let Some(failure) = self.failures.check(&source.id, Attempt::Segment(k)) {
+            return Err(failure);
+        }
         let source_id = source.id.clone();
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
         let result = self
@@ -361,7 +365,8 @@ impl Packager {
             })
             .await;
         if let Err(failure) = &result {
-            self.failures.remember(&source_id, failure);
+            self.failures
+                .remember(&source_id, Attempt::Segment(k), failure);
         }
         result
     }

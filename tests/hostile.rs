@@ -239,6 +239,92 @@ fn malformed_scgi_input_leaves_the_worker_alive() {
     assert_eq!(r.status, 200, "worker after malformed SCGI: {}", r.text());
 }
 
+/// Runs one of the workspace's real tools and returns its JSON output.
+fn tool_json(tool: &str, args: &[&str], file: &Path) -> serde_json::Value {
+    let out = Command::new(bin_dir().join(tool))
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run tool");
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("tool JSON")
+}
+
+/// A copy of clip_low.mp4 whose video sample in the middle of segment 3 (6 s
+/// segments) has a NAL length past the sample: the index is intact, so `--plan`
+/// succeeds, and only `--segments 3` finds the damage.
+fn make_bad_segment_3(dir: &Path) -> PathBuf {
+    let path = dir.join("bad_segment_3.mp4");
+    std::fs::copy(media("clip_low.mp4"), &path).expect("copy clip");
+    let plan = tool_json("mp42hls", &["--plan", "--first-segment-number", "1"], &path);
+    let segment = &plan["segments"][2];
+    assert_eq!(segment["number"], 3, "{plan}");
+    let middle = segment["start"].as_f64().expect("start")
+        + segment["duration"].as_f64().expect("duration") / 2.0;
+    let info = tool_json("mp4info", &["--format", "json", "--show-samples"], &path);
+    let video = info["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .find(|t| t["type"] == "Video")
+        .expect("a video track");
+    let timescale = video["media"]["timescale"].as_f64().expect("timescale");
+    let sample = video["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .find(|s| {
+            s["dts"]
+                .as_f64()
+                .is_some_and(|dts| dts / timescale >= middle)
+        })
+        .expect("a video sample in segment 3");
+    let offset = sample["offset"].as_u64().expect("offset");
+    let mut bytes = std::fs::read(&path).expect("read copy");
+    let at = usize::try_from(offset).expect("offset fits");
+    bytes[at..at + 4].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
+    std::fs::write(&path, bytes).expect("write corrupt copy");
+    path
+}
+
+#[test]
+fn one_bad_segment_fails_only_itself() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let bad = make_bad_segment_3(scratch.path());
+    let stack = Stack::builder().file_as(&bad, "bad3.mp4").start();
+    let path = |leaf: &str| format!("/i/bad3.mp4/{leaf}");
+    let r = stack.get(&path("segment3_0_av.ts"));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_one_line_reason(&r, "segment 3");
+    // Within the failure TTL (30 s by default), again and again: segment 3 stays
+    // remembered, the rest of the title is served.
+    for attempt in 0..3 {
+        let runs = stack.mp42hls_runs().len();
+        let r = stack.get(&path("segment3_0_av.ts"));
+        assert_eq!(r.status, 422, "attempt {attempt}: {}", r.text());
+        assert_eq!(
+            stack.mp42hls_runs().len(),
+            runs,
+            "segment 3's failure is remembered"
+        );
+        for leaf in ["master.m3u8", "index_0_av.m3u8"] {
+            let r = stack.get(&path(leaf));
+            assert_eq!(r.status, 200, "attempt {attempt} {leaf}: {}", r.text());
+        }
+        for k in [1, 2, 4, 5] {
+            let leaf = format!("segment{k}_0_av.ts");
+            let r = stack.get(&path(&leaf));
+            assert_eq!(r.status, 200, "attempt {attempt} {leaf}: {}", r.text());
+            assert_transport_stream(&r.body, &leaf);
+        }
+    }
+    assert!(std::fs::symlink_metadata(stack.cache_path(&path("segment3_0_av.ts"))).is_err());
+}
+
 /// `chattr +i` on a directory, undone on drop (also when the test fails).
 struct Immutable(PathBuf);
 
