@@ -279,6 +279,10 @@ fn race(packaging: Packaging, mode: &str) {
     // The race ran both ways: names caught as the inside file and as a link out.
     assert!(count(200) > 0 && count(404) > 0, "{:?}", total.statuses);
     assert!(tool_runs > 0, "no miss reached the tools");
+    // The wrappers log the file behind each inherited /dev/fd: never an outside one.
+    for run in [stack.mp4info_runs(), stack.mp42hls_runs()].concat() {
+        assert!(!run.contains("/outside/"), "a tool read outside: {run}");
+    }
     // The worker is fine afterwards.
     assert_eq!(
         stack.get(&format!("/i/{INSIDE}/segment2_0_av.ts")).body,
