@@ -30,7 +30,7 @@ const EAGAIN_RETRIES: usize = 3;
 enum Beneath {
     /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+).
     Openat2,
-    /// One `openat(O_NOFOLLOW)` per component, where openat2 is missing (ENOSYS).
+    /// One `openat(O_NOFOLLOW)` per component, where openat2 is missing.
     PerComponent,
 }
 
@@ -74,7 +74,8 @@ impl MediaRoot {
             &root,
             OpenHow::new().flags(dir_flags()),
         ) {
-            Err(Errno::ENOSYS) => {
+            // EPERM: a seccomp filter that predates openat2 (older container runtimes).
+            Err(Errno::ENOSYS | Errno::EPERM) => {
                 log::warn!("openat2 is not available: opening sources one component at a time");
                 Beneath::PerComponent
             }
