@@ -68,7 +68,7 @@ pub struct LimitsConfig {
     pub tool_timeout_secs: u64,
     /// Address-space limit of each tool subprocess, in bytes (0: none).
     pub tool_memory_bytes: u64,
-    /// Seconds a source that failed to package is remembered (no new run meanwhile).
+    /// Seconds a failed plan or segment of a source is remembered (no new run meanwhile).
     pub failure_ttl_secs: u64,
     /// Longest request path accepted, in bytes (400 beyond); the query does not count.
     pub max_uri_bytes: usize,

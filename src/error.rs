@@ -1,9 +1,54 @@
 //! Error types per boundary, and the one table mapping them to HTTP statuses.
 //!
 //! Every error is `Clone` because a single-flight result is shared by every
-//! waiter; I/O errors are kept as text for that reason.
+//! waiter. A failure's `Display` is the response body, so it never names a path of
+//! this machine: I/O errors are kept only as their cause ([`IoCause`], which cannot
+//! hold a path; the full error with its path goes to the log where it happens), and
+//! reasons the tools print have absolute paths masked ([`one_line`]).
 
 use std::fmt;
+
+/// What an I/O error was, without where: the OS error code, else the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoCause {
+    kind: std::io::ErrorKind,
+    errno: Option<i32>,
+}
+
+impl IoCause {
+    /// The cause of `e`. tempfile wraps OS errors with the path in a private type
+    /// that hides the code, so the code is read back from the wrapped text.
+    pub fn of(e: &std::io::Error) -> IoCause {
+        let wrapped_errno = || {
+            let text = e.get_ref()?.to_string();
+            let (_, after) = text.rsplit_once("(os error ")?;
+            after.split_once(')')?.0.parse().ok()
+        };
+        IoCause {
+            kind: e.kind(),
+            errno: e.raw_os_error().or_else(wrapped_errno),
+        }
+    }
+
+    pub fn of_errno(errno: nix::errno::Errno) -> IoCause {
+        IoCause::of(&std::io::Error::from(errno))
+    }
+}
+
+impl fmt::Display for IoCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self.errno {
+            Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+            None => self.kind.to_string(),
+        };
+        // "No space left on device" reads as part of a sentence in lower case.
+        let mut chars = text.chars();
+        if let Some(first) = chars.next() {
+            write!(f, "{}{}", first.to_lowercase(), chars.as_str())?;
+        }
+        Ok(())
+    }
+}
 
 /// A request URI we refuse (see `url.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +101,7 @@ pub enum SourceError {
     /// Missing, outside the root (symlink), or not a regular file: all look the
     /// same from outside, on purpose.
     NotFound(String),
-    Io(String),
+    Io(IoCause),
 }
 
 /// Running a packaging tool.
@@ -91,7 +136,7 @@ pub enum Failure {
     /// No rendition of a master exists.
     NoRenditions,
     /// Writing into the cache dir.
-    Cache(String),
+    Cache(IoCause),
     /// The cache file system is below its free-space floor: no fill starts (temporary).
     LowDiskSpace,
     /// Anything else (a bug or an impossible state).
@@ -117,8 +162,11 @@ impl From<ToolError> for Failure {
 }
 
 impl Failure {
+    /// A cache write failed: the path-bearing error is logged here, the body only
+    /// says what went wrong.
     pub fn cache(e: std::io::Error) -> Self {
-        Failure::Cache(e.to_string())
+        log::warn!("cache write failed: {e}");
+        Failure::Cache(IoCause::of(&e))
     }
 
     /// The HTTP status for this failure (the single mapping table).
@@ -161,10 +209,30 @@ impl Failure {
     }
 }
 
-/// Keeps a reason to one short line (it goes into a response body and a log line).
+/// Keeps a reason to one short line (it goes into a response body and a log line)
+/// and masks absolute paths in it: a tool may name a file of this machine.
 fn one_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
-    line.chars().take(300).collect()
+    let masked: Vec<String> = line.split(' ').map(mask_path).collect();
+    masked.join(" ").chars().take(300).collect()
+}
+
+/// `"/srv/x.mp4":` → `"<path>":`, `at=/tmp/x` → `at=<path>`: a '/' that starts the
+/// word or follows a quote, bracket, `=` or `:` begins a path, up to a closing mark.
+fn mask_path(word: &str) -> String {
+    let opens = |c: char| "\"'([<`=:".contains(c);
+    let start = word
+        .char_indices()
+        .find(|&(i, c)| c == '/' && (i == 0 || word[..i].chars().next_back().is_some_and(opens)));
+    let Some((start, _)) = start else {
+        return word.to_string();
+    };
+    let rest = &word[start..];
+    let end = rest
+        .find(|c: char| "\"')]>`,;".contains(c))
+        .or_else(|| rest.strip_suffix(':').map(str::len))
+        .unwrap_or(rest.len());
+    format!("{}<path>{}", &word[..start], &rest[end..])
 }
 
 impl fmt::Display for Failure {
@@ -172,7 +240,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Url(e) => write!(f, "bad request: {e}"),
             Failure::Source(SourceError::NotFound(p)) => write!(f, "source not found: {p}"),
-            Failure::Source(SourceError::Io(e)) => write!(f, "source: {}", one_line(e)),
+            Failure::Source(SourceError::Io(e)) => write!(f, "source unreadable: {e}"),
             Failure::Tool(ToolError::Overloaded) => f.write_str("overloaded, retry later"),
             Failure::Tool(ToolError::TimedOut(s)) => write!(f, "packaging timed out after {s} s"),
             Failure::Tool(ToolError::Corrupt(r)) => write!(f, "corrupt media: {}", one_line(r)),
@@ -187,7 +255,7 @@ impl fmt::Display for Failure {
             Failure::Tool(ToolError::Failed(r)) => write!(f, "packager failed: {}", one_line(r)),
             Failure::SegmentOutOfRange(k) => write!(f, "segment {k} out of range"),
             Failure::NoRenditions => f.write_str("no rendition of this master exists"),
-            Failure::Cache(e) => write!(f, "cache write failed: {}", one_line(e)),
+            Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
             Failure::Internal(e) => write!(f, "internal error: {}", one_line(e)),
         }
@@ -210,7 +278,10 @@ mod tests {
             (UrlError::UnknownResource.into(), 404),
             (UrlError::RenditionOutOfRange.into(), 404),
             (SourceError::NotFound(s()).into(), 404),
-            (SourceError::Io(s()).into(), 500),
+            (
+                SourceError::Io(IoCause::of_errno(nix::errno::Errno::EIO)).into(),
+                500,
+            ),
             (Failure::SegmentOutOfRange(9), 404),
             (Failure::NoRenditions, 404),
             (ToolError::OutOfRange(s()).into(), 404),
@@ -222,7 +293,7 @@ mod tests {
             (Failure::LowDiskSpace, 503),
             (ToolError::TimedOut(5).into(), 504),
             (ToolError::Failed(s()).into(), 500),
-            (Failure::Cache(s()), 500),
+            (Failure::cache(std::io::Error::other("x")), 500),
             (Failure::Internal(s()), 500),
         ];
         for (failure, status) in cases {
@@ -239,5 +310,72 @@ mod tests {
         assert_eq!(f.to_string(), "corrupt media: moov missing");
         let f = Failure::Tool(ToolError::Crashed("y".repeat(999)));
         assert!(f.to_string().len() < 330);
+    }
+
+    /// A tempfile error as the cache sees one: the OS error wrapped with the path.
+    fn tempfile_error(dir: &std::path::Path) -> std::io::Error {
+        std::fs::create_dir_all(dir).unwrap();
+        let file = dir.join("not-a-dir");
+        std::fs::write(&file, b"").unwrap();
+        tempfile::Builder::new().tempdir_in(&file).unwrap_err()
+    }
+
+    #[test]
+    fn bodies_never_name_a_path_of_the_machine() {
+        let scratch = tempfile::tempdir().unwrap();
+        let secret = scratch.path().join("secret-dir");
+        let wrapped = tempfile_error(&secret);
+        assert!(
+            wrapped.to_string().contains("secret-dir"),
+            "the test needs a path-bearing error: {wrapped}"
+        );
+        let p = secret.display().to_string();
+        let with_path = |what: &str| format!("{what} {p}: x \"{p}/a.mp4\" (at={p}) [{p}]");
+        let failures = vec![
+            Failure::cache(wrapped),
+            Failure::cache(std::io::Error::from_raw_os_error(28)),
+            Failure::Source(SourceError::Io(IoCause::of(&tempfile_error(&secret)))),
+            Failure::Source(SourceError::NotFound("a/b.mp4".into())),
+            Failure::Tool(ToolError::Corrupt(with_path("cannot read"))),
+            Failure::Tool(ToolError::Unsupported(with_path("codec in"))),
+            Failure::Tool(ToolError::OutOfRange(with_path("segment in"))),
+            Failure::Tool(ToolError::Crashed(with_path("killed"))),
+            Failure::Tool(ToolError::BadOutput(with_path("no file"))),
+            Failure::Tool(ToolError::Failed(with_path("cannot start"))),
+            Failure::Tool(ToolError::Overloaded),
+            Failure::Tool(ToolError::TimedOut(3)),
+            Failure::Url(UrlError::DotComponent),
+            Failure::SegmentOutOfRange(9),
+            Failure::NoRenditions,
+            Failure::Internal(with_path("oops")),
+        ];
+        for failure in failures {
+            let body = failure.to_string();
+            assert!(!body.contains(&p) && !body.contains("secret-dir"), "{body}");
+            assert!(
+                !body
+                    .split([' ', '"', '(', '[', '='])
+                    .any(|w| w.starts_with('/')),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            Failure::cache(std::io::Error::from_raw_os_error(28)).to_string(),
+            "cache write failed: no space left on device"
+        );
+        assert_eq!(
+            Failure::cache(tempfile_error(&secret)).to_string(),
+            "cache write failed: not a directory"
+        );
+        let masked = Failure::Tool(ToolError::Corrupt(with_path("cannot read"))).to_string();
+        assert_eq!(
+            masked,
+            "corrupt media: cannot read <path>: x \"<path>\" (at=<path>) [<path>]"
+        );
+        assert_eq!(
+            Failure::Source(SourceError::NotFound("a/b.mp4".into())).to_string(),
+            "source not found: a/b.mp4",
+            "the request's own path is kept"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! N concurrent misses on one key run one fill: the first caller spawns it as its
 //! own task (so a client hanging up does not cancel a fill others wait for) and
 //! everyone awaits the shared result. Failures that say something lasting about a
-//! source are remembered for a while per source identity, so a broken file does
-//! not start a subprocess on every request.
+//! source are remembered for a while, so a broken file does not start a subprocess
+//! on every request: per source identity and per [`Attempt`], so one bad segment
+//! fails only itself, not the title's playlists and other segments.
 
 use crate::error::Failure;
 use crate::store::SourceId;
@@ -82,11 +83,22 @@ impl<V: Clone + Send + Sync + 'static> Flights<V> {
     }
 }
 
-/// Remembers recent failures per source identity.
+/// What failed: a source's plan (in whole mode: its whole packaging), which every
+/// answer of the rendition needs, or one segment, which only itself needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attempt {
+    Plan,
+    Segment(u64),
+}
+
+/// A remembered failure: the identity it failed with, the failure, and when.
+type Remembered = (SourceId, Failure, Instant);
+
+/// Remembers recent failures per source identity and attempt.
 pub struct Failures {
     ttl: Duration,
-    /// Source path → (identity it failed with, failure, when).
-    recent: Mutex<HashMap<String, (SourceId, Failure, Instant)>>,
+    /// Keyed by (source path, attempt).
+    recent: Mutex<HashMap<(String, Attempt), Remembered>>,
 }
 
 /// Bound on remembered failures; beyond it, expired ones are dropped, then all.
@@ -100,10 +112,10 @@ impl Failures {
         }
     }
 
-    /// The remembered failure for exactly this identity, if still fresh.
-    pub fn check(&self, id: &SourceId) -> Option<Failure> {
+    /// The remembered failure of `attempt` for exactly this identity, if still fresh.
+    pub fn check(&self, id: &SourceId, attempt: Attempt) -> Option<Failure> {
         let recent = lock(&self.recent);
-        match recent.get(&id.path) {
+        match recent.get(&(id.path.clone(), attempt)) {
             Some((failed_id, failure, at)) if failed_id == id && at.elapsed() < self.ttl => {
                 Some(failure.clone())
             }
@@ -111,8 +123,8 @@ impl Failures {
         }
     }
 
-    /// Remembers `failure` if it is about the source (not e.g. overload).
-    pub fn remember(&self, id: &SourceId, failure: &Failure) {
+    /// Remembers `failure` of `attempt` if it is about the source (not e.g. overload).
+    pub fn remember(&self, id: &SourceId, attempt: Attempt, failure: &Failure) {
         if !failure.is_about_source() || self.ttl.is_zero() {
             return;
         }
@@ -125,7 +137,7 @@ impl Failures {
             }
         }
         recent.insert(
-            id.path.clone(),
+            (id.path.clone(), attempt),
             (id.clone(), failure.clone(), Instant::now()),
         );
     }
@@ -205,20 +217,66 @@ mod tests {
         };
         let corrupt = Failure::Tool(ToolError::Corrupt("moov missing".into()));
         let failures = Failures::new(Duration::from_millis(100));
-        failures.remember(&id(10), &corrupt);
-        assert_eq!(failures.check(&id(10)), Some(corrupt.clone()));
+        failures.remember(&id(10), Attempt::Plan, &corrupt);
         assert_eq!(
-            failures.check(&id(11)),
+            failures.check(&id(10), Attempt::Plan),
+            Some(corrupt.clone())
+        );
+        assert_eq!(
+            failures.check(&id(11), Attempt::Plan),
             None,
             "a changed file is tried again"
         );
-        failures.remember(&id(10), &Failure::Tool(ToolError::Overloaded));
+        failures.remember(
+            &id(10),
+            Attempt::Plan,
+            &Failure::Tool(ToolError::Overloaded),
+        );
         assert_eq!(
-            failures.check(&id(10)),
+            failures.check(&id(10), Attempt::Plan),
             Some(corrupt),
             "overload is not about the source"
         );
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(failures.check(&id(10)), None);
+        assert_eq!(failures.check(&id(10), Attempt::Plan), None);
+    }
+
+    #[test]
+    fn a_failed_segment_fails_only_itself() {
+        let id = |path: &str, size| SourceId {
+            path: path.into(),
+            size,
+            mtime_ns: 1,
+        };
+        let corrupt = Failure::Tool(ToolError::Corrupt("NAL unit runs past its sample".into()));
+        let failures = Failures::new(Duration::from_secs(60));
+        failures.remember(&id("a.mp4", 10), Attempt::Segment(3), &corrupt);
+        assert_eq!(
+            failures.check(&id("a.mp4", 10), Attempt::Segment(3)),
+            Some(corrupt.clone())
+        );
+        for other in [Attempt::Plan, Attempt::Segment(2), Attempt::Segment(4)] {
+            assert_eq!(failures.check(&id("a.mp4", 10), other), None, "{other:?}");
+        }
+        assert_eq!(
+            failures.check(&id("b.mp4", 10), Attempt::Segment(3)),
+            None,
+            "another source"
+        );
+        assert_eq!(
+            failures.check(&id("a.mp4", 11), Attempt::Segment(3)),
+            None,
+            "a replaced file is tried again"
+        );
+        // A failed plan does not hide a segment's own memory, nor the other way round.
+        failures.remember(&id("a.mp4", 10), Attempt::Plan, &corrupt);
+        assert_eq!(
+            failures.check(&id("a.mp4", 10), Attempt::Segment(3)),
+            Some(corrupt.clone())
+        );
+        assert_eq!(
+            failures.check(&id("a.mp4", 10), Attempt::Plan),
+            Some(corrupt)
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::cache::Cache;
 use crate::error::SourceError;
-use crate::source::{MediaRoot, Source};
+use crate::source::MediaRoot;
 use crate::store::{kind_of_key, Entry, EntryKind, SourceId, Store};
 use crate::sweep::plan::{csmil_rendition_keys, masters_listing};
 use crate::sweep::reconcile::{parse_source_marker, SOURCE_MARKER};
@@ -41,9 +41,9 @@ impl Verdict {
 }
 
 /// Compares the identity recorded at packaging with a fresh resolution.
-pub fn judge(recorded: &SourceId, fresh: &Result<Source, SourceError>) -> Verdict {
+pub fn judge(recorded: &SourceId, fresh: &Result<SourceId, SourceError>) -> Verdict {
     match fresh {
-        Ok(source) if source.id == *recorded => Verdict::Fresh,
+        Ok(id) if id == recorded => Verdict::Fresh,
         Ok(_) => Verdict::Changed,
         Err(SourceError::NotFound(_)) => Verdict::Vanished,
         Err(SourceError::Io(_)) => Verdict::Unknown,
@@ -138,7 +138,10 @@ fn recorded_source(cache: &Cache, key: &str, entry: Option<&Entry>) -> Option<So
 /// Looks at one rendition's source (I/O); None when nothing identifies it.
 fn look(media: &MediaRoot, cache: &Cache, key: &str, entry: Option<&Entry>) -> Option<Verdict> {
     let recorded = recorded_source(cache, key, entry)?;
-    let mut verdict = judge(&recorded, &media.resolve(&recorded.path));
+    // Opening the source (and closing it at once) is the stat: beneath the media
+    // root, following no link out of it, like a miss.
+    let fresh = media.resolve(&recorded.path).map(|source| source.id);
+    let mut verdict = judge(&recorded, &fresh);
     // An empty or unreadable media root is an unmounted disk more likely than a
     // deleted library: evicting everything served would only hurt.
     if verdict == Verdict::Vanished && !has_entries(media.path()) {

@@ -12,7 +12,7 @@ mod whole;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::Failure;
-use crate::flight::{Failures, Flights};
+use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
 use crate::playlist;
 use crate::source::{MediaRoot, Source};
@@ -21,6 +21,7 @@ use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -147,13 +148,11 @@ impl Packager {
         }
     }
 
-    /// Resolves the source, answers a remembered failure, and evicts what was
-    /// packaged from an older version of it.
+    /// Opens the source and evicts what was packaged from an older version of it.
+    /// Remembered failures are answered by what they are about (`rendition_info`,
+    /// `segment`), so a bad segment does not fail the rest of the title.
     fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
         let source = self.media.resolve(&r.source)?;
-        if let Some(failure) = self.failures.check(&source.id) {
-            return Err(failure);
-        }
         let dir = self.cache.path_of(&r.key);
         let stale = match std::fs::read_to_string(dir.join(SOURCE_MARKER)) {
             Ok(text) => text != marker_text(&source.id),
@@ -241,6 +240,9 @@ impl Packager {
                 }
             }
         }
+        if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
+            return Err(failure);
+        }
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
         let result = self
             .infos
@@ -249,7 +251,7 @@ impl Packager {
                     Mode::Jit => {
                         let plan = this
                             .tools
-                            .plan(&source2.path, this.config.segment_duration)
+                            .plan(source2.file.as_fd(), this.config.segment_duration)
                             .await?;
                         RenditionInfo {
                             durations: plan.durations()?,
@@ -268,7 +270,7 @@ impl Packager {
             })
             .await;
         if let Err(failure) = &result {
-            self.failures.remember(&source.id, failure);
+            self.failures.remember(&source.id, Attempt::Plan, failure);
         }
         result
     }
@@ -333,6 +335,9 @@ impl Packager {
                 )))
             };
         }
+        if let Some(failure) = self.failures.check(&source.id, Attempt::Segment(k)) {
+            return Err(failure);
+        }
         let source_id = source.id.clone();
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
         let result = self
@@ -346,7 +351,7 @@ impl Packager {
                 let path = this
                     .tools
                     .package_segment(
-                        &source.path,
+                        source.file.as_fd(),
                         this.config.segment_duration,
                         k,
                         scratch.path(),
@@ -365,7 +370,8 @@ impl Packager {
             })
             .await;
         if let Err(failure) = &result {
-            self.failures.remember(&source_id, failure);
+            self.failures
+                .remember(&source_id, Attempt::Segment(k), failure);
         }
         result
     }

@@ -1,134 +1,218 @@
-//! Resolving a rendition's source MP4 under `media_root` (I/O edge).
+//! Opening a rendition's source MP4 under `media_root` (I/O edge).
 //!
-//! The relative path from `url.rs` has no `.`/`..` components, but a symlink
-//! inside the media root could still point anywhere: we canonicalize and check the
-//! result is inside the canonical root, and only then stat it. Missing, outside and
-//! not-a-file all answer the same "not found", so nothing leaks about the outside.
+//! The relative path from `url.rs` has no `.`/`..` components, but a symlink inside
+//! the media root could still point anywhere, and the name can be swapped for one at
+//! any moment. So the name is resolved once to find where it leads (symlinks that stay
+//! inside the root are allowed), and that canonical path is then opened beneath the
+//! root without following any link (`openat2` with `RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS`, or one `O_NOFOLLOW` component at a time on kernels without
+//! it). A link swapped in between makes the open fail rather than leave the root.
+//! The identity comes from `fstat` of that descriptor, and the tools are handed the
+//! descriptor itself (`tool.rs`), so the file read is the file checked.
+//!
+//! Missing, outside and not-a-file all answer the same "not found", so nothing leaks
+//! about the outside.
 
-use crate::error::SourceError;
+use crate::error::{IoCause, SourceError};
 use crate::store::SourceId;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// openat2 may answer EAGAIN when a rename raced the lookup; it is worth a retry.
+const EAGAIN_RETRIES: usize = 3;
+
+/// How a path is opened beneath the root without following links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beneath {
+    /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+).
+    Openat2,
+    /// One `openat(O_NOFOLLOW)` per component, where openat2 is missing.
+    PerComponent,
+}
 
 /// The media root, canonicalized once at start.
 #[derive(Debug, Clone)]
 pub struct MediaRoot {
     root: PathBuf,
+    beneath: Beneath,
 }
 
-/// A resolved source: where it really is and its identity (size + mtime).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An opened source: the file itself, read-only, and its identity (size + mtime).
+/// Clones share the descriptor; it closes when the last clone is dropped.
+#[derive(Debug, Clone)]
 pub struct Source {
-    /// Canonical path, inside the media root.
-    pub path: PathBuf,
     pub id: SourceId,
+    /// `O_CLOEXEC`, so no child gets it unless `tool.rs` hands it over.
+    pub file: Arc<OwnedFd>,
+}
+
+/// Flags of the source file's own descriptor. `O_NONBLOCK`: a FIFO in the media
+/// root must not hang the open (it is refused as not a regular file right after);
+/// for a regular file the flag changes nothing.
+fn file_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open and is owned by no one else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 impl MediaRoot {
     pub fn new(root: &Path) -> std::io::Result<MediaRoot> {
-        Ok(MediaRoot {
-            root: root.canonicalize()?,
-        })
+        let root = root.canonicalize()?;
+        let beneath = match openat2(
+            nix::libc::AT_FDCWD,
+            &root,
+            OpenHow::new().flags(dir_flags()),
+        ) {
+            // EPERM: a seccomp filter that predates openat2 (older container runtimes).
+            Err(Errno::ENOSYS | Errno::EPERM) => {
+                log::warn!("openat2 is not available: opening sources one component at a time");
+                Beneath::PerComponent
+            }
+            Err(e) => return Err(e.into()),
+            Ok(fd) => {
+                drop(owned(fd));
+                Beneath::Openat2
+            }
+        };
+        Ok(MediaRoot { root, beneath })
+    }
+
+    #[cfg(test)]
+    fn per_component(root: &Path) -> MediaRoot {
+        MediaRoot {
+            beneath: Beneath::PerComponent,
+            ..MediaRoot::new(root).unwrap()
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.root
     }
 
-    /// Resolves `rel` (e.g. `a/b.mp4`, as parsed from the URL).
+    /// Opens `rel` (e.g. `a/b.mp4`, as parsed from the URL).
     pub fn resolve(&self, rel: &str) -> Result<Source, SourceError> {
         let not_found = || SourceError::NotFound(rel.to_string());
+        let io = |e: Errno| {
+            log::warn!("source {rel:?}: {e}");
+            SourceError::Io(IoCause::of_errno(e))
+        };
         if rel.is_empty() || rel.starts_with('/') {
             return Err(not_found());
         }
-        let path = match self.root.join(rel).canonicalize() {
+        let canonical = match self.root.join(rel).canonicalize() {
             Ok(p) => p,
-            Err(e) if is_absence(&e) => return Err(not_found()),
-            Err(e) => return Err(SourceError::Io(format!("{rel}: {e}"))),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidInput
+                    || is_absence(e.raw_os_error().map(Errno::from_raw)) =>
+            {
+                return Err(not_found())
+            }
+            Err(e) => {
+                log::warn!("source {rel:?}: {e}");
+                return Err(SourceError::Io(IoCause::of(&e)));
+            }
         };
-        if !path.starts_with(&self.root) {
-            log::warn!("source {rel:?} resolves outside the media root; refused");
+        let inner = match canonical.strip_prefix(&self.root) {
+            Ok(inner) if !inner.as_os_str().is_empty() => inner.to_path_buf(),
+            _ => {
+                log::warn!("source {rel:?} resolves outside the media root; refused");
+                return Err(not_found());
+            }
+        };
+        let file = match self.open_beneath(&inner) {
+            Ok(fd) => fd,
+            Err(e) if is_absence(Some(e)) => {
+                log::warn!("source {rel:?} changed while opening it ({e}); refused");
+                return Err(not_found());
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let stat = fstat(file.as_raw_fd()).map_err(io)?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             return Err(not_found());
         }
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if is_absence(&e) => return Err(not_found()),
-            Err(e) => return Err(SourceError::Io(format!("{rel}: {e}"))),
-        };
-        if !meta.is_file() {
-            return Err(not_found());
-        }
-        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let mtime_ns = i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
         Ok(Source {
-            path,
             id: SourceId {
                 path: rel.to_string(),
-                size: meta.len(),
+                size: u64::try_from(stat.st_size).unwrap_or(0),
                 mtime_ns,
             },
+            file: Arc::new(file),
         })
+    }
+
+    /// Opens `inner` (canonical, relative to the root) following no symlink.
+    fn open_beneath(&self, inner: &Path) -> Result<OwnedFd, Errno> {
+        let root = owned(openat(None, &self.root, dir_flags(), Mode::empty())?);
+        match self.beneath {
+            Beneath::Openat2 => {
+                let how = OpenHow::new().flags(file_flags()).resolve(
+                    ResolveFlag::RESOLVE_BENEATH
+                        | ResolveFlag::RESOLVE_NO_SYMLINKS
+                        | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+                );
+                let mut tries = 0;
+                loop {
+                    match openat2(root.as_raw_fd(), inner, how) {
+                        Err(Errno::EAGAIN) if tries < EAGAIN_RETRIES => tries += 1,
+                        result => return result.map(owned),
+                    }
+                }
+            }
+            Beneath::PerComponent => {
+                let names: Vec<&std::ffi::OsStr> = inner
+                    .components()
+                    .map(|c| match c {
+                        Component::Normal(name) => Ok(name),
+                        // A canonical path has none of these; refuse rather than guess.
+                        _ => Err(Errno::EXDEV),
+                    })
+                    .collect::<Result<_, _>>()?;
+                let Some((last, dirs)) = names.split_last() else {
+                    return Err(Errno::ENOENT);
+                };
+                let mut dir = root;
+                for name in dirs {
+                    let flags = dir_flags() | OFlag::O_NOFOLLOW;
+                    dir = owned(openat(Some(dir.as_raw_fd()), *name, flags, Mode::empty())?);
+                }
+                let flags = file_flags() | OFlag::O_NOFOLLOW;
+                openat(Some(dir.as_raw_fd()), *last, flags, Mode::empty()).map(owned)
+            }
+        }
     }
 }
 
-/// Errors that mean "there is no such file here" rather than a broken disk.
-fn is_absence(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(e.kind(), NotFound | NotADirectory | InvalidInput)
-        || e.raw_os_error() == Some(nix::libc::ELOOP)
-        || e.raw_os_error() == Some(nix::libc::ENAMETOOLONG)
+/// Errors that mean "there is no such file here (any more)" rather than a broken
+/// disk: a link where the canonical path had none (ELOOP), an escape (EXDEV), a
+/// directory that became a file or link (ENOTDIR), or a device without a driver.
+fn is_absence(errno: Option<Errno>) -> bool {
+    matches!(
+        errno,
+        Some(
+            Errno::ENOENT
+                | Errno::ENOTDIR
+                | Errno::ELOOP
+                | Errno::EXDEV
+                | Errno::ENAMETOOLONG
+                | Errno::EINVAL
+                | Errno::ENXIO
+                | Errno::ENODEV
+        )
+    )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    #[test]
-    fn resolves_inside_and_refuses_outside() {
-        let dir = tempfile::tempdir().unwrap();
-        let media = dir.path().join("media");
-        std::fs::create_dir_all(media.join("a")).unwrap();
-        std::fs::write(media.join("a/b.mp4"), b"12345").unwrap();
-        std::fs::write(dir.path().join("secret.mp4"), b"x").unwrap();
-        symlink(dir.path().join("secret.mp4"), media.join("out.mp4")).unwrap();
-        symlink("b.mp4", media.join("a/in.mp4")).unwrap();
-        symlink("loop.mp4", media.join("loop.mp4")).unwrap();
-        symlink(dir.path(), media.join("up")).unwrap();
-        let root = MediaRoot::new(&media).unwrap();
-
-        let src = root.resolve("a/b.mp4").unwrap();
-        assert_eq!(src.id.size, 5);
-        assert_eq!(src.id.path, "a/b.mp4");
-        assert!(src.id.mtime_ns > 0);
-        let inside_link = root.resolve("a/in.mp4").unwrap();
-        assert_eq!(inside_link.path, src.path);
-
-        for rel in [
-            "out.mp4",
-            "up/secret.mp4",
-            "loop.mp4",
-            "a",
-            "missing.mp4",
-            "a/b.mp4/x.mp4",
-            "",
-            "/etc/passwd",
-        ] {
-            assert!(
-                matches!(root.resolve(rel), Err(SourceError::NotFound(_))),
-                "{rel:?} should be not found, got {:?}",
-                root.resolve(rel)
-            );
-        }
-    }
-
-    #[test]
-    fn identity_changes_with_content() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x.mp4"), b"1").unwrap();
-        let root = MediaRoot::new(dir.path()).unwrap();
-        let before = root.resolve("x.mp4").unwrap().id;
-        std::fs::write(dir.path().join("x.mp4"), b"22").unwrap();
-        let after = root.resolve("x.mp4").unwrap().id;
-        assert_ne!(before, after);
-    }
-}
+mod tests;

@@ -1,14 +1,19 @@
 //! The ONLY module that spawns processes: `mp4info` and `mp42hls` runs behind a
 //! bounded pool and queue, each in its own process group with a timeout that kills
 //! the whole group, an address-space limit, and bounded captured output.
+//!
+//! A tool never opens a source by name: it gets the descriptor `source.rs` opened and
+//! checked, inherited under its own number, as the input path `/dev/fd/<n>`.
 
 pub mod output;
 
 use crate::config::{Config, PackagingMode};
+use crate::error::IoCause;
 use crate::error::ToolError;
 use crate::metrics::Metrics;
 use output::{Plan, Probe, ShowInfo};
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,12 +76,20 @@ async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> 
     (kept, dropped)
 }
 
+/// The path under which a child reads `input` (see [`run_process`]).
+pub fn input_path(input: BorrowedFd<'_>) -> OsString {
+    format!("/dev/fd/{}", input.as_raw_fd()).into()
+}
+
 /// Runs `program` once: stdin null, own process group, memory limit, timeout
-/// that kills the group. Maps the exit status per bento4/README.md.
+/// that kills the group. `input`, if any, is inherited under its own number (see
+/// [`input_path`]); every other descriptor of ours stays close-on-exec. Maps the
+/// exit status per bento4/README.md.
 pub async fn run_process(
     program: &Path,
     args: &[OsString],
     cwd: Option<&Path>,
+    input: Option<BorrowedFd<'_>>,
     limits: RunLimits,
 ) -> Result<Output, ToolError> {
     let name = program
@@ -109,9 +122,26 @@ pub async fn run_process(
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ToolError::Failed(format!("cannot start {}: {e}", program.display())))?;
+    if let Some(fd) = input.map(|fd| fd.as_raw_fd()) {
+        // SAFETY: runs in the forked child before exec; fcntl is async-signal-safe
+        // and touches only the child's own descriptor table. Keeping the number (no
+        // dup2 onto a fixed one) cannot collide with a descriptor std uses for the
+        // spawn: `fd` is open in the parent for the whole spawn (`input` is
+        // borrowed), and std keeps 0-2 open from the start, so it is not a stdio
+        // number either. The parent's copy keeps FD_CLOEXEC: no other child gets it.
+        unsafe {
+            cmd.pre_exec(move || {
+                if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        log::warn!("cannot start {}: {e}", program.display());
+        ToolError::Failed(format!("cannot start {name}: {}", IoCause::of(&e)))
+    })?;
     let pid = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -222,7 +252,7 @@ impl Tools {
             timeout: CAPABILITIES_TIMEOUT,
             memory_bytes: config.limits.tool_memory_bytes,
         };
-        let caps = run_process(&mp42hls, &["--capabilities".into()], None, limits).await;
+        let caps = run_process(&mp42hls, &["--capabilities".into()], None, None, limits).await;
         let jit = caps.is_ok_and(|o| output::has_jit_extensions(&o.stdout));
         let mode = match (config.tools.mode, jit) {
             (PackagingMode::Whole, _) | (PackagingMode::Auto, false) => Mode::Whole,
@@ -314,6 +344,7 @@ impl Tools {
         kind: &'static str,
         args: Vec<OsString>,
         cwd: Option<&Path>,
+        input: Option<BorrowedFd<'_>>,
     ) -> Result<Output, ToolError> {
         let _permit = self.acquire().await?;
         let tool = if program == self.mp4info {
@@ -326,37 +357,45 @@ impl Tools {
             &[("tool", tool), ("kind", kind)],
         );
         let started = Instant::now();
-        let result = run_process(program, &args, cwd, self.limits).await;
+        let result = run_process(program, &args, cwd, input, self.limits).await;
         self.metrics
             .observe_tool_seconds(started.elapsed().as_secs_f64());
         result
     }
 
     /// `mp4info --format json`: does the file have media tracks at all?
-    pub async fn probe(&self, source: &Path) -> Result<Probe, ToolError> {
-        let args = vec!["--format".into(), "json".into(), source.into()];
-        let out = self.run(&self.mp4info.clone(), "probe", args, None).await?;
+    pub async fn probe(&self, source: BorrowedFd<'_>) -> Result<Probe, ToolError> {
+        let args = vec!["--format".into(), "json".into(), input_path(source)];
+        let out = self
+            .run(&self.mp4info.clone(), "probe", args, None, Some(source))
+            .await?;
         output::parse_json("mp4info", &out.stdout)
     }
 
     /// `mp42hls --plan`: segment list and master facts from the index alone.
-    pub async fn plan(&self, source: &Path, segment_duration: f64) -> Result<Plan, ToolError> {
+    pub async fn plan(
+        &self,
+        source: BorrowedFd<'_>,
+        segment_duration: f64,
+    ) -> Result<Plan, ToolError> {
         let args = vec![
             "--plan".into(),
             "--first-segment-number".into(),
             "1".into(),
             "--segment-duration".into(),
             seconds_arg(segment_duration).into(),
-            source.into(),
+            input_path(source),
         ];
-        let out = self.run(&self.mp42hls.clone(), "plan", args, None).await?;
+        let out = self
+            .run(&self.mp42hls.clone(), "plan", args, None, Some(source))
+            .await?;
         output::parse_json("mp42hls --plan", &out.stdout)
     }
 
     /// Writes segment K as `<dir>/segment<K>_0_av.ts`; returns its path.
     pub async fn package_segment(
         &self,
-        source: &Path,
+        source: BorrowedFd<'_>,
         segment_duration: f64,
         k: u64,
         dir: &Path,
@@ -371,10 +410,16 @@ impl Tools {
             seconds_arg(segment_duration).into(),
             "--segment-filename-template".into(),
             "segment%d_0_av.ts".into(),
-            source.into(),
+            input_path(source),
         ];
-        self.run(&self.mp42hls.clone(), "segment", args, Some(dir))
-            .await?;
+        self.run(
+            &self.mp42hls.clone(),
+            "segment",
+            args,
+            Some(dir),
+            Some(source),
+        )
+        .await?;
         let path = dir.join(format!("segment{k}_0_av.ts"));
         if !path.is_file() {
             return Err(ToolError::BadOutput(format!(
@@ -388,7 +433,7 @@ impl Tools {
     /// `segment<i>.ts` from 0; returns `--show-info`.
     pub async fn package_whole(
         &self,
-        source: &Path,
+        source: BorrowedFd<'_>,
         segment_duration: f64,
         dir: &Path,
     ) -> Result<ShowInfo, ToolError> {
@@ -402,10 +447,16 @@ impl Tools {
             "segment%d.ts".into(),
             "--segment-url-template".into(),
             "segment%d.ts".into(),
-            source.into(),
+            input_path(source),
         ];
         let out = self
-            .run(&self.mp42hls.clone(), "whole", args, Some(dir))
+            .run(
+                &self.mp42hls.clone(),
+                "whole",
+                args,
+                Some(dir),
+                Some(source),
+            )
             .await?;
         output::parse_json("mp42hls --show-info", &out.stdout)
     }

@@ -238,3 +238,157 @@ fn malformed_scgi_input_leaves_the_worker_alive() {
     let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
     assert_eq!(r.status, 200, "worker after malformed SCGI: {}", r.text());
 }
+
+/// Runs one of the workspace's real tools and returns its JSON output.
+fn tool_json(tool: &str, args: &[&str], file: &Path) -> serde_json::Value {
+    let out = Command::new(bin_dir().join(tool))
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run tool");
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("tool JSON")
+}
+
+/// A copy of clip_low.mp4 whose video sample in the middle of segment 3 (6 s
+/// segments) has a NAL length past the sample: the index is intact, so `--plan`
+/// succeeds, and only `--segments 3` finds the damage.
+fn make_bad_segment_3(dir: &Path) -> PathBuf {
+    let path = dir.join("bad_segment_3.mp4");
+    std::fs::copy(media("clip_low.mp4"), &path).expect("copy clip");
+    let plan = tool_json("mp42hls", &["--plan", "--first-segment-number", "1"], &path);
+    let segment = &plan["segments"][2];
+    assert_eq!(segment["number"], 3, "{plan}");
+    let middle = segment["start"].as_f64().expect("start")
+        + segment["duration"].as_f64().expect("duration") / 2.0;
+    let info = tool_json("mp4info", &["--format", "json", "--show-samples"], &path);
+    let video = info["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .find(|t| t["type"] == "Video")
+        .expect("a video track");
+    let timescale = video["media"]["timescale"].as_f64().expect("timescale");
+    let sample = video["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .find(|s| {
+            s["dts"]
+                .as_f64()
+                .is_some_and(|dts| dts / timescale >= middle)
+        })
+        .expect("a video sample in segment 3");
+    let offset = sample["offset"].as_u64().expect("offset");
+    let mut bytes = std::fs::read(&path).expect("read copy");
+    let at = usize::try_from(offset).expect("offset fits");
+    bytes[at..at + 4].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
+    std::fs::write(&path, bytes).expect("write corrupt copy");
+    path
+}
+
+#[test]
+fn one_bad_segment_fails_only_itself() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let bad = make_bad_segment_3(scratch.path());
+    let stack = Stack::builder().file_as(&bad, "bad3.mp4").start();
+    let path = |leaf: &str| format!("/i/bad3.mp4/{leaf}");
+    let r = stack.get(&path("segment3_0_av.ts"));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_one_line_reason(&r, "segment 3");
+    // Within the failure TTL (30 s by default), again and again: segment 3 stays
+    // remembered, the rest of the title is served.
+    for attempt in 0..3 {
+        let runs = stack.mp42hls_runs().len();
+        let r = stack.get(&path("segment3_0_av.ts"));
+        assert_eq!(r.status, 422, "attempt {attempt}: {}", r.text());
+        assert_eq!(
+            stack.mp42hls_runs().len(),
+            runs,
+            "segment 3's failure is remembered"
+        );
+        for leaf in ["master.m3u8", "index_0_av.m3u8"] {
+            let r = stack.get(&path(leaf));
+            assert_eq!(r.status, 200, "attempt {attempt} {leaf}: {}", r.text());
+        }
+        for k in [1, 2, 4, 5] {
+            let leaf = format!("segment{k}_0_av.ts");
+            let r = stack.get(&path(&leaf));
+            assert_eq!(r.status, 200, "attempt {attempt} {leaf}: {}", r.text());
+            assert_transport_stream(&r.body, &leaf);
+        }
+    }
+    assert!(std::fs::symlink_metadata(stack.cache_path(&path("segment3_0_av.ts"))).is_err());
+}
+
+/// `chattr +i` on a directory, undone on drop (also when the test fails).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Immutable {
+        let out = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .expect("run chattr");
+        assert!(
+            out.status.success(),
+            "chattr +i {} (the test runs as root on a file system with attributes): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A cache write that fails answers 500 saying what failed, in terms of the request;
+/// the paths of this machine are in the worker's log only.
+#[test]
+fn a_failed_cache_write_names_no_server_path() {
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    // Every fill writes under the cache's scratch dir first; immutable, even root
+    // cannot create anything there.
+    let scratch = stack.cache_root.join(".casterpak-tmp");
+    assert!(scratch.is_dir(), "{}", scratch.display());
+    let guard = Immutable::set(&scratch);
+    let root = stack.dir.path().display().to_string();
+    for leaf in ["master.m3u8", "index_0_av.m3u8", "segment1_0_av.ts"] {
+        let r = stack.get(&format!("/i/clip_low.mp4/{leaf}"));
+        let body = r.text();
+        assert_eq!(r.status, 500, "{leaf}: {body}");
+        assert_eq!(
+            body, "cache write failed: operation not permitted\n",
+            "{leaf}"
+        );
+        assert!(!body.contains(&root), "{leaf}: {body}");
+        assert!(
+            !body
+                .split([' ', '"', '(', '[', '=', ':'])
+                .any(|w| w.starts_with('/')),
+            "{leaf}: {body}"
+        );
+    }
+    assert!(
+        stack.worker_log().contains(&scratch.display().to_string()),
+        "the log keeps the path: {}",
+        stack.worker_log()
+    );
+    drop(guard);
+    let r = stack.get("/i/clip_low.mp4/segment1_0_av.ts");
+    assert_eq!(
+        r.status,
+        200,
+        "after the disk is writable again: {}",
+        r.text()
+    );
+}

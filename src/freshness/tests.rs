@@ -19,12 +19,7 @@ fn keys(list: &[&str]) -> Vec<String> {
 #[test]
 fn judge_table() {
     let recorded = id("a/b.mp4", 100, 5);
-    let found = |id: SourceId| {
-        Ok(Source {
-            path: "/m/a/b.mp4".into(),
-            id,
-        })
-    };
+    let found = Ok;
     let cases = [
         ("same", found(id("a/b.mp4", 100, 5)), Verdict::Fresh),
         ("size", found(id("a/b.mp4", 101, 5)), Verdict::Changed),
@@ -34,7 +29,13 @@ fn judge_table() {
             Err(SourceError::NotFound("a/b.mp4".into())),
             Verdict::Vanished,
         ),
-        ("eio", Err(SourceError::Io("EIO".into())), Verdict::Unknown),
+        (
+            "eio",
+            Err(SourceError::Io(crate::error::IoCause::of_errno(
+                nix::errno::Errno::EIO,
+            ))),
+            Verdict::Unknown,
+        ),
     ];
     for (name, fresh, want) in cases {
         assert_eq!(judge(&recorded, &fresh), want, "{name}");

@@ -11,6 +11,7 @@ use crate::source::Source;
 use crate::store::EntryKind;
 use crate::tool::output::ShowInfo;
 use crate::url::Rendition;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 /// `--show-info` of the packaging, kept for masters after a restart.
@@ -57,7 +58,7 @@ impl Packager {
             }
         }
         // Real Bento4 exits 0 on garbage: ask mp4info first whether there is media.
-        let probe = self.tools.probe(&source.path).await?;
+        let probe = self.tools.probe(source.file.as_fd()).await?;
         if !probe.has_media() {
             return Err(Failure::Tool(ToolError::Corrupt(
                 "no audio or video track".into(),
@@ -67,7 +68,7 @@ impl Packager {
         let work = scratch.path();
         let info = self
             .tools
-            .package_whole(&source.path, self.config.segment_duration, work)
+            .package_whole(source.file.as_fd(), self.config.segment_duration, work)
             .await?;
         let text = std::fs::read_to_string(work.join("stream.m3u8"))
             .map_err(|e| bad(format!("mp42hls playlist: {e}")))?;

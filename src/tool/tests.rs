@@ -19,7 +19,7 @@ fn script(dir: &Path, name: &str, body: &str) -> Vec<OsString> {
 
 async fn sh(dir: &Path, body: &str, l: RunLimits) -> Result<Output, ToolError> {
     let args = script(dir, "tool.sh", body);
-    run_process(Path::new("/bin/sh"), &args, None, l).await
+    run_process(Path::new("/bin/sh"), &args, None, None, l).await
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn queue_bound_answers_overloaded() {
     ));
     let run = |t: Arc<Tools>, a: Vec<OsString>| {
         let sh = sh.clone();
-        tokio::spawn(async move { t.run(&sh, "plan", a, None).await.map(|_| ()) })
+        tokio::spawn(async move { t.run(&sh, "plan", a, None, None).await.map(|_| ()) })
     };
     let first = run(tools.clone(), args.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -173,4 +173,46 @@ fn discover_prefers_configured_path_and_reports_missing() {
 fn seconds_args() {
     assert_eq!(seconds_arg(6.0), "6");
     assert_eq!(seconds_arg(4.5), "4.5");
+}
+
+/// The child reads the very file the parent opened, under `/dev/fd/<n>`, even after
+/// its name was swapped for a symlink to something else; a child not handed the
+/// descriptor does not have it.
+#[tokio::test]
+async fn the_input_descriptor_is_inherited_by_that_child_only() {
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("in.mp4");
+    std::fs::write(&name, b"inside bytes").unwrap();
+    std::fs::write(dir.path().join("other"), b"outside bytes").unwrap();
+    let file = std::fs::File::open(&name).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("other"), dir.path().join("swap")).unwrap();
+    std::fs::rename(dir.path().join("swap"), &name).unwrap();
+
+    let input = input_path(file.as_fd());
+    let mut args = script(dir.path(), "cat.sh", "cat \"$1\"");
+    args.push(input.clone());
+    let out = run_process(
+        Path::new("/bin/sh"),
+        &args,
+        None,
+        Some(file.as_fd()),
+        limits(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout, b"inside bytes");
+
+    // The number may be some other open file of the shell's: only not ours.
+    let mut args = script(dir.path(), "probe.sh", "readlink \"$1\"; echo end");
+    args.push(input);
+    let out = run_process(Path::new("/bin/sh"), &args, None, None, limits(10))
+        .await
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.ends_with("end\n"), "{seen}");
+    assert!(
+        !seen.contains("in.mp4"),
+        "another child inherited the source: {seen}"
+    );
 }

@@ -32,6 +32,15 @@ pub struct Wrappers {
     pub slow_flag: PathBuf,
 }
 
+/// Sets `$args` to the arguments with each inherited `/dev/fd/<n>` (the worker hands
+/// the tools the source it opened) shown as the file it is, so the logs name the
+/// file a run really read.
+const ARGS_LINE: &str = "args=\n\
+    for a in \"$@\"; do\n\
+    \x20 case \"$a\" in /dev/fd/*) a=$(readlink \"$a\" || echo \"$a\") ;; esac\n\
+    \x20 args=\"${args:+$args }$a\"\n\
+    done\n";
+
 pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers {
     std::fs::create_dir_all(dir).expect("wrapper dir");
     let w = Wrappers {
@@ -57,20 +66,21 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
         }
     };
     let mp42hls = format!(
-        "#!/bin/sh\n{refuse}\
+        "#!/bin/sh\n{refuse}{args_line}\
          if [ -f '{slow}' ]; then\n\
-         \x20 echo \"started $$ $*\" >> '{log}'\n\
+         \x20 echo \"started $$ $args\" >> '{log}'\n\
          \x20 ( sleep \"$(cat '{slow}')\"; echo \"straggler $$\" >> '{log}' ) </dev/null >/dev/null 2>&1 &\n\
          \x20 sleep \"$(cat '{slow}')\"\n\
          fi\n\
-         echo \"$*\" >> '{log}'\n\
+         echo \"$args\" >> '{log}'\n\
          exec '{real}' \"$@\"\n",
+        args_line = ARGS_LINE,
         slow = w.slow_flag.display(),
         log = w.mp42hls_log.display(),
         real = real_mp42hls.display(),
     );
     let mp4info = format!(
-        "#!/bin/sh\necho \"$*\" >> '{log}'\nexec '{real}' \"$@\"\n",
+        "#!/bin/sh\n{ARGS_LINE}echo \"$args\" >> '{log}'\nexec '{real}' \"$@\"\n",
         log = w.mp4info_log.display(),
         real = real_mp4info.display(),
     );
