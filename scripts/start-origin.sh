@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Starts a working casterpak origin on this machine: installs what is missing, builds,
-# makes sample media, writes a config and a standalone nginx.conf into .run/, starts the
-# worker and nginx, waits until both answer and prints the URLs to open.
+# makes sample media, installs the demo page's pinned hls.js, writes a config and a
+# standalone nginx.conf into .run/, starts the worker and nginx, waits until both answer
+# and prints the URLs to open.
 #
 # usage: scripts/start-origin.sh              run until Ctrl-C (stops both)
 #        scripts/start-origin.sh --background leave both running and return
 #        scripts/start-origin.sh --stop       stop what --background started
 # PORT=8081 scripts/start-origin.sh picks another port (default 8080).
+# RUN_DIR=DIR keeps its files there instead of .run/ (the first-run test uses a fresh one).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-run=$repo/.run
+run=${RUN_DIR:-$repo/.run}
+mkdir -p "$run"
+run=$(cd "$run" && pwd)
 port=${PORT:-8080}
 mode=${1:-foreground}
 
@@ -63,14 +67,19 @@ TOML
 "$bin/casterpak" nginx-conf --config "$config" --standalone --listen "127.0.0.1:$port" \
   --prefix "$run/nginx" > "$run/nginx/nginx.conf"
 
-# The demo page (written by the browser suite's author) and hls.js, when present.
-if compgen -G "$repo/nginx/demo/*" > /dev/null; then cp -r "$repo"/nginx/demo/* "$run/nginx/www/"; fi
-hls=$repo/tests/browser/node_modules/hls.js/dist/hls.min.js
-if [ -f "$hls" ]; then cp "$hls" "$run/nginx/www/"; fi
-if [ ! -f "$run/nginx/www/index.html" ]; then
-  echo '<!doctype html><title>casterpak</title><p>casterpak is running: open a master playlist URL in a player.' \
-    > "$run/nginx/www/index.html"
+# The demo page and its player, hls.js at the version and checksum nginx/demo/package-lock.json
+# pins (npm ci verifies the integrity hash). Installed under the run dir, not the source tree;
+# the stamp (a copy of the lock it was installed from) skips npm on a rerun.
+player=$run/demo-player
+if ! cmp -s "$repo/nginx/demo/package-lock.json" "$player/installed.lock"; then
+  echo "installing the demo player (hls.js, pinned by nginx/demo/package-lock.json)..."
+  rm -rf "$player"
+  mkdir -p "$player"
+  cp "$repo/nginx/demo/package.json" "$repo/nginx/demo/package-lock.json" "$player/"
+  (cd "$player" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$repo/nginx/demo/package-lock.json" "$player/installed.lock"
 fi
+cp "$repo/nginx/demo/index.html" "$player/node_modules/hls.js/dist/hls.min.js" "$run/nginx/www/"
 
 RUST_LOG=${RUST_LOG:-info} "$bin/casterpak" serve --config "$config" >> "$run/worker.log" 2>&1 &
 echo $! > "$run/worker.pid"
