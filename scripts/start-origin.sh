@@ -18,6 +18,9 @@ run=$(cd "$run" && pwd)
 port=${PORT:-8080}
 mode=${1:-foreground}
 
+# Gone or a zombie: the daemons outlive this script, and nothing may reap them here.
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
 stop() {
   for name in nginx worker; do
     local pidfile=$run/$name.pid
@@ -27,7 +30,7 @@ stop() {
       # Only a process that still is ours: a stale pid may belong to something else now.
       if grep -qs -e casterpak -e nginx "/proc/$pid/cmdline" && kill "$pid" 2>/dev/null; then
         # Give it a moment to shut down cleanly (nginx stops its worker process too).
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         echo "stopped $name ($pid)"
       fi
