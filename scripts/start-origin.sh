@@ -8,13 +8,10 @@
 #        scripts/start-origin.sh --background leave both running and return
 #        scripts/start-origin.sh --stop       stop what --background started
 # PORT=8081 scripts/start-origin.sh picks another port (default 8080).
-# RUN_DIR=DIR keeps its files there instead of .run/ (the first-run test uses a fresh one).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-run=${RUN_DIR:-$repo/.run}
-mkdir -p "$run"
-run=$(cd "$run" && pwd)
+run=$repo/.run
 port=${PORT:-8080}
 mode=${1:-foreground}
 
