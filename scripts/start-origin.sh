@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a working casterpak origin on this machine: installs what is missing, builds,
-# makes sample media, writes a config and a standalone nginx.conf into .run/, starts the
-# worker and nginx, waits until both answer and prints the URLs to open.
+# makes sample media, installs the demo page's pinned hls.js, writes a config and a
+# standalone nginx.conf into .run/, starts the worker and nginx, waits until both answer
+# and prints the URLs to open.
 #
 # usage: scripts/start-origin.sh              run until Ctrl-C (stops both)
 #        scripts/start-origin.sh --background leave both running and return
@@ -14,6 +15,9 @@ run=$repo/.run
 port=${PORT:-8080}
 mode=${1:-foreground}
 
+# Gone or a zombie: the daemons outlive this script, and nothing may reap them here.
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
 stop() {
   for name in nginx worker; do
     local pidfile=$run/$name.pid
@@ -23,7 +27,7 @@ stop() {
       # Only a process that still is ours: a stale pid may belong to something else now.
       if grep -qs -e casterpak -e nginx "/proc/$pid/cmdline" && kill "$pid" 2>/dev/null; then
         # Give it a moment to shut down cleanly (nginx stops its worker process too).
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         echo "stopped $name ($pid)"
       fi
@@ -63,14 +67,19 @@ TOML
 "$bin/casterpak" nginx-conf --config "$config" --standalone --listen "127.0.0.1:$port" \
   --prefix "$run/nginx" > "$run/nginx/nginx.conf"
 
-# The demo page (written by the browser suite's author) and hls.js, when present.
-if compgen -G "$repo/nginx/demo/*" > /dev/null; then cp -r "$repo"/nginx/demo/* "$run/nginx/www/"; fi
-hls=$repo/tests/browser/node_modules/hls.js/dist/hls.min.js
-if [ -f "$hls" ]; then cp "$hls" "$run/nginx/www/"; fi
-if [ ! -f "$run/nginx/www/index.html" ]; then
-  echo '<!doctype html><title>casterpak</title><p>casterpak is running: open a master playlist URL in a player.' \
-    > "$run/nginx/www/index.html"
+# The demo page and its player, hls.js at the version and checksum nginx/demo/package-lock.json
+# pins (npm ci verifies the integrity hash). Installed under the run dir, not the source tree;
+# the stamp (a copy of the lock it was installed from) skips npm on a rerun.
+player=$run/demo-player
+if ! cmp -s "$repo/nginx/demo/package-lock.json" "$player/installed.lock"; then
+  echo "installing the demo player (hls.js, pinned by nginx/demo/package-lock.json)..."
+  rm -rf "$player"
+  mkdir -p "$player"
+  cp "$repo/nginx/demo/package.json" "$repo/nginx/demo/package-lock.json" "$player/"
+  (cd "$player" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$repo/nginx/demo/package-lock.json" "$player/installed.lock"
 fi
+cp "$repo/nginx/demo/index.html" "$player/node_modules/hls.js/dist/hls.min.js" "$run/nginx/www/"
 
 RUST_LOG=${RUST_LOG:-info} "$bin/casterpak" serve --config "$config" >> "$run/worker.log" 2>&1 &
 echo $! > "$run/worker.pid"

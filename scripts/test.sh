@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check casterpak has, as CI does (.ci/run calls this): installs what is
 # missing, makes the test media, then format, lint, unit + end-to-end tests, and the
-# browser, fuzz and benchmark stages when their scripts exist.
+# browser, first-run (start-origin.sh's demo page plays), Debian package, fuzz and
+# benchmark stages when their scripts exist.
 # Ends with "N passed, M failed" (stages) and exits non-zero if any stage failed.
 set -uo pipefail
 
@@ -48,6 +49,12 @@ stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage test cargo test --workspace --no-fail-fast
 if [ -x tests/browser/run.sh ] || [ -f tests/browser/run.sh ]; then
   stage browser bash tests/browser/run.sh
+fi
+if [ -f tests/browser/first-run.sh ]; then
+  stage first-run bash tests/browser/first-run.sh
+fi
+if [ -f scripts/test-deb.sh ]; then
+  stage deb bash scripts/test-deb.sh
 fi
 if [ -f scripts/fuzz.sh ]; then
   stage fuzz bash scripts/fuzz.sh 10

@@ -225,11 +225,9 @@ mod tests {
 
     #[test]
     fn parses_bento4_reference_playlist() {
-        // shared/ sits beside the repository (CI clones it that way too).
-        let dir = std::env::var("CASTERPAK_REFERENCE").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/bento4").into()
-        });
-        let path = std::path::Path::new(&dir).join("a_720p_60s.d6.m3u8");
+        // Real Bento4's output, kept in the repository beside the tools' own tests.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("bento4/tests/mp42hls_reference/a_720p_60s.d6.m3u8");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reference {}: {e}", path.display()));
         let segments = parse_media(&text).unwrap();

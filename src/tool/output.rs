@@ -258,11 +258,18 @@ mod tests {
         assert!(parse_json::<Plan>("plan", b"{\"segments\": 5}").is_err());
     }
 
+    /// Real Bento4's output, kept in the repository beside the tools' own tests:
+    /// `mp4info` JSON under `reference/`, `mp42hls` output under `mp42hls_reference/`.
     fn reference(name: &str) -> Vec<u8> {
-        let dir = std::env::var("CASTERPAK_REFERENCE").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/bento4").into()
-        });
-        let path = std::path::Path::new(&dir).join(name);
+        let dir = if name.ends_with(".mp4info.json") {
+            "reference"
+        } else {
+            "mp42hls_reference"
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("bento4/tests")
+            .join(dir)
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("reference {}: {e}", path.display()))
     }
 
