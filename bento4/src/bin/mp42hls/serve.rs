@@ -63,39 +63,59 @@ struct Identity {
 struct Index {
     movie: Movie,
     /// Least recently used first.
-    plans: Vec<PlanParts>,
+    plans: Vec<KeptPlan>,
+}
+
+/// A plan without its borrow of the movie, and its `--plan` document once a plan
+/// job rendered it (rendering is most of a warm plan job's work).
+struct KeptPlan {
+    parts: PlanParts,
+    document: Option<String>,
 }
 
 impl Index {
     fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Index>()
-            + self.movie.heap_bytes()
-            + self.plans.iter().map(PlanParts::heap_bytes).sum::<usize>()
+        let plans: usize = self
+            .plans
+            .iter()
+            .map(|p| p.parts.heap_bytes() + p.document.as_ref().map_or(0, String::capacity))
+            .sum();
+        std::mem::size_of::<Index>() + self.movie.heap_bytes() + plans
     }
 
-    /// Runs `f` on the plan for `options`: rebuilt from kept parts, or built.
+    /// Runs `f` on the plan for `options` (rebuilt from kept parts, or built) and
+    /// the slot for its rendered document.
     fn with_plan<T>(
         &mut self,
         file: &File,
         options: &PlanOptions,
-        f: impl FnOnce(&Plan) -> Result<T, Failure>,
+        f: impl FnOnce(&Plan, &mut Option<String>) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         let kept = self
             .plans
             .iter()
-            .position(|p| p.options == *options)
+            .position(|p| p.parts.options == *options)
             .map(|i| self.plans.remove(i));
-        let plan = match kept {
-            Some(parts) => Plan::from_parts(&self.movie, parts)?,
-            None => job::build_plan(&self.movie, file, options)?,
+        let (plan, mut document) = match kept {
+            Some(kept) => (Plan::from_parts(&self.movie, kept.parts)?, kept.document),
+            None => (job::build_plan(&self.movie, file, options)?, None),
         };
-        let result = f(&plan);
-        self.plans.push(plan.into_parts());
+        let result = f(&plan, &mut document);
+        self.plans.push(KeptPlan {
+            parts: plan.into_parts(),
+            document,
+        });
         if self.plans.len() > PLANS_PER_INDEX {
             self.plans.remove(0);
         }
         result
     }
+}
+
+/// A successful job's fields: built for this job, or a kept JSON object's text.
+enum Answer {
+    Fields(Map<String, Value>),
+    Object(String),
 }
 
 enum Source {
@@ -151,7 +171,8 @@ impl Server {
         // one index and leaves the rest consistent; a half-written output is
         // removed by its guard while unwinding.
         match panic::catch_unwind(AssertUnwindSafe(|| self.run(&job, source))) {
-            Ok(Ok(fields)) => protocol::success(job.id, fields),
+            Ok(Ok(Answer::Fields(fields))) => protocol::success(job.id, fields),
+            Ok(Ok(Answer::Object(text))) => protocol::success_with_object(job.id, &text),
             Ok(Err(Failure(code, reason))) => protocol::failure(Some(job.id), code, &reason),
             Err(payload) => {
                 self.muxer = Muxer::default();
@@ -166,12 +187,12 @@ impl Server {
         }
     }
 
-    fn run(&mut self, job: &Job, source: Option<Source>) -> Result<Map<String, Value>, Failure> {
+    fn run(&mut self, job: &Job, source: Option<Source>) -> Result<Answer, Failure> {
         let Some(source) = source else {
             let mut fields = Map::new();
             fields.insert("entries".into(), Value::from(self.cache.len()));
             fields.insert("bytes".into(), Value::from(self.cache.bytes()));
-            return Ok(fields);
+            return Ok(Answer::Fields(fields));
         };
         let (file, label) = open(source)?;
         let metadata = file
@@ -197,14 +218,13 @@ impl Server {
         };
         let muxer = &mut self.muxer;
         let result = match &job.op {
-            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan| {
-                write_segment(muxer, &file, plan, *k, output)
+            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan, _| {
+                write_segment(muxer, &file, plan, *k, output).map(Answer::Fields)
             }),
-            Op::Plan | Op::Stats => index.with_plan(&file, &job.plan, |plan| {
-                match job::plan_document(plan, false) {
-                    Value::Object(fields) => Ok(fields),
-                    _ => Err(Failure(4, "the plan is not a JSON object".into())),
-                }
+            Op::Plan | Op::Stats => index.with_plan(&file, &job.plan, |plan, document| {
+                let text =
+                    document.get_or_insert_with(|| job::plan_document(plan, false).to_string());
+                Ok(Answer::Object(text.clone()))
             }),
         };
         let bytes = index.heap_bytes();
