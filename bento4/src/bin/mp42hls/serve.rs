@@ -311,3 +311,46 @@ impl Drop for NewFile<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_removed_on_error_and_on_panic_unless_kept() {
+        let dir = std::env::temp_dir();
+        let pid = std::process::id();
+        let (failed, panicked, kept) = (
+            dir.join(format!("mp42hls-newfile-failed-{pid}")),
+            dir.join(format!("mp42hls-newfile-panicked-{pid}")),
+            dir.join(format!("mp42hls-newfile-kept-{pid}")),
+        );
+        let write = |path: &Path, keep: bool| -> Result<(), Failure> {
+            let mut created = NewFile::create(path).map_err(|e| output_error(path, e))?;
+            created
+                .file
+                .write_all(b"half")
+                .map_err(|e| output_error(path, e))?;
+            if keep {
+                created.keep();
+                return Ok(());
+            }
+            Err(Failure(2, "corrupt input: later".into()))
+        };
+        assert!(write(&failed, false).is_err());
+        assert!(!failed.exists());
+        let outcome = panic::catch_unwind(|| {
+            let _created = NewFile::create(&panicked).unwrap();
+            assert!(panicked.exists());
+            panic!("mid-write");
+        });
+        assert!(outcome.is_err());
+        assert!(!panicked.exists(), "removed while unwinding");
+        assert!(write(&kept, true).is_ok());
+        assert_eq!(std::fs::read(&kept).unwrap(), b"half");
+        // Never over an existing file.
+        assert_eq!(write(&kept, true).err().map(|f| f.0), Some(4));
+        assert_eq!(std::fs::read(&kept).unwrap(), b"half");
+        let _ = std::fs::remove_file(kept);
+    }
+}
