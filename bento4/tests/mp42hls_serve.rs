@@ -585,3 +585,32 @@ fn datagram_sockets_work_too_and_an_empty_message_ends_them() {
     assert_eq!(status.code(), Some(0));
     drop(server.socket.take());
 }
+
+#[test]
+fn help_and_capabilities_announce_serve_mode() {
+    let out = run_ok(&std::env::temp_dir(), &["--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    let extensions = help
+        .split("Extensions")
+        .nth(1)
+        .expect("an Extensions section");
+    for option in [
+        "--serve",
+        "--index-cache-entries",
+        "--index-cache-bytes",
+        "SCM_RIGHTS",
+    ] {
+        assert!(extensions.contains(option), "{option} in the extensions");
+    }
+    let out = run_ok(&std::env::temp_dir(), &["--capabilities"]);
+    let caps: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(caps["serve"], true);
+    // --serve refuses one-shot options and inputs (exit 1).
+    for args in [&["--serve", "in.mp4"][..], &["--serve", "--plan"]] {
+        assert_eq!(
+            run_in(&std::env::temp_dir(), args).status.code(),
+            Some(1),
+            "{args:?}"
+        );
+    }
+}
