@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 /// casterpak asks for one, a few more cost little, an unbounded list could grow.
 const PLANS_PER_INDEX: usize = 4;
 
+/// Read and mux buffers kept between jobs, at most (each): a 6 s segment of 1080p
+/// is about 1.3 MB; a rare huge one is not kept for the process's life.
+const KEPT_BUFFER_BYTES: usize = 16 << 20;
+
 /// The code a job that panicked answers: what the one-shot tool exits with then.
 const PANIC_CODE: u8 = 101;
 
@@ -40,6 +44,7 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         .map_err(|e| Failure(4, format!("reading jobs from standard input: {e}")))?
     {
         let answer = server.answer(received);
+        server.muxer.shrink_to(KEPT_BUFFER_BYTES);
         let mut out = stdout.lock();
         out.write_all(answer.as_bytes())
             .and_then(|()| out.flush())
