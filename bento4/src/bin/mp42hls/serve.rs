@@ -226,11 +226,13 @@ impl Server {
             Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan, _| {
                 write_segment(muxer, &file, plan, *k, output).map(Answer::Fields)
             }),
-            Op::Plan | Op::Stats => index.with_plan(&file, &job.plan, |plan, document| {
+            Op::Plan => index.with_plan(&file, &job.plan, |plan, document| {
                 let text =
                     document.get_or_insert_with(|| job::plan_document(plan, false).to_string());
                 Ok(Answer::Object(text.clone()))
             }),
+            // (Refused in `answer` before a source is opened.)
+            Op::Stats => Err(Failure(1, "stats takes no source".into())),
         };
         let bytes = index.heap_bytes();
         self.cache.put(identity, index, bytes);
