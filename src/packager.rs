@@ -9,8 +9,9 @@
 mod master;
 mod whole;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, SweepEviction};
 use crate::config::Config;
+use crate::entry::{self, Spare};
 use crate::error::Failure;
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
@@ -26,9 +27,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Name of the per-rendition file saying which source it was packaged from, so
-/// a change is noticed even when the database is lost.
-pub const SOURCE_MARKER: &str = ".source";
 /// Plans and infos remembered in memory; beyond this the map is cleared.
 const MAX_KNOWN: usize = 4096;
 
@@ -60,10 +58,6 @@ pub struct Packager {
     failures: Failures,
     /// Source path → (identity, info) of recent plans / whole packagings.
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
-}
-
-fn marker_text(id: &SourceId) -> String {
-    format!("{}\n{}\n{}\n", id.size, id.mtime_ns, id.path)
 }
 
 fn now() -> u64 {
@@ -153,24 +147,15 @@ impl Packager {
     /// `segment`), so a bad segment does not fail the rest of the title.
     fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
         let source = self.media.resolve(&r.source)?;
-        let dir = self.cache.path_of(&r.key);
-        let stale = match std::fs::read_to_string(dir.join(SOURCE_MARKER)) {
-            Ok(text) => text != marker_text(&source.id),
-            // A dir without a marker is mid-first-fill (busy, so kept) or not ours.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir.is_dir(),
-            Err(e) => return Err(Failure::cache(e)),
-        };
+        let stale =
+            entry::stale_on_miss(&self.cache, &r.key, &source.id).map_err(Failure::cache)?;
         if stale {
-            match self.cache.evict_if_idle(&r.key) {
-                Ok(Some(bytes)) => {
-                    log::info!("source of {} changed: evicted {bytes} bytes", r.key);
-                    if let Some(store) = &self.store {
-                        if let Err(e) = store.remove(&r.key) {
-                            log::warn!("store: removing {}: {e}", r.key);
-                        }
-                    }
+            let store = self.store.as_deref();
+            match entry::evict_and_forget(&self.cache, store, &r.key, Spare::Busy) {
+                Ok(SweepEviction::Evicted(bytes)) => {
+                    log::info!("source of {} changed: evicted {bytes} bytes", r.key)
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(e) => log::warn!("evicting stale {}: {e}", r.key),
             }
         }
@@ -202,27 +187,12 @@ impl Packager {
         file_key: &str,
         bytes: &[u8],
     ) -> Result<(), Failure> {
-        let mut added = self.publish_marker(r, source)?;
-        added += self
-            .cache
-            .publish_bytes(file_key, bytes)
-            .map_err(Failure::cache)?;
+        let added =
+            entry::publish_bytes_in_rendition(&self.cache, &r.key, &source.id, file_key, bytes)
+                .map_err(Failure::cache)?;
         self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
             .await;
         Ok(())
-    }
-
-    /// Writes the rendition's source marker unless it is there; returns bytes added.
-    /// It goes in before any packaged file so a lost database can still tell what the
-    /// files were made from.
-    fn publish_marker(&self, r: &Rendition, source: &Source) -> Result<u64, Failure> {
-        let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
-        if self.cache.path_of(&marker_key).exists() {
-            return Ok(0);
-        }
-        self.cache
-            .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
-            .map_err(Failure::cache)
     }
 
     /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
@@ -357,11 +327,9 @@ impl Packager {
                         scratch.path(),
                     )
                     .await?;
-                let mut added = this.publish_marker(&r, &source)?;
-                added += this
-                    .cache
-                    .publish_file(&path, &fk)
-                    .map_err(Failure::cache)?;
+                let added =
+                    entry::publish_file_in_rendition(&this.cache, &r.key, &source.id, &path, &fk)
+                        .map_err(Failure::cache)?;
                 this.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
                     .await;
                 this.metrics

@@ -13,6 +13,7 @@ pub mod reconcile;
 use crate::cache::{Cache, SweepEviction};
 use crate::config::Config;
 use crate::control::{self, ControlClientError, ControlHandler, ControlRequest};
+use crate::entry::{self, Spare};
 use crate::source::MediaRoot;
 use crate::store::{Entry, Store, StoreError};
 use plan::{Reason, Target};
@@ -137,6 +138,15 @@ impl From<StoreError> for SweepError {
     }
 }
 
+impl From<entry::EvictError> for SweepError {
+    fn from(e: entry::EvictError) -> Self {
+        match e {
+            entry::EvictError::Cache(e) => SweepError::Cache(e),
+            entry::EvictError::Forget { error, .. } => SweepError::Store(error),
+        }
+    }
+}
+
 impl From<reconcile::ReconcileError> for SweepError {
     fn from(e: reconcile::ReconcileError) -> Self {
         SweepError::Reconcile(e)
@@ -244,48 +254,28 @@ fn execute(
     target: &Target,
     reason: Reason,
 ) -> Result<Evicted, SweepError> {
-    let evict = |key: &str| match reason {
-        Reason::Stale => cache.evict_stale(key),
-        _ => cache.sweep_evict(key),
+    let spare = match reason {
+        Reason::Stale => Spare::Busy,
+        _ => Spare::Answered,
     };
-    match target {
-        Target::Entry(key) => match evict(key).map_err(SweepError::Cache)? {
-            SweepEviction::Evicted(bytes) => {
-                // A fill that published the key again right after keeps its entry.
-                if !exists(&cache.path_of(key)) {
-                    store.remove(key)?;
-                }
-                Ok(Evicted::Bytes(bytes))
-            }
-            SweepEviction::Absent => {
-                if !exists(&cache.path_of(key)) {
-                    store.remove(key)?;
-                }
-                Ok(Evicted::Bytes(0))
-            }
-            SweepEviction::Busy => Ok(Evicted::Busy),
-            SweepEviction::Answered => Ok(Evicted::Answered),
-        },
-        Target::Orphan(rel) => {
-            let key = rel.to_str().filter(|k| !k.starts_with(".casterpak-"));
-            match key {
-                // Inside the served tree: rename away atomically like any entry.
-                Some(key) => match evict(key).map_err(SweepError::Cache)? {
-                    SweepEviction::Evicted(bytes) => Ok(Evicted::Bytes(bytes)),
-                    SweepEviction::Absent => Ok(Evicted::Bytes(0)),
-                    SweepEviction::Busy => Ok(Evicted::Busy),
-                    SweepEviction::Answered => Ok(Evicted::Answered),
-                },
-                None => remove_tree(&cache.root().join(rel))
+    let outcome = match target {
+        Target::Entry(key) => entry::evict_and_forget(cache, Some(store), key, spare)?,
+        Target::Orphan(rel) => match rel.to_str().filter(|k| !k.starts_with(".casterpak-")) {
+            // Inside the served tree: rename away atomically like any entry.
+            Some(key) => entry::evict_and_forget(cache, None, key, spare)?,
+            None => {
+                return remove_tree(&cache.root().join(rel))
                     .map(Evicted::Bytes)
-                    .map_err(SweepError::Cache),
+                    .map_err(SweepError::Cache)
             }
-        }
-    }
-}
-
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+        },
+    };
+    Ok(match outcome {
+        SweepEviction::Evicted(bytes) => Evicted::Bytes(bytes),
+        SweepEviction::Absent => Evicted::Bytes(0),
+        SweepEviction::Busy => Evicted::Busy,
+        SweepEviction::Answered => Evicted::Answered,
+    })
 }
 
 /// Deletes a scratch leftover; nginx never serves those, so no rename is needed.

@@ -4,7 +4,8 @@
 //! `segment<i>.ts` → `segment<i+1>_0_av.ts`, write our playlist from its EXTINF
 //! list, keep `--show-info` beside them for the master, and publish the dir.
 
-use super::{marker_text, Packager, RenditionInfo, SOURCE_MARKER};
+use super::{Packager, RenditionInfo};
+use crate::entry::{self, Marker};
 use crate::error::{Failure, ToolError};
 use crate::playlist;
 use crate::source::Source;
@@ -50,8 +51,8 @@ impl Packager {
     ) -> Result<RenditionInfo, Failure> {
         let _guard = self.cache.begin_fill(&r.key);
         let dir = self.cache.path_of(&r.key);
-        let marker_ok = std::fs::read_to_string(dir.join(SOURCE_MARKER))
-            .is_ok_and(|t| t == marker_text(&source.id));
+        let marker_ok =
+            entry::read_marker_in(&dir).is_ok_and(|m| m == Marker::Names(source.id.clone()));
         if marker_ok {
             if let Some(info) = load(&dir) {
                 return Ok(info);
@@ -89,8 +90,7 @@ impl Packager {
         std::fs::remove_file(work.join("stream.m3u8")).map_err(Failure::cache)?;
         let info_json = serde_json::to_vec(&info).map_err(|e| Failure::Internal(e.to_string()))?;
         std::fs::write(work.join(INFO_FILE), info_json).map_err(Failure::cache)?;
-        std::fs::write(work.join(SOURCE_MARKER), marker_text(&source.id))
-            .map_err(Failure::cache)?;
+        entry::write_marker_into(work, &source.id).map_err(Failure::cache)?;
         std::fs::write(work.join(PLAYLIST), playlist::media(&durations, 0))
             .map_err(Failure::cache)?;
         let added = self
