@@ -6,12 +6,13 @@
 //! miss on a rendition packages all of it (see `whole.rs`). Playlists are written
 //! by `playlist.rs` from durations in both modes, so they are identical.
 
+mod disk;
 mod master;
 mod whole;
 
-use crate::cache::{Cache, SweepEviction};
+use crate::cache::Cache;
 use crate::config::Config;
-use crate::entry::{self, Spare};
+use crate::entry;
 use crate::error::Failure;
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
+use disk::{Dest, Disk, Looked};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -48,22 +50,15 @@ pub enum Answer {
 
 pub struct Packager {
     config: Arc<Config>,
-    media: MediaRoot,
     cache: Cache,
+    disk: Disk,
     tools: Arc<Tools>,
-    store: Option<Arc<Store>>,
     metrics: Arc<Metrics>,
     files: Flights<()>,
     infos: Flights<Arc<RenditionInfo>>,
     failures: Failures,
     /// Source path → (identity, info) of recent plans / whole packagings.
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Packager {
@@ -78,10 +73,13 @@ impl Packager {
         let ttl = Duration::from_secs(config.limits.failure_ttl_secs);
         Packager {
             config,
-            media,
+            disk: Disk {
+                media,
+                cache: cache.clone(),
+                store,
+            },
             cache,
             tools,
-            store,
             metrics,
             files: Flights::new(),
             infos: Flights::new(),
@@ -99,14 +97,19 @@ impl Packager {
         self.files.len() + self.infos.len()
     }
 
-    /// Readiness: tools executable and the cache's scratch dir writable.
-    pub fn ready(&self) -> Result<(), String> {
-        if !self.tools.usable() {
-            return Err("packaging tools are not executable".into());
-        }
-        tempfile::tempfile_in(self.cache.tmp_dir())
-            .map(|_| ())
-            .map_err(|e| format!("cache dir not writable: {e}"))
+    /// Readiness: tools executable and the cache's scratch dir writable (on the
+    /// blocking pool: both touch the disk).
+    pub async fn ready(&self) -> Result<(), String> {
+        let tools = self.tools.clone();
+        let checked = self.disk.run(move |disk| {
+            if !tools.usable() {
+                return Err("packaging tools are not executable".to_string());
+            }
+            tempfile::tempfile_in(disk.cache.tmp_dir())
+                .map(|_| ())
+                .map_err(|e| format!("cache dir not writable: {e}"))
+        });
+        checked.await.map_err(|e| e.to_string())?
     }
 
     /// Fills what `request` needs and says how to answer.
@@ -130,10 +133,16 @@ impl Packager {
                 self.segment(r, *k).await?;
                 let _guard = self.cache.begin_fill(key);
                 let target = format!("../{}/segment{k}_0_av.ts", r.name);
-                self.cache
-                    .publish_symlink(&request.file_key, Path::new(&target))
-                    .map_err(Failure::cache)?;
-                self.record(key, EntryKind::Master, None, 0).await;
+                let (key, link) = (key.clone(), request.file_key.clone());
+                self.disk
+                    .run(move |disk| {
+                        disk.cache
+                            .publish_symlink(&link, Path::new(&target))
+                            .map_err(Failure::cache)?;
+                        disk.record(&key, EntryKind::Master, None, 0);
+                        Ok::<_, Failure>(())
+                    })
+                    .await??;
                 Ok(redirect())
             }
             (_, Container::Csmil { .. }, None) => Err(Failure::Internal(
@@ -142,57 +151,29 @@ impl Packager {
         }
     }
 
-    /// Opens the source and evicts what was packaged from an older version of it.
-    /// Remembered failures are answered by what they are about (`rendition_info`,
-    /// `segment`), so a bad segment does not fail the rest of the title.
-    fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
-        let source = self.media.resolve(&r.source)?;
-        let stale =
-            entry::stale_on_miss(&self.cache, &r.key, &source.id).map_err(Failure::cache)?;
-        if stale {
-            let store = self.store.as_deref();
-            match entry::evict_and_forget(&self.cache, store, &r.key, Spare::Busy) {
-                Ok(SweepEviction::Evicted(bytes)) => {
-                    log::info!("source of {} changed: evicted {bytes} bytes", r.key)
-                }
-                Ok(_) => {}
-                Err(e) => log::warn!("evicting stale {}: {e}", r.key),
-            }
-        }
-        Ok(source)
+    /// Opens the source, evicts what was packaged from an older version of it, and
+    /// says whether `file_key` is there: one trip to the blocking pool. Remembered
+    /// failures are answered by what they are about (`rendition_info`, `segment`),
+    /// so a bad segment does not fail the rest of the title.
+    async fn prepare(&self, r: &Rendition, file_key: Option<&str>) -> Result<Looked, Failure> {
+        let (r, file_key) = (r.clone(), file_key.map(str::to_string));
+        self.disk
+            .run(move |disk| disk.look(&r, file_key.as_deref()))
+            .await?
     }
 
-    async fn record(&self, key: &str, kind: EntryKind, source: Option<SourceId>, bytes: u64) {
+    fn filled(&self, kind: &str, bytes: u64) {
         self.metrics.add("casterpak_fill_bytes_total", &[], bytes);
-        let Some(store) = self.store.clone() else {
-            return;
-        };
-        let key = key.to_string();
-        let result = tokio::task::spawn_blocking(move || {
-            store.record_fill(&key, kind, source.as_ref(), bytes, now())
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn!("store: recording a fill: {e}"),
-            Err(e) => log::warn!("store task failed: {e}"),
-        }
+        self.metrics.inc("casterpak_fills_total", &[("kind", kind)]);
     }
 
-    /// Publishes one file into a rendition dir, writing its source marker first.
-    async fn publish_in_rendition(
-        &self,
-        r: &Rendition,
-        source: &Source,
-        file_key: &str,
-        bytes: &[u8],
-    ) -> Result<(), Failure> {
-        let added =
-            entry::publish_bytes_in_rendition(&self.cache, &r.key, &source.id, file_key, bytes)
-                .map_err(Failure::cache)?;
-        self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
-            .await;
-        Ok(())
+    /// Publishes `text` at `file_key` (unless a fill put it there meanwhile) and
+    /// records it, on the blocking pool; returns the bytes added.
+    async fn publish_text(&self, dest: Dest, file_key: &str, text: String) -> Result<u64, Failure> {
+        let file_key = file_key.to_string();
+        self.disk
+            .run(move |disk| disk.publish_text(&dest, &file_key, text.as_bytes()))
+            .await?
     }
 
     /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
@@ -202,12 +183,16 @@ impl Packager {
         r: &Rendition,
         source: &Source,
     ) -> Result<Arc<RenditionInfo>, Failure> {
-        {
+        let known = {
             let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((id, info)) = known.get(&source.id.path) {
-                if *id == source.id && (self.tools.mode() == Mode::Jit || self.whole_is_there(r)) {
-                    return Ok(info.clone());
-                }
+            known
+                .get(&source.id.path)
+                .filter(|(id, _)| *id == source.id)
+                .map(|(_, info)| info.clone())
+        };
+        if let Some(info) = known {
+            if self.tools.mode() == Mode::Jit || self.whole_is_there(r).await? {
+                return Ok(info);
             }
         }
         if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
@@ -252,8 +237,8 @@ impl Packager {
         container_key: String,
         file_key: &str,
     ) -> Result<(), Failure> {
-        let source = self.prepare(r)?;
-        if self.cache.path_of(file_key).is_file() {
+        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
+        if there {
             return Ok(());
         }
         let info = self.rendition_info(r, &source).await?;
@@ -261,23 +246,19 @@ impl Packager {
         self.files
             .run(&file_key.clone(), move || async move {
                 let _guard = this.cache.begin_fill(&container_key);
-                if this.cache.path_of(&file_key).is_file() {
-                    return Ok(());
-                }
                 let text = playlist::media(&info.durations, index);
-                if container_key == r.key {
-                    this.publish_in_rendition(&r, &source, &file_key, text.as_bytes())
-                        .await?;
+                let dest = if container_key == r.key {
+                    Dest::Rendition {
+                        key: r.key.clone(),
+                        source: source.id.clone(),
+                    }
                 } else {
-                    let bytes = this
-                        .cache
-                        .publish_bytes(&file_key, text.as_bytes())
-                        .map_err(Failure::cache)?;
-                    this.record(&container_key, EntryKind::Master, None, bytes)
-                        .await;
+                    Dest::Master { key: container_key }
+                };
+                let added = this.publish_text(dest, &file_key, text).await?;
+                if added > 0 {
+                    this.filled("playlist", added);
                 }
-                this.metrics
-                    .inc("casterpak_fills_total", &[("kind", "playlist")]);
                 Ok(())
             })
             .await
@@ -285,9 +266,9 @@ impl Packager {
 
     /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
     async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
-        let source = self.prepare(r)?;
         let file_key = format!("{}/segment{k}_0_av.ts", r.key);
-        if self.cache.path_of(&file_key).is_file() {
+        let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
+        if there {
             return Ok(());
         }
         let info = self.rendition_info(r, &source).await?;
@@ -297,7 +278,8 @@ impl Packager {
         }
         if self.tools.mode() == Mode::Whole {
             // ensure_whole published every segment; gone again means an eviction raced us.
-            return if self.cache.path_of(&file_key).is_file() {
+            let fk = file_key.clone();
+            return if self.disk.run(move |disk| disk.is_file(&fk)).await? {
                 Ok(())
             } else {
                 Err(Failure::Internal(format!(
@@ -314,10 +296,14 @@ impl Packager {
             .files
             .run(&file_key, move || async move {
                 let _guard = this.cache.begin_fill(&r.key);
-                if this.cache.path_of(&fk).is_file() {
+                let look = fk.clone();
+                let scratch = this
+                    .disk
+                    .run(move |disk| disk.scratch_unless_there(&look))
+                    .await??;
+                let Some(scratch) = scratch else {
                     return Ok(());
-                }
-                let scratch = this.cache.scratch_dir().map_err(Failure::cache)?;
+                };
                 let path = this
                     .tools
                     .package_segment(
@@ -327,13 +313,19 @@ impl Packager {
                         scratch.path(),
                     )
                     .await?;
-                let added =
-                    entry::publish_file_in_rendition(&this.cache, &r.key, &source.id, &path, &fk)
-                        .map_err(Failure::cache)?;
-                this.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
-                    .await;
-                this.metrics
-                    .inc("casterpak_fills_total", &[("kind", "segment")]);
+                let id = source.id.clone();
+                let added = this
+                    .disk
+                    .run(move |disk| {
+                        let published =
+                            entry::publish_file_in_rendition(&disk.cache, &r.key, &id, &path, &fk);
+                        scratch.remove();
+                        let added = published.map_err(Failure::cache)?;
+                        disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
+                        Ok::<_, Failure>(added)
+                    })
+                    .await??;
+                this.filled("segment", added);
                 Ok(())
             })
             .await;

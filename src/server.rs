@@ -398,10 +398,14 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
     match path {
         b"/_casterpak/health" => return text(200, "ok"),
         b"/_casterpak/ready" => {
-            return match state.disk.ready().and_then(|()| state.packager.ready()) {
+            let ready = match state.disk.ready() {
+                Ok(()) => state.packager.ready().await,
+                Err(why) => Err(why),
+            };
+            return match ready {
                 Ok(()) => text(200, "ready"),
                 Err(why) => text(503, &why),
-            }
+            };
         }
         b"/_casterpak/metrics" => {
             return response(
