@@ -10,6 +10,8 @@
 //! `cache` (the directory) and `store` (the index). Every function here blocks: async
 //! callers run it on the blocking pool.
 
+pub mod check;
+
 use crate::cache::{Cache, SweepEviction};
 use crate::error::SourceError;
 use crate::store::{SourceId, Store, StoreError};

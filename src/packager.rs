@@ -22,8 +22,9 @@ use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
-use disk::{Dest, Disk, Looked};
+use disk::{Busy, Dest, Disk, Looked, Work};
 use std::collections::HashMap;
+use std::future::Future;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,8 @@ pub struct Packager {
     failures: Failures,
     /// Source path → (identity, info) of recent plans / whole packagings.
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
+    /// True once the worker stops waiting for fills (`abandon_fills`).
+    abandon: tokio::sync::watch::Sender<bool>,
 }
 
 impl Packager {
@@ -77,6 +80,7 @@ impl Packager {
                 media,
                 cache: cache.clone(),
                 store,
+                work: Arc::new(Work::default()),
             },
             cache,
             tools,
@@ -85,7 +89,27 @@ impl Packager {
             infos: Flights::new(),
             failures: Failures::new(ttl),
             known: Mutex::new(HashMap::new()),
+            abandon: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// At shutdown, past the grace: every fill running or starting from now on
+    /// ends at once with `ShuttingDown` (503). Dropping a fill kills its tool
+    /// (`kill_on_drop`) and removes its scratch dir.
+    pub fn abandon_fills(&self) {
+        self.abandon.send_replace(true);
+    }
+
+    /// Waits until no fill task and no blocking step of ours runs any more.
+    pub async fn idle(&self) {
+        while self.disk.work.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What a fill needs to be counted and abandoned (see `abandonable`).
+    fn stoppable(&self) -> (tokio::sync::watch::Receiver<bool>, Busy) {
+        (self.abandon.subscribe(), self.disk.work.enter())
     }
 
     pub fn cache(&self) -> &Cache {
@@ -201,27 +225,30 @@ impl Packager {
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
         let result = self
             .infos
-            .run(&r.key, move || async move {
-                let info = match this.tools.mode() {
-                    Mode::Jit => {
-                        let plan = this
-                            .tools
-                            .plan(source2.file.as_fd(), this.config.segment_duration)
-                            .await?;
-                        RenditionInfo {
-                            durations: plan.durations()?,
-                            info: plan.info,
+            .run(&r.key, move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let info = match this.tools.mode() {
+                        Mode::Jit => {
+                            let plan = this
+                                .tools
+                                .plan(source2.file.as_fd(), this.config.segment_duration)
+                                .await?;
+                            RenditionInfo {
+                                durations: plan.durations()?,
+                                info: plan.info,
+                            }
                         }
+                        Mode::Whole => this.ensure_whole(&r2, &source2).await?,
+                    };
+                    let info = Arc::new(info);
+                    let mut known = this.known.lock().unwrap_or_else(|e| e.into_inner());
+                    if known.len() >= MAX_KNOWN {
+                        known.clear();
                     }
-                    Mode::Whole => this.ensure_whole(&r2, &source2).await?,
-                };
-                let info = Arc::new(info);
-                let mut known = this.known.lock().unwrap_or_else(|e| e.into_inner());
-                if known.len() >= MAX_KNOWN {
-                    known.clear();
-                }
-                known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
-                Ok(info)
+                    known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
+                    Ok(info)
+                })
             })
             .await;
         if let Err(failure) = &result {
@@ -244,22 +271,25 @@ impl Packager {
         let info = self.rendition_info(r, &source).await?;
         let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
         self.files
-            .run(&file_key.clone(), move || async move {
-                let _guard = this.cache.begin_fill(&container_key);
-                let text = playlist::media(&info.durations, index);
-                let dest = if container_key == r.key {
-                    Dest::Rendition {
-                        key: r.key.clone(),
-                        source: source.id.clone(),
+            .run(&file_key.clone(), move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let _guard = this.cache.begin_fill(&container_key);
+                    let text = playlist::media(&info.durations, index);
+                    let dest = if container_key == r.key {
+                        Dest::Rendition {
+                            key: r.key.clone(),
+                            source: source.id.clone(),
+                        }
+                    } else {
+                        Dest::Master { key: container_key }
+                    };
+                    let added = this.publish_text(dest, &file_key, text).await?;
+                    if added > 0 {
+                        this.filled("playlist", added);
                     }
-                } else {
-                    Dest::Master { key: container_key }
-                };
-                let added = this.publish_text(dest, &file_key, text).await?;
-                if added > 0 {
-                    this.filled("playlist", added);
-                }
-                Ok(())
+                    Ok(())
+                })
             })
             .await
     }
@@ -294,39 +324,47 @@ impl Packager {
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
         let result = self
             .files
-            .run(&file_key, move || async move {
-                let _guard = this.cache.begin_fill(&r.key);
-                let look = fk.clone();
-                let scratch = this
-                    .disk
-                    .run(move |disk| disk.scratch_unless_there(&look))
-                    .await??;
-                let Some(scratch) = scratch else {
-                    return Ok(());
-                };
-                let path = this
-                    .tools
-                    .package_segment(
-                        source.file.as_fd(),
-                        this.config.segment_duration,
-                        k,
-                        scratch.path(),
-                    )
-                    .await?;
-                let id = source.id.clone();
-                let added = this
-                    .disk
-                    .run(move |disk| {
-                        let published =
-                            entry::publish_file_in_rendition(&disk.cache, &r.key, &id, &path, &fk);
-                        scratch.remove();
-                        let added = published.map_err(Failure::cache)?;
-                        disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
-                        Ok::<_, Failure>(added)
-                    })
-                    .await??;
-                this.filled("segment", added);
-                Ok(())
+            .run(&file_key, move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let _guard = this.cache.begin_fill(&r.key);
+                    let look = fk.clone();
+                    let scratch = this
+                        .disk
+                        .run(move |disk| disk.scratch_unless_there(&look))
+                        .await??;
+                    let Some(scratch) = scratch else {
+                        return Ok(());
+                    };
+                    let path = this
+                        .tools
+                        .package_segment(
+                            source.file.as_fd(),
+                            this.config.segment_duration,
+                            k,
+                            scratch.path(),
+                        )
+                        .await?;
+                    let id = source.id.clone();
+                    let added = this
+                        .disk
+                        .run(move |disk| {
+                            let published = entry::publish_file_in_rendition(
+                                &disk.cache,
+                                &r.key,
+                                &id,
+                                &path,
+                                &fk,
+                            );
+                            scratch.remove();
+                            let added = published.map_err(Failure::cache)?;
+                            disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
+                            Ok::<_, Failure>(added)
+                        })
+                        .await??;
+                    this.filled("segment", added);
+                    Ok(())
+                })
             })
             .await;
         if let Err(failure) = &result {
@@ -334,6 +372,19 @@ impl Packager {
                 .remember(&source_id, Attempt::Segment(k), failure);
         }
         result
+    }
+}
+
+/// A fill as the flights run it: counted while it runs, and cut short by
+/// `Packager::abandon_fills`.
+async fn abandonable<T>(
+    (mut abandon, busy): (tokio::sync::watch::Receiver<bool>, Busy),
+    fill: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let _busy = busy;
+    tokio::select! {
+        result = fill => result,
+        _ = abandon.wait_for(|stop| *stop) => Err(Failure::ShuttingDown),
     }
 }
 

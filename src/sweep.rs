@@ -315,6 +315,32 @@ pub fn spawn_startup_reconcile(store: Arc<Store>, cache: Cache) -> tokio::task::
     })
 }
 
+/// After an unclean stop (no clean mark: a crash or a power cut may have left
+/// published files short, fills do not fsync): evicts, with its index row, every
+/// entry holding a file that is not whole (`entry::check`). Blocking; the worker runs
+/// it before it listens. Returns (entries checked, entries evicted).
+pub fn evict_damaged(store: &Store, cache: &Cache) -> Result<(usize, usize), SweepError> {
+    let walk = reconcile::walk_cache(cache.root())?;
+    let mut evicted = 0;
+    for disk in &walk.entries {
+        let why = match entry::check::damage(cache, &disk.key, disk.kind) {
+            Ok(None) => continue,
+            Ok(Some(why)) => why,
+            // Unreadable is not servable either.
+            Err(e) => e.to_string(),
+        };
+        log::warn!(
+            "startup check: {} is damaged ({why}): evicting it",
+            disk.key
+        );
+        match entry::evict_and_forget(cache, Some(store), &disk.key, Spare::Busy)? {
+            SweepEviction::Evicted(_) => evicted += 1,
+            other => log::warn!("startup check: {} not evicted: {other:?}", disk.key),
+        }
+    }
+    Ok((walk.entries.len(), evicted))
+}
+
 /// The worker's control-socket handler: `sweep [--dry-run]` runs one sweep at a
 /// time on a blocking thread; `ping` answers `pong`.
 pub fn control_handler(store: Arc<Store>, cache: Cache, config: Arc<Config>) -> ControlHandler {

@@ -11,6 +11,7 @@ use crate::error::Failure;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::url::Rendition;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// What the blocking steps need; cheap to clone (shared handles).
@@ -19,6 +20,32 @@ pub(super) struct Disk {
     pub media: MediaRoot,
     pub cache: Cache,
     pub store: Option<Arc<Store>>,
+    pub work: Arc<Work>,
+}
+
+/// Fill tasks and blocking steps running, so a stop can wait until none is (a
+/// blocking step cannot be cancelled; a fill task outlives its waiters).
+#[derive(Debug, Default)]
+pub(super) struct Work(AtomicUsize);
+
+/// One unit of work, counted until dropped.
+pub(super) struct Busy(Arc<Work>);
+
+impl Work {
+    pub fn enter(self: &Arc<Self>) -> Busy {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The source of a rendition, opened, and whether the file asked for is there.
@@ -47,10 +74,13 @@ impl Disk {
         &self,
         step: impl FnOnce(&Disk) -> T + Send + 'static,
     ) -> Result<T, Failure> {
-        let disk = self.clone();
-        tokio::task::spawn_blocking(move || step(&disk))
-            .await
-            .map_err(|e| Failure::Internal(format!("blocking task failed: {e}")))
+        let (disk, busy) = (self.clone(), self.work.enter());
+        tokio::task::spawn_blocking(move || {
+            let _busy = busy;
+            step(&disk)
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("blocking task failed: {e}")))
     }
 
     pub fn is_file(&self, key: &str) -> bool {
@@ -114,28 +144,35 @@ impl Disk {
             return Ok(None);
         }
         let dir = self.cache.scratch_dir().map_err(Failure::cache)?;
-        Ok(Some(Scratch::new(dir)))
+        Ok(Some(Scratch::new(dir, &self.work)))
     }
 }
 
 /// A fill's scratch dir. Deleting it is disk work too: dropped on an async thread
 /// (a failed or abandoned fill), it is removed on the blocking pool.
-pub(super) struct Scratch(Option<tempfile::TempDir>);
+/// Counted as work until removed, so a stop waits for it.
+pub(super) struct Scratch {
+    dir: Option<tempfile::TempDir>,
+    work: Arc<Work>,
+}
 
 impl Scratch {
-    pub fn new(dir: tempfile::TempDir) -> Scratch {
-        Scratch(Some(dir))
+    pub fn new(dir: tempfile::TempDir, work: &Arc<Work>) -> Scratch {
+        Scratch {
+            dir: Some(dir),
+            work: work.clone(),
+        }
     }
 
     pub fn path(&self) -> &std::path::Path {
-        self.0
+        self.dir
             .as_ref()
             .map_or(std::path::Path::new(""), |d| d.path())
     }
 
     /// Removes the dir now (call it on the blocking pool).
     pub fn remove(mut self) {
-        if let Some(dir) = self.0.take() {
+        if let Some(dir) = self.dir.take() {
             match dir.close() {
                 // Published whole (renamed into the cache): nothing left to remove.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -148,14 +185,15 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let Some(dir) = self.0.take() else {
+        let Some(dir) = self.dir.take() else {
             return;
         };
+        let busy = self.work.enter();
         match tokio::runtime::Handle::try_current() {
             // Not run if the runtime is shutting down; dropping the closure then
             // removes the dir all the same.
-            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(dir))),
-            Err(_) => drop(dir),
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop((dir, busy)))),
+            Err(_) => drop((dir, busy)),
         }
     }
 }

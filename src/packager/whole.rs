@@ -79,7 +79,7 @@ impl Packager {
             .disk
             .run(|disk| disk.cache.scratch_dir().map_err(Failure::cache))
             .await??;
-        let scratch = Scratch::new(scratch);
+        let scratch = Scratch::new(scratch, &self.disk.work);
         let info = self
             .tools
             .package_whole(
