@@ -3,8 +3,9 @@
 //! worker, so two more places look: every sweep (all renditions), and the hit feed
 //! (the renditions nginx just served, each at most once per [`RECHECK_AFTER`]).
 //!
-//! The verdicts and bookkeeping are pure; [`Freshness`] and [`stale_renditions`]
-//! are the I/O edge (stat through `MediaRoot`, evict through `Cache`).
+//! The verdict (`entry::judge`) and the bookkeeping are pure; [`Freshness`] and
+//! [`stale_renditions`] are the I/O edge (stat through `MediaRoot`, the marker and
+//! eviction through `entry`).
 
 use crate::cache::{Cache, SweepEviction};
 use crate::entry::{self, masters_listing, Spare};

@@ -1,8 +1,9 @@
 //! Eviction: `casterpak --sweep` (from cron or the systemd timer) and the control
 //! socket's `sweep`. A sweep reconciles the database with the disk, plans what goes
-//! (`plan`, pure) and evicts through `Cache::sweep_evict`, which renames an entry
-//! away atomically and refuses entries being filled or just answered for (nginx
-//! may not have opened the file it was redirected to yet).
+//! (`plan`, pure) and evicts through `entry::evict_and_forget`, which renames an
+//! entry away atomically, refuses entries being filled or just answered for (nginx
+//! may not have opened the file it was redirected to yet) and drops the index row.
+//! `evict_damaged` is the check of published files after an unclean stop.
 //!
 //! sled allows one process per database, so the CLI first asks a running worker
 //! over its control socket and opens the database itself only when none answers.
