@@ -2,7 +2,9 @@
 //!
 //! nginx serves anything that exists under the root, so nothing may appear there
 //! half-written: every file is written under `<root>/.casterpak-tmp` (same file
-//! system), fsynced, made world-readable and renamed into place. An eviction renames
+//! system), made world-readable and renamed into place. Files are not fsynced: a
+//! cache may lose a fill, and what a power cut can leave short is found by the
+//! check after an unclean stop (`entry::check`, the clean mark below). An eviction renames
 //! the whole entry into `<root>/.casterpak-trash` first, so it disappears at once.
 //! Entries being filled are marked busy; eviction skips them under the same lock.
 //! Entries the worker just answered for are marked too: nginx opens the file after the
@@ -19,6 +21,10 @@ use std::time::{Duration, Instant};
 
 const TMP_DIR: &str = ".casterpak-tmp";
 const TRASH_DIR: &str = ".casterpak-trash";
+/// Written at a clean stop after the file system was synced; its absence at start
+/// means published files may be short (a crash or power cut before their data
+/// reached the disk).
+const CLEAN_MARK: &str = ".casterpak-clean";
 /// nginx runs as another user: published files and dirs must be world-readable.
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
@@ -174,10 +180,14 @@ fn empty_dir(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            fs::remove_dir_all(&path)?;
+        let removed = if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)
         } else {
-            fs::remove_file(&path)?;
+            fs::remove_file(&path)
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
     }
     Ok(())
@@ -196,9 +206,7 @@ fn tree_size(path: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
-fn sync_and_open_up(path: &Path) -> io::Result<()> {
-    let file = fs::File::open(path)?;
-    file.sync_all()?;
+fn open_up(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
 }
 
@@ -232,6 +240,34 @@ impl Cache {
 
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// Whether the previous worker stopped cleanly (everything it published was
+    /// synced to disk). Removes the mark, durably, before this run publishes
+    /// anything unsynced, so a crash of this run is noticed by the next.
+    pub fn take_clean_mark(&self) -> io::Result<bool> {
+        let clean = match fs::remove_file(self.inner.root.join(CLEAN_MARK)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        fs::File::open(&self.inner.root)?.sync_all()?;
+        Ok(clean)
+    }
+
+    /// At a clean stop, after the last fill: syncs the cache's file system (one
+    /// `syncfs` instead of an fsync per file), then writes the clean mark.
+    pub fn mark_clean(&self) -> io::Result<()> {
+        let root = fs::File::open(&self.inner.root)?;
+        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&root))?;
+        fs::File::create(self.inner.root.join(CLEAN_MARK))?.sync_all()?;
+        root.sync_all()
+    }
+
+    /// Removes whatever is in the scratch dir (at shutdown, once no fill and no
+    /// tool runs: what an abandoned fill's tool may have left).
+    pub fn clear_scratch(&self) -> io::Result<()> {
+        empty_dir(&self.inner.tmp)
     }
 
     pub fn tmp_dir(&self) -> &Path {
@@ -347,7 +383,6 @@ impl Cache {
             .prefix("file-")
             .tempfile_in(&self.inner.tmp)?;
         tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(FILE_MODE))?;
         let dest = self.path_of(rel);
         if let Some(parent) = dest.parent() {
@@ -361,7 +396,7 @@ impl Cache {
     /// `<root>/<rel>`; returns its size.
     pub fn publish_file(&self, file: &Path, rel: &str) -> io::Result<u64> {
         check_key(rel)?;
-        sync_and_open_up(file)?;
+        open_up(file)?;
         let size = fs::metadata(file)?.len();
         let dest = self.path_of(rel);
         if let Some(parent) = dest.parent() {
@@ -389,7 +424,7 @@ impl Cache {
         let mut added = 0u64;
         for name in &names {
             let path = dir.join(name);
-            sync_and_open_up(&path)?;
+            open_up(&path)?;
             added = added.saturating_add(fs::metadata(&path)?.len());
         }
         let dest = self.path_of(rel);

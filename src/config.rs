@@ -78,6 +78,9 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Seconds a connection may take to send its SCGI header (and to take the answer).
     pub scgi_header_timeout_secs: u64,
+    /// Seconds fills in progress get to finish after SIGTERM/SIGINT; then they are
+    /// abandoned (answered 503, scratch files removed).
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -145,6 +148,7 @@ impl Default for LimitsConfig {
             retry_after_secs: 2,
             max_connections: 0,
             scgi_header_timeout_secs: 5,
+            shutdown_grace_secs: 30,
         }
     }
 }

@@ -139,6 +139,8 @@ pub enum Failure {
     Cache(IoCause),
     /// The cache file system is below its free-space floor: no fill starts (temporary).
     LowDiskSpace,
+    /// The worker is stopping and abandoned the fill (temporary).
+    ShuttingDown,
     /// Anything else (a bug or an impossible state).
     Internal(String),
 }
@@ -184,7 +186,9 @@ impl Failure {
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
             Failure::Tool(ToolError::Crashed(_) | ToolError::BadOutput(_)) => 502,
-            Failure::Tool(ToolError::Overloaded) | Failure::LowDiskSpace => 503,
+            Failure::Tool(ToolError::Overloaded)
+            | Failure::LowDiskSpace
+            | Failure::ShuttingDown => 503,
             Failure::Tool(ToolError::TimedOut(_)) => 504,
             Failure::Tool(ToolError::Failed(_))
             | Failure::Source(SourceError::Io(_))
@@ -257,6 +261,7 @@ impl fmt::Display for Failure {
             Failure::NoRenditions => f.write_str("no rendition of this master exists"),
             Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
+            Failure::ShuttingDown => f.write_str("the worker is stopping, retry later"),
             Failure::Internal(e) => write!(f, "internal error: {}", one_line(e)),
         }
     }
@@ -291,6 +296,7 @@ mod tests {
             (ToolError::BadOutput(s()).into(), 502),
             (ToolError::Overloaded.into(), 503),
             (Failure::LowDiskSpace, 503),
+            (Failure::ShuttingDown, 503),
             (ToolError::TimedOut(5).into(), 504),
             (ToolError::Failed(s()).into(), 500),
             (Failure::cache(std::io::Error::other("x")), 500),

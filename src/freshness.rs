@@ -3,15 +3,16 @@
 //! worker, so two more places look: every sweep (all renditions), and the hit feed
 //! (the renditions nginx just served, each at most once per [`RECHECK_AFTER`]).
 //!
-//! The verdicts and bookkeeping are pure; [`Freshness`] and [`stale_renditions`]
-//! are the I/O edge (stat through `MediaRoot`, evict through `Cache`).
+//! The verdict (`entry::judge`) and the bookkeeping are pure; [`Freshness`] and
+//! [`stale_renditions`] are the I/O edge (stat through `MediaRoot`, the marker and
+//! eviction through `entry`).
 
-use crate::cache::Cache;
-use crate::error::SourceError;
+use crate::cache::{Cache, SweepEviction};
+use crate::entry::{self, masters_listing, Spare};
+pub use crate::entry::{judge, Verdict};
 use crate::source::MediaRoot;
 use crate::store::{kind_of_key, Entry, EntryKind, SourceId, Store};
-use crate::sweep::plan::{csmil_rendition_keys, masters_listing};
-use crate::sweep::reconcile::{parse_source_marker, SOURCE_MARKER};
+use crate::url::csmil_rendition_keys;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -22,33 +23,6 @@ use std::time::{Duration, Instant};
 pub const RECHECK_AFTER: Duration = Duration::from_secs(2);
 /// Renditions whose last check is remembered; beyond, old ones are forgotten.
 const MAX_TRACKED_KEYS: usize = 100_000;
-
-/// What a fresh look at a rendition's source says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Fresh,
-    Changed,
-    Vanished,
-    /// The disk answered with an error: keep what is cached rather than evict on
-    /// a transient failure.
-    Unknown,
-}
-
-impl Verdict {
-    pub fn is_stale(self) -> bool {
-        matches!(self, Verdict::Changed | Verdict::Vanished)
-    }
-}
-
-/// Compares the identity recorded at packaging with a fresh resolution.
-pub fn judge(recorded: &SourceId, fresh: &Result<SourceId, SourceError>) -> Verdict {
-    match fresh {
-        Ok(id) if id == recorded => Verdict::Fresh,
-        Ok(_) => Verdict::Changed,
-        Err(SourceError::NotFound(_)) => Verdict::Vanished,
-        Err(SourceError::Io(_)) => Verdict::Unknown,
-    }
-}
 
 /// The rendition keys a batch of hit keys stands for: renditions as they are, a
 /// csmil master dir for each rendition it lists (a hit on a csmil master alone
@@ -131,8 +105,7 @@ fn recorded_source(cache: &Cache, key: &str, entry: Option<&Entry>) -> Option<So
     if let Some(source) = entry.and_then(|e| e.source.clone()) {
         return Some(source);
     }
-    let text = std::fs::read_to_string(cache.path_of(key).join(SOURCE_MARKER)).ok()?;
-    parse_source_marker(&text)
+    entry::read_marker(cache, key).ok()?.source()
 }
 
 /// Looks at one rendition's source (I/O); None when nothing identifies it.
@@ -172,10 +145,6 @@ pub fn stale_renditions(
 
 fn has_entries(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut items| items.next().is_some())
-}
-
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// The hit feed's checker. Every method blocks: call it from `spawn_blocking`.
@@ -265,26 +234,25 @@ impl Freshness {
 
     /// Some(true) evicted, Some(false) nothing there, None busy.
     fn evict(&self, key: &str) -> Option<bool> {
-        let outcome = match self.cache.evict_if_idle(key) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                log::warn!("freshness: evicting {key}: {e}");
-                return Some(false);
-            }
-        };
-        let gone = !exists(&self.cache.path_of(key));
-        if gone {
-            if let Err(e) = self.store.remove(key) {
-                log::warn!("freshness: removing {key} from the database: {e}");
-            }
-        }
+        let outcome =
+            match entry::evict_and_forget(&self.cache, Some(&self.store), key, Spare::Busy) {
+                Ok(outcome) => outcome,
+                Err(entry::EvictError::Forget { outcome, error }) => {
+                    log::warn!("freshness: removing {key} from the database: {error}");
+                    outcome
+                }
+                Err(e) => {
+                    log::warn!("freshness: evicting {key}: {e}");
+                    return Some(false);
+                }
+            };
         match outcome {
-            Some(bytes) => {
+            SweepEviction::Evicted(bytes) => {
                 log::info!("source of {key} changed: evicted {bytes} bytes");
                 Some(true)
             }
-            None if gone => Some(false),
-            None => None,
+            SweepEviction::Absent => Some(false),
+            SweepEviction::Busy | SweepEviction::Answered => None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod disk_space;
+pub mod entry;
 pub mod error;
 pub mod flight;
 pub mod freshness;

@@ -6,11 +6,13 @@
 //! miss on a rendition packages all of it (see `whole.rs`). Playlists are written
 //! by `playlist.rs` from durations in both modes, so they are identical.
 
+mod disk;
 mod master;
 mod whole;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::entry;
 use crate::error::Failure;
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
@@ -20,15 +22,14 @@ use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
+use disk::{Busy, Dest, Disk, Looked, Work};
 use std::collections::HashMap;
+use std::future::Future;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Name of the per-rendition file saying which source it was packaged from, so
-/// a change is noticed even when the database is lost.
-pub const SOURCE_MARKER: &str = ".source";
 /// Plans and infos remembered in memory; beyond this the map is cleared.
 const MAX_KNOWN: usize = 4096;
 
@@ -50,26 +51,17 @@ pub enum Answer {
 
 pub struct Packager {
     config: Arc<Config>,
-    media: MediaRoot,
     cache: Cache,
+    disk: Disk,
     tools: Arc<Tools>,
-    store: Option<Arc<Store>>,
     metrics: Arc<Metrics>,
     files: Flights<()>,
     infos: Flights<Arc<RenditionInfo>>,
     failures: Failures,
     /// Source path → (identity, info) of recent plans / whole packagings.
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
-}
-
-fn marker_text(id: &SourceId) -> String {
-    format!("{}\n{}\n{}\n", id.size, id.mtime_ns, id.path)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    /// True once the worker stops waiting for fills (`abandon_fills`).
+    abandon: tokio::sync::watch::Sender<bool>,
 }
 
 impl Packager {
@@ -84,16 +76,40 @@ impl Packager {
         let ttl = Duration::from_secs(config.limits.failure_ttl_secs);
         Packager {
             config,
-            media,
+            disk: Disk {
+                media,
+                cache: cache.clone(),
+                store,
+                work: Arc::new(Work::default()),
+            },
             cache,
             tools,
-            store,
             metrics,
             files: Flights::new(),
             infos: Flights::new(),
             failures: Failures::new(ttl),
             known: Mutex::new(HashMap::new()),
+            abandon: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// At shutdown, past the grace: every fill running or starting from now on
+    /// ends at once with `ShuttingDown` (503). Dropping a fill kills its tool
+    /// (`kill_on_drop`) and removes its scratch dir.
+    pub fn abandon_fills(&self) {
+        self.abandon.send_replace(true);
+    }
+
+    /// Waits until no fill task and no blocking step of ours runs any more.
+    pub async fn idle(&self) {
+        while self.disk.work.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What a fill needs to be counted and abandoned (see `abandonable`).
+    fn stoppable(&self) -> (tokio::sync::watch::Receiver<bool>, Busy) {
+        (self.abandon.subscribe(), self.disk.work.enter())
     }
 
     pub fn cache(&self) -> &Cache {
@@ -105,14 +121,19 @@ impl Packager {
         self.files.len() + self.infos.len()
     }
 
-    /// Readiness: tools executable and the cache's scratch dir writable.
-    pub fn ready(&self) -> Result<(), String> {
-        if !self.tools.usable() {
-            return Err("packaging tools are not executable".into());
-        }
-        tempfile::tempfile_in(self.cache.tmp_dir())
-            .map(|_| ())
-            .map_err(|e| format!("cache dir not writable: {e}"))
+    /// Readiness: tools executable and the cache's scratch dir writable (on the
+    /// blocking pool: both touch the disk).
+    pub async fn ready(&self) -> Result<(), String> {
+        let tools = self.tools.clone();
+        let checked = self.disk.run(move |disk| {
+            if !tools.usable() {
+                return Err("packaging tools are not executable".to_string());
+            }
+            tempfile::tempfile_in(disk.cache.tmp_dir())
+                .map(|_| ())
+                .map_err(|e| format!("cache dir not writable: {e}"))
+        });
+        checked.await.map_err(|e| e.to_string())?
     }
 
     /// Fills what `request` needs and says how to answer.
@@ -136,10 +157,16 @@ impl Packager {
                 self.segment(r, *k).await?;
                 let _guard = self.cache.begin_fill(key);
                 let target = format!("../{}/segment{k}_0_av.ts", r.name);
-                self.cache
-                    .publish_symlink(&request.file_key, Path::new(&target))
-                    .map_err(Failure::cache)?;
-                self.record(key, EntryKind::Master, None, 0).await;
+                let (key, link) = (key.clone(), request.file_key.clone());
+                self.disk
+                    .run(move |disk| {
+                        disk.cache
+                            .publish_symlink(&link, Path::new(&target))
+                            .map_err(Failure::cache)?;
+                        disk.record(&key, EntryKind::Master, None, 0);
+                        Ok::<_, Failure>(())
+                    })
+                    .await??;
                 Ok(redirect())
             }
             (_, Container::Csmil { .. }, None) => Err(Failure::Internal(
@@ -148,81 +175,29 @@ impl Packager {
         }
     }
 
-    /// Opens the source and evicts what was packaged from an older version of it.
-    /// Remembered failures are answered by what they are about (`rendition_info`,
-    /// `segment`), so a bad segment does not fail the rest of the title.
-    fn prepare(&self, r: &Rendition) -> Result<Source, Failure> {
-        let source = self.media.resolve(&r.source)?;
-        let dir = self.cache.path_of(&r.key);
-        let stale = match std::fs::read_to_string(dir.join(SOURCE_MARKER)) {
-            Ok(text) => text != marker_text(&source.id),
-            // A dir without a marker is mid-first-fill (busy, so kept) or not ours.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir.is_dir(),
-            Err(e) => return Err(Failure::cache(e)),
-        };
-        if stale {
-            match self.cache.evict_if_idle(&r.key) {
-                Ok(Some(bytes)) => {
-                    log::info!("source of {} changed: evicted {bytes} bytes", r.key);
-                    if let Some(store) = &self.store {
-                        if let Err(e) = store.remove(&r.key) {
-                            log::warn!("store: removing {}: {e}", r.key);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => log::warn!("evicting stale {}: {e}", r.key),
-            }
-        }
-        Ok(source)
+    /// Opens the source, evicts what was packaged from an older version of it, and
+    /// says whether `file_key` is there: one trip to the blocking pool. Remembered
+    /// failures are answered by what they are about (`rendition_info`, `segment`),
+    /// so a bad segment does not fail the rest of the title.
+    async fn prepare(&self, r: &Rendition, file_key: Option<&str>) -> Result<Looked, Failure> {
+        let (r, file_key) = (r.clone(), file_key.map(str::to_string));
+        self.disk
+            .run(move |disk| disk.look(&r, file_key.as_deref()))
+            .await?
     }
 
-    async fn record(&self, key: &str, kind: EntryKind, source: Option<SourceId>, bytes: u64) {
+    fn filled(&self, kind: &str, bytes: u64) {
         self.metrics.add("casterpak_fill_bytes_total", &[], bytes);
-        let Some(store) = self.store.clone() else {
-            return;
-        };
-        let key = key.to_string();
-        let result = tokio::task::spawn_blocking(move || {
-            store.record_fill(&key, kind, source.as_ref(), bytes, now())
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn!("store: recording a fill: {e}"),
-            Err(e) => log::warn!("store task failed: {e}"),
-        }
+        self.metrics.inc("casterpak_fills_total", &[("kind", kind)]);
     }
 
-    /// Publishes one file into a rendition dir, writing its source marker first.
-    async fn publish_in_rendition(
-        &self,
-        r: &Rendition,
-        source: &Source,
-        file_key: &str,
-        bytes: &[u8],
-    ) -> Result<(), Failure> {
-        let mut added = self.publish_marker(r, source)?;
-        added += self
-            .cache
-            .publish_bytes(file_key, bytes)
-            .map_err(Failure::cache)?;
-        self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
-            .await;
-        Ok(())
-    }
-
-    /// Writes the rendition's source marker unless it is there; returns bytes added.
-    /// It goes in before any packaged file so a lost database can still tell what the
-    /// files were made from.
-    fn publish_marker(&self, r: &Rendition, source: &Source) -> Result<u64, Failure> {
-        let marker_key = format!("{}/{SOURCE_MARKER}", r.key);
-        if self.cache.path_of(&marker_key).exists() {
-            return Ok(0);
-        }
-        self.cache
-            .publish_bytes(&marker_key, marker_text(&source.id).as_bytes())
-            .map_err(Failure::cache)
+    /// Publishes `text` at `file_key` (unless a fill put it there meanwhile) and
+    /// records it, on the blocking pool; returns the bytes added.
+    async fn publish_text(&self, dest: Dest, file_key: &str, text: String) -> Result<u64, Failure> {
+        let file_key = file_key.to_string();
+        self.disk
+            .run(move |disk| disk.publish_text(&dest, &file_key, text.as_bytes()))
+            .await?
     }
 
     /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
@@ -232,12 +207,16 @@ impl Packager {
         r: &Rendition,
         source: &Source,
     ) -> Result<Arc<RenditionInfo>, Failure> {
-        {
+        let known = {
             let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((id, info)) = known.get(&source.id.path) {
-                if *id == source.id && (self.tools.mode() == Mode::Jit || self.whole_is_there(r)) {
-                    return Ok(info.clone());
-                }
+            known
+                .get(&source.id.path)
+                .filter(|(id, _)| *id == source.id)
+                .map(|(_, info)| info.clone())
+        };
+        if let Some(info) = known {
+            if self.tools.mode() == Mode::Jit || self.whole_is_there(r).await? {
+                return Ok(info);
             }
         }
         if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
@@ -246,27 +225,30 @@ impl Packager {
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
         let result = self
             .infos
-            .run(&r.key, move || async move {
-                let info = match this.tools.mode() {
-                    Mode::Jit => {
-                        let plan = this
-                            .tools
-                            .plan(source2.file.as_fd(), this.config.segment_duration)
-                            .await?;
-                        RenditionInfo {
-                            durations: plan.durations()?,
-                            info: plan.info,
+            .run(&r.key, move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let info = match this.tools.mode() {
+                        Mode::Jit => {
+                            let plan = this
+                                .tools
+                                .plan(source2.file.as_fd(), this.config.segment_duration)
+                                .await?;
+                            RenditionInfo {
+                                durations: plan.durations()?,
+                                info: plan.info,
+                            }
                         }
+                        Mode::Whole => this.ensure_whole(&r2, &source2).await?,
+                    };
+                    let info = Arc::new(info);
+                    let mut known = this.known.lock().unwrap_or_else(|e| e.into_inner());
+                    if known.len() >= MAX_KNOWN {
+                        known.clear();
                     }
-                    Mode::Whole => this.ensure_whole(&r2, &source2).await?,
-                };
-                let info = Arc::new(info);
-                let mut known = this.known.lock().unwrap_or_else(|e| e.into_inner());
-                if known.len() >= MAX_KNOWN {
-                    known.clear();
-                }
-                known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
-                Ok(info)
+                    known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
+                    Ok(info)
+                })
             })
             .await;
         if let Err(failure) = &result {
@@ -282,42 +264,41 @@ impl Packager {
         container_key: String,
         file_key: &str,
     ) -> Result<(), Failure> {
-        let source = self.prepare(r)?;
-        if self.cache.path_of(file_key).is_file() {
+        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
+        if there {
             return Ok(());
         }
         let info = self.rendition_info(r, &source).await?;
         let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
         self.files
-            .run(&file_key.clone(), move || async move {
-                let _guard = this.cache.begin_fill(&container_key);
-                if this.cache.path_of(&file_key).is_file() {
-                    return Ok(());
-                }
-                let text = playlist::media(&info.durations, index);
-                if container_key == r.key {
-                    this.publish_in_rendition(&r, &source, &file_key, text.as_bytes())
-                        .await?;
-                } else {
-                    let bytes = this
-                        .cache
-                        .publish_bytes(&file_key, text.as_bytes())
-                        .map_err(Failure::cache)?;
-                    this.record(&container_key, EntryKind::Master, None, bytes)
-                        .await;
-                }
-                this.metrics
-                    .inc("casterpak_fills_total", &[("kind", "playlist")]);
-                Ok(())
+            .run(&file_key.clone(), move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let _guard = this.cache.begin_fill(&container_key);
+                    let text = playlist::media(&info.durations, index);
+                    let dest = if container_key == r.key {
+                        Dest::Rendition {
+                            key: r.key.clone(),
+                            source: source.id.clone(),
+                        }
+                    } else {
+                        Dest::Master { key: container_key }
+                    };
+                    let added = this.publish_text(dest, &file_key, text).await?;
+                    if added > 0 {
+                        this.filled("playlist", added);
+                    }
+                    Ok(())
+                })
             })
             .await
     }
 
     /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
     async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
-        let source = self.prepare(r)?;
         let file_key = format!("{}/segment{k}_0_av.ts", r.key);
-        if self.cache.path_of(&file_key).is_file() {
+        let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
+        if there {
             return Ok(());
         }
         let info = self.rendition_info(r, &source).await?;
@@ -327,7 +308,8 @@ impl Packager {
         }
         if self.tools.mode() == Mode::Whole {
             // ensure_whole published every segment; gone again means an eviction raced us.
-            return if self.cache.path_of(&file_key).is_file() {
+            let fk = file_key.clone();
+            return if self.disk.run(move |disk| disk.is_file(&fk)).await? {
                 Ok(())
             } else {
                 Err(Failure::Internal(format!(
@@ -342,31 +324,47 @@ impl Packager {
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
         let result = self
             .files
-            .run(&file_key, move || async move {
-                let _guard = this.cache.begin_fill(&r.key);
-                if this.cache.path_of(&fk).is_file() {
-                    return Ok(());
-                }
-                let scratch = this.cache.scratch_dir().map_err(Failure::cache)?;
-                let path = this
-                    .tools
-                    .package_segment(
-                        source.file.as_fd(),
-                        this.config.segment_duration,
-                        k,
-                        scratch.path(),
-                    )
-                    .await?;
-                let mut added = this.publish_marker(&r, &source)?;
-                added += this
-                    .cache
-                    .publish_file(&path, &fk)
-                    .map_err(Failure::cache)?;
-                this.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
-                    .await;
-                this.metrics
-                    .inc("casterpak_fills_total", &[("kind", "segment")]);
-                Ok(())
+            .run(&file_key, move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    let _guard = this.cache.begin_fill(&r.key);
+                    let look = fk.clone();
+                    let scratch = this
+                        .disk
+                        .run(move |disk| disk.scratch_unless_there(&look))
+                        .await??;
+                    let Some(scratch) = scratch else {
+                        return Ok(());
+                    };
+                    let path = this
+                        .tools
+                        .package_segment(
+                            source.file.as_fd(),
+                            this.config.segment_duration,
+                            k,
+                            scratch.path(),
+                        )
+                        .await?;
+                    let id = source.id.clone();
+                    let added = this
+                        .disk
+                        .run(move |disk| {
+                            let published = entry::publish_file_in_rendition(
+                                &disk.cache,
+                                &r.key,
+                                &id,
+                                &path,
+                                &fk,
+                            );
+                            scratch.remove();
+                            let added = published.map_err(Failure::cache)?;
+                            disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
+                            Ok::<_, Failure>(added)
+                        })
+                        .await??;
+                    this.filled("segment", added);
+                    Ok(())
+                })
             })
             .await;
         if let Err(failure) = &result {
@@ -374,6 +372,19 @@ impl Packager {
                 .remember(&source_id, Attempt::Segment(k), failure);
         }
         result
+    }
+}
+
+/// A fill as the flights run it: counted while it runs, and cut short by
+/// `Packager::abandon_fills`.
+async fn abandonable<T>(
+    (mut abandon, busy): (tokio::sync::watch::Receiver<bool>, Busy),
+    fill: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let _busy = busy;
+    tokio::select! {
+        result = fill => result,
+        _ = abandon.wait_for(|stop| *stop) => Err(Failure::ShuttingDown),
     }
 }
 

@@ -29,8 +29,8 @@ use tokio::task::JoinSet;
 
 /// A connection shed past the bound gets this long to send its header before its 503.
 const SHED_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
-/// In-flight requests get this long to finish after SIGTERM.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the grace, abandoned fills' waiters get this long to send their 503s.
+const ANSWER_AFTER_ABANDON: Duration = Duration::from_secs(5);
 /// Incomplete masters heal when the missing rendition appears: cache briefly.
 const PARTIAL_MASTER_MAX_AGE: u64 = 10;
 
@@ -98,6 +98,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(ctx("opening the database"))?;
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
+    check_after_unclean_stop(&store, &cache).await?;
     let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
     let (cache_root, cache_config) = (config.cache_root.clone(), config.cache.clone());
     let disk = tokio::task::spawn_blocking(move || DiskSpace::new(&cache_root, &cache_config))
@@ -117,7 +118,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         config.clone(),
         media,
         cache.clone(),
-        tools,
+        tools.clone(),
         Some(store.clone()),
         metrics.clone(),
     ));
@@ -163,24 +164,96 @@ pub async fn serve(config: Config) -> Result<(), String> {
         scrape,
         header_timeout: Duration::from_secs(config.limits.scgi_header_timeout_secs),
     });
-    accept_until_signal(listener, state).await;
-    disk_refresh.abort();
+    let connections = accept_until_signal(listener, state.clone()).await;
 
+    // The stop: nothing new is accepted by now.
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    finish_requests(connections, &state.packager, grace).await;
+    // The tool processes go once no fill can use them. Issue 9's tool pool adds
+    // `Tools::shutdown`; at merge this line becomes `tools.shutdown().await;`.
+    drop(tools);
+    disk_refresh.abort();
     // Aborting drops the hit reader, which reads and writes what the log still holds;
     // awaiting makes sure that write happened before the final flush below.
     hitlog.abort();
     let _ = hitlog.await;
     control.abort();
+    let _ = control.await;
+    let (flush_store, flush_cache) = (store.clone(), cache.clone());
+    match tokio::task::spawn_blocking(move || flush(&flush_store, &flush_cache)).await {
+        Ok(()) => {}
+        Err(e) => log::warn!("shutdown: flushing: {e}"),
+    }
     for socket in [&config.listen, &config.control_socket] {
         let _ = crate::control::remove_stale_socket(socket);
     }
-    match tokio::task::spawn_blocking(move || store.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => log::warn!("store flush at shutdown: {e}"),
-        Err(e) => log::warn!("store flush task: {e}"),
-    }
     log::info!("casterpak stopped");
     Ok(())
+}
+
+/// Lets the requests in progress finish within `grace`; then abandons their fills
+/// (503, tools killed, scratch removed) and waits until nothing of ours runs.
+async fn finish_requests(mut connections: JoinSet<()>, packager: &Packager, grace: Duration) {
+    log::info!(
+        "shutting down: finishing {} requests ({} fills), for at most {grace:?}",
+        connections.len(),
+        packager.fills_in_flight()
+    );
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, drain).await.is_err() {
+        log::warn!(
+            "shutdown: {} fills still running after {grace:?}: abandoning them",
+            packager.fills_in_flight()
+        );
+        packager.abandon_fills();
+        let answered = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(ANSWER_AFTER_ABANDON, answered)
+            .await
+            .is_err()
+        {
+            connections.shutdown().await;
+        }
+    }
+    packager.idle().await;
+}
+
+/// The last writes of a stop (blocking): what abandoned tools left in the scratch
+/// dir, sled, then one sync of the cache and its clean mark (the next start skips
+/// the check of published files).
+fn flush(store: &Store, cache: &Cache) {
+    if let Err(e) = cache.clear_scratch() {
+        log::warn!("shutdown: emptying the scratch dir: {e}");
+    }
+    if let Err(e) = store.flush() {
+        log::warn!("store flush at shutdown: {e}");
+    }
+    match cache.mark_clean() {
+        Ok(()) => log::info!("cache synced and marked clean"),
+        Err(e) => log::warn!("shutdown: syncing the cache: {e}; the next start checks it"),
+    }
+}
+
+/// Fills do not fsync; a previous run that did not stop cleanly may have left
+/// published files short, so each entry is checked (and a damaged one evicted)
+/// before this run answers anything.
+async fn check_after_unclean_stop(store: &Arc<Store>, cache: &Cache) -> Result<(), String> {
+    let (store, cache) = (store.clone(), cache.clone());
+    tokio::task::spawn_blocking(move || {
+        if cache.take_clean_mark().map_err(ctx("cache_root"))? {
+            log::info!("the previous run stopped cleanly: published files are whole");
+            return Ok(());
+        }
+        log::info!("the previous run did not stop cleanly: checking published files");
+        match crate::sweep::evict_damaged(&store, &cache) {
+            Ok((checked, evicted)) => {
+                log::info!("startup check: {checked} entries checked, {evicted} damaged evicted")
+            }
+            Err(e) => log::error!("startup check failed: {e}"),
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ctx("checking the cache"))?
 }
 
 fn bind(config: &Config) -> std::io::Result<UnixListener> {
@@ -194,15 +267,16 @@ fn bind(config: &Config) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
+/// Accepts until SIGTERM or SIGINT; returns the connections still in progress.
+async fn accept_until_signal(listener: UnixListener, state: Arc<State>) -> JoinSet<()> {
+    let mut connections = JoinSet::new();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot watch SIGTERM: {e}");
-            return;
+            return connections;
         }
     };
-    let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -230,13 +304,11 @@ async fn accept_until_signal(listener: UnixListener, state: Arc<State>) {
         }
         while connections.try_join_next().is_some() {}
     }
+    // Refuse new connections at once (nginx answers them 502 and may retry another
+    // upstream); the socket file goes at the very end.
     drop(listener);
     while connections.try_join_next().is_some() {}
-    log::info!("shutting down: finishing {} requests", connections.len());
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-        log::warn!("shutdown: requests still running after {DRAIN_TIMEOUT:?}; dropping them");
-    }
+    connections
 }
 
 /// Reads the header netstring; `None` drops the connection (malformed, too
@@ -398,10 +470,14 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
     match path {
         b"/_casterpak/health" => return text(200, "ok"),
         b"/_casterpak/ready" => {
-            return match state.disk.ready().and_then(|()| state.packager.ready()) {
+            let ready = match state.disk.ready() {
+                Ok(()) => state.packager.ready().await,
+                Err(why) => Err(why),
+            };
+            return match ready {
                 Ok(()) => text(200, "ready"),
                 Err(why) => text(503, &why),
-            }
+            };
         }
         b"/_casterpak/metrics" => {
             return response(

@@ -1,8 +1,9 @@
 //! Eviction: `casterpak --sweep` (from cron or the systemd timer) and the control
 //! socket's `sweep`. A sweep reconciles the database with the disk, plans what goes
-//! (`plan`, pure) and evicts through `Cache::sweep_evict`, which renames an entry
-//! away atomically and refuses entries being filled or just answered for (nginx
-//! may not have opened the file it was redirected to yet).
+//! (`plan`, pure) and evicts through `entry::evict_and_forget`, which renames an
+//! entry away atomically, refuses entries being filled or just answered for (nginx
+//! may not have opened the file it was redirected to yet) and drops the index row.
+//! `evict_damaged` is the check of published files after an unclean stop.
 //!
 //! sled allows one process per database, so the CLI first asks a running worker
 //! over its control socket and opens the database itself only when none answers.
@@ -13,6 +14,7 @@ pub mod reconcile;
 use crate::cache::{Cache, SweepEviction};
 use crate::config::Config;
 use crate::control::{self, ControlClientError, ControlHandler, ControlRequest};
+use crate::entry::{self, Spare};
 use crate::source::MediaRoot;
 use crate::store::{Entry, Store, StoreError};
 use plan::{Reason, Target};
@@ -137,6 +139,15 @@ impl From<StoreError> for SweepError {
     }
 }
 
+impl From<entry::EvictError> for SweepError {
+    fn from(e: entry::EvictError) -> Self {
+        match e {
+            entry::EvictError::Cache(e) => SweepError::Cache(e),
+            entry::EvictError::Forget { error, .. } => SweepError::Store(error),
+        }
+    }
+}
+
 impl From<reconcile::ReconcileError> for SweepError {
     fn from(e: reconcile::ReconcileError) -> Self {
         SweepError::Reconcile(e)
@@ -244,48 +255,28 @@ fn execute(
     target: &Target,
     reason: Reason,
 ) -> Result<Evicted, SweepError> {
-    let evict = |key: &str| match reason {
-        Reason::Stale => cache.evict_stale(key),
-        _ => cache.sweep_evict(key),
+    let spare = match reason {
+        Reason::Stale => Spare::Busy,
+        _ => Spare::Answered,
     };
-    match target {
-        Target::Entry(key) => match evict(key).map_err(SweepError::Cache)? {
-            SweepEviction::Evicted(bytes) => {
-                // A fill that published the key again right after keeps its entry.
-                if !exists(&cache.path_of(key)) {
-                    store.remove(key)?;
-                }
-                Ok(Evicted::Bytes(bytes))
-            }
-            SweepEviction::Absent => {
-                if !exists(&cache.path_of(key)) {
-                    store.remove(key)?;
-                }
-                Ok(Evicted::Bytes(0))
-            }
-            SweepEviction::Busy => Ok(Evicted::Busy),
-            SweepEviction::Answered => Ok(Evicted::Answered),
-        },
-        Target::Orphan(rel) => {
-            let key = rel.to_str().filter(|k| !k.starts_with(".casterpak-"));
-            match key {
-                // Inside the served tree: rename away atomically like any entry.
-                Some(key) => match evict(key).map_err(SweepError::Cache)? {
-                    SweepEviction::Evicted(bytes) => Ok(Evicted::Bytes(bytes)),
-                    SweepEviction::Absent => Ok(Evicted::Bytes(0)),
-                    SweepEviction::Busy => Ok(Evicted::Busy),
-                    SweepEviction::Answered => Ok(Evicted::Answered),
-                },
-                None => remove_tree(&cache.root().join(rel))
+    let outcome = match target {
+        Target::Entry(key) => entry::evict_and_forget(cache, Some(store), key, spare)?,
+        Target::Orphan(rel) => match rel.to_str().filter(|k| !k.starts_with(".casterpak-")) {
+            // Inside the served tree: rename away atomically like any entry.
+            Some(key) => entry::evict_and_forget(cache, None, key, spare)?,
+            None => {
+                return remove_tree(&cache.root().join(rel))
                     .map(Evicted::Bytes)
-                    .map_err(SweepError::Cache),
+                    .map_err(SweepError::Cache)
             }
-        }
-    }
-}
-
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+        },
+    };
+    Ok(match outcome {
+        SweepEviction::Evicted(bytes) => Evicted::Bytes(bytes),
+        SweepEviction::Absent => Evicted::Bytes(0),
+        SweepEviction::Busy => Evicted::Busy,
+        SweepEviction::Answered => Evicted::Answered,
+    })
 }
 
 /// Deletes a scratch leftover; nginx never serves those, so no rename is needed.
@@ -323,6 +314,32 @@ pub fn spawn_startup_reconcile(store: Arc<Store>, cache: Cache) -> tokio::task::
             Err(e) => log::error!("reconciling the index with the cache failed: {e}"),
         }
     })
+}
+
+/// After an unclean stop (no clean mark: a crash or a power cut may have left
+/// published files short, fills do not fsync): evicts, with its index row, every
+/// entry holding a file that is not whole (`entry::check`). Blocking; the worker runs
+/// it before it listens. Returns (entries checked, entries evicted).
+pub fn evict_damaged(store: &Store, cache: &Cache) -> Result<(usize, usize), SweepError> {
+    let walk = reconcile::walk_cache(cache.root())?;
+    let mut evicted = 0;
+    for disk in &walk.entries {
+        let why = match entry::check::damage(cache, &disk.key, disk.kind) {
+            Ok(None) => continue,
+            Ok(Some(why)) => why,
+            // Unreadable is not servable either.
+            Err(e) => e.to_string(),
+        };
+        log::warn!(
+            "startup check: {} is damaged ({why}): evicting it",
+            disk.key
+        );
+        match entry::evict_and_forget(cache, Some(store), &disk.key, Spare::Busy)? {
+            SweepEviction::Evicted(_) => evicted += 1,
+            other => log::warn!("startup check: {} not evicted: {other:?}", disk.key),
+        }
+    }
+    Ok((walk.entries.len(), evicted))
 }
 
 /// The worker's control-socket handler: `sweep [--dry-run]` runs one sweep at a

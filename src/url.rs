@@ -200,20 +200,75 @@ fn is_rendition_name(name: &str) -> bool {
     name.len() > ".mp4".len() && name.ends_with(".mp4")
 }
 
+/// A csmil list name split by the one grammar every caller uses:
+/// `<prefix>,<e1>,…,<en>,<suffix>.csmil` (prefix and suffix may be empty, so may
+/// elements). `None` when `name` does not end in `.csmil` or has no comma.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsmilList<'a> {
+    pub prefix: &'a str,
+    /// As written, empty ones included (the canonical spelling has none).
+    pub elements: Vec<&'a str>,
+    pub suffix: &'a str,
+}
+
+impl<'a> CsmilList<'a> {
+    pub fn parse(name: &'a str) -> Option<CsmilList<'a>> {
+        let list = name.strip_suffix(".csmil")?;
+        let parts: Vec<&str> = list.split(',').collect();
+        let (prefix, rest) = parts.split_first()?;
+        let (suffix, elements) = rest.split_last()?;
+        Some(CsmilList {
+            prefix,
+            elements: elements.to_vec(),
+            suffix,
+        })
+    }
+
+    fn has_empty_elements(&self) -> bool {
+        self.elements.iter().any(|e| e.is_empty())
+    }
+
+    /// The file names the non-empty elements stand for: `p_` + `lo` + `.mp4`.
+    pub fn file_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.elements
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| format!("{}{e}{}", self.prefix, self.suffix))
+    }
+}
+
+/// The rendition keys a csmil master key lists: `i/a/p_,lo,hi,.mp4.csmil` →
+/// `i/a/p_lo.mp4`, `i/a/p_hi.mp4` (empty elements skipped). None when the name is
+/// not a csmil list or lists nothing.
+pub fn csmil_rendition_keys(master_key: &str) -> Option<Vec<String>> {
+    let (dir, name) = match master_key.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, master_key),
+    };
+    let keys: Vec<String> = CsmilList::parse(name)?
+        .file_names()
+        .map(|file| match dir {
+            Some(dir) => format!("{dir}/{file}"),
+            None => file,
+        })
+        .collect();
+    if keys.is_empty() {
+        None
+    } else {
+        Some(keys)
+    }
+}
+
 /// A csmil list name without its empty elements (`p_,,lo,,.mp4.csmil` →
-/// `p_,lo,.mp4.csmil`): `None` when `name` is no csmil list or has none. The first
-/// and last parts are the prefix and suffix, which may be empty.
+/// `p_,lo,.mp4.csmil`): `None` when `name` is no csmil list or has none.
 fn csmil_without_empty_elements(name: &str) -> Option<String> {
-    let list = name.strip_suffix(".csmil")?;
-    let parts: Vec<&str> = list.split(',').collect();
-    let (first, rest) = parts.split_first()?;
-    let (last, middle) = rest.split_last()?;
-    if middle.iter().all(|e| !e.is_empty()) {
+    let list = CsmilList::parse(name)?;
+    if !list.has_empty_elements() {
         return None;
     }
-    let mut kept = vec![*first];
-    kept.extend(middle.iter().filter(|e| !e.is_empty()));
-    kept.push(last);
+    let mut kept = vec![list.prefix];
+    kept.extend(list.elements.iter().filter(|e| !e.is_empty()));
+    kept.push(list.suffix);
     Some(format!("{}.csmil", kept.join(",")))
 }
 
@@ -245,23 +300,15 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
         key: join(&[&key_dir, &name]),
         name,
     };
-    let container = if let Some(list) = container_name.strip_suffix(".csmil") {
-        let parts: Vec<&str> = list.split(',').collect();
-        let (Some((suffix, middle)), Some(first)) = (parts.split_last(), parts.first().copied())
-        else {
-            return Err(UrlError::BadCsmil);
-        };
-        let elements = middle.get(1..).unwrap_or_default();
+    let container = if container_name.ends_with(".csmil") {
+        let list = CsmilList::parse(container_name).ok_or(UrlError::BadCsmil)?;
         // Empty elements would give one title many cache entries; `screen` redirects
         // such a spelling to the canonical one, so none reaches a fill.
-        if elements.is_empty() || elements.iter().any(|e| e.is_empty()) {
+        if list.elements.is_empty() || list.has_empty_elements() {
             return Err(UrlError::BadCsmil);
         }
-        let names: Vec<String> = elements
-            .iter()
-            .map(|e| format!("{first}{e}{suffix}"))
-            .collect();
-        if names.is_empty() || !names.iter().all(|n| is_rendition_name(n)) {
+        let names: Vec<String> = list.file_names().collect();
+        if !names.iter().all(|n| is_rendition_name(n)) {
             return Err(UrlError::BadCsmil);
         }
         Container::Csmil {
@@ -493,6 +540,28 @@ mod tests {
                 (key.to_string(), renditions, resource, index),
                 "{uri}"
             );
+        }
+    }
+
+    #[test]
+    fn csmil_rendition_keys_table() {
+        let cases: [(&str, Option<&[&str]>); 6] = [
+            (
+                "i/a/p_,lo,hi,.mp4.csmil",
+                Some(&["i/a/p_lo.mp4", "i/a/p_hi.mp4"]),
+            ),
+            (",a,b,.mp4.csmil", Some(&["a.mp4", "b.mp4"])),
+            (
+                "i/p_,lo,,hi,.mp4.csmil",
+                Some(&["i/p_lo.mp4", "i/p_hi.mp4"]),
+            ),
+            ("i/x.mp4", None),
+            ("i/,.csmil", None),
+            ("i/nocomma.csmil", None),
+        ];
+        for (key, expected) in cases {
+            let expected = expected.map(|keys| keys.iter().map(|k| k.to_string()).collect());
+            assert_eq!(csmil_rendition_keys(key), expected, "{key}");
         }
     }
 

@@ -88,3 +88,36 @@ fn sigkill_during_a_whole_rendition_fill() {
         "clip_low.mp4",
     );
 }
+
+/// Fills do not fsync, so a power cut may leave a published file short. A worker that
+/// did not stop cleanly checks every entry before it answers: a segment truncated
+/// while it was down (standing in for the lost tail) gets its rendition evicted, and
+/// the next request refills it whole rather than nginx serving it short.
+#[test]
+fn a_file_left_short_by_a_crash_is_not_served_short() {
+    let mut stack = Stack::builder().media("clip_low.mp4").start();
+    let playlist = "/i/clip_low.mp4/index_0_av.m3u8";
+    let segment = "/i/clip_low.mp4/segment1_0_av.ts";
+    assert_eq!(stack.get(playlist).status, 200);
+    let whole = stack.get(segment);
+    assert_eq!(whole.status, 200);
+    assert_transport_stream(&whole.body, segment);
+    stack.kill_worker();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(stack.cache_path(segment))
+        .expect("open the published segment");
+    let short = whole.body.len() as u64 - 100;
+    file.set_len(short).expect("truncate it");
+    drop(file);
+
+    stack.start_worker();
+    let r = stack.get(segment);
+    assert_eq!(r.status, 200, "after restart: {}", r.text());
+    assert_eq!(r.body.len(), whole.body.len(), "served short");
+    assert_eq!(r.body, whole.body, "refilled with other bytes");
+    let log = stack.worker_log();
+    assert!(log.contains("did not stop cleanly"), "{log}");
+    assert!(log.contains("damaged"), "{log}");
+    assert!(stack.get(playlist).text().contains("#EXT-X-ENDLIST"));
+}

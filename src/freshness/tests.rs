@@ -2,6 +2,8 @@
 //! hit-path checker on a real media root, cache directory and sled database.
 
 use super::*;
+use crate::entry::SOURCE_MARKER;
+use crate::error::SourceError;
 use std::sync::Arc;
 
 fn id(path: &str, size: u64, mtime_ns: i128) -> SourceId {

@@ -60,6 +60,7 @@ fn example_config_is_the_default_config() {
         "failure_ttl_secs",
         "max_uri_bytes",
         "retry_after_secs",
+        "shutdown_grace_secs",
         "segment_ttl_secs",
         "max_cache_bytes",
         "orphan_grace_secs",

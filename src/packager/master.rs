@@ -1,10 +1,9 @@
 //! Master playlists: one variant per rendition that exists, sorted by bandwidth;
 //! complete ones are published, incomplete ones answered but not cached.
 
-use super::{Answer, Packager};
+use super::{Answer, Dest, Packager};
 use crate::error::{Failure, SourceError};
 use crate::playlist::{self, Variant};
-use crate::store::EntryKind;
 use crate::tool::output::ShowInfo;
 use crate::url::{Container, Rendition};
 use std::sync::Arc;
@@ -16,12 +15,12 @@ impl Packager {
         container: &Container,
         file_key: &str,
     ) -> Result<Answer, Failure> {
-        let (renditions, from_csmil, kind) = match container {
-            Container::Single(r) => (vec![r.clone()], false, EntryKind::Rendition),
-            Container::Csmil { renditions, .. } => (renditions.clone(), true, EntryKind::Master),
+        let (renditions, from_csmil) = match container {
+            Container::Single(r) => (vec![r.clone()], false),
+            Container::Csmil { renditions, .. } => (renditions.clone(), true),
         };
         let results = futures::future::join_all(renditions.iter().map(|r| async move {
-            let source = self.prepare(r)?;
+            let source = self.prepare(r, None).await?.source;
             let info = self.rendition_info(r, &source).await?;
             Ok::<_, Failure>((source, info))
         }))
@@ -58,21 +57,19 @@ impl Packager {
             return Ok(Answer::Playlist(text));
         }
         let _guard = self.cache.begin_fill(container.key());
-        match (container, single_source) {
-            (Container::Single(r), Some(source)) => {
-                self.publish_in_rendition(r, &source, file_key, text.as_bytes())
-                    .await?
-            }
-            _ => {
-                let bytes = self
-                    .cache
-                    .publish_bytes(file_key, text.as_bytes())
-                    .map_err(Failure::cache)?;
-                self.record(container.key(), kind, None, bytes).await;
-            }
+        let dest = match (container, single_source) {
+            (Container::Single(r), Some(source)) => Dest::Rendition {
+                key: r.key.clone(),
+                source: source.id,
+            },
+            _ => Dest::Master {
+                key: container.key().to_string(),
+            },
+        };
+        let added = self.publish_text(dest, file_key, text).await?;
+        if added > 0 {
+            self.filled("master", added);
         }
-        self.metrics
-            .inc("casterpak_fills_total", &[("kind", "master")]);
         Ok(Answer::Redirect(file_key.to_string()))
     }
 }

@@ -232,3 +232,60 @@ async fn broken_source_is_remembered_and_nothing_is_cached() {
         Err(404)
     );
 }
+
+/// One slow disk operation must not stall the other requests. The `.source` marker
+/// of one rendition is a FIFO: opening it blocks until a writer comes, as a read
+/// from a hung disk would. On a single-threaded runtime a miss on that rendition
+/// is started, and a miss on another title must be answered while the first is
+/// still stuck. Were the marker read on the runtime's thread, that one thread would
+/// block, and the other miss would only run once the FIFO's writer came, which is
+/// when this test gives up waiting (60 s) and fails.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stuck_disk_read_does_not_stall_other_misses() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = fixture(
+        Mode::Jit,
+        &[("clip_low.mp4", "stuck.mp4"), ("clip_low.mp4", "free.mp4")],
+    );
+    let dir = f.packager.cache().path_of("i/stuck.mp4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(entry::SOURCE_MARKER);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let released = Arc::new(AtomicBool::new(false));
+    let (release, give_up) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let released = released.clone();
+        std::thread::spawn(move || {
+            let _ = give_up.recv_timeout(Duration::from_secs(60));
+            released.store(true, Ordering::SeqCst);
+            // Not a marker: the stuck miss then finds the dir stale and refills it.
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            w.write_all(b"not a marker\n").unwrap();
+        })
+    };
+    let packager = f.packager.clone();
+    let stuck = tokio::spawn(async move {
+        let request = url::parse(b"/i/stuck.mp4/segment1_0_av.ts", "/i", 4096).unwrap();
+        packager.handle(&request).await
+    });
+    // Let the stuck miss run up to its marker read.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        f.get("/i/free.mp4/segment1_0_av.ts").await,
+        redirect("i/free.mp4/segment1_0_av.ts")
+    );
+    assert!(
+        !released.load(Ordering::SeqCst),
+        "the other miss waited for the stuck disk read"
+    );
+    assert!(!stuck.is_finished(), "the FIFO did not hold the first miss");
+    release.send(()).unwrap();
+    assert_eq!(
+        stuck.await.unwrap(),
+        redirect("i/stuck.mp4/segment1_0_av.ts")
+    );
+    writer.join().unwrap();
+}

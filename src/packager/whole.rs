@@ -4,11 +4,13 @@
 //! `segment<i>.ts` → `segment<i+1>_0_av.ts`, write our playlist from its EXTINF
 //! list, keep `--show-info` beside them for the master, and publish the dir.
 
-use super::{marker_text, Packager, RenditionInfo, SOURCE_MARKER};
+use super::disk::{Disk, Scratch};
+use super::{Packager, RenditionInfo};
+use crate::entry::{self, Marker};
 use crate::error::{Failure, ToolError};
 use crate::playlist;
 use crate::source::Source;
-use crate::store::EntryKind;
+use crate::store::{EntryKind, SourceId};
 use crate::tool::output::ShowInfo;
 use crate::url::Rendition;
 use std::os::fd::AsFd;
@@ -36,9 +38,14 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
 
 impl Packager {
     /// The rendition dir holds a complete whole packaging.
-    pub(super) fn whole_is_there(&self, r: &Rendition) -> bool {
-        let dir = self.cache.path_of(&r.key);
-        dir.join(PLAYLIST).is_file() && dir.join(INFO_FILE).is_file()
+    pub(super) async fn whole_is_there(&self, r: &Rendition) -> Result<bool, Failure> {
+        let key = r.key.clone();
+        self.disk
+            .run(move |disk| {
+                let dir = disk.cache.path_of(&key);
+                dir.join(PLAYLIST).is_file() && dir.join(INFO_FILE).is_file()
+            })
+            .await
     }
 
     /// Packages the whole rendition unless a complete packaging of this very
@@ -49,13 +56,17 @@ impl Packager {
         source: &Source,
     ) -> Result<RenditionInfo, Failure> {
         let _guard = self.cache.begin_fill(&r.key);
-        let dir = self.cache.path_of(&r.key);
-        let marker_ok = std::fs::read_to_string(dir.join(SOURCE_MARKER))
-            .is_ok_and(|t| t == marker_text(&source.id));
-        if marker_ok {
-            if let Some(info) = load(&dir) {
-                return Ok(info);
-            }
+        let (key, id) = (r.key.clone(), source.id.clone());
+        let kept = self
+            .disk
+            .run(move |disk| {
+                let dir = disk.cache.path_of(&key);
+                let marker_ok = entry::read_marker_in(&dir).is_ok_and(|m| m == Marker::Names(id));
+                marker_ok.then(|| load(&dir)).flatten()
+            })
+            .await?;
+        if let Some(info) = kept {
+            return Ok(info);
         }
         // Real Bento4 exits 0 on garbage: ask mp4info first whether there is media.
         let probe = self.tools.probe(source.file.as_fd()).await?;
@@ -64,43 +75,67 @@ impl Packager {
                 "no audio or video track".into(),
             )));
         }
-        let scratch = self.cache.scratch_dir().map_err(Failure::cache)?;
-        let work = scratch.path();
+        let scratch = self
+            .disk
+            .run(|disk| disk.cache.scratch_dir().map_err(Failure::cache))
+            .await??;
+        let scratch = Scratch::new(scratch, &self.disk.work);
         let info = self
             .tools
-            .package_whole(source.file.as_fd(), self.config.segment_duration, work)
-            .await?;
-        let text = std::fs::read_to_string(work.join("stream.m3u8"))
-            .map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
-        let segments =
-            playlist::parse_media(&text).map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
-        let mut durations = Vec::with_capacity(segments.len());
-        for (i, (duration, uri)) in segments.iter().enumerate() {
-            if *uri != format!("segment{i}.ts") {
-                return Err(bad(format!("unexpected segment URI {uri:?} at {i}")));
-            }
-            std::fs::rename(
-                work.join(uri),
-                work.join(format!("segment{}_0_av.ts", i + 1)),
+            .package_whole(
+                source.file.as_fd(),
+                self.config.segment_duration,
+                scratch.path(),
             )
-            .map_err(|e| bad(format!("segment {i}: {e}")))?;
-            durations.push(*duration);
-        }
-        std::fs::remove_file(work.join("stream.m3u8")).map_err(Failure::cache)?;
-        let info_json = serde_json::to_vec(&info).map_err(|e| Failure::Internal(e.to_string()))?;
-        std::fs::write(work.join(INFO_FILE), info_json).map_err(Failure::cache)?;
-        std::fs::write(work.join(SOURCE_MARKER), marker_text(&source.id))
-            .map_err(Failure::cache)?;
-        std::fs::write(work.join(PLAYLIST), playlist::media(&durations, 0))
-            .map_err(Failure::cache)?;
-        let added = self
-            .cache
-            .publish_dir(work, &r.key, PLAYLIST)
-            .map_err(Failure::cache)?;
-        self.record(&r.key, EntryKind::Rendition, Some(source.id.clone()), added)
-            .await;
-        self.metrics
-            .add("casterpak_fills_total", &[("kind", "whole")], 1);
-        Ok(RenditionInfo { durations, info })
+            .await?;
+        let (key, id) = (r.key.clone(), source.id.clone());
+        let (info, added) = self
+            .disk
+            .run(move |disk| {
+                let published = publish(disk, scratch.path(), &key, &id, info);
+                scratch.remove();
+                published
+            })
+            .await??;
+        self.filled("whole", added);
+        Ok(info)
     }
+}
+
+/// Renames Bento4's output to our names, adds our playlist, `--show-info` and the
+/// marker, publishes the dir and records it (blocking).
+fn publish(
+    disk: &Disk,
+    work: &Path,
+    key: &str,
+    id: &SourceId,
+    info: ShowInfo,
+) -> Result<(RenditionInfo, u64), Failure> {
+    let text = std::fs::read_to_string(work.join("stream.m3u8"))
+        .map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
+    let segments =
+        playlist::parse_media(&text).map_err(|e| bad(format!("mp42hls playlist: {e}")))?;
+    let mut durations = Vec::with_capacity(segments.len());
+    for (i, (duration, uri)) in segments.iter().enumerate() {
+        if *uri != format!("segment{i}.ts") {
+            return Err(bad(format!("unexpected segment URI {uri:?} at {i}")));
+        }
+        std::fs::rename(
+            work.join(uri),
+            work.join(format!("segment{}_0_av.ts", i + 1)),
+        )
+        .map_err(|e| bad(format!("segment {i}: {e}")))?;
+        durations.push(*duration);
+    }
+    std::fs::remove_file(work.join("stream.m3u8")).map_err(Failure::cache)?;
+    let info_json = serde_json::to_vec(&info).map_err(|e| Failure::Internal(e.to_string()))?;
+    std::fs::write(work.join(INFO_FILE), info_json).map_err(Failure::cache)?;
+    entry::write_marker_into(work, id).map_err(Failure::cache)?;
+    std::fs::write(work.join(PLAYLIST), playlist::media(&durations, 0)).map_err(Failure::cache)?;
+    let added = disk
+        .cache
+        .publish_dir(work, key, PLAYLIST)
+        .map_err(Failure::cache)?;
+    disk.record(key, EntryKind::Rendition, Some(id), added);
+    Ok((RenditionInfo { durations, info }, added))
 }

@@ -9,7 +9,9 @@
 //! accessed first until what stays fits in `max_cache_bytes`. Nothing busy goes.
 
 use crate::config::CacheConfig;
+use crate::entry::masters_listing;
 use crate::store::{Entry, EntryKind};
+use crate::url::csmil_rendition_keys;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -179,47 +181,6 @@ pub fn plan(
     out.kept_entries = kept.len();
     out.kept_bytes = total;
     out
-}
-
-/// The csmil master keys among `masters` that list any of `stale`.
-pub fn masters_listing<'a>(
-    masters: impl IntoIterator<Item = &'a str>,
-    stale: &HashSet<String>,
-) -> Vec<String> {
-    masters
-        .into_iter()
-        .filter(|m| csmil_rendition_keys(m).is_some_and(|rs| rs.iter().any(|r| stale.contains(r))))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The rendition keys a csmil master key lists: `i/a/p_,lo,hi,.mp4.csmil` →
-/// `i/a/p_lo.mp4`, `i/a/p_hi.mp4`. None when the name is not a csmil list.
-pub fn csmil_rendition_keys(master_key: &str) -> Option<Vec<String>> {
-    let (dir, name) = match master_key.rsplit_once('/') {
-        Some((dir, name)) => (Some(dir), name),
-        None => (None, master_key),
-    };
-    let list = name.strip_suffix(".csmil")?;
-    let parts: Vec<&str> = list.split(',').collect();
-    let (prefix, rest) = parts.split_first()?;
-    let (suffix, middles) = rest.split_last()?;
-    let keys: Vec<String> = middles
-        .iter()
-        .filter(|m| !m.is_empty())
-        .map(|m| {
-            let file = format!("{prefix}{m}{suffix}");
-            match dir {
-                Some(dir) => format!("{dir}/{file}"),
-                None => file,
-            }
-        })
-        .collect();
-    if keys.is_empty() {
-        None
-    } else {
-        Some(keys)
-    }
 }
 
 #[cfg(test)]

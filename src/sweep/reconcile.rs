@@ -6,6 +6,7 @@
 
 use super::plan::Orphan;
 use crate::cache::Cache;
+use crate::entry::{self, SOURCE_MARKER};
 use crate::store::{Entry, EntryKind, SourceId, Store, StoreError};
 use std::collections::HashMap;
 use std::fs;
@@ -13,8 +14,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-/// The worker's marker in each rendition dir: lines `path=…`, `size=…`, `mtime_ns=…`.
-pub const SOURCE_MARKER: &str = ".source";
 /// Scratch dirs of `Cache` at the top of the root: their children are orphan
 /// candidates, never entries.
 const SCRATCH_PREFIX: &str = ".casterpak-";
@@ -181,9 +180,9 @@ fn walk_dir(root: &Path, rel: &Path, depth: usize, walk: &mut Walk) -> Result<()
         match (kind, child_rel.to_str()) {
             (Some(kind), Some(key)) => {
                 let (bytes, newest_mtime) = measure(&path).map_err(walk_err(&path))?;
-                let source = fs::read_to_string(path.join(SOURCE_MARKER))
+                let source = entry::read_marker_in(&path)
                     .ok()
-                    .and_then(|text| parse_source_marker(&text));
+                    .and_then(entry::Marker::source);
                 walk.entries.push(DiskEntry {
                     key: key.to_string(),
                     kind,
@@ -251,43 +250,6 @@ pub(super) fn measure(path: &Path) -> io::Result<(u64, u64)> {
         }
     }
     Ok((bytes, newest))
-}
-
-/// Parses the worker's `.source` marker: either `path=…`, `size=…`, `mtime_ns=…`
-/// lines in any order, or the three bare lines size, mtime_ns, path that the
-/// packager writes. None unless all three are present and valid (a partial
-/// marker identifies nothing).
-pub fn parse_source_marker(text: &str) -> Option<SourceId> {
-    parse_keyed_marker(text).or_else(|| parse_positional_marker(text))
-}
-
-fn parse_keyed_marker(text: &str) -> Option<SourceId> {
-    let (mut path, mut size, mut mtime_ns) = (None, None, None);
-    for line in text.lines() {
-        match line.split_once('=') {
-            Some(("path", v)) => path = Some(v.to_string()),
-            Some(("size", v)) => size = v.trim().parse::<u64>().ok(),
-            Some(("mtime_ns", v)) => mtime_ns = v.trim().parse::<i128>().ok(),
-            _ => {}
-        }
-    }
-    Some(SourceId {
-        path: path.filter(|p| !p.is_empty())?,
-        size: size?,
-        mtime_ns: mtime_ns?,
-    })
-}
-
-fn parse_positional_marker(text: &str) -> Option<SourceId> {
-    let mut lines = text.lines();
-    let size = lines.next()?.trim().parse::<u64>().ok()?;
-    let mtime_ns = lines.next()?.trim().parse::<i128>().ok()?;
-    let path = lines.next().filter(|p| !p.is_empty())?.to_string();
-    Some(SourceId {
-        path,
-        size,
-        mtime_ns,
-    })
 }
 
 #[cfg(test)]

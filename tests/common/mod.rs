@@ -266,6 +266,31 @@ impl Stack {
         }
     }
 
+    /// Sends `signal` to the worker and waits up to `within` for it to exit; its exit
+    /// status and how long it took. A worker still running then is killed and fails
+    /// the test.
+    pub fn signal_worker(
+        &mut self,
+        signal: Signal,
+        within: Duration,
+    ) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.worker.take().expect("worker running");
+        let sent = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), signal).expect("signal the worker");
+        while sent.elapsed() < within {
+            if let Ok(Some(status)) = child.try_wait() {
+                return (status, sent.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the worker did not exit within {within:?} of {signal}:\n{}",
+            self.worker_log()
+        );
+    }
+
     pub fn get(&self, path: &str) -> Response {
         request(self.port, "GET", path.as_bytes(), &[])
     }

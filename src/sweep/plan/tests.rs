@@ -220,39 +220,6 @@ fn eviction_bytes_come_from_the_entries() {
 }
 
 #[test]
-fn csmil_rendition_keys_table() {
-    let cases: [(&str, Option<&[&str]>); 6] = [
-        (
-            "i/a/p_,lo,hi,.mp4.csmil",
-            Some(&["i/a/p_lo.mp4", "i/a/p_hi.mp4"]),
-        ),
-        (",a,b,.mp4.csmil", Some(&["a.mp4", "b.mp4"])),
-        (
-            "i/p_,lo,,hi,.mp4.csmil",
-            Some(&["i/p_lo.mp4", "i/p_hi.mp4"]),
-        ),
-        ("i/x.mp4", None),
-        ("i/,.csmil", None),
-        ("i/nocomma.csmil", None),
-    ];
-    for (key, expected) in cases {
-        let expected = expected.map(|keys| keys.iter().map(|k| k.to_string()).collect());
-        assert_eq!(csmil_rendition_keys(key), expected, "{key}");
-    }
-}
-#[test]
-fn masters_listing_picks_masters_over_stale_renditions() {
-    let stale: HashSet<String> = HashSet::from(["i/p_lo.mp4".to_string()]);
-    let masters = [
-        "i/p_,lo,hi,.mp4.csmil",
-        "i/p_,hi,.mp4.csmil",
-        "i/q_,lo,.mp4.csmil",
-        "j/p_,lo,.mp4.csmil",
-    ];
-    assert_eq!(masters_listing(masters, &stale), ["i/p_,lo,hi,.mp4.csmil"]);
-}
-
-#[test]
 fn stale_renditions_go_first_with_the_masters_listing_them() {
     use Reason::*;
     let entries = vec![

@@ -3,50 +3,6 @@
 use super::*;
 use std::time::{Duration, SystemTime};
 
-#[test]
-fn source_marker_table() {
-    let full = Some(SourceId {
-        path: "/srv/media/a b=c.mp4".into(),
-        size: 16_000_000,
-        mtime_ns: 1_700_000_000_123_456_789,
-    });
-    let cases: [(&str, &str, Option<SourceId>); 10] = [
-        (
-            "complete",
-            "path=/srv/media/a b=c.mp4\nsize=16000000\nmtime_ns=1700000000123456789\n",
-            full.clone(),
-        ),
-        (
-            "any order, unknown keys and junk ignored",
-            "junk\nmtime_ns=1700000000123456789\nversion=2\nsize=16000000\npath=/srv/media/a b=c.mp4",
-            full.clone(),
-        ),
-        (
-            "the packager's bare lines: size, mtime_ns, path",
-            "16000000\n1700000000123456789\n/srv/media/a b=c.mp4\n",
-            full.clone(),
-        ),
-        ("bare lines, path missing", "16000000\n1700000000123456789\n", None),
-        ("bare lines, size not a number", "x\n1\n/a.mp4\n", None),
-        ("empty", "", None),
-        ("size missing", "path=/a.mp4\nmtime_ns=1\n", None),
-        ("size not a number", "path=/a.mp4\nsize=-1\nmtime_ns=1\n", None),
-        ("empty path", "path=\nsize=1\nmtime_ns=1\n", None),
-        (
-            "negative mtime is valid",
-            "path=/a.mp4\nsize=0\nmtime_ns=-5\n",
-            Some(SourceId {
-                path: "/a.mp4".into(),
-                size: 0,
-                mtime_ns: -5,
-            }),
-        ),
-    ];
-    for (name, text, expected) in cases {
-        assert_eq!(parse_source_marker(text), expected, "{name}");
-    }
-}
-
 fn write(path: &Path, bytes: &[u8]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, bytes).unwrap();

@@ -1,0 +1,199 @@
+//! The file-system and index steps of a miss. Each is plain blocking code, run as
+//! one call on tokio's blocking pool (`Disk::run`), so a slow disk (a stat, an open,
+//! a marker read, a rename, a tree removal, a sled write) holds up only the request
+//! that needs it, never the runtime's threads and every other request on them.
+//! Steps are batched: a miss makes about three hops (look, make scratch, publish and
+//! record), not one per syscall.
+
+use crate::cache::{Cache, SweepEviction};
+use crate::entry::{self, Spare};
+use crate::error::Failure;
+use crate::source::{MediaRoot, Source};
+use crate::store::{EntryKind, SourceId, Store};
+use crate::url::Rendition;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What the blocking steps need; cheap to clone (shared handles).
+#[derive(Clone)]
+pub(super) struct Disk {
+    pub media: MediaRoot,
+    pub cache: Cache,
+    pub store: Option<Arc<Store>>,
+    pub work: Arc<Work>,
+}
+
+/// Fill tasks and blocking steps running, so a stop can wait until none is (a
+/// blocking step cannot be cancelled; a fill task outlives its waiters).
+#[derive(Debug, Default)]
+pub(super) struct Work(AtomicUsize);
+
+/// One unit of work, counted until dropped.
+pub(super) struct Busy(Arc<Work>);
+
+impl Work {
+    pub fn enter(self: &Arc<Self>) -> Busy {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The source of a rendition, opened, and whether the file asked for is there.
+pub(super) struct Looked {
+    pub source: Source,
+    pub there: bool,
+}
+
+/// What goes into the cache for one playlist or master.
+pub(super) enum Dest {
+    /// A file of a rendition dir: its marker goes first, the index row names the source.
+    Rendition { key: String, source: SourceId },
+    /// A file of a csmil master dir.
+    Master { key: String },
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Disk {
+    /// Runs `step` on the blocking pool.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Disk) -> T + Send + 'static,
+    ) -> Result<T, Failure> {
+        let (disk, busy) = (self.clone(), self.work.enter());
+        tokio::task::spawn_blocking(move || {
+            let _busy = busy;
+            step(&disk)
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("blocking task failed: {e}")))
+    }
+
+    pub fn is_file(&self, key: &str) -> bool {
+        self.cache.path_of(key).is_file()
+    }
+
+    /// Opens the rendition's source, evicts what was packaged from an older version
+    /// of it, and looks whether `file_key` is in the cache already.
+    pub fn look(&self, r: &Rendition, file_key: Option<&str>) -> Result<Looked, Failure> {
+        let source = self.media.resolve(&r.source)?;
+        let stale =
+            entry::stale_on_miss(&self.cache, &r.key, &source.id).map_err(Failure::cache)?;
+        if stale {
+            let store = self.store.as_deref();
+            match entry::evict_and_forget(&self.cache, store, &r.key, Spare::Busy) {
+                Ok(SweepEviction::Evicted(bytes)) => {
+                    log::info!("source of {} changed: evicted {bytes} bytes", r.key)
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("evicting stale {}: {e}", r.key),
+            }
+        }
+        let there = file_key.is_some_and(|k| self.is_file(k));
+        Ok(Looked { source, there })
+    }
+
+    /// Writes a fill into the index; a failure is logged (reconcile heals the index).
+    pub fn record(&self, key: &str, kind: EntryKind, source: Option<&SourceId>, bytes: u64) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.record_fill(key, kind, source, bytes, now()) {
+                log::warn!("store: recording a fill: {e}");
+            }
+        }
+    }
+
+    /// Publishes `text` at `file_key` unless it is there (a fill that ran meanwhile)
+    /// and records it; returns the bytes added.
+    pub fn publish_text(&self, into: &Dest, file_key: &str, text: &[u8]) -> Result<u64, Failure> {
+        if self.is_file(file_key) {
+            return Ok(0);
+        }
+        let added = match into {
+            Dest::Rendition { key, source } => {
+                entry::publish_bytes_in_rendition(&self.cache, key, source, file_key, text)
+            }
+            Dest::Master { .. } => self.cache.publish_bytes(file_key, text),
+        }
+        .map_err(Failure::cache)?;
+        match into {
+            Dest::Rendition { key, source } => {
+                self.record(key, EntryKind::Rendition, Some(source), added)
+            }
+            Dest::Master { key } => self.record(key, EntryKind::Master, None, added),
+        }
+        Ok(added)
+    }
+
+    /// A scratch dir for a tool's output, unless `file_key` appeared meanwhile.
+    pub fn scratch_unless_there(&self, file_key: &str) -> Result<Option<Scratch>, Failure> {
+        if self.is_file(file_key) {
+            return Ok(None);
+        }
+        let dir = self.cache.scratch_dir().map_err(Failure::cache)?;
+        Ok(Some(Scratch::new(dir, &self.work)))
+    }
+}
+
+/// A fill's scratch dir. Deleting it is disk work too: dropped on an async thread
+/// (a failed or abandoned fill), it is removed on the blocking pool.
+/// Counted as work until removed, so a stop waits for it.
+pub(super) struct Scratch {
+    dir: Option<tempfile::TempDir>,
+    work: Arc<Work>,
+}
+
+impl Scratch {
+    pub fn new(dir: tempfile::TempDir, work: &Arc<Work>) -> Scratch {
+        Scratch {
+            dir: Some(dir),
+            work: work.clone(),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir
+            .as_ref()
+            .map_or(std::path::Path::new(""), |d| d.path())
+    }
+
+    /// Removes the dir now (call it on the blocking pool).
+    pub fn remove(mut self) {
+        if let Some(dir) = self.dir.take() {
+            match dir.close() {
+                // Published whole (renamed into the cache): nothing left to remove.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("removing a scratch dir: {e}"),
+                Ok(()) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else {
+            return;
+        };
+        let busy = self.work.enter();
+        match tokio::runtime::Handle::try_current() {
+            // Not run if the runtime is shutting down; dropping the closure then
+            // removes the dir all the same.
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop((dir, busy)))),
+            Err(_) => drop((dir, busy)),
+        }
+    }
+}
