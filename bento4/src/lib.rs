@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod hls;
 pub mod info;
+pub mod lru;
 pub mod media;
 pub mod mp4;
 pub mod plan;

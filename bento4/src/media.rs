@@ -178,3 +178,29 @@ impl Track {
         }
     }
 }
+
+impl Movie {
+    /// Bytes this movie holds on the heap, mostly its sample tables; the codec
+    /// configurations are counted by their parameter sets. An estimate for a
+    /// cache's memory bound (`mp42hls --serve`), not an allocator's figure.
+    pub fn heap_bytes(&self) -> usize {
+        let tracks: usize = self
+            .tracks
+            .iter()
+            .map(|t| std::mem::size_of::<Track>() + t.samples.heap_bytes() + t.codec.heap_bytes())
+            .sum();
+        tracks + self.file.compatible_brands.capacity() * 4
+    }
+}
+
+impl Codec {
+    fn heap_bytes(&self) -> usize {
+        let units = |sets: &[Vec<u8>]| sets.iter().map(|u| u.capacity() + 24).sum::<usize>();
+        match self {
+            Codec::Avc(c) => units(&c.sps) + units(&c.pps),
+            Codec::Hevc(c) => c.arrays.iter().map(|(_, u)| units(u) + 32).sum(),
+            Codec::Aac(c) => c.decoder_info.capacity(),
+            _ => 0,
+        }
+    }
+}

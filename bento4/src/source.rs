@@ -23,17 +23,22 @@ impl Mp4Source {
     pub fn open(path: &Path) -> Result<Mp4Source, Mp4Error> {
         let file =
             File::open(path).map_err(|e| Mp4Error::Io(format!("{}: {e}", path.display())))?;
+        Mp4Source::from_file(file, &path.display().to_string())
+    }
+
+    /// [`Mp4Source::open`] on a file already open (a descriptor another process
+    /// opened and handed over); `label` names it in error messages only.
+    pub fn from_file(file: File, label: &str) -> Result<Mp4Source, Mp4Error> {
         let metadata = file
             .metadata()
-            .map_err(|e| Mp4Error::Io(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Mp4Error::Io(format!("{label}: {e}")))?;
         if metadata.is_dir() {
-            return Err(Mp4Error::Io(format!("{}: is a directory", path.display())));
+            return Err(Mp4Error::Io(format!("{label}: is a directory")));
         }
         let mut read_at = |offset: u64, buf: &mut [u8]| {
             file.read_exact_at(buf, offset).map_err(|e| {
                 Mp4Error::Io(format!(
-                    "{}: reading {} bytes at {offset}: {e}",
-                    path.display(),
+                    "{label}: reading {} bytes at {offset}: {e}",
                     buf.len()
                 ))
             })
@@ -44,6 +49,15 @@ impl Mp4Source {
             movie: parsed.movie,
             details: parsed.details,
         })
+    }
+
+    /// The file and the movie, apart (the movie outlives the file in `--serve`).
+    pub fn into_parts(self) -> (File, Movie) {
+        (self.file, self.movie)
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     pub fn movie(&self) -> &Movie {
@@ -57,15 +71,20 @@ impl Mp4Source {
 
     /// Reads one sample's bytes into `buf` (cleared first).
     pub fn read_sample(&self, sample: &Sample, buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
-        buf.clear();
-        buf.resize(sample.size as usize, 0);
-        self.file.read_exact_at(buf, sample.offset).map_err(|e| {
-            Mp4Error::Io(format!(
-                "reading {} bytes at {}: {e}",
-                sample.size, sample.offset
-            ))
-        })
+        read_sample(&self.file, sample, buf)
     }
+}
+
+/// Reads one sample's bytes from `file` into `buf` (cleared first).
+pub fn read_sample(file: &File, sample: &Sample, buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
+    buf.clear();
+    buf.resize(sample.size as usize, 0);
+    file.read_exact_at(buf, sample.offset).map_err(|e| {
+        Mp4Error::Io(format!(
+            "reading {} bytes at {}: {e}",
+            sample.size, sample.offset
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -1,48 +1,30 @@
 //! `mp42hls`: MP4 to HLS (MPEG-TS segments and playlists), Bento4's interface plus
-//! casterpak's extensions. All I/O lives here (and in the two modules below); the
-//! plan, the muxer and the playlists are pure library code.
+//! casterpak's extensions: one-shot runs here, `--serve` in `serve`, and what both
+//! share (planning, muxing a segment) in `job`. All I/O lives in this binary; the
+//! plan, the muxer, the playlists and the serve job format are pure library code.
 
+#[path = "mp42hls/job.rs"]
+mod job;
 #[path = "mp42hls/output.rs"]
 mod output;
 #[path = "mp42hls/sample_reader.rs"]
 mod sample_reader;
+#[path = "mp42hls/serve.rs"]
+mod serve;
+#[path = "mp42hls/serve_input.rs"]
+mod serve_input;
 
-use bento4::aes;
 use bento4::cli::mp42hls::{self as cli, Args, Command, Encryption, IvMode, Mode};
-use bento4::error::Mp4Error;
 use bento4::hls::{self, KeyLine, PlaylistOptions, Template};
-use bento4::mp4::codecs_string;
-use bento4::plan::stats::CodecNames;
-use bento4::plan::{select_streams, Plan, PlanError, SegmentPlan};
+use bento4::plan::Plan;
 use bento4::source::Mp4Source;
 use bento4::ts::mux::SegmentWriter;
+use job::{codec_names, output_error, size_on_disk, Failure, Key, Muxer};
 use output::Outputs;
-use sample_reader::SegmentSamples;
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
-
-/// A failure: exit code (bento4/README.md) and the one-line reason.
-struct Failure(u8, String);
-
-impl From<Mp4Error> for Failure {
-    fn from(e: Mp4Error) -> Self {
-        Failure(e.exit_code() as u8, e.to_string())
-    }
-}
-
-impl From<PlanError> for Failure {
-    fn from(e: PlanError) -> Self {
-        match e {
-            PlanError::Unsupported(m) => Failure(3, format!("unsupported input: {m}")),
-            PlanError::Corrupt(m) => Failure(2, format!("corrupt input: {m}")),
-        }
-    }
-}
-
-fn output_error(path: &Path, e: std::io::Error) -> Failure {
-    Failure(4, format!("writing {}: {e}", path.display()))
-}
 
 /// Writes to stdout without `print!`'s panic when the reader went away (`| head`):
 /// a closed pipe is an output error like any other, exit 4 with one line.
@@ -60,6 +42,7 @@ fn main() -> ExitCode {
         Ok(Command::Help) => write_stdout(cli::USAGE),
         Ok(Command::Capabilities) => write_stdout(&format!("{}\n", cli::CAPABILITIES)),
         Ok(Command::Run(args)) => run(&args),
+        Ok(Command::Serve(options)) => serve::serve(options),
         Err(error) => {
             // The reason first, on one line; the usage text after it where it helps.
             eprintln!("mp42hls: {}", error.reason);
@@ -72,80 +55,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, reason)) => {
-            let line: String = reason
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            eprintln!("mp42hls: {line}");
+            eprintln!("mp42hls: {}", bento4::cli::serve::one_line(&reason));
             ExitCode::from(code)
         }
     }
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
-    let source = Mp4Source::open(&args.input)?;
-    let movie = source.movie();
-    let mut streams = select_streams(movie, &args.plan)?;
-    if streams.video_needs_nal_counts() {
-        // Short NAL length prefixes grow by a start code per NAL: count them (reads
-        // the video samples; see bento4/README.md).
-        if let Some(video) = streams.video.as_mut() {
-            let mut buf = Vec::new();
-            let mut counts = Vec::with_capacity(video.track.samples.len());
-            for sample in &video.track.samples {
-                source.read_sample(&sample, &mut buf)?;
-                let count = video.framing.nal_count(&buf).map_err(|e| {
-                    Failure(
-                        2,
-                        format!("corrupt input: track {}: {}", video.track.id, e.0),
-                    )
-                })?;
-                counts.push(u32::try_from(count).unwrap_or(u32::MAX));
-            }
-            video.nal_counts = Some(counts);
-        }
-    }
-    let plan = Plan::new(movie, args.plan.clone(), streams)?;
-    let codecs = CodecNames {
-        audio: plan
-            .streams
-            .audio
-            .as_ref()
-            .and_then(|a| codecs_string(&a.track.codec)),
-        video: plan
-            .streams
-            .video
-            .as_ref()
-            .and_then(|v| codecs_string(&v.track.codec)),
-    };
-    let encrypted = args.encryption.is_some();
-    let size_on_disk = |s: &SegmentPlan| {
-        if encrypted {
-            aes::encrypted_len(s.size)
-        } else {
-            s.size
-        }
-    };
+    let (file, movie) = Mp4Source::open(&args.input)?.into_parts();
+    let plan = job::build_plan(&movie, &file, &args.plan)?;
     match args.mode {
-        Mode::Plan => {
-            let stats = plan.stats(size_on_disk);
-            write_stdout(&format!(
-                "{}\n",
-                plan.plan_json(&stats, &codecs, size_on_disk)
-            ))
-        }
+        Mode::Plan => write_stdout(&format!(
+            "{}\n",
+            job::plan_document(&plan, args.encryption.is_some())
+        )),
         Mode::Segments(first, last) => {
-            let (Some(from), Some(to)) = (plan.segment_index(first), plan.segment_index(last))
-            else {
-                let from = plan.options.first_segment_number;
-                let to = from.saturating_add((plan.segments.len() as u64).saturating_sub(1));
-                return Err(Failure(
-                    5,
-                    format!("segments {first}-{last} out of range ({from}-{to})"),
-                ));
-            };
+            let indices = job::segment_indices(&plan, first, last)?;
             let mut outputs = Outputs::default();
-            let result = write_segments(args, &plan, from..=to, &mut outputs);
+            let result = write_segments(args, &file, &plan, indices, &mut outputs);
             if result.is_err() {
                 outputs.remove_all();
             }
@@ -153,20 +80,12 @@ fn run(args: &Args) -> Result<(), Failure> {
         }
         Mode::Whole => {
             let mut outputs = Outputs::default();
-            let result = write_whole(args, &plan, &codecs, &mut outputs);
+            let result = write_whole(args, &file, &plan, &mut outputs);
             if result.is_err() {
                 outputs.remove_all();
             }
             result
         }
-    }
-}
-
-/// The IV of one segment: its sequence number, or the run's random IV.
-fn segment_iv(encryption: &Encryption, random_iv: Option<[u8; 16]>, number: u64) -> [u8; 16] {
-    match (encryption.iv_mode, random_iv) {
-        (IvMode::Random, Some(iv)) => iv,
-        _ => aes::sequence_iv(number),
     }
 }
 
@@ -178,28 +97,21 @@ fn random_iv() -> Result<[u8; 16], Failure> {
     Ok(iv)
 }
 
-/// Muxes segment `index` into `out` (cleared), encrypted when asked.
-fn mux_segment(
+/// Muxes segment `index` (encrypted when asked), with `--verbose` progress.
+fn mux_segment<'a>(
     args: &Args,
+    file: &File,
     plan: &Plan,
     index: usize,
-    samples: &mut SegmentSamples,
+    muxer: &'a mut Muxer,
     writer: &mut SegmentWriter,
-    out: &mut Vec<u8>,
     random_iv: Option<[u8; 16]>,
-) -> Result<(), Failure> {
-    samples.load(plan, index)?;
-    out.clear();
-    writer
-        .write(plan, index, samples, out)
-        .map_err(|e| Failure(2, format!("corrupt input: {}", e.0)))?;
-    if let (Some(encryption), Some(segment)) = (&args.encryption, plan.segments.get(index)) {
-        aes::encrypt_in_place(
-            out,
-            &encryption.key,
-            &segment_iv(encryption, random_iv, segment.number),
-        );
-    }
+) -> Result<&'a [u8], Failure> {
+    let key = args.encryption.as_ref().map(|encryption| Key {
+        encryption,
+        random_iv,
+    });
+    let out = muxer.segment(file, plan, writer, index, key.as_ref())?;
     if args.verbose {
         if let Some(segment) = plan.segments.get(index) {
             eprintln!(
@@ -210,34 +122,24 @@ fn mux_segment(
             );
         }
     }
-    Ok(())
-}
-
-fn open_samples(args: &Args) -> Result<SegmentSamples, Failure> {
-    let file = std::fs::File::open(&args.input).map_err(|e| {
-        Failure(
-            2,
-            format!("cannot read input: {}: {e}", args.input.display()),
-        )
-    })?;
-    Ok(SegmentSamples::new(file))
+    Ok(out)
 }
 
 fn write_segments(
     args: &Args,
+    file: &File,
     plan: &Plan,
     indices: std::ops::RangeInclusive<usize>,
     outputs: &mut Outputs,
 ) -> Result<(), Failure> {
-    let mut samples = open_samples(args)?;
+    let mut muxer = Muxer::default();
     let mut writer = SegmentWriter::new(plan);
-    let mut out = Vec::new();
     for index in indices {
-        mux_segment(args, plan, index, &mut samples, &mut writer, &mut out, None)?;
+        let out = mux_segment(args, file, plan, index, &mut muxer, &mut writer, None)?;
         let number = plan.segments.get(index).map_or(0, |s| s.number);
         let path = args.segment_filenames.format(number);
         outputs
-            .write_file(Path::new(&path), &out)
+            .write_file(Path::new(&path), out)
             .map_err(|e| output_error(Path::new(&path), e))?;
     }
     Ok(())
@@ -245,8 +147,8 @@ fn write_segments(
 
 fn write_whole(
     args: &Args,
+    file: &File,
     plan: &Plan,
-    codecs: &CodecNames,
     outputs: &mut Outputs,
 ) -> Result<(), Failure> {
     let random = match &args.encryption {
@@ -257,20 +159,9 @@ fn write_whole(
         _ => None,
     };
     let encrypted = args.encryption.is_some();
-    let sizes: Vec<u64> = plan
-        .segments
-        .iter()
-        .map(|s| {
-            if encrypted {
-                aes::encrypted_len(s.size)
-            } else {
-                s.size
-            }
-        })
-        .collect();
-    let mut samples = open_samples(args)?;
+    let sizes: Vec<u64> = plan.segments.iter().map(size_on_disk(encrypted)).collect();
+    let mut muxer = Muxer::default();
     let mut writer = SegmentWriter::new(plan);
-    let mut out = Vec::new();
     let mut single_file_offsets = None;
     if args.output_single_file {
         let path = args
@@ -279,16 +170,8 @@ fn write_whole(
         let path = Path::new(&path);
         let mut pending = outputs.begin(path).map_err(|e| output_error(path, e))?;
         for index in 0..plan.segments.len() {
-            mux_segment(
-                args,
-                plan,
-                index,
-                &mut samples,
-                &mut writer,
-                &mut out,
-                random,
-            )?;
-            pending.write_all(&out).map_err(|e| output_error(path, e))?;
+            let out = mux_segment(args, file, plan, index, &mut muxer, &mut writer, random)?;
+            pending.write_all(out).map_err(|e| output_error(path, e))?;
         }
         outputs.finish(pending).map_err(|e| output_error(path, e))?;
         let offsets = sizes
@@ -302,18 +185,10 @@ fn write_whole(
         single_file_offsets = Some(offsets);
     } else {
         for (index, segment) in plan.segments.iter().enumerate() {
-            mux_segment(
-                args,
-                plan,
-                index,
-                &mut samples,
-                &mut writer,
-                &mut out,
-                random,
-            )?;
+            let out = mux_segment(args, file, plan, index, &mut muxer, &mut writer, random)?;
             let path = args.segment_filenames.format(segment.number);
             outputs
-                .write_file(Path::new(&path), &out)
+                .write_file(Path::new(&path), out)
                 .map_err(|e| output_error(Path::new(&path), e))?;
         }
     }
@@ -345,14 +220,8 @@ fn write_whole(
         .write_file(index, text.as_bytes())
         .map_err(|e| output_error(index, e))?;
     if args.show_info {
-        let stats = plan.stats(|s| {
-            if encrypted {
-                aes::encrypted_len(s.size)
-            } else {
-                s.size
-            }
-        });
-        write_stdout(&plan.show_info_text(&stats, codecs))?;
+        let stats = plan.stats(size_on_disk(encrypted));
+        write_stdout(&plan.show_info_text(&stats, &codec_names(plan)))?;
     }
     Ok(())
 }

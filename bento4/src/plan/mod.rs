@@ -115,6 +115,26 @@ pub struct Plan<'m> {
     origin: (i64, u32),
 }
 
+/// A [`Plan`] without its borrow of the movie: see [`Plan::into_parts`].
+#[derive(Debug, Clone)]
+pub struct PlanParts {
+    pub options: PlanOptions,
+    nal_counts: Option<Vec<u32>>,
+    segments: Vec<SegmentPlan>,
+    base: i64,
+    origin: (i64, u32),
+}
+
+impl PlanParts {
+    /// Bytes held on the heap, for a cache's memory bound.
+    pub fn heap_bytes(&self) -> usize {
+        let keyframes: usize = self.segments.iter().map(|s| s.keyframes.capacity()).sum();
+        self.segments.capacity() * std::mem::size_of::<SegmentPlan>()
+            + keyframes * std::mem::size_of::<KeyframeSpan>()
+            + self.nal_counts.as_ref().map_or(0, |c| c.capacity() * 4)
+    }
+}
+
 impl<'m> Plan<'m> {
     /// Builds the plan. `streams` comes from [`select_streams`]; when it reports
     /// `video_needs_nal_counts`, fill `nal_counts` first.
@@ -153,6 +173,38 @@ impl<'m> Plan<'m> {
         plan.segments = plan.cut()?;
         plan.lay_out()?;
         Ok(plan)
+    }
+
+    /// Detaches what this plan computed from the movie it borrows, so a long-lived
+    /// process (`mp42hls --serve`) can keep it beside the movie and rebuild the plan
+    /// with [`Plan::from_parts`] without cutting and laying out the title again.
+    pub fn into_parts(self) -> PlanParts {
+        PlanParts {
+            options: self.options,
+            nal_counts: self.streams.video.and_then(|v| v.nal_counts),
+            segments: self.segments,
+            base: self.base,
+            origin: self.origin,
+        }
+    }
+
+    /// The plan `parts` came from, on the same `movie` (the one [`Plan::into_parts`]
+    /// was called on: the caller keeps the two together). Selects the streams again
+    /// (cheap: codec checks and one pass over the timing runs) since they borrow
+    /// the movie's tracks.
+    pub fn from_parts(movie: &'m Movie, parts: PlanParts) -> Result<Plan<'m>, PlanError> {
+        let mut streams = select_streams(movie, &parts.options)?;
+        if let Some(video) = streams.video.as_mut() {
+            video.nal_counts = parts.nal_counts;
+        }
+        Ok(Plan {
+            options: parts.options,
+            movie,
+            streams,
+            segments: parts.segments,
+            base: parts.base,
+            origin: parts.origin,
+        })
     }
 
     /// EXT-X-TARGETDURATION: the largest EXTINF rounded to the nearest integer (RFC 8216).

@@ -343,3 +343,28 @@ fn corrupt_sample_is_an_error_not_a_panic() {
     let mut out = Vec::new();
     assert!(writer.write(&plan, 0, &bytes, &mut out).is_err());
 }
+
+#[test]
+fn a_plan_rebuilt_from_its_parts_writes_the_same_bytes() {
+    // Short prefixes too: the NAL counts travel with the parts.
+    for nalu_length_size in [4u8, 2] {
+        let movie = movie(vec![
+            video_track(480, 48, nalu_length_size),
+            audio_track(938),
+        ]);
+        let bytes = FakeBytes::new(&movie, usize::from(nalu_length_size));
+        let options = PlanOptions {
+            first_segment_number: 1,
+            segment_duration: 4.0,
+            ..PlanOptions::default()
+        };
+        let plan = build(&movie, options, &bytes);
+        let files = mux_all(&plan, &bytes);
+        let parts = plan.clone().into_parts();
+        assert!(parts.heap_bytes() >= plan.segments.len() * std::mem::size_of::<SegmentPlan>());
+        let rebuilt = Plan::from_parts(&movie, parts).unwrap();
+        assert_eq!(rebuilt.segments, plan.segments);
+        assert_eq!(rebuilt.options, plan.options);
+        assert_eq!(mux_all(&rebuilt, &bytes), files);
+    }
+}

@@ -1,7 +1,11 @@
-//! Reads one segment's sample bytes with as few positioned reads as possible: one
-//! read over the region the segment's samples occupy when they lie close together
-//! (the usual interleaved file), otherwise one read per sample, so memory stays
-//! about one segment whatever the file's length or layout.
+//! Reads one segment's sample bytes with as few positioned reads as possible: the
+//! segment's samples (video and audio) are sorted by file offset and coalesced into
+//! runs, each read with one `pread` into one buffer. A run reads through the gap
+//! between two samples when it is at most `MAX_GAP` bytes (the other track's chunk
+//! of an interleaved file, or none at all) and while the gaps read through stay
+//! within `gap_allowance` of the segment's own bytes; a run stops at `MAX_RUN`
+//! bytes, so no single read grows without bound. Memory stays about one segment
+//! whatever the file's length or layout.
 
 use bento4::error::Mp4Error;
 use bento4::media::Sample;
@@ -11,15 +15,24 @@ use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
-/// A region read is used while it holds at most this much besides the samples.
-const SLACK_BYTES: u64 = 1 << 20;
+/// The largest gap between two samples that one read spans.
+const MAX_GAP: u64 = 64 << 10;
+/// The longest single read.
+const MAX_RUN: u64 = 32 << 20;
 
+/// Bytes of gaps a segment of `payload` sample bytes may read through in all.
+fn gap_allowance(payload: u64) -> u64 {
+    payload / 4 + MAX_GAP
+}
+
+#[derive(Default)]
 pub struct SegmentSamples {
-    file: File,
-    /// Region or per-sample bytes, reused from segment to segment.
+    /// The runs' bytes, one after another; reused from segment to segment.
     buf: Vec<u8>,
     video: Index,
     audio: Index,
+    /// Reads the last load made (for tests and `--verbose`).
+    pub reads: usize,
 }
 
 /// Where each sample of the loaded segment sits in `buf`.
@@ -36,18 +49,16 @@ impl Index {
     }
 }
 
-impl SegmentSamples {
-    pub fn new(file: File) -> SegmentSamples {
-        SegmentSamples {
-            file,
-            buf: Vec::new(),
-            video: Index::default(),
-            audio: Index::default(),
-        }
-    }
+/// One read: `len` bytes at file offset `offset`, into `buf` at `at`.
+struct Run {
+    offset: u64,
+    len: u64,
+    at: u64,
+}
 
-    /// Reads the samples of `plan.segments[index]`.
-    pub fn load(&mut self, plan: &Plan, index: usize) -> Result<(), Mp4Error> {
+impl SegmentSamples {
+    /// Reads the samples of `plan.segments[index]` from `file`.
+    pub fn load(&mut self, file: &File, plan: &Plan, index: usize) -> Result<(), Mp4Error> {
         let Some(segment) = plan.segments.get(index) else {
             return Err(Mp4Error::Corrupt(format!("no segment {index}")));
         };
@@ -64,82 +75,92 @@ impl SegmentSamples {
             .as_ref()
             .map(|a| a.track.samples.range(segment.audio.clone()).collect())
             .unwrap_or_default();
-        self.load_samples((segment.video.start, &video), (segment.audio.start, &audio))
+        self.load_samples(
+            file,
+            (segment.video.start, &video),
+            (segment.audio.start, &audio),
+        )
     }
 
     /// Reads these video and audio samples (first index, samples) into the buffer.
     fn load_samples(
         &mut self,
+        file: &File,
         video: (usize, &[Sample]),
         audio: (usize, &[Sample]),
     ) -> Result<(), Mp4Error> {
-        let all = || video.1.iter().chain(audio.1.iter());
-        let payload: u64 = all().map(|s| u64::from(s.size)).sum();
-        let low = all().map(|s| s.offset).min().unwrap_or(0);
-        let high = all()
-            .map(|s| s.offset.saturating_add(u64::from(s.size)))
-            .max()
-            .unwrap_or(0);
-        let span = high.saturating_sub(low);
-        if span <= payload.saturating_mul(2).saturating_add(SLACK_BYTES) {
-            let len = usize::try_from(span).map_err(|_| too_big(span))?;
-            self.read_into(low, len, 0)?;
-            self.video = region_index(video.0, video.1, low);
-            self.audio = region_index(audio.0, audio.1, low);
-        } else {
-            let len = usize::try_from(payload).map_err(|_| too_big(payload))?;
-            self.ensure_len(len);
-            let mut at = 0;
-            self.video = self.read_each(video.0, video.1, &mut at)?;
-            self.audio = self.read_each(audio.0, audio.1, &mut at)?;
+        let all: Vec<&Sample> = video.1.iter().chain(audio.1.iter()).collect();
+        let mut by_offset: Vec<usize> = (0..all.len()).collect();
+        by_offset.sort_by_key(|&i| all[i].offset);
+        let payload: u64 = all.iter().map(|s| u64::from(s.size)).sum();
+        let mut allowance = gap_allowance(payload);
+        // Each sample's position in the buffer, in `all` order.
+        let mut starts = vec![0u64; all.len()];
+        let mut runs: Vec<Run> = Vec::new();
+        let mut filled = 0u64;
+        for &i in &by_offset {
+            let sample = all[i];
+            let end = sample.offset.saturating_add(u64::from(sample.size));
+            let joined = runs.last_mut().and_then(|run| {
+                let run_end = run.offset + run.len;
+                let gap = sample.offset.saturating_sub(run_end);
+                let grows_to = end.max(run_end) - run.offset;
+                // Samples may overlap (or repeat): they share the bytes read.
+                // (Sorted by offset, so the sample never starts before the run.)
+                (gap <= MAX_GAP.min(allowance) && grows_to <= MAX_RUN).then(|| {
+                    allowance -= gap;
+                    filled += grows_to - run.len;
+                    run.len = grows_to;
+                    run.at + (sample.offset - run.offset)
+                })
+            });
+            starts[i] = match joined {
+                Some(at) => at,
+                None => {
+                    runs.push(Run {
+                        offset: sample.offset,
+                        len: u64::from(sample.size),
+                        at: filled,
+                    });
+                    let at = filled;
+                    filled += u64::from(sample.size);
+                    at
+                }
+            };
         }
+        let total = usize::try_from(filled).map_err(|_| too_big(filled))?;
+        // Grow only: zeroing the buffer again for every segment would cost a pass.
+        if self.buf.len() < total {
+            self.buf.resize(total, 0);
+        }
+        for run in &runs {
+            let (at, len) = (run.at as usize, run.len as usize);
+            let target = self
+                .buf
+                .get_mut(at..at + len)
+                .ok_or_else(|| Mp4Error::Io("read buffer too small".into()))?;
+            file.read_exact_at(target, run.offset).map_err(|e| {
+                Mp4Error::Corrupt(format!(
+                    "reading {len} bytes of samples at {}: {e}",
+                    run.offset
+                ))
+            })?;
+        }
+        self.reads = runs.len();
+        let span = |k: usize| {
+            let at = starts[k] as usize;
+            at..at + all[k].size as usize
+        };
+        self.video = Index {
+            first: video.0,
+            spans: (0..video.1.len()).map(span).collect(),
+        };
+        self.audio = Index {
+            first: audio.0,
+            spans: (video.1.len()..all.len()).map(span).collect(),
+        };
         Ok(())
     }
-
-    fn ensure_len(&mut self, len: usize) {
-        // Grow only: zeroing the buffer again for every segment would cost a pass.
-        if self.buf.len() < len {
-            self.buf.resize(len, 0);
-        }
-    }
-
-    fn read_into(&mut self, offset: u64, len: usize, at: usize) -> Result<(), Mp4Error> {
-        self.ensure_len(at + len);
-        let target = self
-            .buf
-            .get_mut(at..at + len)
-            .ok_or_else(|| Mp4Error::Io("read buffer too small".into()))?;
-        self.file.read_exact_at(target, offset).map_err(|e| {
-            Mp4Error::Corrupt(format!("reading {len} bytes of samples at {offset}: {e}"))
-        })
-    }
-
-    fn read_each(
-        &mut self,
-        first: usize,
-        samples: &[Sample],
-        at: &mut usize,
-    ) -> Result<Index, Mp4Error> {
-        let mut spans = Vec::with_capacity(samples.len());
-        for sample in samples {
-            let len = sample.size as usize;
-            self.read_into(sample.offset, len, *at)?;
-            spans.push(*at..*at + len);
-            *at += len;
-        }
-        Ok(Index { first, spans })
-    }
-}
-
-fn region_index(first: usize, samples: &[Sample], base: u64) -> Index {
-    let spans = samples
-        .iter()
-        .map(|s| {
-            let start = s.offset.saturating_sub(base) as usize;
-            start..start.saturating_add(s.size as usize)
-        })
-        .collect();
-    Index { first, spans }
 }
 
 fn too_big(bytes: u64) -> Mp4Error {
@@ -171,7 +192,7 @@ mod tests {
         }
     }
 
-    /// A sparse file with `fill` bytes (value = offset % 251) at each (offset, len).
+    /// A sparse file with bytes (value = offset % 251) at each (offset, len).
     fn file_with(name: &str, pieces: &[(u64, usize)]) -> (std::path::PathBuf, File) {
         use std::io::{Seek, SeekFrom, Write};
         let path =
@@ -194,29 +215,56 @@ mod tests {
     }
 
     #[test]
-    fn close_and_far_apart_samples_read_back_exactly() {
-        // (case, video samples, audio samples): interleaved, then 40 MB apart.
-        let cases: [(&str, Vec<Sample>, Vec<Sample>); 2] = [
+    fn samples_read_back_exactly_in_as_few_reads_as_the_gaps_allow() {
+        // (case, video samples, audio samples, reads expected)
+        let cases: [(&str, Vec<Sample>, Vec<Sample>, usize); 5] = [
+            // Interleaved and adjacent, out of decode order: one read.
             (
                 "close",
                 vec![sample(100, 50), sample(200, 70)],
                 vec![sample(150, 50)],
+                1,
             ),
+            // A small hole (another track's chunk) is read through.
+            (
+                "hole",
+                vec![sample(0, 40_000), sample(50_000, 40_000)],
+                vec![],
+                1,
+            ),
+            // Far apart: one read each, and only their bytes are held.
             (
                 "far",
                 vec![sample(10, 30), sample(40_000_000, 20)],
                 vec![sample(20_000_000, 9)],
+                3,
+            ),
+            // Gaps under MAX_GAP each, but more than the allowance in all.
+            (
+                "allowance",
+                (0..8).map(|i| sample(i * 60_000, 100)).collect(),
+                vec![],
+                7,
+            ),
+            // The same bytes twice (a repeated sample) share one read.
+            (
+                "overlap",
+                vec![sample(500, 100), sample(500, 100), sample(550, 100)],
+                vec![],
+                1,
             ),
         ];
-        for (name, video, audio) in cases {
+        for (name, video, audio, reads) in cases {
             let pieces: Vec<(u64, usize)> = video
                 .iter()
                 .chain(&audio)
                 .map(|s| (s.offset, s.size as usize))
                 .collect();
             let (path, file) = file_with(name, &pieces);
-            let mut reader = SegmentSamples::new(file);
-            reader.load_samples((5, &video), (7, &audio)).unwrap();
+            let mut reader = SegmentSamples::default();
+            reader
+                .load_samples(&file, (5, &video), (7, &audio))
+                .unwrap();
             for (i, s) in video.iter().enumerate() {
                 assert_eq!(
                     reader.video(5 + i),
@@ -233,7 +281,7 @@ mod tests {
             }
             assert_eq!(reader.video(4), None);
             assert_eq!(reader.video(5 + video.len()), None);
-            // Far apart samples are read one by one: the buffer holds only them.
+            assert_eq!(reader.reads, reads, "{name}");
             if name == "far" {
                 assert!(reader.buf.len() < 1000, "{}", reader.buf.len());
             }
@@ -244,9 +292,9 @@ mod tests {
     #[test]
     fn a_sample_past_the_end_is_an_error() {
         let (path, file) = file_with("short", &[(0, 100)]);
-        let mut reader = SegmentSamples::new(file);
+        let mut reader = SegmentSamples::default();
         assert!(reader
-            .load_samples((0, &[sample(50, 100)]), (0, &[]))
+            .load_samples(&file, (0, &[sample(50, 100)]), (0, &[]))
             .is_err());
         let _ = std::fs::remove_file(path);
     }

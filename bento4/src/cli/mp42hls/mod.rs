@@ -1,12 +1,14 @@
 //! `mp42hls` options: Bento4's (see `shared/docs/bento4-cli.md`) plus our extensions
-//! (`--capabilities`, `--first-segment-number`, `--plan`, `--segments`).
+//! (`--capabilities`, `--first-segment-number`, `--plan`, `--segments`, `--serve`).
 
+use crate::cli::serve::ServeOptions;
 use crate::hls::Template;
 use crate::plan::PlanOptions;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 usage: mp42hls [options] <input>
+       mp42hls --serve [--index-cache-entries <n>] [--index-cache-bytes <b>]
 Options:
   --segment-duration <s>              target segment duration in seconds, decimals allowed (default 6)
   --segment-duration-threshold <ms>   a keyframe this early still ends a segment (default 15)
@@ -35,10 +37,24 @@ Extensions (casterpak only, not in Bento4):
   --first-segment-number <n>          number of the first segment (default 0)
   --plan                              print the segment plan as JSON from the index alone; write nothing
   --segments <K>|<K-M>                write only segments K..=M (no playlist); exit 5 when out of range
+  --serve                             long-lived: run jobs from stdin, answer each on stdout (below)
+  --index-cache-entries <n>           with --serve: parsed indexes kept, least recently used evicted (default 64)
+  --index-cache-bytes <b>             with --serve: bytes of index memory kept (default 268435456)
+Serve mode (extension; full protocol in bento4/README.md):
+  stdin a SOCK_SEQPACKET/SOCK_DGRAM socket: one job per message, a JSON object with the
+  source file's descriptor attached (SCM_RIGHTS, exactly one); the source is read only
+  through it. Otherwise: one JSON object per line, with \"input\": \"<path>\" instead.
+  Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F]}
+        {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"}
+        {\"id\":N,\"op\":\"stats\"}
+  Answers, one line each, in order: {\"id\":N,\"ok\":true,...} (plan: the --plan fields;
+  segment: \"bytes\"; stats: \"entries\", \"bytes\") or
+  {\"id\":N,\"ok\":false,\"code\":C,\"reason\":\"...\"} with C the one-shot exit code.
+  A failed job never ends the process; end of input (or an empty message) ends it, exit 0.
 ";
 
 pub const CAPABILITIES: &str =
-    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true}";
+    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true,\"serve\":true}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvMode {
@@ -113,6 +129,8 @@ fn with_usage(reason: impl Into<String>) -> UsageError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Box<Args>),
+    /// `--serve`: jobs from stdin (`crate::cli::serve`).
+    Serve(ServeOptions),
     Help,
     Capabilities,
 }
@@ -121,6 +139,9 @@ pub enum Command {
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if args.is_empty() {
         return Err(with_usage("no input given"));
+    }
+    if args.iter().any(|a| a == "--serve") {
+        return parse_serve(args);
     }
     let mut plan = PlanOptions::default();
     let mut mode = Mode::Whole;
@@ -309,6 +330,43 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         allow_cache,
         encryption,
     })))
+}
+
+/// `--serve` and its own two options; nothing else goes with it (every other
+/// option is a job field or does not apply to serve mode).
+fn parse_serve(args: &[String]) -> Result<Command, UsageError> {
+    let mut options = ServeOptions::default();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("option {name} needs a value"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--serve" => {}
+            "--index-cache-entries" => {
+                options.index_cache_entries = usize::try_from(number(arg, &value(arg)?)?)
+                    .map_err(|_| format!("{arg} is too large"))?;
+            }
+            "--index-cache-bytes" => {
+                options.index_cache_bytes = usize::try_from(number(arg, &value(arg)?)?)
+                    .map_err(|_| format!("{arg} is too large"))?;
+            }
+            other if other.starts_with('-') => {
+                return Err(with_usage(format!(
+                    "{other} cannot be combined with --serve (jobs carry their options)"
+                )));
+            }
+            other => {
+                return Err(with_usage(format!(
+                    "--serve takes no input ({other}): jobs name or carry their sources"
+                )));
+            }
+        }
+    }
+    Ok(Command::Serve(options))
 }
 
 fn number(name: &str, text: &str) -> Result<u64, String> {

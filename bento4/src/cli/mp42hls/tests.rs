@@ -151,3 +151,36 @@ fn help_and_capabilities() {
     let caps: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
     assert_eq!(caps["casterpak_extensions"], 1);
 }
+
+#[test]
+fn serve_takes_its_cache_bounds_and_nothing_else() {
+    let serve = |args: &[&str]| parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        serve(&["--serve"]),
+        Ok(Command::Serve(ServeOptions::default()))
+    );
+    assert_eq!(
+        serve(&[
+            "--index-cache-entries",
+            "2",
+            "--serve",
+            "--index-cache-bytes",
+            "1000"
+        ]),
+        Ok(Command::Serve(ServeOptions {
+            index_cache_entries: 2,
+            index_cache_bytes: 1000
+        }))
+    );
+    for args in [
+        &["--serve", "a.mp4"][..],
+        &["--serve", "--plan"],
+        &["--serve", "--segment-duration", "6"],
+        &["--serve", "--index-cache-entries"],
+        &["--serve", "--index-cache-bytes", "-1"],
+    ] {
+        assert!(serve(args).is_err(), "{args:?}");
+    }
+    let caps: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
+    assert_eq!(caps["serve"], true);
+}

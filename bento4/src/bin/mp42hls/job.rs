@@ -1,0 +1,178 @@
+//! What a one-shot run and a `--serve` job share, so both give the same bytes and
+//! the same reasons: building the plan (with its corruption checks), the `--plan`
+//! document, the segment range check, and muxing one segment from the source file.
+
+use crate::sample_reader::SegmentSamples;
+use bento4::aes;
+use bento4::cli::mp42hls::{Encryption, IvMode};
+use bento4::error::Mp4Error;
+use bento4::media::Movie;
+use bento4::mp4::codecs_string;
+use bento4::plan::stats::CodecNames;
+use bento4::plan::{select_streams, Plan, PlanError, PlanOptions, SegmentPlan};
+use bento4::source::read_sample;
+use bento4::ts::mux::SegmentWriter;
+use serde_json::Value;
+use std::fs::File;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+/// A failure: exit code (bento4/README.md) and the one-line reason.
+pub struct Failure(pub u8, pub String);
+
+impl From<Mp4Error> for Failure {
+    fn from(e: Mp4Error) -> Self {
+        Failure(e.exit_code() as u8, e.to_string())
+    }
+}
+
+impl From<PlanError> for Failure {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Unsupported(m) => Failure(3, format!("unsupported input: {m}")),
+            PlanError::Corrupt(m) => Failure(2, format!("corrupt input: {m}")),
+        }
+    }
+}
+
+pub fn output_error(path: &Path, e: std::io::Error) -> Failure {
+    Failure(4, format!("writing {}: {e}", path.display()))
+}
+
+/// The plan for `options` on `movie`. Short NAL length prefixes grow by a start
+/// code per NAL: then the video samples are read from `file` to count them (see
+/// bento4/README.md).
+pub fn build_plan<'m>(
+    movie: &'m Movie,
+    file: &File,
+    options: &PlanOptions,
+) -> Result<Plan<'m>, Failure> {
+    let mut streams = select_streams(movie, options)?;
+    if streams.video_needs_nal_counts() {
+        if let Some(video) = streams.video.as_mut() {
+            let mut buf = Vec::new();
+            let mut counts = Vec::with_capacity(video.track.samples.len());
+            for sample in &video.track.samples {
+                read_sample(file, &sample, &mut buf)?;
+                let count = video.framing.nal_count(&buf).map_err(|e| {
+                    Failure(
+                        2,
+                        format!("corrupt input: track {}: {}", video.track.id, e.0),
+                    )
+                })?;
+                counts.push(u32::try_from(count).unwrap_or(u32::MAX));
+            }
+            video.nal_counts = Some(counts);
+        }
+    }
+    Ok(Plan::new(movie, options.clone(), streams)?)
+}
+
+pub fn codec_names(plan: &Plan) -> CodecNames {
+    CodecNames {
+        audio: plan
+            .streams
+            .audio
+            .as_ref()
+            .and_then(|a| codecs_string(&a.track.codec)),
+        video: plan
+            .streams
+            .video
+            .as_ref()
+            .and_then(|v| codecs_string(&v.track.codec)),
+    }
+}
+
+/// A segment's size in its file: AES-128 pads it.
+pub fn size_on_disk(encrypted: bool) -> impl Fn(&SegmentPlan) -> u64 {
+    move |s: &SegmentPlan| {
+        if encrypted {
+            aes::encrypted_len(s.size)
+        } else {
+            s.size
+        }
+    }
+}
+
+/// What `--plan` prints (and a `plan` job answers).
+pub fn plan_document(plan: &Plan, encrypted: bool) -> Value {
+    let stats = plan.stats(size_on_disk(encrypted));
+    plan.plan_json(&stats, &codec_names(plan), size_on_disk(encrypted))
+}
+
+/// Indices into `plan.segments` of segments `first..=last`, or exit 5.
+pub fn segment_indices(
+    plan: &Plan,
+    first: u64,
+    last: u64,
+) -> Result<RangeInclusive<usize>, Failure> {
+    match (plan.segment_index(first), plan.segment_index(last)) {
+        (Some(from), Some(to)) => Ok(from..=to),
+        _ => {
+            let from = plan.options.first_segment_number;
+            let to = from.saturating_add((plan.segments.len() as u64).saturating_sub(1));
+            Err(Failure(
+                5,
+                format!("segments {first}-{last} out of range ({from}-{to})"),
+            ))
+        }
+    }
+}
+
+/// How a segment is encrypted: the key and the run's random IV, if any.
+pub struct Key<'a> {
+    pub encryption: &'a Encryption,
+    pub random_iv: Option<[u8; 16]>,
+}
+
+/// The IV of one segment: its sequence number, or the run's random IV.
+fn segment_iv(key: &Key, number: u64) -> [u8; 16] {
+    match (key.encryption.iv_mode, key.random_iv) {
+        (IvMode::Random, Some(iv)) => iv,
+        _ => aes::sequence_iv(number),
+    }
+}
+
+/// Muxes segments of one plan: the sample reader and the output buffer are reused
+/// from segment to segment (and, in `--serve`, from job to job).
+#[derive(Default)]
+pub struct Muxer {
+    samples: SegmentSamples,
+    out: Vec<u8>,
+}
+
+impl Muxer {
+    /// Segment `index` of `plan`, its samples read from `file`, encrypted when asked.
+    pub fn segment(
+        &mut self,
+        file: &File,
+        plan: &Plan,
+        writer: &mut SegmentWriter,
+        index: usize,
+        key: Option<&Key>,
+    ) -> Result<&[u8], Failure> {
+        self.samples.load(file, plan, index)?;
+        self.out.clear();
+        writer
+            .write(plan, index, &self.samples, &mut self.out)
+            .map_err(|e| Failure(2, format!("corrupt input: {}", e.0)))?;
+        if let (Some(key), Some(segment)) = (key, plan.segments.get(index)) {
+            aes::encrypt_in_place(
+                &mut self.out,
+                &key.encryption.key,
+                &segment_iv(key, segment.number),
+            );
+        }
+        Ok(&self.out)
+    }
+
+    /// The last segment muxed.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Reads the last segment's samples took.
+    pub fn reads(&self) -> usize {
+        self.samples.reads
+    }
+}

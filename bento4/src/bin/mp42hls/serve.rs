@@ -1,0 +1,293 @@
+//! `mp42hls --serve`: a long-lived process that runs jobs (plan, segment, stats)
+//! from stdin and answers each with one line on stdout (bento4/README.md, "Serve
+//! mode"). Parsed indexes stay in a bounded LRU keyed by the source's identity
+//! from `fstat`, so a replaced file is parsed again; each job's plan and segment
+//! come from the code one-shot runs use (`job`), so the bytes are the same.
+
+use crate::job::{self, output_error, Failure, Muxer};
+use crate::serve_input::{JobInput, Received};
+use bento4::cli::serve::{self as protocol, BadJob, Job, Op, ServeOptions, MAX_JOB_BYTES};
+use bento4::error::Mp4Error;
+use bento4::lru::Lru;
+use bento4::media::Movie;
+use bento4::plan::{Plan, PlanOptions, PlanParts};
+use bento4::source::Mp4Source;
+use bento4::ts::mux::SegmentWriter;
+use serde_json::{Map, Value};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Plans kept per index (one per segment duration and first number asked for):
+/// casterpak asks for one, a few more cost little, an unbounded list could grow.
+const PLANS_PER_INDEX: usize = 4;
+
+/// The code a job that panicked answers: what the one-shot tool exits with then.
+const PANIC_CODE: u8 = 101;
+
+pub fn serve(options: ServeOptions) -> Result<(), Failure> {
+    let mut input = JobInput::stdin();
+    let mut server = Server {
+        cache: Lru::new(options.index_cache_entries, options.index_cache_bytes),
+        muxer: Muxer::default(),
+    };
+    let stdout = std::io::stdout();
+    while let Some(received) = input
+        .next()
+        .map_err(|e| Failure(4, format!("reading jobs from standard input: {e}")))?
+    {
+        let answer = server.answer(received);
+        let mut out = stdout.lock();
+        out.write_all(answer.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure(4, format!("writing to standard output: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A source's identity: the same inode with the same size and modification time
+/// is the same file; anything else (replaced by rename, rewritten in place) is not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+/// What is kept of one source: its movie, and the plans built on it.
+struct Index {
+    movie: Movie,
+    /// Least recently used first.
+    plans: Vec<PlanParts>,
+}
+
+impl Index {
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Index>()
+            + self.movie.heap_bytes()
+            + self.plans.iter().map(PlanParts::heap_bytes).sum::<usize>()
+    }
+
+    /// Runs `f` on the plan for `options`: rebuilt from kept parts, or built.
+    fn with_plan<T>(
+        &mut self,
+        file: &File,
+        options: &PlanOptions,
+        f: impl FnOnce(&Plan) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let kept = self
+            .plans
+            .iter()
+            .position(|p| p.options == *options)
+            .map(|i| self.plans.remove(i));
+        let plan = match kept {
+            Some(parts) => Plan::from_parts(&self.movie, parts)?,
+            None => job::build_plan(&self.movie, file, options)?,
+        };
+        let result = f(&plan);
+        self.plans.push(plan.into_parts());
+        if self.plans.len() > PLANS_PER_INDEX {
+            self.plans.remove(0);
+        }
+        result
+    }
+}
+
+enum Source {
+    Descriptor(OwnedFd),
+    Path(PathBuf),
+}
+
+struct Server {
+    cache: Lru<Identity, Index>,
+    /// Buffers reused from job to job; a job borrows it, never the cache.
+    muxer: Muxer,
+}
+
+impl Server {
+    /// Runs one job and returns its answer line. The job's descriptors are closed
+    /// when it returns, whatever happened.
+    fn answer(&mut self, received: Received) -> String {
+        let Received {
+            bytes,
+            mut fds,
+            too_long,
+        } = received;
+        if too_long {
+            let reason = format!("job longer than {MAX_JOB_BYTES} bytes");
+            return protocol::failure(None, 1, &reason);
+        }
+        let job = match protocol::parse_job(&bytes) {
+            Ok(job) => job,
+            Err(BadJob { id, reason }) => return protocol::failure(id, 1, &reason),
+        };
+        if fds.len() > 1 {
+            let reason = format!("one descriptor per job, got {}", fds.len());
+            return protocol::failure(Some(job.id), 1, &reason);
+        }
+        let source = match (&job.op, fds.pop(), job.input.clone()) {
+            (Op::Stats, None, _) => None,
+            (Op::Stats, Some(_), _) => {
+                return protocol::failure(Some(job.id), 1, "stats takes no descriptor")
+            }
+            (_, Some(fd), None) => Some(Source::Descriptor(fd)),
+            (_, None, Some(path)) => Some(Source::Path(path)),
+            (_, None, None) => {
+                let reason = "the job has neither a descriptor nor an input";
+                return protocol::failure(Some(job.id), 1, reason);
+            }
+            (_, Some(_), Some(_)) => {
+                let reason = "the job has both a descriptor and an input";
+                return protocol::failure(Some(job.id), 1, reason);
+            }
+        };
+        // The job owns the index it works on (taken out of the cache, put back
+        // after) and the cache is never borrowed across it, so a panic loses that
+        // one index and leaves the rest consistent; a half-written output is
+        // removed by its guard while unwinding.
+        match panic::catch_unwind(AssertUnwindSafe(|| self.run(&job, source))) {
+            Ok(Ok(fields)) => protocol::success(job.id, fields),
+            Ok(Err(Failure(code, reason))) => protocol::failure(Some(job.id), code, &reason),
+            Err(payload) => {
+                self.muxer = Muxer::default();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let reason = format!("internal error: {message}");
+                protocol::failure(Some(job.id), PANIC_CODE, &reason)
+            }
+        }
+    }
+
+    fn run(&mut self, job: &Job, source: Option<Source>) -> Result<Map<String, Value>, Failure> {
+        let Some(source) = source else {
+            let mut fields = Map::new();
+            fields.insert("entries".into(), Value::from(self.cache.len()));
+            fields.insert("bytes".into(), Value::from(self.cache.bytes()));
+            return Ok(fields);
+        };
+        let (file, label) = open(source)?;
+        let metadata = file
+            .metadata()
+            .map_err(|e| Mp4Error::Io(format!("{label}: {e}")))?;
+        let identity = Identity {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime: metadata.mtime(),
+            mtime_nsec: metadata.mtime_nsec(),
+        };
+        let (file, mut index) = match self.cache.take(&identity) {
+            Some(index) => (file, index),
+            None => {
+                let (file, movie) = Mp4Source::from_file(file, &label)?.into_parts();
+                let index = Index {
+                    movie,
+                    plans: Vec::new(),
+                };
+                (file, index)
+            }
+        };
+        let muxer = &mut self.muxer;
+        let result = match &job.op {
+            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan| {
+                write_segment(muxer, &file, plan, *k, output)
+            }),
+            Op::Plan | Op::Stats => index.with_plan(&file, &job.plan, |plan| {
+                match job::plan_document(plan, false) {
+                    Value::Object(fields) => Ok(fields),
+                    _ => Err(Failure(4, "the plan is not a JSON object".into())),
+                }
+            }),
+        };
+        let bytes = index.heap_bytes();
+        self.cache.put(identity, index, bytes);
+        result
+    }
+}
+
+/// The source as a file, and its name for messages. A descriptor is named by what
+/// `/proc/self/fd` shows, so reasons read as the one-shot tool's on that path; it
+/// is never opened by that name.
+fn open(source: Source) -> Result<(File, String), Failure> {
+    match source {
+        Source::Descriptor(fd) => {
+            let raw = fd.as_raw_fd();
+            let label = std::fs::read_link(format!("/proc/self/fd/{raw}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| format!("descriptor {raw}"));
+            Ok((File::from(fd), label))
+        }
+        Source::Path(path) => match File::open(&path) {
+            Ok(file) => Ok((file, path.display().to_string())),
+            Err(e) => Err(Mp4Error::Io(format!("{}: {e}", path.display())).into()),
+        },
+    }
+}
+
+/// Muxes segment `k` and writes it to `output`, a file this job creates.
+fn write_segment(
+    muxer: &mut Muxer,
+    file: &File,
+    plan: &Plan,
+    k: u64,
+    output: &Path,
+) -> Result<Map<String, Value>, Failure> {
+    let index = *job::segment_indices(plan, k, k)?.start();
+    let mut writer = SegmentWriter::new(plan);
+    let bytes = muxer.segment(file, plan, &mut writer, index, None)?.len();
+    let mut created = NewFile::create(output).map_err(|e| output_error(output, e))?;
+    created
+        .file
+        .write_all(muxer.output())
+        .map_err(|e| output_error(output, e))?;
+    created.keep();
+    let mut fields = Map::new();
+    fields.insert("bytes".into(), Value::from(bytes));
+    // How many preads the segment's samples took (README: coalesced reads).
+    fields.insert("reads".into(), Value::from(muxer.reads()));
+    Ok(fields)
+}
+
+/// A file this job created: removed when dropped (an error, a panic) unless kept.
+struct NewFile<'p> {
+    path: &'p Path,
+    file: File,
+    kept: bool,
+}
+
+impl<'p> NewFile<'p> {
+    fn create(path: &'p Path) -> std::io::Result<NewFile<'p>> {
+        // O_CREAT|O_EXCL: never truncate or follow into a file someone else has;
+        // std opens with O_CLOEXEC.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)?;
+        Ok(NewFile {
+            path,
+            file,
+            kept: false,
+        })
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for NewFile<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `mp42hls --serve`: the job and answer formats (bento4/README.md, "Serve mode").
+//! Pure: a job's bytes in, a typed job or a bad-job error out; answers as text.
+
+use crate::plan::PlanOptions;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// Parsed indexes kept by default: a pool of a few processes over a few hundred
+/// titles keeps each one's hot titles.
+pub const DEFAULT_INDEX_CACHE_ENTRIES: usize = 64;
+/// Index memory kept by default: 256 MiB is about 40 hours of 1080p at 24 fps
+/// (about 6 bytes per sample, README "Memory").
+pub const DEFAULT_INDEX_CACHE_BYTES: usize = 256 << 20;
+
+/// The largest job accepted, in bytes: a job is a few fields and a path.
+pub const MAX_JOB_BYTES: usize = 64 << 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub index_cache_entries: usize,
+    pub index_cache_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            index_cache_entries: DEFAULT_INDEX_CACHE_ENTRIES,
+            index_cache_bytes: DEFAULT_INDEX_CACHE_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Answer what `--plan` prints.
+    Plan,
+    /// Write segment `k` (in the job's numbering) to `output`, a new file.
+    Segment { k: u64, output: PathBuf },
+    /// Answer the index cache's entry count and bytes.
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: u64,
+    pub op: Op,
+    /// The source by path (newline-delimited jobs); None when a descriptor comes
+    /// with the job, or for `stats`.
+    pub input: Option<PathBuf>,
+    /// The defaults of the one-shot tool with the job's segment duration and first
+    /// segment number: what `--plan`/`--segments` use with those two options.
+    pub plan: PlanOptions,
+}
+
+/// A job that cannot be run as sent: answered with code 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadJob {
+    pub id: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    id: u64,
+    op: String,
+    input: Option<String>,
+    segment_duration: Option<f64>,
+    first_segment_number: Option<u64>,
+    k: Option<u64>,
+    output: Option<String>,
+}
+
+/// Parses one job (a JSON object, UTF-8).
+pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| BadJob {
+        id: None,
+        reason: format!("job is not JSON: {e}"),
+    })?;
+    // The id first, so that even a job refused below is answered under its id.
+    let id = value.get("id").and_then(Value::as_u64);
+    let bad = |reason: String| BadJob { id, reason };
+    if !value.is_object() {
+        return Err(bad("a job must be a JSON object".into()));
+    }
+    let raw: RawJob = serde_json::from_value(value).map_err(|e| bad(format!("bad job: {e}")))?;
+    let source_free = |op: &str| -> Result<(), BadJob> {
+        if raw.segment_duration.is_some() || raw.first_segment_number.is_some() {
+            return Err(bad(format!(
+                "{op} takes no segment_duration or first_segment_number"
+            )));
+        }
+        Ok(())
+    };
+    let op = match raw.op.as_str() {
+        "stats" => {
+            source_free("stats")?;
+            if raw.input.is_some() || raw.k.is_some() || raw.output.is_some() {
+                return Err(bad("stats takes no input, k or output".into()));
+            }
+            return Ok(Job {
+                id: raw.id,
+                op: Op::Stats,
+                input: None,
+                plan: PlanOptions::default(),
+            });
+        }
+        "plan" => {
+            if raw.k.is_some() || raw.output.is_some() {
+                return Err(bad("plan takes no k or output".into()));
+            }
+            Op::Plan
+        }
+        "segment" => {
+            let k = raw.k.ok_or_else(|| bad("segment needs k".into()))?;
+            let output = raw
+                .output
+                .ok_or_else(|| bad("segment needs output".into()))?;
+            let output = PathBuf::from(output);
+            if !output.is_absolute() {
+                return Err(bad(format!(
+                    "output must be an absolute path (got {})",
+                    output.display()
+                )));
+            }
+            Op::Segment { k, output }
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown op {other:?}: use plan, segment or stats"
+            )))
+        }
+    };
+    let seconds = raw
+        .segment_duration
+        .ok_or_else(|| bad("segment_duration is missing".into()))?;
+    // The one-shot `--segment-duration` and `--first-segment-number` bounds.
+    if !(seconds > 0.0 && seconds.is_finite() && seconds <= 86_400.0) {
+        return Err(bad(format!(
+            "segment_duration must be above 0 (got {seconds})"
+        )));
+    }
+    let first_segment_number = raw.first_segment_number.unwrap_or(1);
+    if first_segment_number >= 1 << 52 {
+        return Err(bad("first_segment_number is too large".into()));
+    }
+    Ok(Job {
+        id: raw.id,
+        op,
+        input: raw.input.map(PathBuf::from),
+        plan: PlanOptions {
+            segment_duration: seconds,
+            first_segment_number,
+            ..PlanOptions::default()
+        },
+    })
+}
+
+/// `{"id":N,"ok":true, …fields}` on one line, newline included.
+pub fn success(id: u64, fields: Map<String, Value>) -> String {
+    let mut answer = fields;
+    answer.insert("id".into(), Value::from(id));
+    answer.insert("ok".into(), Value::Bool(true));
+    format!("{}\n", Value::Object(answer))
+}
+
+/// `{"id":N|null,"ok":false,"code":C,"reason":"…"}` on one line, newline included.
+pub fn failure(id: Option<u64>, code: u8, reason: &str) -> String {
+    let mut answer = Map::new();
+    answer.insert("id".into(), id.map_or(Value::Null, Value::from));
+    answer.insert("ok".into(), Value::Bool(false));
+    answer.insert("code".into(), Value::from(code));
+    answer.insert("reason".into(), Value::from(one_line(reason)));
+    format!("{}\n", Value::Object(answer))
+}
+
+/// Control characters become spaces, as on the one-shot tool's stderr line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

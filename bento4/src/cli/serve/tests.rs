@@ -1,0 +1,131 @@
+use super::*;
+
+fn job(text: &str) -> Result<Job, BadJob> {
+    parse_job(text.as_bytes())
+}
+
+#[test]
+fn good_jobs() {
+    let plan = job(r#"{"id":7,"op":"plan","segment_duration":6}"#).unwrap();
+    assert_eq!((plan.id, &plan.op, &plan.input), (7, &Op::Plan, &None));
+    assert_eq!(plan.plan.segment_duration, 6.0);
+    assert_eq!(
+        plan.plan.first_segment_number, 1,
+        "casterpak's numbering by default"
+    );
+    // Every other option is the one-shot tool's default.
+    let defaults = PlanOptions::default();
+    assert_eq!(
+        (
+            plan.plan.threshold_seconds,
+            plan.plan.pcr_offset,
+            plan.plan.video_pid
+        ),
+        (
+            defaults.threshold_seconds,
+            defaults.pcr_offset,
+            defaults.video_pid
+        )
+    );
+    let segment = job(
+        r#"{"id":8,"op":"segment","segment_duration":4.5,"first_segment_number":0,"k":3,"output":"/tmp/x.ts","input":"a.mp4"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        segment.op,
+        Op::Segment {
+            k: 3,
+            output: PathBuf::from("/tmp/x.ts")
+        }
+    );
+    assert_eq!(segment.input, Some(PathBuf::from("a.mp4")));
+    assert_eq!(segment.plan.first_segment_number, 0);
+    assert_eq!(job(r#"{"id":9,"op":"stats"}"#).unwrap().op, Op::Stats);
+}
+
+#[test]
+fn bad_jobs_keep_their_id_when_it_can_be_read() {
+    // (job, id answered, words of the reason)
+    let cases: [(&str, Option<u64>, &str); 14] = [
+        ("not json", None, "not JSON"),
+        ("[1,2]", None, "JSON object"),
+        (r#"{"op":"plan","segment_duration":6}"#, None, "id"),
+        (
+            r#"{"id":-1,"op":"plan","segment_duration":6}"#,
+            None,
+            "bad job",
+        ),
+        (
+            r#"{"id":1,"op":"mux","segment_duration":6}"#,
+            Some(1),
+            "unknown op",
+        ),
+        (
+            r#"{"id":2,"op":"plan"}"#,
+            Some(2),
+            "segment_duration is missing",
+        ),
+        (
+            r#"{"id":3,"op":"plan","segment_duration":0}"#,
+            Some(3),
+            "above 0",
+        ),
+        (
+            r#"{"id":4,"op":"plan","segment_duration":1e9}"#,
+            Some(4),
+            "above 0",
+        ),
+        (
+            r#"{"id":5,"op":"segment","segment_duration":6,"output":"/x"}"#,
+            Some(5),
+            "needs k",
+        ),
+        (
+            r#"{"id":6,"op":"segment","segment_duration":6,"k":1}"#,
+            Some(6),
+            "needs output",
+        ),
+        (
+            r#"{"id":7,"op":"segment","segment_duration":6,"k":1,"output":"x.ts"}"#,
+            Some(7),
+            "absolute",
+        ),
+        // Encryption is not part of serve mode: an unknown field, not ignored.
+        (
+            r#"{"id":8,"op":"plan","segment_duration":6,"encryption_key":"00"}"#,
+            Some(8),
+            "unknown field",
+        ),
+        (
+            r#"{"id":9,"op":"plan","segment_duration":6,"first_segment_number":4503599627370496}"#,
+            Some(9),
+            "too large",
+        ),
+        (
+            r#"{"id":10,"op":"stats","input":"a.mp4"}"#,
+            Some(10),
+            "stats takes no",
+        ),
+    ];
+    for (text, id, needle) in cases {
+        let error = job(text).expect_err(text);
+        assert_eq!(error.id, id, "{text}");
+        assert!(error.reason.contains(needle), "{text}: {}", error.reason);
+    }
+}
+
+#[test]
+fn answers_are_one_line_each() {
+    let mut fields = Map::new();
+    fields.insert("bytes".into(), Value::from(188));
+    let ok: Value = serde_json::from_str(success(3, fields).trim_end()).unwrap();
+    assert_eq!(ok, serde_json::json!({"id": 3, "ok": true, "bytes": 188}));
+    let text = failure(None, 2, "corrupt input: a\nb");
+    assert_eq!(text.matches('\n').count(), 1);
+    assert!(text.ends_with('\n'));
+    let failed: Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(
+        failed,
+        serde_json::json!({"id": null, "ok": false, "code": 2, "reason": "corrupt input: a b"})
+    );
+}
