@@ -352,9 +352,21 @@ impl Tools {
 
     /// Sends plans and segments to long-lived `mp42hls --serve` processes (one per
     /// pool slot, started as jobs need them) instead of one run each.
-    pub fn serving(mut self, options: ServeOptions) -> Tools {
-        self.serve = Some(serve::Pool::new(
-            self.mp42hls.clone(),
+    pub fn serving(self, options: ServeOptions) -> Tools {
+        let program = self.mp42hls.clone();
+        self.serving_via(program, Vec::new(), options)
+    }
+
+    /// [`Tools::serving`] with `program <leading> --serve …` as the process.
+    fn serving_via(
+        mut self,
+        program: PathBuf,
+        leading: Vec<OsString>,
+        options: ServeOptions,
+    ) -> Tools {
+        self.serve = Some(serve::Pool::command(
+            program,
+            leading,
             options,
             self.pool_size,
             self.limits,

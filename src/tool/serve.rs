@@ -513,13 +513,26 @@ impl Pool {
         limits: RunLimits,
         metrics: Arc<Metrics>,
     ) -> Pool {
-        let args = vec![
+        Pool::command(program, Vec::new(), options, size, limits, metrics)
+    }
+
+    /// `program <leading> --serve …` (tests run scripts as `/bin/sh <script>`).
+    pub(super) fn command(
+        program: PathBuf,
+        leading: Vec<OsString>,
+        options: ServeOptions,
+        size: usize,
+        limits: RunLimits,
+        metrics: Arc<Metrics>,
+    ) -> Pool {
+        let mut args = leading;
+        args.extend([
             "--serve".into(),
             "--index-cache-entries".into(),
             options.index_cache_entries.to_string().into(),
             "--index-cache-bytes".into(),
             options.index_cache_bytes.to_string().into(),
-        ];
+        ]);
         Pool {
             inner: Arc::new(Inner {
                 program,
@@ -536,6 +549,12 @@ impl Pool {
                 metrics,
             }),
         }
+    }
+
+    /// The process groups (= pids) of the live processes.
+    #[cfg(test)]
+    pub(super) fn groups(&self) -> Vec<i32> {
+        lock(&self.inner.state).groups.keys().copied().collect()
     }
 
     /// Starts every process now rather than on the first jobs; a failure is
@@ -827,3 +846,6 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
