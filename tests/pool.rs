@@ -457,3 +457,46 @@ fn a_sigkilled_worker_leaves_no_tool_process_behind() {
         stack.start_worker();
     }
 }
+
+/// A process busy with a job reads no end of input: only its parent-death signal
+/// ends it when the worker dies.
+#[test]
+fn a_sigkilled_worker_leaves_no_busy_tool_process_behind() {
+    let mut stack = Stack::builder()
+        .media("clip_low.mp4")
+        .config("limits", "pool_size = 1")
+        .start();
+    assert_eq!(stack.get(PLAYLIST).status, 200);
+    stack.set_slow(Some(120));
+    let port = stack.port;
+    let held =
+        std::thread::spawn(move || request(port, "GET", b"/i/clip_low.mp4/segment2_0_av.ts", &[]));
+    let (pid, _) = wait_for_started(&stack);
+    let groups = HashSet::from([pid]);
+    stack.kill_worker();
+    assert!(held.join().expect("request thread").status >= 500);
+    // The proxy's sleeper that would log a straggler (a shell and its `sleep`) is
+    // the test's, not a tool.
+    let tools_alive = || {
+        let alive = alive_in(&groups);
+        let sleepers: HashSet<i32> = alive
+            .iter()
+            .filter(|p| p.cmdline.contains("straggler"))
+            .map(|p| p.pid)
+            .collect();
+        alive
+            .into_iter()
+            .filter(|p| !sleepers.contains(&p.pid) && !sleepers.contains(&p.ppid))
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !tools_alive().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "tool processes outlived the worker: {:?}",
+            tools_alive()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stack.set_slow(None);
+}
