@@ -28,13 +28,12 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap();
+        Server::start_on(SockType::SeqPacket, extra)
+    }
+
+    fn start_on(kind: SockType, extra: &[&str]) -> Server {
+        let (ours, theirs) =
+            socketpair(AddressFamily::Unix, kind, None, SockFlag::SOCK_CLOEXEC).unwrap();
         let mut child = Command::new(TOOL)
             .arg("--serve")
             .args(extra)
@@ -565,4 +564,53 @@ fn the_pipe_form_takes_paths() {
     assert_eq!(failure_of(&answers[2]), missing);
     assert_eq!(answers[3]["entries"], 1);
     assert!(failure_of(&answers[4]).1.contains("neither"));
+}
+
+#[test]
+fn datagram_sockets_work_too_and_an_empty_message_ends_them() {
+    let scratch = Scratch::new("serve-dgram");
+    let clip = media("clip_low.mp4");
+    let mut server = Server::start_on(SockType::Datagram, &[]);
+    assert_eq!(
+        plan_of(server.ask(plan_job(6.0), &clip)),
+        one_shot_plan(&clip, 6.0)
+    );
+    let output = scratch.path("s1.ts");
+    assert_eq!(server.ask(segment_job(6.0, 1, &output), &clip)["ok"], true);
+    assert!(std::fs::read(&output).unwrap() == one_shot_segment(&clip, 6.0, 1));
+    // A datagram socket has no end of stream: the worker sends an empty message.
+    let socket = server.socket.as_ref().unwrap().as_raw_fd();
+    sendmsg::<()>(socket, &[IoSlice::new(b"")], &[], MsgFlags::empty(), None).unwrap();
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    drop(server.socket.take());
+}
+
+#[test]
+fn help_and_capabilities_announce_serve_mode() {
+    let out = run_ok(&std::env::temp_dir(), &["--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    let extensions = help
+        .split("Extensions")
+        .nth(1)
+        .expect("an Extensions section");
+    for option in [
+        "--serve",
+        "--index-cache-entries",
+        "--index-cache-bytes",
+        "SCM_RIGHTS",
+    ] {
+        assert!(extensions.contains(option), "{option} in the extensions");
+    }
+    let out = run_ok(&std::env::temp_dir(), &["--capabilities"]);
+    let caps: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(caps["serve"], true);
+    // --serve refuses one-shot options and inputs (exit 1).
+    for args in [&["--serve", "in.mp4"][..], &["--serve", "--plan"]] {
+        assert_eq!(
+            run_in(&std::env::temp_dir(), args).status.code(),
+            Some(1),
+            "{args:?}"
+        );
+    }
 }

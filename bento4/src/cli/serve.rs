@@ -165,6 +165,22 @@ pub fn success(id: u64, fields: Map<String, Value>) -> String {
     format!("{}\n", Value::Object(answer))
 }
 
+/// [`success`] with the fields given as the text of a JSON object (a kept `--plan`
+/// document, rendered once): its members follow `id` and `ok`.
+pub fn success_with_object(id: u64, object: &str) -> String {
+    let members = object
+        .trim()
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or("")
+        .trim();
+    if members.is_empty() {
+        format!("{{\"id\":{id},\"ok\":true}}\n")
+    } else {
+        format!("{{\"id\":{id},\"ok\":true,{members}}}\n")
+    }
+}
+
 /// `{"id":N|null,"ok":false,"code":C,"reason":"…"}` on one line, newline included.
 pub fn failure(id: Option<u64>, code: u8, reason: &str) -> String {
     let mut answer = Map::new();

@@ -166,6 +166,14 @@ impl Muxer {
         Ok(&self.out)
     }
 
+    /// Frees buffers that grew past `keep` bytes (see `SegmentSamples::shrink_to`).
+    pub fn shrink_to(&mut self, keep: usize) {
+        self.samples.shrink_to(keep);
+        if self.out.capacity() > keep {
+            self.out = Vec::new();
+        }
+    }
+
     /// The last segment muxed.
     pub fn output(&self) -> &[u8] {
         &self.out

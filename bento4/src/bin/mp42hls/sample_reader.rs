@@ -57,6 +57,14 @@ struct Run {
 }
 
 impl SegmentSamples {
+    /// Drops the buffer when it grew past `keep` bytes (a long-lived process keeps
+    /// no more than that from one unusually large segment).
+    pub fn shrink_to(&mut self, keep: usize) {
+        if self.buf.capacity() > keep {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Reads the samples of `plan.segments[index]` from `file`.
     pub fn load(&mut self, file: &File, plan: &Plan, index: usize) -> Result<(), Mp4Error> {
         let Some(segment) = plan.segments.get(index) else {

@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 /// casterpak asks for one, a few more cost little, an unbounded list could grow.
 const PLANS_PER_INDEX: usize = 4;
 
+/// Read and mux buffers kept between jobs, at most (each): a 6 s segment of 1080p
+/// is about 1.3 MB; a rare huge one is not kept for the process's life.
+const KEPT_BUFFER_BYTES: usize = 16 << 20;
+
 /// The code a job that panicked answers: what the one-shot tool exits with then.
 const PANIC_CODE: u8 = 101;
 
@@ -40,6 +44,7 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         .map_err(|e| Failure(4, format!("reading jobs from standard input: {e}")))?
     {
         let answer = server.answer(received);
+        server.muxer.shrink_to(KEPT_BUFFER_BYTES);
         let mut out = stdout.lock();
         out.write_all(answer.as_bytes())
             .and_then(|()| out.flush())
@@ -63,39 +68,59 @@ struct Identity {
 struct Index {
     movie: Movie,
     /// Least recently used first.
-    plans: Vec<PlanParts>,
+    plans: Vec<KeptPlan>,
+}
+
+/// A plan without its borrow of the movie, and its `--plan` document once a plan
+/// job rendered it (rendering is most of a warm plan job's work).
+struct KeptPlan {
+    parts: PlanParts,
+    document: Option<String>,
 }
 
 impl Index {
     fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Index>()
-            + self.movie.heap_bytes()
-            + self.plans.iter().map(PlanParts::heap_bytes).sum::<usize>()
+        let plans: usize = self
+            .plans
+            .iter()
+            .map(|p| p.parts.heap_bytes() + p.document.as_ref().map_or(0, String::capacity))
+            .sum();
+        std::mem::size_of::<Index>() + self.movie.heap_bytes() + plans
     }
 
-    /// Runs `f` on the plan for `options`: rebuilt from kept parts, or built.
+    /// Runs `f` on the plan for `options` (rebuilt from kept parts, or built) and
+    /// the slot for its rendered document.
     fn with_plan<T>(
         &mut self,
         file: &File,
         options: &PlanOptions,
-        f: impl FnOnce(&Plan) -> Result<T, Failure>,
+        f: impl FnOnce(&Plan, &mut Option<String>) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         let kept = self
             .plans
             .iter()
-            .position(|p| p.options == *options)
+            .position(|p| p.parts.options == *options)
             .map(|i| self.plans.remove(i));
-        let plan = match kept {
-            Some(parts) => Plan::from_parts(&self.movie, parts)?,
-            None => job::build_plan(&self.movie, file, options)?,
+        let (plan, mut document) = match kept {
+            Some(kept) => (Plan::from_parts(&self.movie, kept.parts)?, kept.document),
+            None => (job::build_plan(&self.movie, file, options)?, None),
         };
-        let result = f(&plan);
-        self.plans.push(plan.into_parts());
+        let result = f(&plan, &mut document);
+        self.plans.push(KeptPlan {
+            parts: plan.into_parts(),
+            document,
+        });
         if self.plans.len() > PLANS_PER_INDEX {
             self.plans.remove(0);
         }
         result
     }
+}
+
+/// A successful job's fields: built for this job, or a kept JSON object's text.
+enum Answer {
+    Fields(Map<String, Value>),
+    Object(String),
 }
 
 enum Source {
@@ -151,7 +176,8 @@ impl Server {
         // one index and leaves the rest consistent; a half-written output is
         // removed by its guard while unwinding.
         match panic::catch_unwind(AssertUnwindSafe(|| self.run(&job, source))) {
-            Ok(Ok(fields)) => protocol::success(job.id, fields),
+            Ok(Ok(Answer::Fields(fields))) => protocol::success(job.id, fields),
+            Ok(Ok(Answer::Object(text))) => protocol::success_with_object(job.id, &text),
             Ok(Err(Failure(code, reason))) => protocol::failure(Some(job.id), code, &reason),
             Err(payload) => {
                 self.muxer = Muxer::default();
@@ -166,12 +192,12 @@ impl Server {
         }
     }
 
-    fn run(&mut self, job: &Job, source: Option<Source>) -> Result<Map<String, Value>, Failure> {
+    fn run(&mut self, job: &Job, source: Option<Source>) -> Result<Answer, Failure> {
         let Some(source) = source else {
             let mut fields = Map::new();
             fields.insert("entries".into(), Value::from(self.cache.len()));
             fields.insert("bytes".into(), Value::from(self.cache.bytes()));
-            return Ok(fields);
+            return Ok(Answer::Fields(fields));
         };
         let (file, label) = open(source)?;
         let metadata = file
@@ -197,15 +223,16 @@ impl Server {
         };
         let muxer = &mut self.muxer;
         let result = match &job.op {
-            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan| {
-                write_segment(muxer, &file, plan, *k, output)
+            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan, _| {
+                write_segment(muxer, &file, plan, *k, output).map(Answer::Fields)
             }),
-            Op::Plan | Op::Stats => index.with_plan(&file, &job.plan, |plan| {
-                match job::plan_document(plan, false) {
-                    Value::Object(fields) => Ok(fields),
-                    _ => Err(Failure(4, "the plan is not a JSON object".into())),
-                }
+            Op::Plan => index.with_plan(&file, &job.plan, |plan, document| {
+                let text =
+                    document.get_or_insert_with(|| job::plan_document(plan, false).to_string());
+                Ok(Answer::Object(text.clone()))
             }),
+            // (Refused in `answer` before a source is opened.)
+            Op::Stats => Err(Failure(1, "stats takes no source".into())),
         };
         let bytes = index.heap_bytes();
         self.cache.put(identity, index, bytes);
@@ -289,5 +316,48 @@ impl Drop for NewFile<'_> {
         if !self.kept {
             let _ = std::fs::remove_file(self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_removed_on_error_and_on_panic_unless_kept() {
+        let dir = std::env::temp_dir();
+        let pid = std::process::id();
+        let (failed, panicked, kept) = (
+            dir.join(format!("mp42hls-newfile-failed-{pid}")),
+            dir.join(format!("mp42hls-newfile-panicked-{pid}")),
+            dir.join(format!("mp42hls-newfile-kept-{pid}")),
+        );
+        let write = |path: &Path, keep: bool| -> Result<(), Failure> {
+            let mut created = NewFile::create(path).map_err(|e| output_error(path, e))?;
+            created
+                .file
+                .write_all(b"half")
+                .map_err(|e| output_error(path, e))?;
+            if keep {
+                created.keep();
+                return Ok(());
+            }
+            Err(Failure(2, "corrupt input: later".into()))
+        };
+        assert!(write(&failed, false).is_err());
+        assert!(!failed.exists());
+        let outcome = panic::catch_unwind(|| {
+            let _created = NewFile::create(&panicked).unwrap();
+            assert!(panicked.exists());
+            panic!("mid-write");
+        });
+        assert!(outcome.is_err());
+        assert!(!panicked.exists(), "removed while unwinding");
+        assert!(write(&kept, true).is_ok());
+        assert_eq!(std::fs::read(&kept).unwrap(), b"half");
+        // Never over an existing file.
+        assert_eq!(write(&kept, true).err().map(|f| f.0), Some(4));
+        assert_eq!(std::fs::read(&kept).unwrap(), b"half");
+        let _ = std::fs::remove_file(kept);
     }
 }

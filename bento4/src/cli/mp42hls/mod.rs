@@ -44,9 +44,10 @@ Serve mode (extension; full protocol in bento4/README.md):
   stdin a SOCK_SEQPACKET/SOCK_DGRAM socket: one job per message, a JSON object with the
   source file's descriptor attached (SCM_RIGHTS, exactly one); the source is read only
   through it. Otherwise: one JSON object per line, with \"input\": \"<path>\" instead.
-  Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F]}
+  Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F (default 1)]}
         {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"}
         {\"id\":N,\"op\":\"stats\"}
+  A segment job creates output (O_EXCL, mode 0644) and removes it on any failure.
   Answers, one line each, in order: {\"id\":N,\"ok\":true,...} (plan: the --plan fields;
   segment: \"bytes\"; stats: \"entries\", \"bytes\") or
   {\"id\":N,\"ok\":false,\"code\":C,\"reason\":\"...\"} with C the one-shot exit code.

@@ -120,6 +120,13 @@ fn answers_are_one_line_each() {
     fields.insert("bytes".into(), Value::from(188));
     let ok: Value = serde_json::from_str(success(3, fields).trim_end()).unwrap();
     assert_eq!(ok, serde_json::json!({"id": 3, "ok": true, "bytes": 188}));
+    let plan = r#"{"segments":[{"number":1}],"target_duration":6}"#;
+    let answer: Value = serde_json::from_str(&success_with_object(4, plan)).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"id": 4, "ok": true, "segments": [{"number": 1}], "target_duration": 6})
+    );
+    assert_eq!(success_with_object(5, "{}"), "{\"id\":5,\"ok\":true}\n");
     let text = failure(None, 2, "corrupt input: a\nb");
     assert_eq!(text.matches('\n').count(), 1);
     assert!(text.ends_with('\n'));
