@@ -88,7 +88,10 @@ pub fn input_path(input: BorrowedFd<'_>) -> OsString {
 
 /// What every tool child gets, one-shot or long-lived: its own process group (a
 /// timeout kills the group), the address-space limit, and SIGKILL when the worker
-/// dies, so a killed worker leaves no tool behind.
+/// dies, so a killed worker leaves no tool behind. (The kernel sends that signal
+/// when the spawning *thread* ends: the worker spawns from the runtime's threads
+/// and its main thread, which live as long as the worker, never from the blocking
+/// pool, whose threads come and go.)
 fn confine(cmd: &mut tokio::process::Command, memory_bytes: u64) {
     cmd.process_group(0);
     let parent = nix::unistd::getpid();

@@ -398,3 +398,23 @@ async fn a_serve_process_has_the_memory_limit_and_its_own_group() {
     assert_eq!(fields[2], pid.to_string(), "{stat}");
     tools.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_answer_past_the_output_bound_is_bad_output_and_ends_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let past = STDOUT_LIMIT + (2 << 20);
+    let body = after_one_job(&format!(
+        "echo $$ > \"$DIR/pid\"\nhead -c {past} /dev/zero | tr '\\0' x\nexec sleep 600"
+    ));
+    let tools = scripted(dir.path(), &body, 60, &metrics);
+    let source = File::open(media("clip_low.mp4")).unwrap();
+    let err = tools.plan(source.as_fd(), SECONDS).await.unwrap_err();
+    assert!(
+        matches!(&err, ToolError::BadOutput(r) if r.contains("longer than")),
+        "{err:?}"
+    );
+    let pid = read_pid(&dir.path().join("pid")).await;
+    wait_for("the process to be killed", || gone(pid)).await;
+    assert_eq!(restarts(&metrics, "bad_answer"), 1);
+}
