@@ -47,6 +47,13 @@ pub struct ToolsConfig {
     /// "auto" uses the just-in-time extensions when the tool reports them,
     /// "whole" always packages whole renditions (real Bento4), "jit" requires them.
     pub mode: PackagingMode,
+    /// In JIT mode, run plans and segments on long-lived `mp42hls --serve`
+    /// processes when the tool reports serve; false: one process per run.
+    pub serve: bool,
+    /// Parsed indexes each `--serve` process keeps (least recently used evicted).
+    pub index_cache_entries: usize,
+    /// Bytes of parsed indexes each `--serve` process keeps.
+    pub index_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -132,6 +139,9 @@ impl Default for ToolsConfig {
             mp4info: PathBuf::new(),
             mp42hls: PathBuf::new(),
             mode: PackagingMode::Auto,
+            serve: true,
+            index_cache_entries: 64,
+            index_cache_bytes: 256 << 20,
         }
     }
 }
@@ -288,6 +298,9 @@ impl Config {
         }
         if self.limits.queue_limit == 0 {
             return invalid("limits.queue_limit", "must be at least 1");
+        }
+        if self.tools.index_cache_entries == 0 {
+            return invalid("tools.index_cache_entries", "must be at least 1");
         }
         if self.limits.tool_timeout_secs == 0 {
             return invalid("limits.tool_timeout_secs", "must be at least 1");

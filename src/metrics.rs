@@ -30,6 +30,10 @@ const COUNTERS: &[(&str, &str)] = &[
         "Tool subprocess runs by tool and kind",
     ),
     (
+        "casterpak_tool_process_restarts_total",
+        "Long-lived tool processes given up, by reason (the next job starts a fresh one)",
+    ),
+    (
         "casterpak_hits_total",
         "Cache hits reported by nginx's hit log",
     ),
@@ -98,6 +102,22 @@ const GAUGES: &[(&str, &str)] = &[
         "Free-space floor: below it misses answer 503 and ready says no",
     ),
     ("casterpak_fills_in_flight", "Fills (and plans) running now"),
+    (
+        "casterpak_tool_processes",
+        "Long-lived mp42hls --serve processes running now",
+    ),
+    (
+        "casterpak_tool_index_entries",
+        "Parsed indexes the serve processes keep, summed (as last asked)",
+    ),
+    (
+        "casterpak_tool_index_entries_max",
+        "Parsed indexes the fullest serve process keeps (as last asked)",
+    ),
+    (
+        "casterpak_tool_index_bytes",
+        "Bytes of parsed indexes the serve processes keep, summed (as last asked)",
+    ),
     (
         "casterpak_scgi_connections",
         "SCGI connections the worker holds now",

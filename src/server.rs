@@ -169,9 +169,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // The stop: nothing new is accepted by now.
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     finish_requests(connections, &state.packager, grace).await;
-    // The tool processes go once no fill can use them. Issue 9's tool pool adds
-    // `Tools::shutdown`; at merge this line becomes `tools.shutdown().await;`.
-    drop(tools);
+    // The tool processes go once no fill can use them.
+    tools.shutdown().await;
     disk_refresh.abort();
     // Aborting drops the hit reader, which reads and writes what the log still holds;
     // awaiting makes sure that write happened before the final flush below.

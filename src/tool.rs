@@ -6,6 +6,7 @@
 //! checked, inherited under its own number, as the input path `/dev/fd/<n>`.
 
 pub mod output;
+pub mod serve;
 
 use crate::config::{Config, PackagingMode};
 use crate::error::IoCause;
@@ -22,10 +23,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
+pub use serve::ServeOptions;
+
 /// A plan for a long title is a few hundred KiB; anything near this is a bug.
 const STDOUT_LIMIT: usize = 32 << 20;
 const STDERR_LIMIT: usize = 64 << 10;
 const CAPABILITIES_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`Tools::shutdown`] lets running jobs finish before killing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How renditions are packaged, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,39 @@ pub fn input_path(input: BorrowedFd<'_>) -> OsString {
     format!("/dev/fd/{}", input.as_raw_fd()).into()
 }
 
+/// What every tool child gets, one-shot or long-lived: its own process group (a
+/// timeout kills the group), the address-space limit, and SIGKILL when the worker
+/// dies, so a killed worker leaves no tool behind. (The kernel sends that signal
+/// when the spawning *thread* ends: the worker spawns from the runtime's threads
+/// and its main thread, which live as long as the worker, never from the blocking
+/// pool, whose threads come and go.)
+fn confine(cmd: &mut tokio::process::Command, memory_bytes: u64) {
+    cmd.process_group(0);
+    let parent = nix::unistd::getpid();
+    // SAFETY: runs in the forked child before exec; setrlimit, prctl and getppid
+    // are plain async-signal-safe syscalls, and nothing here locks or allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            if memory_bytes > 0 {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_AS,
+                    memory_bytes,
+                    memory_bytes,
+                )
+                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            }
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            // The worker may have died between the fork and the prctl, and then no
+            // signal comes: the child has been reparented already, so it gives up.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other("the worker is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs `program` once: stdin null, own process group, memory limit, timeout
 /// that kills the group. `input`, if any, is inherited under its own number (see
 /// [`input_path`]); every other descriptor of ours stays close-on-exec. Maps the
@@ -101,27 +139,11 @@ pub async fn run_process(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    let memory = limits.memory_bytes;
-    if memory > 0 {
-        // SAFETY: runs in the forked child before exec; setrlimit is a plain
-        // async-signal-safe syscall and we touch no locks or allocations. The
-        // limit keeps one runaway tool from taking the machine's memory.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::sys::resource::setrlimit(
-                    nix::sys::resource::Resource::RLIMIT_AS,
-                    memory,
-                    memory,
-                )
-                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
-            });
-        }
-    }
+    confine(&mut cmd, limits.memory_bytes);
     if let Some(fd) = input.map(|fd| fd.as_raw_fd()) {
         // SAFETY: runs in the forked child before exec; fcntl is async-signal-safe
         // and touches only the child's own descriptor table. Keeping the number (no
@@ -232,6 +254,12 @@ pub struct Tools {
     queue_limit: usize,
     limits: RunLimits,
     metrics: Arc<Metrics>,
+    /// Long-lived `mp42hls --serve` processes for plans and segments, when the
+    /// tool offers them (JIT mode only); otherwise every job is a one-shot run.
+    serve: Option<serve::Pool>,
+    /// Set by [`Tools::shutdown`]: no job starts any more.
+    draining: std::sync::atomic::AtomicBool,
+    pool_size: usize,
 }
 
 /// `6.0` → "6" (real Bento4 parses whole seconds only), `4.5` → "4.5".
@@ -253,7 +281,8 @@ impl Tools {
             memory_bytes: config.limits.tool_memory_bytes,
         };
         let caps = run_process(&mp42hls, &["--capabilities".into()], None, None, limits).await;
-        let jit = caps.is_ok_and(|o| output::has_jit_extensions(&o.stdout));
+        let caps = caps.map(|o| o.stdout).unwrap_or_default();
+        let jit = output::has_jit_extensions(&caps);
         let mode = match (config.tools.mode, jit) {
             (PackagingMode::Whole, _) | (PackagingMode::Auto, false) => Mode::Whole,
             (PackagingMode::Auto | PackagingMode::Jit, true) => Mode::Jit,
@@ -264,12 +293,18 @@ impl Tools {
                 ))
             }
         };
+        let serve = mode == Mode::Jit && config.tools.serve && output::has_serve(&caps);
         log::info!(
-            "tools: mp4info {}, mp42hls {}, mode {mode:?}",
+            "tools: mp4info {}, mp42hls {}, mode {mode:?}, {}",
             mp4info.display(),
-            mp42hls.display()
+            mp42hls.display(),
+            if serve {
+                "long-lived mp42hls --serve processes"
+            } else {
+                "one process per run"
+            }
         );
-        Ok(Tools::with(
+        let tools = Tools::with(
             mp4info,
             mp42hls,
             mode,
@@ -280,7 +315,18 @@ impl Tools {
                 memory_bytes: config.limits.tool_memory_bytes,
             },
             metrics,
-        ))
+        );
+        if !serve {
+            return Ok(tools);
+        }
+        let tools = tools.serving(ServeOptions {
+            index_cache_entries: config.tools.index_cache_entries,
+            index_cache_bytes: config.tools.index_cache_bytes,
+        });
+        if let Some(pool) = &tools.serve {
+            pool.warm_up().await;
+        }
+        Ok(tools)
     }
 
     pub fn with(
@@ -301,11 +347,75 @@ impl Tools {
             queue_limit,
             limits,
             metrics,
+            serve: None,
+            draining: std::sync::atomic::AtomicBool::new(false),
+            pool_size: pool_size.max(1),
         }
+    }
+
+    /// Sends plans and segments to long-lived `mp42hls --serve` processes (one per
+    /// pool slot, started as jobs need them) instead of one run each.
+    pub fn serving(self, options: ServeOptions) -> Tools {
+        let program = self.mp42hls.clone();
+        self.serving_via(program, Vec::new(), options)
+    }
+
+    /// [`Tools::serving`] with `program <leading> --serve …` as the process.
+    fn serving_via(
+        mut self,
+        program: PathBuf,
+        leading: Vec<OsString>,
+        options: ServeOptions,
+    ) -> Tools {
+        self.serve = Some(serve::Pool::command(
+            program,
+            leading,
+            options,
+            self.pool_size,
+            self.limits,
+            self.metrics.clone(),
+        ));
+        self
     }
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Whether plans and segments go to long-lived processes.
+    pub fn serves(&self) -> bool {
+        self.serve.is_some()
+    }
+
+    /// The index caches of the long-lived processes that are idle now (each asked
+    /// with a `stats` job); empty without them.
+    pub async fn index_stats(&self) -> Vec<serve::IndexStats> {
+        match &self.serve {
+            Some(pool) => pool.index_stats().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Stops handing out jobs (new ones answer as a full queue does), lets running
+    /// jobs finish for up to [`SHUTDOWN_GRACE`], then closes the long-lived
+    /// processes' stdin, waits for them, and kills the groups of what is left. A
+    /// one-shot run still going then is killed when its task is dropped (and by
+    /// its parent-death signal when the worker exits).
+    pub async fn shutdown(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let slots = u32::try_from(self.pool_size).unwrap_or(u32::MAX);
+        // Every slot back means no job runs; waiters that get a slot meanwhile see
+        // `draining` and give it back at once.
+        let idle = tokio::time::timeout_at(deadline, self.pool.acquire_many(slots)).await;
+        if idle.is_err() {
+            log::warn!("tool jobs still running after {SHUTDOWN_GRACE:?} of shutdown");
+        }
+        if let Some(pool) = &self.serve {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            pool.shutdown(left.max(Duration::from_secs(1))).await;
+        }
+        self.pool.close();
     }
 
     /// Both tools still exist and are executable (readiness).
@@ -317,9 +427,20 @@ impl Tools {
     }
 
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, ToolError> {
+        let permit = self.acquire_slot().await?;
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ToolError::Overloaded);
+        }
+        Ok(permit)
+    }
+
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, ToolError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ToolError::Overloaded);
+        }
         match self.pool.clone().try_acquire_owned() {
             Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(ToolError::Failed("pool closed".into())),
+            Err(TryAcquireError::Closed) => return Err(ToolError::Overloaded),
             Err(TryAcquireError::NoPermits) => {}
         }
         let before = self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -335,7 +456,7 @@ impl Tools {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ToolError::Failed("pool closed".into()))
+            .map_err(|_| ToolError::Overloaded)
     }
 
     async fn run(
@@ -363,6 +484,27 @@ impl Tools {
         result
     }
 
+    /// One job on a long-lived process: the same slot, queue bound and metrics as
+    /// a one-shot run; returns the answer line.
+    async fn job(
+        &self,
+        pool: &serve::Pool,
+        kind: &'static str,
+        job: serve::Job<'_>,
+        input: BorrowedFd<'_>,
+    ) -> Result<Vec<u8>, ToolError> {
+        let _permit = self.acquire().await?;
+        self.metrics.inc(
+            "casterpak_tool_runs_total",
+            &[("tool", "mp42hls"), ("kind", kind)],
+        );
+        let started = Instant::now();
+        let result = pool.run(&job, Some(input)).await;
+        self.metrics
+            .observe_tool_seconds(started.elapsed().as_secs_f64());
+        result
+    }
+
     /// `mp4info --format json`: does the file have media tracks at all?
     pub async fn probe(&self, source: BorrowedFd<'_>) -> Result<Probe, ToolError> {
         let args = vec!["--format".into(), "json".into(), input_path(source)];
@@ -378,6 +520,11 @@ impl Tools {
         source: BorrowedFd<'_>,
         segment_duration: f64,
     ) -> Result<Plan, ToolError> {
+        if let Some(pool) = &self.serve {
+            let job = serve::Job::Plan { segment_duration };
+            let answer = self.job(pool, "plan", job, source).await?;
+            return output::parse_json("mp42hls --serve plan", &answer);
+        }
         let args = vec![
             "--plan".into(),
             "--first-segment-number".into(),
@@ -400,6 +547,22 @@ impl Tools {
         k: u64,
         dir: &Path,
     ) -> Result<PathBuf, ToolError> {
+        let name = format!("segment{k}_0_av.ts");
+        if let Some(pool) = &self.serve {
+            // The process has its own working directory: it is given a whole path.
+            let path = std::path::absolute(dir.join(&name))
+                .map_err(|e| ToolError::Failed(format!("scratch path: {}", IoCause::of(&e))))?;
+            // A path JSON cannot carry (not UTF-8) takes the one-shot way below.
+            if let Some(output) = path.to_str() {
+                let job = serve::Job::Segment {
+                    segment_duration,
+                    k,
+                    output,
+                };
+                self.job(pool, "segment", job, source).await?;
+                return Ok(path);
+            }
+        }
         // Relative template + cwd: a '%' in the cache path cannot break the pattern.
         let args = vec![
             "--segments".into(),
@@ -420,8 +583,9 @@ impl Tools {
             Some(source),
         )
         .await?;
-        let path = dir.join(format!("segment{k}_0_av.ts"));
-        if !path.is_file() {
+        let path = dir.join(name);
+        // On the blocking pool, like every other file-system step of a miss.
+        if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
             return Err(ToolError::BadOutput(format!(
                 "mp42hls did not write segment {k}"
             )));

@@ -1,10 +1,22 @@
 //! Killing the worker (SIGKILL) in the middle of a fill leaves nothing that nginx would
-//! serve half-written, and a restarted worker fills the same request.
+//! serve half-written, the tool dies with it, and a restarted worker fills the same
+//! request.
 
 mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
+
+/// Gone, or a zombie that its new parent has not reaped yet.
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z')),
+    }
+}
 
 fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -36,6 +48,10 @@ fn killed_fill(packaging: Packaging, warm_up: &[&str], path: &str, tool_args: &s
             .iter()
             .any(|(_, a)| a.contains(tool_args))
     });
+    let (tool, _) = common::tools::started(&log)
+        .into_iter()
+        .find(|(_, a)| a.contains(tool_args))
+        .expect("the slow run");
     stack.kill_worker();
     let answer = request_thread.join().expect("request thread");
     assert!(
@@ -47,11 +63,15 @@ fn killed_fill(packaging: Packaging, warm_up: &[&str], path: &str, tool_args: &s
         std::fs::symlink_metadata(stack.cache_path(path)).is_err(),
         "{path} is in the cache after the kill"
     );
-    // The tool was in its own process group and goes on: let it write its output.
-    wait_until("the orphaned tool to run", 30, || {
-        stack.mp42hls_runs().len() > runs_before
-    });
-    std::thread::sleep(Duration::from_secs(2));
+    // The tool dies with the worker (its parent-death signal): it never runs on to
+    // write its output. Past the wrapper's sleep, no run was logged.
+    wait_until("the tool to die with the worker", 30, || process_gone(tool));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        stack.mp42hls_runs().len(),
+        runs_before,
+        "the tool ran on after the worker was killed"
+    );
     assert!(
         std::fs::symlink_metadata(stack.cache_path(path)).is_err(),
         "{path} appeared in the cache after the orphaned tool finished"

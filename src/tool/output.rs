@@ -56,6 +56,16 @@ pub fn has_jit_extensions(stdout: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// `mp42hls --capabilities`: the tool can run as a long-lived job server (`--serve`).
+pub fn has_serve(stdout: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Caps {
+        #[serde(default)]
+        serve: bool,
+    }
+    has_jit_extensions(stdout) && serde_json::from_slice::<Caps>(stdout).is_ok_and(|c| c.serve)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct Stats {
     #[serde(default)]
@@ -216,6 +226,25 @@ mod tests {
         for (out, expected) in cases {
             assert_eq!(
                 has_jit_extensions(out),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(out)
+            );
+        }
+    }
+
+    #[test]
+    fn serve_capability() {
+        let cases: &[(&[u8], bool)] = &[
+            (br#"{"casterpak_extensions":1,"plan":true,"segments":true,"first_segment_number":true,"serve":true}"#, true),
+            (br#"{"casterpak_extensions":1,"plan":true,"segments":true,"first_segment_number":true}"#, false),
+            (br#"{"plan":true,"segments":true,"first_segment_number":true,"serve":false}"#, false),
+            (br#"{"serve":true}"#, false),
+            (b"usage: mp42hls", false),
+        ];
+        for (out, expected) in cases {
+            assert_eq!(
+                has_serve(out),
                 *expected,
                 "{}",
                 String::from_utf8_lossy(out)

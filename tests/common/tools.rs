@@ -1,7 +1,9 @@
 //! Wrapper scripts the test config points `[tools]` at. Each wrapper appends one line
 //! per run of the real tool to a log (so tests can count runs and see their arguments),
 //! can sleep first (to catch a fill in the act), and can refuse the casterpak extensions
-//! the way real Bento4 does (to force whole-rendition packaging).
+//! the way real Bento4 does (to force whole-rendition packaging). A long-lived
+//! `mp42hls --serve` runs behind `serve_proxy.py`, which logs (and slows) each job as
+//! the one-shot run it stands for, so the same logs count jobs in both ways.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,11 @@ pub struct Wrappers {
     /// A background child in its process group logs `straggler <pid>` after the same
     /// time, unless the whole group was killed.
     pub slow_flag: PathBuf,
+    /// The proxy in front of each `mp42hls --serve` (see `serve_proxy.py`).
+    pub serve_proxy: PathBuf,
 }
+
+const SERVE_PROXY: &str = include_str!("serve_proxy.py");
 
 /// Sets `$args` to the arguments with each inherited `/dev/fd/<n>` (the worker hands
 /// the tools the source it opened) shown as the file it is, so the logs name the
@@ -49,7 +55,9 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
         mp4info_log: dir.join("mp4info.runs"),
         mp42hls_log: dir.join("mp42hls.runs"),
         slow_flag: dir.join("slow"),
+        serve_proxy: dir.join("serve_proxy.py"),
     };
+    std::fs::write(&w.serve_proxy, SERVE_PROXY).expect("write serve proxy");
     let real_mp4info = real_bin_dir.join("mp4info");
     let real_mp42hls = real_bin_dir.join("mp42hls");
     for real in [&real_mp4info, &real_mp42hls] {
@@ -65,8 +73,19 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
             "for a in \"$@\"; do\n  case \"$a\" in\n    --capabilities|--plan|--segments|--first-segment-number)\n      echo \"usage: mp42hls [options] <input> (refused $a like Bento4)\"; exit 1 ;;\n  esac\ndone\n"
         }
     };
+    // A serve process logs `serve <pid>` (not a run) and its jobs through the proxy.
+    let serve = format!(
+        "case \" $* \" in *' --serve '*)\n\
+         \x20 echo \"serve $$\" >> '{log}'\n\
+         \x20 exec python3 '{proxy}' '{real}' '{log}' '{slow}' \"$@\" ;;\n\
+         esac\n",
+        log = w.mp42hls_log.display(),
+        proxy = w.serve_proxy.display(),
+        real = real_mp42hls.display(),
+        slow = w.slow_flag.display(),
+    );
     let mp42hls = format!(
-        "#!/bin/sh\n{refuse}{args_line}\
+        "#!/bin/sh\n{refuse}{serve}{args_line}\
          if [ -f '{slow}' ]; then\n\
          \x20 echo \"started $$ $args\" >> '{log}'\n\
          \x20 ( sleep \"$(cat '{slow}')\"; echo \"straggler $$\" >> '{log}' ) </dev/null >/dev/null 2>&1 &\n\
@@ -91,12 +110,17 @@ pub fn write(dir: &Path, real_bin_dir: &Path, packaging: Packaging) -> Wrappers 
     w
 }
 
-/// The logged runs (one argument line each), `started …`/`straggler …` lines excluded.
+/// The logged runs (one argument line each, a serve job's as its one-shot run),
+/// `started …`/`straggler …`/`serve …` lines excluded.
 pub fn runs(log: &Path) -> Vec<String> {
     match std::fs::read_to_string(log) {
         Ok(text) => text
             .lines()
-            .filter(|l| !l.starts_with("started ") && !l.starts_with("straggler "))
+            .filter(|l| {
+                !l.starts_with("started ")
+                    && !l.starts_with("straggler ")
+                    && !l.starts_with("serve ")
+            })
             .map(String::from)
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -123,6 +147,16 @@ pub fn started(log: &Path) -> Vec<(i32, String)> {
         .filter_map(|l| l.strip_prefix("started "))
         .filter_map(|l| l.split_once(' '))
         .filter_map(|(pid, args)| Some((pid.parse().ok()?, args.to_string())))
+        .collect()
+}
+
+/// The `mp42hls --serve` processes started (their pids, which name their process
+/// groups), in order.
+pub fn serve_processes(log: &Path) -> Vec<i32> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("serve ")?.trim().parse().ok())
         .collect()
 }
 
