@@ -92,10 +92,20 @@ record_vod_bursts() {
   done
 }
 
-# Memory of a process (VmHWM: peak resident since start or the last reset; VmRSS: now).
-vm_mb() { awk -v k="$2:" '$1 == k { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
-# reset_peak PID: the kernel's high-water mark starts again from the current size.
-reset_peak() { echo 5 > "/proc/$1/clear_refs"; }
+# vm_mb PIDS FIELD: memory of processes in MB, summed (VmHWM: peak resident since start
+# or the last reset; VmRSS: now).
+vm_mb() {
+  local pid pids
+  read -ra pids <<< "$1"
+  for pid in "${pids[@]}"; do cat "/proc/$pid/status"; done |
+    awk -v k="$2:" '$1 == k { kb += $2 } END { printf "%.1f\n", kb / 1024 }'
+}
+# reset_peak PIDS: the kernel's high-water marks start again from the current sizes.
+reset_peak() {
+  local pid pids
+  read -ra pids <<< "$1"
+  for pid in "${pids[@]}"; do echo 5 > "/proc/$pid/clear_refs"; done
+}
 
 # Our tools run for milliseconds, too briefly to sample: on the memory stack each runs
 # under GNU time, which appends its peak resident KB to $work/memtools/peaks.
@@ -114,12 +124,12 @@ tools_peak_mb() {
   awk '/^[0-9]+$/ { if ($1 > max) max = $1 } END { printf "%.1f\n", max / 1024 }' "$work/memtools/peaks"
 }
 
-# memory_phase NAME: records ours (worker peak, tools' peak, runs, our nginx worker)
+# memory_phase NAME: records ours (worker peak, tools' peak, runs, our nginx workers)
 # and the peer's worker for the phase just run (since the last start_phase).
 start_phase() {
   reset_peak "$(stack_pid mem)"
-  reset_peak "$(nginx_worker_pid "$work/mem/nginx/nginx.pid")"
-  if vod_on; then reset_peak "$(vod_worker_pid vodmem)"; fi
+  reset_peak "$(nginx_worker_pids "$work/mem/nginx/nginx.pid")"
+  if vod_on; then reset_peak "$(vod_worker_pids vodmem)"; fi
   : > "$work/memtools/peaks"
   phase_runs=$(metric mem '^casterpak_tool_runs_total')
 }
@@ -130,9 +140,9 @@ memory_phase() {
   vm_mb "$pid" VmRSS | record "mem.$1.worker_after"
   tools_peak_mb | record "mem.$1.tools"
   echo $(($(metric mem '^casterpak_tool_runs_total') - phase_runs)) | record "mem.$1.runs"
-  vm_mb "$(nginx_worker_pid "$work/mem/nginx/nginx.pid")" VmHWM | record "mem.$1.nginx"
+  vm_mb "$(nginx_worker_pids "$work/mem/nginx/nginx.pid")" VmHWM | record "mem.$1.nginx"
   if vod_on; then
-    pid=$(vod_worker_pid vodmem)
+    pid=$(vod_worker_pids vodmem)
     vm_mb "$pid" VmHWM | record "mem.$1.vod"
     vm_mb "$pid" VmRSS | record "mem.$1.vod_after"
   fi
@@ -149,9 +159,10 @@ measure_memory() {
   echo "bench: memory under the burst and over $count distinct titles" >&2
   make_measured_tools
   stack_start mem jit "$work/memtools/mp4info" "$work/memtools/mp42hls"
-  if vod_on; then vod_start vodmem; fi
+  # One worker process: the goal compares with "nginx-vod's worker", all work in one.
+  if vod_on; then vod_start vodmem 1; fi
   vm_mb "$(stack_pid mem)" VmRSS | record mem.start.worker
-  if vod_on; then vm_mb "$(vod_worker_pid vodmem)" VmRSS | record mem.start.vod; fi
+  if vod_on; then vm_mb "$(vod_worker_pids vodmem)" VmRSS | record mem.start.vod; fi
   start_phase
   for stack in mem $(vod_on && echo vodmem); do
     d=$(next_dir)

@@ -177,12 +177,12 @@ measure_whole_rendition() {
 }
 
 # wrk_run STACK PATH NGINX_PIDFILE: one wrk run (1 thread, 16 connections); prints
-# "req/s MiB/s nginx_us worker_us": throughput, and the CPU time nginx's worker process
+# "req/s MiB/s nginx_us worker_us": throughput, and the CPU time nginx's worker processes
 # and casterpak's worker spent per request (robust to other load on the machine,
 # unlike req/s).
 wrk_run() {
   local npid n0 w0 wpid tag requests bytes micros non2xx errors nginx_us worker_us
-  npid=$(nginx_worker_pid "$3")
+  npid=$(nginx_worker_pids "$3")
   wpid=$(stack_pid jit)
   n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
   read -r tag requests bytes micros non2xx errors <<< "$(wrk -t1 -c16 -d"${wrk_secs}s" \

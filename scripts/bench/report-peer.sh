@@ -28,9 +28,10 @@ print_peer_report() {
   echo
   if vod_on; then
     echo "Peer: $vod_module in Debian's nginx; vod_mode local, metadata cache 512m and response"
-    echo "cache 128m, vod_segment_duration 6000, vod_align_segments_to_key_frames on. Cold for"
-    echo "both = a path never requested (a hard link in a fresh directory: its caches are keyed by"
-    echo "path, ours by source identity). Ratio = ours ÷ nginx-vod."
+    echo "cache 128m, vod_segment_duration 6000, vod_align_segments_to_key_frames on,"
+    echo "worker_processes $(our_nginx_workers) as ours (1 on the memory rows). Cold for both = a path never"
+    echo "requested (a hard link in a fresh directory: its caches are keyed by path, ours by"
+    echo "source identity). Ratio = ours ÷ nginx-vod."
   else
     echo "NGINX_VOD_MODULE not given: ours alone."
   fi
@@ -69,11 +70,11 @@ print_peer_report() {
   ours=$(sum "$(m mem.burst.worker)" "$(m mem.burst.tools)")
   r=$(rt "$ours" "$(m mem.burst.vod)")
   vod=$(if vod_on; then echo "worker peak $(m mem.burst.vod)"; else echo "not given"; fi)
-  echo "| memory under a 200-request burst (whole segment 1), MB | $ours: worker peak $(m mem.burst.worker) + tool peak $(m mem.burst.tools) ($(n0 mem.burst.runs) tool runs; our nginx worker $(m mem.burst.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
+  echo "| memory under a 200-request burst (whole segment 1), MB | $ours: worker peak $(m mem.burst.worker) + tool peak $(m mem.burst.tools) ($(n0 mem.burst.runs) tool runs; our nginx workers $(m mem.burst.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
   pool=$(nproc)
   ours=$(sum "$(m mem.titles.worker)" "$(calc "$pool * $(m mem.titles.tools)")")
   r=$(rt "$ours" "$(m mem.titles.vod)")
   vod=$(if vod_on; then echo "worker peak $(m mem.titles.vod), $(m mem.titles.vod_after) after (at start $(m mem.start.vod))"; else echo "not given"; fi)
-  echo "| memory over packaging $title_count distinct long titles (each: playlist + 10 segments, 4 at a time), MB | ≤ $ours: worker peak $(m mem.titles.worker), $(m mem.titles.worker_after) after (at start $(m mem.start.worker)) + up to $pool tools (pool) × peak $(m mem.titles.tools) ($(n0 mem.titles.runs) tool runs; our nginx worker $(m mem.titles.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
+  echo "| memory over packaging $title_count distinct long titles (each: playlist + 10 segments, 4 at a time), MB | ≤ $ours: worker peak $(m mem.titles.worker), $(m mem.titles.worker_after) after (at start $(m mem.start.worker)) + up to $pool tools (pool) × peak $(m mem.titles.tools) ($(n0 mem.titles.runs) tool runs; our nginx workers $(m mem.titles.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
   echo
 }

@@ -27,13 +27,14 @@ vod_path() {
   echo "$p"
 }
 
-# vod_start NAME: Debian's nginx with the module loaded, serving $work/NAME/media under
-# /i/ with the settings of docs/benchmarks.md: local mode, metadata and response caches
-# on (the sizes its README suggests), 6 s segments cut at key frames, and the same
-# process and I/O settings as our generated config (1 worker, sendfile, tcp_nopush,
-# open_file_cache, an access log to a file).
+# vod_start NAME [WORKERS]: Debian's nginx with the module loaded, serving
+# $work/NAME/media under /i/ with the settings of docs/benchmarks.md: local mode,
+# metadata and response caches on (the sizes its README suggests), 6 s segments cut at
+# key frames, and the same process and I/O settings as our generated config (its
+# worker_processes unless WORKERS is given, sendfile, tcp_nopush, open_file_cache, an
+# access log to a file).
 vod_start() {
-  local name=$1
+  local name=$1 workers=${2:-$(our_nginx_workers)}
   local dir=$work/$name port
   mkdir -p "$dir/media" "$dir/logs"
   for _ in 1 2 3 4 5; do
@@ -41,10 +42,10 @@ vod_start() {
     cat > "$dir/nginx.conf" << CONF
 load_module "$vod_module";
 user $(id -un);
-worker_processes 1;
+worker_processes $workers;
 pid "$dir/logs/nginx.pid";
 error_log "$dir/logs/error.log" warn;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
@@ -85,5 +86,5 @@ CONF
   return 1
 }
 
-# vod_worker_pid NAME: the pid of that nginx's (single) worker process.
-vod_worker_pid() { nginx_worker_pid "$work/$1/nginx.pid"; }
+# vod_worker_pids NAME: the pids of that nginx's worker processes, on one line.
+vod_worker_pids() { nginx_worker_pids "$work/$1/nginx.pid"; }
