@@ -78,7 +78,7 @@ CONF
     echo "$port" > "$dir/port"
     if nginx_bound "$dir" && wait_http any "http://127.0.0.1:$port/" "$dir/nginx.pid"; then return 0; fi
     kill "$(cat "$dir/nginx.pid")" 2> /dev/null || true
-    # A module nginx refuses (wrong version, not --with-compat) ends it at once.
+    # A module this nginx refuses (not built for it) ends it at once: no retry.
     if grep -qs -e 'is not binary compatible' -e 'dlopen' "$dir/logs/stderr.log" "$dir/logs/error.log"; then break; fi
   done
   echo "bench: nginx with $vod_module did not start:" >&2
