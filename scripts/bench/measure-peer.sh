@@ -119,16 +119,28 @@ make_measured_tools() {
   done
 }
 
+# live_tools PID: the tool processes below PID (through the GNU time wrappers) alive
+# now, on one line: the long-lived ones (mp42hls --serve) have not reported a peak yet.
+live_tools() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    case $(cat "/proc/$p/comm" 2> /dev/null) in mp42hls | mp4info) echo "$p" ;; esac
+    live_tools "$p"
+  done | paste -sd' '
+}
+
 # tools_peak_mb: the largest peak (MB) among the tool runs since peaks was emptied.
 tools_peak_mb() {
   awk '/^[0-9]+$/ { if ($1 > max) max = $1 } END { printf "%.1f\n", max / 1024 }' "$work/memtools/peaks"
 }
 
-# memory_phase NAME: records ours (worker peak, tools' peak, runs, our nginx workers)
+# memory_phase NAME: records ours (worker peak, one-shot tools' largest peak, the
+# long-lived tools' peaks summed, tool runs, our nginx workers)
 # and the peer's worker for the phase just run (since the last start_phase).
 start_phase() {
   reset_peak "$(stack_pid mem)"
   reset_peak "$(nginx_worker_pids "$work/mem/nginx/nginx.pid")"
+  reset_peak "$(live_tools "$(stack_pid mem)")"
   if vod_on; then reset_peak "$(vod_worker_pids vodmem)"; fi
   : > "$work/memtools/peaks"
   phase_runs=$(metric mem '^casterpak_tool_runs_total')
@@ -139,6 +151,9 @@ memory_phase() {
   vm_mb "$pid" VmHWM | record "mem.$1.worker"
   vm_mb "$pid" VmRSS | record "mem.$1.worker_after"
   tools_peak_mb | record "mem.$1.tools"
+  # Long-lived tools are resident side by side: their peaks add up.
+  vm_mb "$(live_tools "$pid")" VmHWM | record "mem.$1.live"
+  live_tools "$pid" | wc -w | record "mem.$1.live_n"
   echo $(($(metric mem '^casterpak_tool_runs_total') - phase_runs)) | record "mem.$1.runs"
   vm_mb "$(nginx_worker_pids "$work/mem/nginx/nginx.pid")" VmHWM | record "mem.$1.nginx"
   if vod_on; then

@@ -67,14 +67,14 @@ print_peer_report() {
   r=$(rt "$(m burst.full.max)" "$(m burst.vod.full.max)")
   vod=$(if vod_on; then echo "$(f burst.vod.full.max 1) (p50 $(f burst.vod.full.p50 1))"; else echo "not given"; fi)
   echo "| the same, whole segments, slowest first byte, ms | $(f burst.full.max 1) (p50 $(f burst.full.p50 1)) | $vod | $r | (context) | |"
-  ours=$(sum "$(m mem.burst.worker)" "$(m mem.burst.tools)")
+  ours=$(sum "$(m mem.burst.worker)" "$(m mem.burst.live)" "$(m mem.burst.tools)")
   r=$(rt "$ours" "$(m mem.burst.vod)")
   vod=$(if vod_on; then echo "worker peak $(m mem.burst.vod)"; else echo "not given"; fi)
-  echo "| memory under a 200-request burst (whole segment 1), MB | $ours: worker peak $(m mem.burst.worker) + tool peak $(m mem.burst.tools) ($(n0 mem.burst.runs) tool runs; our nginx workers $(m mem.burst.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
+  echo "| memory under a 200-request burst (whole segment 1), MB | $ours: worker peak $(m mem.burst.worker) + $(n0 mem.burst.live_n) long-lived tools $(m mem.burst.live) + one-shot tool peak $(m mem.burst.tools) ($(n0 mem.burst.runs) tool runs; our nginx workers $(m mem.burst.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
   pool=$(nproc)
-  ours=$(sum "$(m mem.titles.worker)" "$(calc "$pool * $(m mem.titles.tools)")")
+  ours=$(sum "$(m mem.titles.worker)" "$(m mem.titles.live)" "$(calc "$pool * $(m mem.titles.tools)")")
   r=$(rt "$ours" "$(m mem.titles.vod)")
   vod=$(if vod_on; then echo "worker peak $(m mem.titles.vod), $(m mem.titles.vod_after) after (at start $(m mem.start.vod))"; else echo "not given"; fi)
-  echo "| memory over packaging $title_count distinct long titles (each: playlist + 10 segments, 4 at a time), MB | ≤ $ours: worker peak $(m mem.titles.worker), $(m mem.titles.worker_after) after (at start $(m mem.start.worker)) + up to $pool tools (pool) × peak $(m mem.titles.tools) ($(n0 mem.titles.runs) tool runs; our nginx workers $(m mem.titles.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
+  echo "| memory over packaging $title_count distinct long titles (each: playlist + 10 segments, 4 at a time), MB | ≤ $ours: worker peak $(m mem.titles.worker), $(m mem.titles.worker_after) after (at start $(m mem.start.worker)) + $(n0 mem.titles.live_n) long-lived tools $(m mem.titles.live) + one-shot tools up to $pool (pool) × peak $(m mem.titles.tools) ($(n0 mem.titles.runs) tool runs; our nginx workers $(m mem.titles.nginx) besides) | $vod | $r | bounded; ≤ nginx-vod's worker | $(below "$r" 1.0) |"
   echo
 }
