@@ -11,9 +11,12 @@
 # env: RUNS (repetitions of each cold measurement), BENTO4_DIR (real Bento4: its
 #      mp4info/mp42hls in BENTO4_DIR or BENTO4_DIR/bin), CASTERPAK_TEST_MEDIA,
 #      CARGO_TARGET_DIR, KEEP=1 (keep the scratch dir with logs), BENCH_PROFILE=release
-#      (--quick with the release build, when one is at hand).
+#      (--quick with the release build, when one is at hand), NGINX_VOD_MODULE (path of
+#      an nginx-vod-module dynamic module built by hand for this nginx; its column says
+#      "not given" without it).
 # Peers: nginx serving the same file as plain static; the worker in whole-rendition
-# mode (`[tools] mode = "whole"`, what CasterPak and Bento4 do); ffmpeg -c copy -f hls.
+# mode (`[tools] mode = "whole"`, what CasterPak and Bento4 do); ffmpeg -c copy -f hls;
+# nginx-vod-module (muxing each segment per request) when NGINX_VOD_MODULE is set.
 # Load generator: wrk (Debian), 1 thread: the machine has 2 cores for nginx and wrk.
 set -euo pipefail
 
@@ -34,6 +37,9 @@ source "$repo/scripts/bench/stack.sh"
 source "$repo/scripts/bench/stats.sh"
 source "$repo/scripts/bench/measure.sh"
 source "$repo/scripts/bench/report.sh"
+source "$repo/scripts/bench/vod.sh"
+source "$repo/scripts/bench/measure-peer.sh"
+source "$repo/scripts/bench/report-peer.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -59,6 +65,7 @@ if [ "$quick" = 1 ]; then
   runs=${RUNS:-3}
   wrk_secs=1
   bursts=1
+  title_count=3
   echo "bench: quick mode ($profile build, small media, $runs runs): figures are not comparable" >&2
   build_flags=(--workspace --quiet)
   if [ "$profile" = release ]; then build_flags+=(--release); fi
@@ -68,6 +75,7 @@ else
   runs=${RUNS:-7}
   wrk_secs=5
   bursts=5
+  title_count=20 # distinct long titles packaged for the memory row
   (cd "$repo" && cargo build --release --workspace --quiet)
 fi
 bin=$target/$profile
@@ -103,6 +111,9 @@ if [ -n "${BENTO4_DIR:-}" ]; then
   [ -n "$bento4_mp42hls" ] || fail "BENTO4_DIR=$BENTO4_DIR has no mp4info and mp42hls"
 fi
 
+vod_module=${NGINX_VOD_MODULE:-}
+if [ -n "$vod_module" ] && [ ! -r "$vod_module" ]; then fail "NGINX_VOD_MODULE=$vod_module is not a readable file"; fi
+
 work=$(mktemp -d /tmp/casterpak-bench.XXXXXX)
 cleanup() {
   stack_stop_all
@@ -119,8 +130,14 @@ echo "bench: starting the stacks" >&2
 stack_start jit jit
 stack_start whole whole
 if [ -n "$bento4_mp42hls" ]; then stack_start bento4 auto "$bento4_mp4info" "$bento4_mp42hls"; fi
+if vod_on; then vod_start vod || fail "nginx-vod-module did not start"; fi
 # Every file the stacks read is in the page cache first, for everyone alike.
 cat "$small" "$big" "${clips[@]}" "${titles[@]#*|}" > /dev/null
+# Segments of the big title as each lists them (untimed, on a path then forgotten), and
+# the one a seek asks for: 40 % into the title.
+big_segments=$(count_segments jit "$big")
+vod_segments=$(if vod_on; then count_segments vod "$big"; fi)
+mid_segment=$(((big_segments * 2 + 4) / 5))
 
 measure_cold_playlists
 measure_cold_segment
@@ -128,7 +145,9 @@ measure_csmil
 measure_whole_rendition
 measure_hits
 measure_burst
+measure_all_segments
+measure_memory
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-print_report | tee "${out:-/dev/null}"
+{ print_report && print_peer_report && print_machine; } | tee "${out:-/dev/null}"
 echo "bench: done in $((SECONDS - started)) s" >&2

@@ -64,7 +64,7 @@ for _ in $(seq "$rounds"); do
   for v in jit no-hit-feed no-feed-no-headers no-open-cache static; do
     pidfile=$work/$v/nginx.pid
     [ "$v" = jit ] && pidfile=$work/jit/nginx/nginx.pid
-    npid=$(nginx_worker_pid "$pidfile") wpid=$(stack_pid jit)
+    npid=$(nginx_worker_pids "$pidfile") wpid=$(stack_pid jit)
     n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
     read -r tag requests _ micros non2xx errors <<< "$(wrk -t1 -c16 -d3s \
       -s "$repo/scripts/bench/wrk-report.lua" "http://127.0.0.1:$(stack_port "$v")$path" | grep '^wrk-report')"

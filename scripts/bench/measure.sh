@@ -17,10 +17,17 @@ next_dir() {
   echo "r$n"
 }
 
+# url STACK PATH: the URL of our PATH on STACK (in nginx-vod's names on a vod stack).
+url() {
+  local path=$2
+  if is_vod "$1"; then path=$(vod_path "$path"); fi
+  echo "http://127.0.0.1:$(stack_port "$1")$path"
+}
+
 # get STACK PATH: prints "status ttfb_ms total_ms bytes" of one GET through nginx.
 get() {
   curl -sS -o /dev/null -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n' \
-    "http://127.0.0.1:$(stack_port "$1")$2" |
+    "$(url "$1" "$2")" |
     awk '{ printf "%s %.3f %.3f %d\n", $1, $2 * 1000, $3 * 1000, $4 }'
 }
 
@@ -53,10 +60,12 @@ cold_ms() {
 }
 
 # The stacks a just-in-time figure is compared with: ours packaging whole renditions,
-# and real Bento4 (whole renditions too) when BENTO4_DIR is set.
+# real Bento4 (whole renditions too) when BENTO4_DIR is set, nginx-vod-module when
+# NGINX_VOD_MODULE is.
 peer_stacks() {
   echo whole
   if [ -n "$bento4_mp42hls" ]; then echo bento4; fi
+  if vod_on; then echo vod; fi
 }
 
 measure_cold_playlists() {
@@ -76,19 +85,31 @@ measure_cold_playlists() {
   done
 }
 
+# The stacks that cut single segments on request: ours just-in-time, nginx-vod.
+jit_stacks() {
+  echo jit
+  if vod_on; then echo vod; fi
+}
+
 measure_cold_segment() {
   local name stack
   name=$(basename "$big")
-  echo "bench: cold first segment, $big_label, $runs runs" >&2
+  echo "bench: cold first segment and segment $mid_segment, $big_label, $runs runs" >&2
   for stack in jit jit-after $(peer_stacks); do : > "$work/samples.$stack"; done
+  for stack in $(jit_stacks); do : > "$work/samples.mid.$stack"; done
   for _ in $(seq "$runs"); do
     for stack in jit $(peer_stacks); do
       cold_ms "$stack" - "$name/segment1_0_av.ts" "$big" >> "$work/samples.$stack"
     done
     # What a player does: the playlist first (plan remembered), then the segment.
     cold_ms jit "$name/index_0_av.m3u8" "$name/segment1_0_av.ts" "$big" >> "$work/samples.jit-after"
+    # A seek: a segment far into the title, as the first request.
+    for stack in $(jit_stacks); do
+      cold_ms "$stack" - "$name/segment${mid_segment}_0_av.ts" "$big" >> "$work/samples.mid.$stack"
+    done
   done
   for stack in jit jit-after $(peer_stacks); do record "segment.$stack" < "$work/samples.$stack"; done
+  for stack in $(jit_stacks); do record "segmid.$stack" < "$work/samples.mid.$stack"; done
 }
 
 measure_csmil() {
@@ -98,7 +119,7 @@ measure_csmil() {
     # Once, untimed: the master must list all three renditions.
     d=$(next_dir)
     for f in "${clips[@]}"; do place "$stack" "$f" "$d"; done
-    variants=$(curl -fsS "http://127.0.0.1:$(stack_port "$stack")/i/$d/$master" | grep -c '^#EXT-X-STREAM-INF' || true)
+    variants=$(curl -fsS "$(url "$stack" "/i/$d/$master")" | grep -c '^#EXT-X-STREAM-INF' || true)
     [ "$variants" = 3 ] || fail "$stack: csmil master has $variants variants, not 3"
     : > "$work/samples.$stack"
   done
@@ -156,16 +177,16 @@ measure_whole_rendition() {
 }
 
 # wrk_run STACK PATH NGINX_PIDFILE: one wrk run (1 thread, 16 connections); prints
-# "req/s MiB/s nginx_us worker_us": throughput, and the CPU time nginx's worker process
+# "req/s MiB/s nginx_us worker_us": throughput, and the CPU time nginx's worker processes
 # and casterpak's worker spent per request (robust to other load on the machine,
 # unlike req/s).
 wrk_run() {
   local npid n0 w0 wpid tag requests bytes micros non2xx errors nginx_us worker_us
-  npid=$(nginx_worker_pid "$3")
+  npid=$(nginx_worker_pids "$3")
   wpid=$(stack_pid jit)
   n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
   read -r tag requests bytes micros non2xx errors <<< "$(wrk -t1 -c16 -d"${wrk_secs}s" \
-    -s "$repo/scripts/bench/wrk-report.lua" "http://127.0.0.1:$(stack_port "$1")$2" | grep '^wrk-report')"
+    -s "$repo/scripts/bench/wrk-report.lua" "$(url "$1" "$2")" | grep '^wrk-report')"
   nginx_us=$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")
   worker_us=$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")
   if [ "$tag" != wrk-report ] || [ "$requests" -le 0 ] || [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then
@@ -196,6 +217,12 @@ measure_hits() {
   echo "playlist $size" > "$work/hit-sizes"
   size=$(expect_200 static "$segment")
   echo "segment $size" >> "$work/hit-sizes"
+  if vod_on; then
+    # The peer re-muxes the same segment of the same file on every request.
+    place vod "$big" hot
+    size=$(expect_200 vod "$segment")
+    echo "segment.vod $size" >> "$work/hit-sizes"
+  fi
   rounds=$([ "$quick" = 1 ] && echo 2 || echo 5)
   echo "bench: cache hits, wrk 1 thread 16 connections, $rounds x ${wrk_secs} s per column" >&2
   worker_before=$(metric jit '^casterpak_requests_total')
@@ -205,7 +232,12 @@ measure_hits() {
     wrk_run static "$playlist" "$work/static/nginx.pid" >> "$work/hit.pl.static"
     wrk_run jit "$segment" "$work/jit/nginx/nginx.pid" >> "$work/hit.seg.jit"
     wrk_run static "$segment" "$work/static/nginx.pid" >> "$work/hit.seg.static"
+    if vod_on; then wrk_run vod "$segment" "$work/vod/nginx.pid" >> "$work/hit.seg.vod"; fi
   done
+  if vod_on; then
+    cut -d' ' -f1 "$work/hit.seg.vod" | record hit.seg.rps.vod
+    cut -d' ' -f3 "$work/hit.seg.vod" | record hit.seg.nginx_us.vod
+  fi
   for s in jit static; do
     cut -d' ' -f1 "$work/hit.pl.$s" | record "hit.pl.rps.$s"
     cut -d' ' -f1 "$work/hit.seg.$s" | record "hit.seg.rps.$s"
@@ -223,10 +255,10 @@ measure_hits() {
 # connection each, optionally with a Range header); prints one line per request:
 # "status connect_ms first_byte_ms last_byte_ms".
 burst() {
-  local port
-  port=$(stack_port "$1")
+  local target
+  target=$(url "$1" "$2")
   for _ in $(seq "$3"); do
-    printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$port" "$2"
+    printf 'url = "%s"\noutput = "/dev/null"\n' "$target"
     if [ -n "${4:-}" ]; then printf 'header = "Range: %s"\n' "$4"; fi
   done > "$work/burst.curlrc"
   curl -sS --no-progress-meter --parallel --parallel-immediate --parallel-max "$3" -K "$work/burst.curlrc" \
@@ -292,7 +324,9 @@ measure_burst() {
     one_burst full burst "/i/$d/$segment" 200
     one_burst hit burst "/i/$d/$segment" 200
     rm -rf "${work:?}/burst/cache/i/$d" "${work:?}/burst/media/$d"
+    if vod_on; then vod_burst_round "$segment"; fi
   done
+  if vod_on; then record_vod_bursts; fi
   record burst.lone < "$work/b.lone"
   record burst.lone.tools < "$work/b.lone.tools"
   for kind in range rangehit full hit; do

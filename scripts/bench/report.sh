@@ -26,6 +26,7 @@ peers() {
   local text
   text="ours whole-rendition: $(f "$1.whole" "$2")"
   if [ -n "$bento4_mp42hls" ]; then text="$text; Bento4 whole-rendition: $(f "$1.bento4" "$2")"; fi
+  if vod_on; then text="$text; nginx-vod: $(f "$1.vod" "$2")"; fi
   echo "$text"
 }
 
@@ -91,10 +92,14 @@ print_report() {
   most_runs=$(echo "${R[burst.range.runs]} ${R[burst.full.runs]}" | awk '{ print ($3 > $7) ? $3 : $7 }')
   echo "- 200 concurrent cold requests: one packaging run: at most $most_runs segment runs in a burst ($(verdict "$most_runs == 1")); slowest first byte (188-byte answers, from the request) within 2× a lone request: $(m burst.range.max) / $(m burst.lone) ms = $burst_ratio ($(verdict "$burst_ratio <= 2")), of which nginx and the client alone take $(m burst.rangehit.max) ms when cached; whole segments: slowest $(m burst.full.max) ms, when cached $(m burst.hit.max) ms"
   echo
+}
+
+print_machine() {
   echo "### Machine"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$repo" rev-parse --short HEAD 2> /dev/null || echo unknown)"
   echo "- $(nproc) CPUs: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'); memory $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); kernel $(uname -r)"
   echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk 1 thread 16 connections ${wrk_secs} s per run, $runs runs per cold figure, $bursts bursts; build: $profile"
+  echo "- nginx-vod-module: $(if vod_on; then echo "$vod_module"; else echo "not given (NGINX_VOD_MODULE)"; fi)"
   echo "- load average before: $load_before, after: $load_after"
 }

@@ -105,8 +105,8 @@ TOML
 }
 
 # static_start NAME ROOT: nginx serving ROOT as plain static files, with the same
-# process and I/O settings the generated config uses (1 worker, sendfile, tcp_nopush,
-# an access log to a file), and nothing else: the peer of a cache hit.
+# process and I/O settings the generated config uses (its worker_processes, sendfile,
+# tcp_nopush, an access log to a file), and nothing else: the peer of a cache hit.
 static_start() {
   local name=$1 root=$2
   local dir=$work/$name port
@@ -117,7 +117,7 @@ static_start() {
     # the user who started nginx (ignored with a warning when that is not root).
     cat > "$dir/nginx.conf" << CONF
 user $(id -un);
-worker_processes 1;
+worker_processes $(our_nginx_workers);
 pid "$dir/logs/nginx.pid";
 error_log "$dir/logs/error.log" warn;
 events { worker_connections 1024; }
@@ -193,12 +193,16 @@ place() {
   ln -f "$2" "$target/" 2> /dev/null || cp "$2" "$target/"
 }
 
-# cpu_snapshot PID: one "tid nanoseconds-on-CPU" line per thread of the process (the
-# scheduler's accounting; /proc/PID/stat's clock ticks are too coarse for short bursts).
+# cpu_snapshot PIDS: one "tid nanoseconds-on-CPU" line per thread of the processes
+# (PIDS: one string, pids separated by white space; the scheduler's accounting:
+# /proc/PID/stat's clock ticks are too coarse for short bursts).
 cpu_snapshot() {
-  local task
-  for task in /proc/"$1"/task/*; do
-    echo "${task##*/} $(cut -d' ' -f1 "$task/schedstat" 2> /dev/null || echo 0)"
+  local pid task pids
+  read -ra pids <<< "$*"
+  for pid in "${pids[@]}"; do
+    for task in /proc/"$pid"/task/*; do
+      echo "${task##*/} $(cut -d' ' -f1 "$task/schedstat" 2> /dev/null || echo 0)"
+    done
   done
 }
 
@@ -212,5 +216,13 @@ cpu_delta_us() {
     printf "%d\n", ns / 1000 }'
 }
 
-# nginx_worker_pid PIDFILE: the (single) worker process of the nginx master in PIDFILE.
-nginx_worker_pid() { pgrep -P "$(cat "$1")" | head -n 1; }
+# nginx_worker_pids PIDFILE: the worker processes of the nginx master in PIDFILE, on
+# one line (the generated config may run one per core).
+nginx_worker_pids() { pgrep -P "$(cat "$1")" | paste -sd' '; }
+
+# our_nginx_workers: worker_processes of the generated config ("1", "auto"), which the
+# nginx peers use too, so that each side has the same processes and cores.
+our_nginx_workers() {
+  awk '$1 == "worker_processes" { sub(/;$/, "", $2); print $2; found = 1; exit }
+    END { if (!found) print 1 }' "$work/jit/nginx/nginx.conf"
+}
