@@ -21,7 +21,7 @@ use crate::playlist;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
-use crate::tool::{Mode, Tools};
+use crate::tool::{Mode, SegmentTrim, Tools};
 use crate::url::query::{self, Query, QueryError};
 use crate::url::{Container, Rendition, Request, Resource};
 use disk::{Busy, Dest, Disk, Looked, Work};
@@ -39,6 +39,9 @@ const MAX_KNOWN: usize = 4096;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenditionInfo {
     pub durations: Vec<f64>,
+    /// Keyframe times per segment (JIT plans; empty in whole mode, where a clip
+    /// is cut at segment boundaries).
+    pub keyframes: Vec<Vec<f64>>,
     pub info: ShowInfo,
 }
 
@@ -150,7 +153,6 @@ impl Packager {
             msod.max_segment_duration_ms,
         )
         .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
-        let sd = query.segment_ms;
         match (&request.resource, &request.container, rendition) {
             (Resource::Master, container, _) => {
                 self.master(container, &request.file_key, query).await
@@ -164,10 +166,10 @@ impl Packager {
                 .await
                 .map(|()| redirect()),
             (Resource::Segment(k), Container::Single(r), _) => {
-                self.segment(r, *k, sd).await.map(|()| redirect())
+                self.segment(r, *k, query).await.map(|()| redirect())
             }
             (Resource::Segment(k), Container::Csmil { key, .. }, Some(r)) => {
-                self.segment(r, *k, sd).await?;
+                self.segment(r, *k, query).await?;
                 let _guard = self.cache.begin_fill(key);
                 // The link sits as deep in the csmil dir as its target in the rendition's.
                 let target = match query.tag() {
@@ -269,6 +271,7 @@ impl Packager {
                                 .await?;
                             RenditionInfo {
                                 durations: plan.durations()?,
+                                keyframes: plan.keyframes(),
                                 info: plan.info,
                             }
                         }
@@ -305,27 +308,24 @@ impl Packager {
         let info = self.rendition_info(r, &source, query.segment_ms).await?;
         let window = query
             .clip
-            .map(|clip| playlist::clip::window(&info.durations, &clip))
+            .map(|clip| {
+                playlist::clip::window_at_keyframes(&info.durations, &info.keyframes, &clip)
+            })
             .transpose()
             .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
-        let segment_query = query.segment_ms.map(|ms| format!("sd={ms}ms"));
+        let sd = query.segment_ms;
         let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
         self.files
             .run(&file_key.clone(), move || {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
                     let _guard = this.cache.begin_fill(&container_key);
-                    let text = match (window, segment_query) {
+                    let text = match (window, sd) {
                         (None, None) => playlist::media(&info.durations, index),
-                        (window, segment_query) => {
-                            let last = info.durations.len().saturating_sub(1);
-                            let window = window.unwrap_or(playlist::clip::Window {
-                                first: 0,
-                                last,
-                                offset: None,
-                            });
-                            let suffix = segment_query.unwrap_or_default();
-                            playlist::clip::media(&info.durations, &window, index, &suffix)
+                        (window, sd) => {
+                            let count = info.durations.len();
+                            let window = window.unwrap_or(playlist::clip::Window::whole(count));
+                            playlist::clip::media(&info.durations, &window, index, sd)
                         }
                     };
                     let dest = if container_key == r.key {
@@ -352,12 +352,23 @@ impl Packager {
         self: &Arc<Self>,
         r: &Rendition,
         k: u64,
-        sd: Option<u64>,
+        query: &Query,
     ) -> Result<(), Failure> {
-        let file_key = match sd {
-            Some(ms) => format!("{}/~sd{ms}/segment{k}_0_av.ts", r.key),
+        let sd = query.segment_ms;
+        let file_key = match query.tag() {
+            Some(tag) => format!("{}/{tag}/segment{k}_0_av.ts", r.key),
             None => format!("{}/segment{k}_0_av.ts", r.key),
         };
+        // A clip's first or last segment: trimmed at the keyframes its URI names.
+        let trim = query
+            .clip
+            .map_or(SegmentTrim::default(), |clip| SegmentTrim {
+                start: Some(clip.start()).filter(|_| clip.start_ms > 0),
+                end: clip.end(),
+            });
+        if query.clip.is_some() && self.tools.mode() == Mode::Whole {
+            return Err(Failure::Url(UrlError::BadQuery(QueryError::TrimNeedsJit)));
+        }
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
@@ -400,7 +411,13 @@ impl Packager {
                     };
                     let path = this
                         .tools
-                        .package_segment(source.file.as_fd(), segment_duration, k, scratch.path())
+                        .package_trimmed_segment(
+                            source.file.as_fd(),
+                            segment_duration,
+                            k,
+                            trim,
+                            scratch.path(),
+                        )
                         .await?;
                     let id = source.id.clone();
                     let added = this

@@ -768,13 +768,13 @@ mod tests {
                 b"/i/p_,a,b,.mp4.csmil/index_1_av.m3u8?b=300-&end=40.0&start=12",
                 "i/p_,a,b,.mp4.csmil/~start12~end40/index_1_av.m3u8",
             ),
-            // Segments of a clip are the title's; only `sd` changes them.
+            // A clip's first or last segment, trimmed at a keyframe; `b` is for masters.
             (
-                b"/i/a.mp4/segment3_0_av.ts?start=12&end=40",
-                "i/a.mp4/segment3_0_av.ts",
+                b"/i/a.mp4/segment3_0_av.ts?start=14&b=1-",
+                "i/a.mp4/~start14/segment3_0_av.ts",
             ),
             (
-                b"/i/a.mp4/segment3_0_av.ts?start=12&sd=6006ms",
+                b"/i/a.mp4/segment3_0_av.ts?sd=6006ms",
                 "i/a.mp4/~sd6006/segment3_0_av.ts",
             ),
         ];

@@ -102,14 +102,20 @@ fn title_stack() -> Stack {
 }
 
 /// (start, end) in title time of the segments `playlist` lists, and its EXT-X-START.
+/// A trimmed first segment names its start (`?start=`), else it starts as the title's.
 fn window(text: &str, full: &[(f64, String)]) -> (f64, f64, Option<String>) {
     let listed = segments(text);
     assert!(!listed.is_empty(), "{text}");
+    let (name, query) = listed[0].1.split_once('?').unwrap_or((&listed[0].1, ""));
     let first = full
         .iter()
-        .position(|s| s.1 == listed[0].1)
-        .unwrap_or_else(|| panic!("{} is not a segment of the title", listed[0].1));
-    let start: f64 = full[..first].iter().map(|s| s.0).sum();
+        .position(|s| s.1 == name)
+        .unwrap_or_else(|| panic!("{name} is not a segment of the title"));
+    let named_start = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("start="))
+        .map(|v| v.parse::<f64>().unwrap());
+    let start = named_start.unwrap_or_else(|| full[..first].iter().map(|s| s.0).sum());
     let end = start + listed.iter().map(|s| s.0).sum::<f64>();
     let ext_start = text
         .lines()
@@ -154,10 +160,27 @@ fn clipped_csmil_master_lists_the_clip_and_shares_the_titles_segments() {
             .parse()
             .unwrap();
         assert!((start + offset - 12.0).abs() < 1e-3, "{ext_start}");
-        // Its segments are the title's own files: nothing stored for the clip.
-        for (_, seg) in segments(&clipped.text()) {
-            assert!(!seg.contains('?'), "{seg}");
+        // Only a segment cut at a keyframe inside it is the clip's own; the others
+        // are the title's files.
+        let listed = segments(&clipped.text());
+        let (inner, trimmed): (Vec<_>, Vec<_>) = listed.iter().partition(|s| !s.1.contains('?'));
+        assert!(trimmed.len() <= 2, "{listed:?}");
+        let base = plain_path.rsplit_once('/').unwrap().0;
+        for (_, seg) in trimmed.iter().chain(inner.iter().take(1)) {
+            let r = stack.get(&format!("{base}/{seg}"));
+            assert_eq!(r.status, 200, "{seg}");
+            assert_transport_stream(&r.body, seg);
         }
+        for (_, seg) in inner.iter().take(1) {
+            let plain_file = stack.cache_path(&format!("{base}/{seg}"));
+            assert!(plain_file.exists(), "{seg} is not the title's own file");
+        }
+        println!(
+            "{playlist_path}: {} segments, {} trimmed: {:?}",
+            listed.len(),
+            trimmed.len(),
+            trimmed.iter().map(|s| &s.1).collect::<Vec<_>>()
+        );
         let again = stack.get(&playlist_path);
         assert_eq!(again.header("x-casterpak-cache"), "HIT", "{playlist_path}");
     }
@@ -174,6 +197,19 @@ fn clipped_csmil_master_lists_the_clip_and_shares_the_titles_segments() {
         "{clip_files:?}"
     );
     assert_eq!(clip_files.len(), 4, "{clip_files:?}");
+    let segment_files: Vec<_> = stack
+        .cached_files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .collect();
+    let trimmed_files = segment_files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains('~'))
+        .count();
+    println!(
+        "cached: {} segment files, {trimmed_files} of them trimmed for the clip",
+        segment_files.len()
+    );
     // Another spelling of the same clip: answered from the same files, nothing new.
     let before = stack.cached_files().len();
     let respelled = stack.get(&format!("{TITLE}/master.m3u8?end=40.000&start=012&x=1"));
@@ -272,4 +308,54 @@ fn segment_duration_override_is_cached_under_its_own_name() {
         assert_eq!(r.status, 400, "sd={bad}: {}", r.text());
         assert!(r.text().contains("sd="), "sd={bad}: {}", r.text());
     }
+}
+
+#[test]
+fn a_clip_from_inside_a_segment_starts_at_its_keyframe() {
+    let stack = title_stack();
+    let path = "/i/t_a.mp4/index_0_av.m3u8?start=15.5&end=29";
+    let r = stack.get(path);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let full = segments(&stack.get("/i/t_a.mp4/index_0_av.m3u8").text());
+    let (start, end, ext_start) = window(&r.text(), &full);
+    println!("{path}: segments {start:.3}..{end:.3} s, {ext_start:?}");
+    assert!((15.5 - GOP..=15.5).contains(&start), "starts at {start}");
+    assert!((29.0..=29.0 + GOP).contains(&end), "ends at {end}");
+    assert_eq!(
+        ext_start.as_deref(),
+        Some(format!("#EXT-X-START:TIME-OFFSET={:.3},PRECISE=YES", 15.5 - start).as_str())
+    );
+    let listed = segments(&r.text());
+    let first = &listed[0].1;
+    assert!(first.contains("?start="), "{first}");
+    let seg_path = format!("/i/t_a.mp4/{first}");
+    let trimmed = stack.get(&seg_path);
+    assert_eq!(trimmed.status, 200, "{seg_path}: {}", trimmed.text());
+    assert_transport_stream(&trimmed.body, &seg_path);
+    assert_eq!(stack.get(&seg_path).header("x-casterpak-cache"), "HIT");
+    // The csmil-relative form of the same clip: the same bytes, stored once (a link).
+    let relative = stack.get(&format!("{TITLE}/index_0_av.m3u8?start=15.5&end=29"));
+    assert_eq!(relative.status, 200, "{}", relative.text());
+    let relative_first = &segments(&relative.text())[0].1;
+    assert_eq!(relative_first, first);
+    let relative_path = format!("{TITLE}/{relative_first}");
+    let linked = stack.get(&relative_path);
+    assert_eq!(linked.status, 200, "{relative_path}: {}", linked.text());
+    assert!(linked.body == trimmed.body, "{relative_path} differs");
+    let (dir, file) = relative_path
+        .split_once('?')
+        .unwrap()
+        .0
+        .rsplit_once('/')
+        .unwrap();
+    let tag = format!("~start{}", first.split("start=").nth(1).unwrap());
+    let link = stack.cache_path(&format!("{dir}/{tag}/{file}"));
+    let meta = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{link:?}: {e}"));
+    assert!(meta.file_type().is_symlink(), "{link:?} is stored twice");
+    assert_ffmpeg_decodes(&stack, path, "clip from inside a segment");
+    assert_ffmpeg_decodes(
+        &stack,
+        &format!("{TITLE}/index_0_av.m3u8?start=15.5&end=29"),
+        "csmil-relative clip",
+    );
 }

@@ -34,6 +34,8 @@ pub enum QueryError {
     SegmentDurationOutOfRange(u64, u64),
     /// `sd` with real Bento4 (whole-rendition packaging at the configured duration).
     SegmentDurationNeedsJit,
+    /// A trimmed segment (`start`/`end` on a segment) with real Bento4.
+    TrimNeedsJit,
 }
 
 impl fmt::Display for QueryError {
@@ -48,6 +50,9 @@ impl fmt::Display for QueryError {
                 f.write_str("b= must be <low>-[<high>][,<low>-[<high>]…] in kbit/s")
             }
             QueryError::BadSegmentDuration => f.write_str("sd= must be <n>s or <n>ms"),
+            QueryError::TrimNeedsJit => {
+                f.write_str("start= or end= on a segment needs the just-in-time packaging tools")
+            }
             QueryError::SegmentDurationNeedsJit => {
                 f.write_str("sd= needs the just-in-time packaging tools")
             }
@@ -258,7 +263,8 @@ impl KbpsRange {
 }
 
 /// Which query features name a resource's file: a master all of them, a media
-/// playlist the clip and `sd`, a segment only `sd` (clips list the title's segments).
+/// playlist and a segment the clip and `sd` (a segment URI carries a clip only when
+/// it is a clip's first or last, trimmed at a keyframe inside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Master,
@@ -274,7 +280,7 @@ impl Query {
     /// The query features that matter to a resource of `scope` (the rest dropped).
     pub fn scoped(&self, scope: Scope) -> Query {
         Query {
-            clip: self.clip.filter(|_| scope != Scope::Segment),
+            clip: self.clip,
             bitrate: self.bitrate.clone().filter(|_| scope == Scope::Master),
             segment_ms: self.segment_ms,
         }

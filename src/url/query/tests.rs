@@ -172,9 +172,12 @@ fn tags_scopes_and_variant_queries() {
     let playlist = query.scoped(Scope::MediaPlaylist);
     assert_eq!(playlist.tag().as_deref(), Some("~start12~end40~sd6000"));
     let segment = query.scoped(Scope::Segment);
-    assert_eq!(segment.tag().as_deref(), Some("~sd6000"));
-    let clip_only = q("start=12&end=40").unwrap();
-    assert_eq!(clip_only.scoped(Scope::Segment).tag(), None);
+    assert_eq!(segment.tag().as_deref(), Some("~start12~end40~sd6000"));
+    let trimmed = q("end=26&b=300-").unwrap();
+    assert_eq!(
+        trimmed.scoped(Scope::Segment).tag().as_deref(),
+        Some("~end26")
+    );
     assert_eq!(seconds_text(0), "0");
     assert_eq!(seconds_text(40), "0.04");
     assert_eq!(seconds_text(12_340), "12.34");
