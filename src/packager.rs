@@ -390,7 +390,14 @@ impl Packager {
                 )))
             };
         }
-        if let Some(failure) = self.failures.check(&source.id, Attempt::Segment(k)) {
+        // Failures are remembered per segment number of the title's own cut; a trimmed
+        // or `sd=` segment is another file, so it neither answers nor fills that entry.
+        let own_cut = query.tag().is_none();
+        if let Some(failure) = self
+            .failures
+            .check(&source.id, Attempt::Segment(k))
+            .filter(|_| own_cut)
+        {
             return Err(failure);
         }
         let source_id = source.id.clone();
@@ -441,7 +448,7 @@ impl Packager {
                 })
             })
             .await;
-        if let Err(failure) = &result {
+        if let (Err(failure), true) = (&result, own_cut) {
             self.failures
                 .remember(&source_id, Attempt::Segment(k), failure);
         }
