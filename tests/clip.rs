@@ -312,7 +312,30 @@ fn segment_duration_override_is_cached_under_its_own_name() {
 
 #[test]
 fn a_clip_from_inside_a_segment_starts_at_its_keyframe() {
-    let stack = title_stack();
+    clip_from_inside_a_segment(&title_stack());
+}
+
+#[test]
+fn a_clip_from_inside_a_segment_with_one_shot_tool_runs() {
+    let source = media("a_720p_60s.mp4");
+    let stack = Stack::builder()
+        .file_as(&source, "t_a.mp4")
+        .file_as(&media("a_720p_60s_faststart.mp4"), "t_b.mp4")
+        .file_as(&source, "t_c.mp4")
+        .config("tools", "serve = false")
+        .start();
+    clip_from_inside_a_segment(&stack);
+    assert!(
+        stack
+            .mp42hls_runs()
+            .iter()
+            .any(|run| run.contains("--trim-start")),
+        "{:?}",
+        stack.mp42hls_runs()
+    );
+}
+
+fn clip_from_inside_a_segment(stack: &Stack) {
     let path = "/i/t_a.mp4/index_0_av.m3u8?start=15.5&end=29";
     let r = stack.get(path);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -352,9 +375,9 @@ fn a_clip_from_inside_a_segment_starts_at_its_keyframe() {
     let link = stack.cache_path(&format!("{dir}/{tag}/{file}"));
     let meta = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{link:?}: {e}"));
     assert!(meta.file_type().is_symlink(), "{link:?} is stored twice");
-    assert_ffmpeg_decodes(&stack, path, "clip from inside a segment");
+    assert_ffmpeg_decodes(stack, path, "clip from inside a segment");
     assert_ffmpeg_decodes(
-        &stack,
+        stack,
         &format!("{TITLE}/index_0_av.m3u8?start=15.5&end=29"),
         "csmil-relative clip",
     );
