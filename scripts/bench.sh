@@ -40,6 +40,7 @@ source "$repo/scripts/bench/report.sh"
 source "$repo/scripts/bench/vod.sh"
 source "$repo/scripts/bench/measure-peer.sh"
 source "$repo/scripts/bench/report-peer.sh"
+source "$repo/scripts/bench/measure-clip.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -147,6 +148,7 @@ measure_hits
 measure_burst
 measure_all_segments
 measure_memory
+measure_clip
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 { print_report && print_peer_report && print_machine; } | tee "${out:-/dev/null}"

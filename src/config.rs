@@ -35,6 +35,27 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub limits: LimitsConfig,
     pub cache: CacheConfig,
+    pub msod: MsodConfig,
+}
+
+/// MSOD query features (`url::query`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsodConfig {
+    /// Shortest `?sd=` segment duration accepted, in milliseconds (400 below).
+    pub min_segment_duration_ms: u64,
+    /// Longest `?sd=` segment duration accepted, in milliseconds (400 above).
+    pub max_segment_duration_ms: u64,
+}
+
+impl Default for MsodConfig {
+    fn default() -> Self {
+        // MSOD's own range for its segment-duration setting.
+        MsodConfig {
+            min_segment_duration_ms: 2000,
+            max_segment_duration_ms: 60_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -129,6 +150,7 @@ impl Default for Config {
             tools: ToolsConfig::default(),
             limits: LimitsConfig::default(),
             cache: CacheConfig::default(),
+            msod: MsodConfig::default(),
         }
     }
 }
@@ -294,6 +316,15 @@ impl Config {
             return invalid(
                 "public_base_url",
                 "must be empty or start with http:// or https://",
+            );
+        }
+        let msod = &self.msod;
+        if !(1000..=60_000).contains(&msod.min_segment_duration_ms)
+            || !(msod.min_segment_duration_ms..=60_000).contains(&msod.max_segment_duration_ms)
+        {
+            return invalid(
+                "msod.max_segment_duration_ms",
+                "min and max must lie between 1000 and 60000, min not above max",
             );
         }
         if self.limits.queue_limit == 0 {

@@ -71,11 +71,14 @@ pub enum UrlError {
     BadCsmil,
     /// `_<N>_` beyond the renditions of the container.
     RenditionOutOfRange,
+    /// A bad `start`/`end`/`b`/`sd` value (`url::query`).
+    BadQuery(crate::url::query::QueryError),
 }
 
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
+            UrlError::BadQuery(e) => return write!(f, "{e}"),
             UrlError::TooLong => "request URI too long",
             UrlError::NotAbsolute => "request URI is not an absolute path",
             UrlError::BadPercent => "bad percent-encoding",
@@ -135,6 +138,8 @@ pub enum Failure {
     SegmentOutOfRange(u64),
     /// No rendition of a master exists.
     NoRenditions,
+    /// A master's `b=` filter keeps none of its variants.
+    NoVariantInRange,
     /// Writing into the cache dir.
     Cache(IoCause),
     /// The cache file system is below its free-space floor: no fill starts (temporary).
@@ -182,6 +187,7 @@ impl Failure {
             Failure::Url(_) => 400,
             Failure::Source(SourceError::NotFound(_)) => 404,
             Failure::SegmentOutOfRange(_) | Failure::NoRenditions => 404,
+            Failure::NoVariantInRange => 404,
             Failure::Tool(ToolError::OutOfRange(_)) => 404,
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
@@ -259,6 +265,7 @@ impl fmt::Display for Failure {
             Failure::Tool(ToolError::Failed(r)) => write!(f, "packager failed: {}", one_line(r)),
             Failure::SegmentOutOfRange(k) => write!(f, "segment {k} out of range"),
             Failure::NoRenditions => f.write_str("no rendition of this master exists"),
+            Failure::NoVariantInRange => f.write_str("no variant within the b= bit rates"),
             Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
             Failure::ShuttingDown => f.write_str("the worker is stopping, retry later"),

@@ -135,11 +135,50 @@ fn http_level(config: &Config, out: &mut String) {
          \x20   default \"\";\n\
          \x20   ~\\.ts$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.m3u8$ \"public, max-age={playlist}\";\n\
-         }}\n\n",
+         }}\n\n{query_maps}",
         segment = config.cache.segment_max_age_secs,
         playlist = config.cache.playlist_max_age_secs,
+        query_maps = QUERY_MAPS,
     );
 }
+
+/// The MSOD query (`start`, `end`, `b`, `sd`; every other key ignored) → the file a
+/// hit is served from, the name `url::query::Query::tag` gives it:
+/// `<dir>/<tag>/<file>`, e.g. `…/b.mp4/~start12~end40/index_0_av.m3u8`. Only canonical
+/// spellings are mapped; anything else (`start=12.0`, garbage) maps to a name that
+/// never exists, so the worker answers it (from the canonical file, or 400).
+const QUERY_MAPS: &str = r#"# MSOD query keys -> the cache dir of their files (url::query). Canonical spellings
+# only; "!" (anything else) is a miss, answered by the worker.
+map $arg_start $casterpak_q_start {
+    "" "";
+    "0" "";
+    "~^([1-9][0-9]{0,8}|0)(\.[0-9]{0,2}[1-9])?$" "~start$arg_start";
+    default "!";
+}
+map $arg_end $casterpak_q_end {
+    "" "";
+    "0" "!";
+    "~^([1-9][0-9]{0,8}|0)(\.[0-9]{0,2}[1-9])?$" "~end$arg_end";
+    default "!";
+}
+map $arg_b $casterpak_q_b {
+    "" "";
+    "~^(0|[1-9][0-9]{0,8})-(0|[1-9][0-9]{0,8})?(,(0|[1-9][0-9]{0,8})-(0|[1-9][0-9]{0,8})?)*$" "~b$arg_b";
+    default "!";
+}
+map $arg_sd $casterpak_q_sd {
+    "" "";
+    "~^(?<casterpak_sd_ms>[1-9][0-9]{0,5})ms$" "~sd$casterpak_sd_ms";
+    "~^(?<casterpak_sd_s>[1-9][0-9]{0,2})s$" "~sd${casterpak_sd_s}000";
+    default "!";
+}
+map "$casterpak_q_start$casterpak_q_end$casterpak_q_b$casterpak_q_sd|$uri" $casterpak_file {
+    "~^\|(?<casterpak_u>.*)$" $casterpak_u;
+    "~^(?<casterpak_t>[^|!]+)\|(?<casterpak_d>.*/)(?<casterpak_f>[^/]+)$" "$casterpak_d$casterpak_t/$casterpak_f";
+    default /.casterpak-unmapped;
+}
+
+"#;
 
 fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, out: &mut String) {
     let cache_root = trimmed(&config.cache_root);
@@ -174,7 +213,8 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          \x20   # Hits: served from the cache directory by nginx alone; misses go to the worker.\n\
          \x20   location ^~ {url_prefix}/ {{\n\
          \x20       root {root};\n\
-         \x20       try_files $uri @casterpak;\n\
+         \x20       # $casterpak_file: $uri, or the file of its MSOD query (QUERY_MAPS above).\n\
+         \x20       try_files $casterpak_file @casterpak;\n\
          \x20       # The worker keeps marker files (.source: the source's identity) beside what\n\
          \x20       # it packaged; they are bookkeeping, not content.\n\
          \x20       location ~ \"/\\.\" {{\n\

@@ -14,13 +14,15 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::entry;
 use crate::error::Failure;
+use crate::error::UrlError;
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
 use crate::playlist;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
-use crate::tool::{Mode, Tools};
+use crate::tool::{Mode, SegmentTrim, Tools};
+use crate::url::query::{self, Query, QueryError};
 use crate::url::{Container, Rendition, Request, Resource};
 use disk::{Busy, Dest, Disk, Looked, Work};
 use std::collections::HashMap;
@@ -37,6 +39,9 @@ const MAX_KNOWN: usize = 4096;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenditionInfo {
     pub durations: Vec<f64>,
+    /// Keyframe times per segment (JIT plans; empty in whole mode, where a clip
+    /// is cut at segment boundaries).
+    pub keyframes: Vec<Vec<f64>>,
     pub info: ShowInfo,
 }
 
@@ -140,23 +145,37 @@ impl Packager {
     pub async fn handle(self: &Arc<Self>, request: &Request) -> Result<Answer, Failure> {
         let redirect = || Answer::Redirect(request.file_key.clone());
         let rendition = request.rendition();
+        let query = &request.query;
+        let msod = &self.config.msod;
+        query::check_segment_range(
+            query,
+            msod.min_segment_duration_ms,
+            msod.max_segment_duration_ms,
+        )
+        .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
         match (&request.resource, &request.container, rendition) {
-            (Resource::Master, container, _) => self.master(container, &request.file_key).await,
+            (Resource::Master, container, _) => {
+                self.master(container, &request.file_key, query).await
+            }
             (Resource::MediaPlaylist, Container::Single(r), _) => self
-                .media_playlist(r, 0, r.key.clone(), &request.file_key)
+                .media_playlist(r, 0, r.key.clone(), &request.file_key, query)
                 .await
                 .map(|()| redirect()),
             (Resource::MediaPlaylist, Container::Csmil { key, .. }, Some(r)) => self
-                .media_playlist(r, request.index, key.clone(), &request.file_key)
+                .media_playlist(r, request.index, key.clone(), &request.file_key, query)
                 .await
                 .map(|()| redirect()),
             (Resource::Segment(k), Container::Single(r), _) => {
-                self.segment(r, *k).await.map(|()| redirect())
+                self.segment(r, *k, query).await.map(|()| redirect())
             }
             (Resource::Segment(k), Container::Csmil { key, .. }, Some(r)) => {
-                self.segment(r, *k).await?;
+                self.segment(r, *k, query).await?;
                 let _guard = self.cache.begin_fill(key);
-                let target = format!("../{}/segment{k}_0_av.ts", r.name);
+                // The link sits as deep in the csmil dir as its target in the rendition's.
+                let target = match query.tag() {
+                    Some(tag) => format!("../../{}/{tag}/segment{k}_0_av.ts", r.name),
+                    None => format!("../{}/segment{k}_0_av.ts", r.name),
+                };
                 let (key, link) = (key.clone(), request.file_key.clone());
                 self.disk
                     .run(move |disk| {
@@ -202,15 +221,31 @@ impl Packager {
 
     /// Plan (JIT) or whole packaging (whole mode), single-flighted per rendition
     /// and remembered per source identity.
+    /// `sd`: a segment duration (ms) other than the configured one (`?sd=`).
     async fn rendition_info(
         self: &Arc<Self>,
         r: &Rendition,
         source: &Source,
+        sd: Option<u64>,
     ) -> Result<Arc<RenditionInfo>, Failure> {
+        if sd.is_some() && self.tools.mode() == Mode::Whole {
+            return Err(Failure::Url(UrlError::BadQuery(
+                QueryError::SegmentDurationNeedsJit,
+            )));
+        }
+        let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
+        // Plans at another duration are other plans of the same source.
+        let (known_key, flight_key) = match sd {
+            Some(ms) => (
+                format!("{}\0sd{ms}", source.id.path),
+                format!("{}/~sd{ms}", r.key),
+            ),
+            None => (source.id.path.clone(), r.key.clone()),
+        };
         let known = {
             let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             known
-                .get(&source.id.path)
+                .get(&known_key)
                 .filter(|(id, _)| *id == source.id)
                 .map(|(_, info)| info.clone())
         };
@@ -225,17 +260,18 @@ impl Packager {
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
         let result = self
             .infos
-            .run(&r.key, move || {
+            .run(&flight_key, move || {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
                     let info = match this.tools.mode() {
                         Mode::Jit => {
                             let plan = this
                                 .tools
-                                .plan(source2.file.as_fd(), this.config.segment_duration)
+                                .plan(source2.file.as_fd(), segment_duration)
                                 .await?;
                             RenditionInfo {
                                 durations: plan.durations()?,
+                                keyframes: plan.keyframes(),
                                 info: plan.info,
                             }
                         }
@@ -246,7 +282,7 @@ impl Packager {
                     if known.len() >= MAX_KNOWN {
                         known.clear();
                     }
-                    known.insert(source2.id.path.clone(), (source2.id.clone(), info.clone()));
+                    known.insert(known_key, (source2.id.clone(), info.clone()));
                     Ok(info)
                 })
             })
@@ -263,19 +299,35 @@ impl Packager {
         index: usize,
         container_key: String,
         file_key: &str,
+        query: &Query,
     ) -> Result<(), Failure> {
         let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
         if there {
             return Ok(());
         }
-        let info = self.rendition_info(r, &source).await?;
+        let info = self.rendition_info(r, &source, query.segment_ms).await?;
+        let window = query
+            .clip
+            .map(|clip| {
+                playlist::clip::window_at_keyframes(&info.durations, &info.keyframes, &clip)
+            })
+            .transpose()
+            .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
+        let sd = query.segment_ms;
         let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
         self.files
             .run(&file_key.clone(), move || {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
                     let _guard = this.cache.begin_fill(&container_key);
-                    let text = playlist::media(&info.durations, index);
+                    let text = match (window, sd) {
+                        (None, None) => playlist::media(&info.durations, index),
+                        (window, sd) => {
+                            let count = info.durations.len();
+                            let window = window.unwrap_or(playlist::clip::Window::whole(count));
+                            playlist::clip::media(&info.durations, &window, index, sd)
+                        }
+                    };
                     let dest = if container_key == r.key {
                         Dest::Rendition {
                             key: r.key.clone(),
@@ -294,14 +346,35 @@ impl Packager {
             .await
     }
 
-    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
-    async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
-        let file_key = format!("{}/segment{k}_0_av.ts", r.key);
+    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache (with `sd`:
+    /// `<rendition>/~sd<ms>/segment<K>_0_av.ts`, cut at that duration).
+    async fn segment(
+        self: &Arc<Self>,
+        r: &Rendition,
+        k: u64,
+        query: &Query,
+    ) -> Result<(), Failure> {
+        let sd = query.segment_ms;
+        let file_key = match query.tag() {
+            Some(tag) => format!("{}/{tag}/segment{k}_0_av.ts", r.key),
+            None => format!("{}/segment{k}_0_av.ts", r.key),
+        };
+        // A clip's first or last segment: trimmed at the keyframes its URI names.
+        let trim = query
+            .clip
+            .map_or(SegmentTrim::default(), |clip| SegmentTrim {
+                start: Some(clip.start()).filter(|_| clip.start_ms > 0),
+                end: clip.end(),
+            });
+        if query.clip.is_some() && self.tools.mode() == Mode::Whole {
+            return Err(Failure::Url(UrlError::BadQuery(QueryError::TrimNeedsJit)));
+        }
+        let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
         }
-        let info = self.rendition_info(r, &source).await?;
+        let info = self.rendition_info(r, &source, sd).await?;
         let count = info.durations.len() as u64;
         if k == 0 || k > count {
             return Err(Failure::SegmentOutOfRange(k));
@@ -317,7 +390,14 @@ impl Packager {
                 )))
             };
         }
-        if let Some(failure) = self.failures.check(&source.id, Attempt::Segment(k)) {
+        // Failures are remembered per segment number of the title's own cut; a trimmed
+        // or `sd=` segment is another file, so it neither answers nor fills that entry.
+        let own_cut = query.tag().is_none();
+        if let Some(failure) = self
+            .failures
+            .check(&source.id, Attempt::Segment(k))
+            .filter(|_| own_cut)
+        {
             return Err(failure);
         }
         let source_id = source.id.clone();
@@ -338,10 +418,11 @@ impl Packager {
                     };
                     let path = this
                         .tools
-                        .package_segment(
+                        .package_trimmed_segment(
                             source.file.as_fd(),
-                            this.config.segment_duration,
+                            segment_duration,
                             k,
+                            trim,
                             scratch.path(),
                         )
                         .await?;
@@ -367,7 +448,7 @@ impl Packager {
                 })
             })
             .await;
-        if let Err(failure) = &result {
+        if let (Err(failure), true) = (&result, own_cut) {
             self.failures
                 .remember(&source_id, Attempt::Segment(k), failure);
         }

@@ -4,6 +4,8 @@
 //! The media playlist is written here from durations whichever way they were
 //! obtained (JIT plan or a whole Bento4 run), so both modes serve the same text.
 
+pub mod clip;
+
 use std::fmt::Write;
 
 /// EXTINF is written with 6 decimals; clients round *that* value, so we do too.

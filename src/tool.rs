@@ -82,6 +82,14 @@ async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> 
 }
 
 /// The path under which a child reads `input` (see [`run_process`]).
+/// Where a clip's first or last segment is cut (seconds on the playlist timeline):
+/// from the last keyframe at or before `start`, up to the first at or after `end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SegmentTrim {
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+}
+
 pub fn input_path(input: BorrowedFd<'_>) -> OsString {
     format!("/dev/fd/{}", input.as_raw_fd()).into()
 }
@@ -547,6 +555,20 @@ impl Tools {
         k: u64,
         dir: &Path,
     ) -> Result<PathBuf, ToolError> {
+        let untrimmed = SegmentTrim::default();
+        self.package_trimmed_segment(source, segment_duration, k, untrimmed, dir)
+            .await
+    }
+
+    /// Segment K trimmed to a clip's end (`mp42hls --trim-start/--trim-end`).
+    pub async fn package_trimmed_segment(
+        &self,
+        source: BorrowedFd<'_>,
+        segment_duration: f64,
+        k: u64,
+        trim: SegmentTrim,
+        dir: &Path,
+    ) -> Result<PathBuf, ToolError> {
         let name = format!("segment{k}_0_av.ts");
         if let Some(pool) = &self.serve {
             // The process has its own working directory: it is given a whole path.
@@ -558,13 +580,14 @@ impl Tools {
                     segment_duration,
                     k,
                     output,
+                    trim,
                 };
                 self.job(pool, "segment", job, source).await?;
                 return Ok(path);
             }
         }
         // Relative template + cwd: a '%' in the cache path cannot break the pattern.
-        let args = vec![
+        let mut args: Vec<OsString> = vec![
             "--segments".into(),
             k.to_string().into(),
             "--first-segment-number".into(),
@@ -573,8 +596,14 @@ impl Tools {
             seconds_arg(segment_duration).into(),
             "--segment-filename-template".into(),
             "segment%d_0_av.ts".into(),
-            input_path(source),
         ];
+        for (option, at) in [("--trim-start", trim.start), ("--trim-end", trim.end)] {
+            if let Some(seconds) = at {
+                args.push(option.into());
+                args.push(seconds.to_string().into());
+            }
+        }
+        args.push(input_path(source));
         self.run(
             &self.mp42hls.clone(),
             "segment",

@@ -12,6 +12,8 @@
 
 use crate::error::UrlError;
 
+pub mod query;
+
 /// What is asked of a container (a rendition dir or a csmil dir).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
@@ -59,8 +61,11 @@ pub struct Request {
     pub resource: Resource,
     /// Rendition index N from the file name (always 0 for a single rendition).
     pub index: usize,
-    /// Cache-relative path of the requested file, e.g. `i/a/b.mp4/segment3_0_av.ts`.
+    /// Cache-relative path of the requested file, e.g. `i/a/b.mp4/segment3_0_av.ts`;
+    /// with a query, in the dir its tag names: `i/a/b.mp4/~start12/index_0_av.m3u8`.
     pub file_key: String,
+    /// The query features that name this resource's file (`Query::scoped`).
+    pub query: query::Query,
 }
 
 impl Request {
@@ -327,12 +332,25 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     if index >= count {
         return Err(UrlError::RenditionOutOfRange);
     }
-    let file_key = format!("{}/{file}", container.key());
+    let scope = match resource {
+        Resource::Master => query::Scope::Master,
+        Resource::MediaPlaylist => query::Scope::MediaPlaylist,
+        Resource::Segment(_) => query::Scope::Segment,
+    };
+    let raw_query = split_query(raw).1.unwrap_or_default();
+    let query = query::parse(raw_query)
+        .map_err(UrlError::BadQuery)?
+        .scoped(scope);
+    let file_key = match query.tag() {
+        Some(tag) => format!("{}/{tag}/{file}", container.key()),
+        None => format!("{}/{file}", container.key()),
+    };
     Ok(Request {
         container,
         resource,
         index,
         file_key,
+        query,
     })
 }
 
@@ -736,6 +754,42 @@ mod tests {
                 assert!(parse(target.as_bytes(), "/i", MAX).is_ok(), "{target}");
             }
         }
+    }
+
+    #[test]
+    fn queries_name_their_files_in_a_tag_dir() {
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"/i/a.mp4/master.m3u8?hdnts=x&foo=1", "i/a.mp4/master.m3u8"),
+            (
+                b"/i/a.mp4/master.m3u8?start=12&end=40&b=300-",
+                "i/a.mp4/~start12~end40~b300-/master.m3u8",
+            ),
+            (
+                b"/i/p_,a,b,.mp4.csmil/index_1_av.m3u8?b=300-&end=40.0&start=12",
+                "i/p_,a,b,.mp4.csmil/~start12~end40/index_1_av.m3u8",
+            ),
+            // A clip's first or last segment, trimmed at a keyframe; `b` is for masters.
+            (
+                b"/i/a.mp4/segment3_0_av.ts?start=14&b=1-",
+                "i/a.mp4/~start14/segment3_0_av.ts",
+            ),
+            (
+                b"/i/a.mp4/segment3_0_av.ts?sd=6006ms",
+                "i/a.mp4/~sd6006/segment3_0_av.ts",
+            ),
+        ];
+        for (uri, file_key) in cases {
+            let r = parse(uri, "/i", MAX).unwrap();
+            assert_eq!(r.file_key, file_key, "{}", String::from_utf8_lossy(uri));
+        }
+        assert_eq!(
+            parse(b"/i/a.mp4/master.m3u8?start=-1", "/i", MAX),
+            Err(UrlError::BadQuery(query::QueryError::Negative("start")))
+        );
+        assert_eq!(
+            parse(b"/i/a.mp4/master.m3u8?b=x", "/i", MAX),
+            Err(UrlError::BadQuery(query::QueryError::BadBitrate))
+        );
     }
 
     #[test]

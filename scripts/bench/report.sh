@@ -52,6 +52,7 @@ print_report() {
     label=${entry%%|*}
     echo "| cold media playlist, $label title ($(basename "${entry#*|}")), ms | $(f "playlist.$label.jit" 1) (just-in-time) | $(peers "playlist.$label" 1) |"
   done
+  echo "| cold clipped media playlist (?start=12&end=40), $(basename "$small"), ms | $(f clip.jit 1) (clipped) | $(f clip.plain 1) (the same playlist unclipped) |"
   echo "| cold first segment, $big_label, ms | $(f segment.jit 1) (just-in-time, nothing known); $(f segment.jit-after 1) (after its playlist) | $(peers segment 1) |"
   echo "| whole rendition, $big_label, ms | $(f whole.ours 1) (our mp42hls) | ffmpeg -c copy -f hls: $(f whole.ffmpeg 1)$([ -n "$bento4_mp42hls" ] && echo "; Bento4 mp42hls: $(f whole.bento4 1)") |"
   echo "| whole rendition, peak MB | $(f mem.ours 1) (on $(basename "$small"): $(f mem.ours.small 1); on $(basename "${titles[-1]#*|}"): $(f mem.ours.long 1)) | ffmpeg: $(f mem.ffmpeg 1)$([ -n "$bento4_mp42hls" ] && echo "; Bento4: $(f mem.bento4 1)") |"

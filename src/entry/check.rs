@@ -34,13 +34,20 @@ pub fn damage(cache: &Cache, key: &str, kind: EntryKind) -> io::Result<Option<St
     let mut has_files = false;
     for item in fs::read_dir(&dir)? {
         let item = item?;
-        if !item.file_type()?.is_file() {
-            continue;
-        }
         let name = item.file_name();
         let Some(name) = name.to_str() else {
             continue;
         };
+        if item.file_type()?.is_dir() && name.starts_with('~') {
+            // A query's tag dir (`url::query`): its files are judged like the entry's.
+            if let Some(why) = tag_dir_damage(&item.path())? {
+                return Ok(Some(format!("{name}/{why}")));
+            }
+            continue;
+        }
+        if !item.file_type()?.is_file() {
+            continue;
+        }
         has_files = true;
         has_marker |= name == SOURCE_MARKER;
         if let Some(why) = file_damage(&item.path(), name)? {
@@ -49,6 +56,22 @@ pub fn damage(cache: &Cache, key: &str, kind: EntryKind) -> io::Result<Option<St
     }
     if kind == EntryKind::Rendition && has_files && !has_marker {
         return Ok(Some(format!("{SOURCE_MARKER} is missing")));
+    }
+    Ok(None)
+}
+
+/// The first file of a tag dir that is not whole (symlinks, as csmil-relative
+/// segments are, name files checked in their own entry).
+fn tag_dir_damage(dir: &Path) -> io::Result<Option<String>> {
+    for item in fs::read_dir(dir)? {
+        let item = item?;
+        let name = item.file_name();
+        let (true, Some(name)) = (item.file_type()?.is_file(), name.to_str()) else {
+            continue;
+        };
+        if let Some(why) = file_damage(&item.path(), name)? {
+            return Ok(Some(format!("{name}: {why}")));
+        }
     }
     Ok(None)
 }
@@ -107,4 +130,28 @@ pub fn text_damage(name: &str, bytes: &[u8]) -> Option<&'static str> {
         return Some("a media playlist without its end");
     }
     None
+}
+
+#[cfg(test)]
+mod tag_dir_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_playlist_in_a_tag_dir_is_damage() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(root.path().to_path_buf()).expect("cache");
+        let key = "i/x.mp4";
+        let tag_dir = cache.path_of(key).join("~start12~end40");
+        fs::create_dir_all(&tag_dir).expect("tag dir");
+        let whole = "#EXTM3U\n#EXTINF:6.000000,\nsegment3_0_av.ts\n#EXT-X-ENDLIST\n";
+        fs::write(tag_dir.join("index_0_av.m3u8"), whole).expect("write");
+        assert_eq!(damage(&cache, key, EntryKind::Master).expect("check"), None);
+        fs::write(tag_dir.join("index_0_av.m3u8"), &whole[..30]).expect("write");
+        let why = damage(&cache, key, EntryKind::Master).expect("check");
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.starts_with("~start12~end40/index_0_av.m3u8")),
+            "{why:?}"
+        );
+    }
 }

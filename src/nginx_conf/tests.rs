@@ -67,6 +67,8 @@ fn example_config_is_the_default_config() {
         "hit_flush_ms",
         "segment_max_age_secs",
         "playlist_max_age_secs",
+        "min_segment_duration_ms",
+        "max_segment_duration_ms",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
@@ -95,7 +97,7 @@ fn locations_follow_the_config() {
             "location ^~ /vod/hls/ {",
             &[
                 "root \"/data/cache\";",
-                "try_files $uri @casterpak;",
+                "try_files $casterpak_file @casterpak;",
                 "access_log \"/run/x/h.log\" casterpak_hits buffer=64k flush=3s if=$casterpak_logged_hit;",
                 "add_header Cache-Control $casterpak_cache_control;",
                 "Access-Control-Allow-Origin \"*\" always;",

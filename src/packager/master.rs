@@ -2,18 +2,22 @@
 //! complete ones are published, incomplete ones answered but not cached.
 
 use super::{Answer, Dest, Packager};
-use crate::error::{Failure, SourceError};
+use crate::error::{Failure, SourceError, UrlError};
 use crate::playlist::{self, Variant};
 use crate::tool::output::ShowInfo;
+use crate::url::query::{Query, QueryError};
 use crate::url::{Container, Rendition};
 use std::sync::Arc;
 
 impl Packager {
-    /// Single or csmil master over the renditions that exist.
+    /// Single or csmil master over the renditions that exist; with a query, its
+    /// variants filtered by `b=` (none left: 404) and their URIs carrying the clip
+    /// and `sd=`.
     pub(super) async fn master(
         self: &Arc<Self>,
         container: &Container,
         file_key: &str,
+        query: &Query,
     ) -> Result<Answer, Failure> {
         let (renditions, from_csmil) = match container {
             Container::Single(r) => (vec![r.clone()], false),
@@ -21,22 +25,24 @@ impl Packager {
         };
         let results = futures::future::join_all(renditions.iter().map(|r| async move {
             let source = self.prepare(r, None).await?.source;
-            let info = self.rendition_info(r, &source).await?;
+            let info = self.rendition_info(r, &source, query.segment_ms).await?;
             Ok::<_, Failure>((source, info))
         }))
         .await;
         let mut variants = Vec::new();
         let mut first_failure = None;
         let mut single_source = None;
+        let mut longest = 0.0f64;
+        let variant_query = query.variant_query();
         for (r, result) in renditions.iter().zip(results) {
             match result {
                 Ok((source, info)) => {
-                    variants.push(variant(
-                        &self.config.public_base_url,
-                        r,
-                        &info.info,
-                        from_csmil,
-                    ));
+                    longest = longest.max(info.durations.iter().sum());
+                    let mut v = variant(&self.config.public_base_url, r, &info.info, from_csmil);
+                    if !variant_query.is_empty() {
+                        v.uri = format!("{}?{variant_query}", v.uri);
+                    }
+                    variants.push(v);
                     single_source = Some(source);
                 }
                 Err(failure) => {
@@ -52,8 +58,22 @@ impl Packager {
         if variants.is_empty() {
             return Err(first_failure.unwrap_or(Failure::NoRenditions));
         }
+        if query.clip.is_some_and(|clip| clip.start() >= longest) {
+            return Err(Failure::Url(UrlError::BadQuery(QueryError::StartBeyondEnd)));
+        }
+        let complete = variants.len() == renditions.len();
+        if let Some(ranges) = &query.bitrate {
+            // Against BANDWIDTH as the master writes it (rounded up).
+            variants.retain(|v| {
+                let bandwidth = v.bandwidth.max(0.0).ceil() as u64;
+                ranges.iter().any(|range| range.holds(bandwidth))
+            });
+            if variants.is_empty() {
+                return Err(Failure::NoVariantInRange);
+            }
+        }
         let text = playlist::master(&variants);
-        if variants.len() < renditions.len() {
+        if !complete {
             return Ok(Answer::Playlist(text));
         }
         let _guard = self.cache.begin_fill(container.key());

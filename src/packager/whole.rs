@@ -33,7 +33,11 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         .into_iter()
         .map(|(d, _)| d)
         .collect();
-    Some(RenditionInfo { durations, info })
+    Some(RenditionInfo {
+        durations,
+        keyframes: Vec::new(),
+        info,
+    })
 }
 
 impl Packager {
@@ -137,5 +141,12 @@ fn publish(
         .publish_dir(work, key, PLAYLIST)
         .map_err(Failure::cache)?;
     disk.record(key, EntryKind::Rendition, Some(id), added);
-    Ok((RenditionInfo { durations, info }, added))
+    Ok((
+        RenditionInfo {
+            durations,
+            keyframes: Vec::new(),
+            info,
+        },
+        added,
+    ))
 }

@@ -108,6 +108,9 @@ pub struct PlanSegment {
     pub duration: f64,
     #[serde(default)]
     pub size: u64,
+    /// Presentation times of its keyframes (playlist seconds), for clipping.
+    #[serde(default)]
+    pub keyframes: Vec<f64>,
 }
 
 /// `mp42hls --plan` output.
@@ -122,6 +125,12 @@ pub struct Plan {
 impl Plan {
     /// Durations in segment order, after checking the numbering is 1, 2, 3, …
     /// (the URLs and the tool must agree on what segment K is).
+    /// Each segment's keyframe times, in segment order (clipping; `durations` checks
+    /// the numbering).
+    pub fn keyframes(&self) -> Vec<Vec<f64>> {
+        self.segments.iter().map(|s| s.keyframes.clone()).collect()
+    }
+
     pub fn durations(&self) -> Result<Vec<f64>, ToolError> {
         let mut out = Vec::with_capacity(self.segments.len());
         for (i, s) in self.segments.iter().enumerate() {

@@ -56,6 +56,8 @@ pub enum Job<'a> {
         segment_duration: f64,
         k: u64,
         output: &'a str,
+        /// A clip's first or last segment (none: the title's own).
+        trim: super::SegmentTrim,
     },
     Stats,
 }
@@ -71,10 +73,19 @@ impl Job<'_> {
                 segment_duration,
                 k,
                 output,
-            } => serde_json::json!({
-                "id": id, "op": "segment", "segment_duration": segment_duration,
-                "first_segment_number": 1, "k": k, "output": output,
-            }),
+                trim,
+            } => {
+                let mut job = serde_json::json!({
+                    "id": id, "op": "segment", "segment_duration": segment_duration,
+                    "first_segment_number": 1, "k": k, "output": output,
+                });
+                for (field, at) in [("trim_start", trim.start), ("trim_end", trim.end)] {
+                    if let (Some(at), Some(object)) = (at, job.as_object_mut()) {
+                        object.insert(field.into(), serde_json::Value::from(at));
+                    }
+                }
+                job
+            }
             Job::Stats => serde_json::json!({"id": id, "op": "stats"}),
         };
         value.to_string().into_bytes()

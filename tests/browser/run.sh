@@ -21,7 +21,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ARTIFACTS=${CASTERPAK_ARTIFACTS:-$TARGET/browser-artifacts}
 
 # Every title the e2e tests request; keep in step with e2e/catalog.js.
-NEEDED=(a_720p_60s audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef)
+NEEDED=(a_720p_60s a_720p_60s_faststart audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef)
 for name in "${NEEDED[@]}"; do
   if [ ! -f "$MEDIA/$name.mp4" ]; then
     echo "run.sh: missing test medium $MEDIA/$name.mp4 (make it with scripts/make-media.sh)" >&2
@@ -140,4 +140,6 @@ fi
 echo "run.sh: $STACK stack on $BASE_URL"
 
 export CASTERPAK_BASE_URL="$BASE_URL" CASTERPAK_ARTIFACTS="$ARTIFACTS" CASTERPAK_STACK="$STACK"
-node --test --test-reporter=spec unit/*.test.js e2e/*.test.js
+# E2E_TESTS: a subset of the files to run (default: all of them).
+# shellcheck disable=SC2086
+node --test --test-reporter=spec ${E2E_TESTS:-unit/*.test.js e2e/*.test.js}

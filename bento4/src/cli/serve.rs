@@ -1,7 +1,7 @@
 //! `mp42hls --serve`: the job and answer formats (bento4/README.md, "Serve mode").
 //! Pure: a job's bytes in, a typed job or a bad-job error out; answers as text.
 
-use crate::plan::PlanOptions;
+use crate::plan::{PlanOptions, Trim};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -70,6 +70,8 @@ struct RawJob {
     first_segment_number: Option<u64>,
     k: Option<u64>,
     output: Option<String>,
+    trim_start: Option<f64>,
+    trim_end: Option<f64>,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -145,6 +147,23 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
     if first_segment_number >= 1 << 52 {
         return Err(bad("first_segment_number is too large".into()));
     }
+    let trim = match (&op, raw.trim_start, raw.trim_end) {
+        (_, None, None) => None,
+        (Op::Segment { k, .. }, start, end) => {
+            let ok = |t: Option<f64>| t.is_none_or(|t| t.is_finite() && t >= 0.0);
+            if !ok(start) || !ok(end) {
+                return Err(bad(
+                    "trim_start and trim_end must be seconds, not negative".into()
+                ));
+            }
+            Some(Trim {
+                number: *k,
+                start,
+                end,
+            })
+        }
+        _ => return Err(bad("only a segment job takes trim_start or trim_end".into())),
+    };
     Ok(Job {
         id: raw.id,
         op,
@@ -152,6 +171,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         plan: PlanOptions {
             segment_duration: seconds,
             first_segment_number,
+            trim,
             ..PlanOptions::default()
         },
     })

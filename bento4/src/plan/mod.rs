@@ -15,9 +15,11 @@ mod segments;
 pub mod stats;
 mod streams;
 pub mod timing;
+mod trim;
 
 pub use layout::Unit;
 pub use streams::{select_streams, to_90k, AudioStream, Streams, VideoStream};
+pub use trim::Trim;
 
 use crate::media::Movie;
 use std::ops::Range;
@@ -35,6 +37,8 @@ pub struct PlanOptions {
     /// None = first track of that kind, Some(0) = none, Some(id) = that track.
     pub video_track_id: Option<u32>,
     pub audio_track_id: Option<u32>,
+    /// One segment trimmed to a clip's end (`--trim-start`/`--trim-end`).
+    pub trim: Option<Trim>,
 }
 
 impl Default for PlanOptions {
@@ -49,6 +53,7 @@ impl Default for PlanOptions {
             first_segment_number: 0,
             video_track_id: None,
             audio_track_id: None,
+            trim: None,
         }
     }
 }
@@ -172,6 +177,9 @@ impl<'m> Plan<'m> {
         plan.check_sample_sizes()?;
         plan.segments = plan.cut()?;
         plan.lay_out()?;
+        if let Some(trim) = plan.options.trim {
+            plan.trim(trim)?;
+        }
         Ok(plan)
     }
 

@@ -83,31 +83,7 @@ impl Plan<'_> {
         let mut totals = PacketCounts::default();
         let mut laid = Vec::with_capacity(self.segments.len());
         for segment in &self.segments {
-            let mut counts = PacketCounts::default();
-            let mut keyframes = Vec::new();
-            let mut offset = 0u64;
-            let mut tables_at = None;
-            for unit in self.units(segment) {
-                let packets = self.unit_packets(&unit) as u64;
-                match &unit {
-                    Unit::Tables => {
-                        counts.tables += 1;
-                        tables_at = Some(offset);
-                    }
-                    Unit::Video(index) => {
-                        counts.video += packets;
-                        if let (Some(at), true) = (tables_at.take(), self.is_sync(*index)) {
-                            keyframes.push(KeyframeSpan {
-                                time: self.keyframe_seconds(*index),
-                                offset: at,
-                                size: offset + packets * PACKET_SIZE as u64 - at,
-                            });
-                        }
-                    }
-                    Unit::Audio(_) => counts.audio += packets,
-                }
-                offset += packets * PACKET_SIZE as u64;
-            }
+            let (size, counts, keyframes) = self.lay_out_one(segment);
             let continuity = Continuity {
                 pat: (totals.tables % 16) as u8,
                 pmt: (totals.tables % 16) as u8,
@@ -117,7 +93,7 @@ impl Plan<'_> {
             totals.tables += counts.tables;
             totals.video += counts.video;
             totals.audio += counts.audio;
-            laid.push((offset, counts, continuity, keyframes));
+            laid.push((size, counts, continuity, keyframes));
         }
         for (segment, (size, counts, continuity, keyframes)) in self.segments.iter_mut().zip(laid) {
             segment.size = size;
@@ -127,10 +103,43 @@ impl Plan<'_> {
         }
         Ok(())
     }
+
+    /// Size, packet counts and keyframe spans of one segment's units.
+    pub(super) fn lay_out_one(
+        &self,
+        segment: &SegmentPlan,
+    ) -> (u64, PacketCounts, Vec<KeyframeSpan>) {
+        let mut counts = PacketCounts::default();
+        let mut keyframes = Vec::new();
+        let mut offset = 0u64;
+        let mut tables_at = None;
+        for unit in self.units(segment) {
+            let packets = self.unit_packets(&unit) as u64;
+            match &unit {
+                Unit::Tables => {
+                    counts.tables += 1;
+                    tables_at = Some(offset);
+                }
+                Unit::Video(index) => {
+                    counts.video += packets;
+                    if let (Some(at), true) = (tables_at.take(), self.is_sync(*index)) {
+                        keyframes.push(KeyframeSpan {
+                            time: self.keyframe_seconds(*index),
+                            offset: at,
+                            size: offset + packets * PACKET_SIZE as u64 - at,
+                        });
+                    }
+                }
+                Unit::Audio(_) => counts.audio += packets,
+            }
+            offset += packets * PACKET_SIZE as u64;
+        }
+        (offset, counts, keyframes)
+    }
 }
 
 /// First index in 0..len for which `before` is false (`before` must be monotonic).
-fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
+pub(super) fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
     let (mut low, mut high) = (0, len);
     while low < high {
         let mid = low + (high - low) / 2;

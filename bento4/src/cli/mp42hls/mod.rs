@@ -3,7 +3,7 @@
 
 use crate::cli::serve::ServeOptions;
 use crate::hls::Template;
-use crate::plan::PlanOptions;
+use crate::plan::{PlanOptions, Trim};
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -37,6 +37,9 @@ Extensions (casterpak only, not in Bento4):
   --first-segment-number <n>          number of the first segment (default 0)
   --plan                              print the segment plan as JSON from the index alone; write nothing
   --segments <K>|<K-M>                write only segments K..=M (no playlist); exit 5 when out of range
+  --trim-start <s>                    with --segments K: segment K from its last keyframe at or before s
+                                      (seconds on the playlist timeline), ending on the counters it ends on
+  --trim-end <s>                      with --segments K: segment K up to its first keyframe at or after s
   --serve                             long-lived: run jobs from stdin, answer each on stdout (below)
   --index-cache-entries <n>           with --serve: parsed indexes kept, least recently used evicted (default 64)
   --index-cache-bytes <b>             with --serve: bytes of index memory kept (default 268435456)
@@ -45,7 +48,7 @@ Serve mode (extension; full protocol in bento4/README.md):
   source file's descriptor attached (SCM_RIGHTS, exactly one); the source is read only
   through it. Otherwise: one JSON object per line, with \"input\": \"<path>\" instead.
   Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F (default 1)]}
-        {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"}
+        {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"[,\"trim_start\":T][,\"trim_end\":T]}
         {\"id\":N,\"op\":\"stats\"}
   A segment job creates output (O_EXCL, mode 0644) and removes it on any failure.
   Answers, one line each, in order: {\"id\":N,\"ok\":true,...} (plan: the --plan fields;
@@ -154,6 +157,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut output_single_file = false;
     let mut show_info = false;
     let mut verbose = false;
+    let (mut trim_start, mut trim_end) = (None, None);
     let mut allow_cache = None;
     let mut key = None;
     let mut encryption_mode = None;
@@ -238,6 +242,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 }
             }
             "--plan" => mode = Mode::Plan,
+            "--trim-start" => trim_start = Some(trim_seconds(arg, &value(arg)?)?),
+            "--trim-end" => trim_end = Some(trim_seconds(arg, &value(arg)?)?),
             "--segments" => {
                 let text = value(arg)?;
                 mode = segments(&text)
@@ -280,6 +286,19 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     }
     if encryption.is_some() && output_single_file {
         return Err("--output-single-file cannot be combined with encryption".into());
+    }
+    if trim_start.is_some() || trim_end.is_some() {
+        let Mode::Segments(k, last) = mode else {
+            return Err("--trim-start and --trim-end need --segments K".into());
+        };
+        if k != last {
+            return Err("--trim-start and --trim-end trim one segment: use --segments K".into());
+        }
+        plan.trim = Some(Trim {
+            number: k,
+            start: trim_start,
+            end: trim_end,
+        });
     }
     if matches!(mode, Mode::Segments(..)) && output_single_file {
         return Err(
@@ -389,6 +408,14 @@ fn pid(name: &str, text: &str) -> Result<u16, String> {
         .filter(|v| (0x10..=0x1FFE).contains(v))
         .map(|v| v as u16)
         .ok_or_else(|| format!("{name} {text:?} must be a PID from 0x10 to 0x1FFE"))
+}
+
+/// A trim time: seconds, not negative.
+fn trim_seconds(name: &str, text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("{name} {text:?} must be a number of seconds, not negative"))
 }
 
 fn segments(text: &str) -> Option<Mode> {

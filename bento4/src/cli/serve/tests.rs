@@ -136,3 +136,28 @@ fn answers_are_one_line_each() {
         serde_json::json!({"id": null, "ok": false, "code": 2, "reason": "corrupt input: a b"})
     );
 }
+
+#[test]
+fn segment_jobs_may_trim_their_segment() {
+    let trimmed = job(
+        r#"{"id":1,"op":"segment","segment_duration":6,"k":3,"output":"/t.ts","trim_start":14.5,"trim_end":17}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        trimmed.plan.trim,
+        Some(Trim {
+            number: 3,
+            start: Some(14.5),
+            end: Some(17.0)
+        })
+    );
+    let untrimmed = job(r#"{"id":2,"op":"segment","segment_duration":6,"k":3,"output":"/t.ts"}"#);
+    assert_eq!(untrimmed.unwrap().plan.trim, None);
+    for text in [
+        r#"{"id":3,"op":"plan","segment_duration":6,"trim_start":1}"#,
+        r#"{"id":4,"op":"segment","segment_duration":6,"k":3,"output":"/t.ts","trim_end":-1}"#,
+    ] {
+        let error = job(text).expect_err(text);
+        assert!(error.reason.contains("trim"), "{text}: {}", error.reason);
+    }
+}
