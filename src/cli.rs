@@ -3,6 +3,8 @@
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use std::path::{Path, PathBuf};
 
+mod token;
+
 const USAGE: &str = "\
 casterpak — caching HLS packaging origin (nginx serves the cache, this worker fills it)
 
@@ -11,12 +13,15 @@ USAGE:
     casterpak --sweep [--dry-run] [--config FILE]     (also: casterpak sweep [--dry-run])
     casterpak check-config [--config FILE]
     casterpak nginx-conf [--config FILE] [--standalone --listen 127.0.0.1:PORT --prefix DIR]
+    casterpak token --acl PATTERN[!PATTERN…] --window SECS [--start UNIX] [--key HEX] [--config FILE]
     casterpak --help | --version
 
 OPTIONS:
     --config FILE   configuration file (default /etc/casterpak/casterpak.toml)
     --dry-run       sweep: print what would be evicted, change nothing
     --standalone    nginx-conf: a whole nginx.conf runnable unprivileged under --prefix
+    --acl, --window token: an hdnts token over these ACL patterns (`*` wildcards), valid
+                    for SECS from --start (default now), signed with token_auth.key
 
 Logging: RUST_LOG (default info).
 ";
@@ -38,6 +43,7 @@ pub enum Command {
         config: PathBuf,
         standalone: Option<Standalone>,
     },
+    Token(token::TokenArgs),
     Help,
     Version,
 }
@@ -50,6 +56,11 @@ pub struct Standalone {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Command, String> {
+    if let Some((first, rest)) = args.split_first() {
+        if first == "token" && !rest.iter().any(|a| a == "--help" || a == "-h") {
+            return token::parse(rest).map(Command::Token);
+        }
+    }
     let mut mode: Option<&str> = None;
     let mut config = PathBuf::from(DEFAULT_CONFIG_PATH);
     let mut dry_run = false;
@@ -153,6 +164,7 @@ pub fn main() -> i32 {
             println!("casterpak {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        Command::Token(args) => token::run(&args),
         Command::CheckConfig { config } => match load(&config) {
             Some(_) => {
                 println!("config OK: {}", config.display());

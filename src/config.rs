@@ -6,6 +6,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod token_auth;
+pub use token_auth::{Propagation, TokenAuthConfig};
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/casterpak/casterpak.toml";
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -35,6 +38,7 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub limits: LimitsConfig,
     pub cache: CacheConfig,
+    pub token_auth: TokenAuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -129,6 +133,7 @@ impl Default for Config {
             tools: ToolsConfig::default(),
             limits: LimitsConfig::default(),
             cache: CacheConfig::default(),
+            token_auth: TokenAuthConfig::default(),
         }
     }
 }
@@ -330,6 +335,7 @@ impl Config {
         if self.cache.hit_flush_ms == 0 {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
+        self.token_auth.validate()?;
         Ok(())
     }
 

@@ -20,5 +20,6 @@ pub mod server;
 pub mod source;
 pub mod store;
 pub mod sweep;
+pub mod token;
 pub mod tool;
 pub mod url;
