@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod nginx_conf;
 pub mod packager;
 pub mod playlist;
+pub mod purge;
 pub mod server;
 pub mod source;
 pub mod store;
