@@ -15,6 +15,11 @@ const MAX_TOKEN_BYTES = 4096;
 // X-Accel-Redirect the arguments are gone, the original request line is not.
 function presented(r) {
     const name = r.variables.casterpak_token_name;
+    // The common case first: the original request, whose $arg_ is the raw parameter.
+    const arg = r.variables['arg_' + name];
+    if (arg) {
+        return arg;
+    }
     const query = (r.variables.request_uri || '').split('?')[1];
     if (query !== undefined) {
         const params = query.split('&');
