@@ -241,8 +241,8 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          {cors}\
          \x20       return 503 \"evicted while being answered, retry\\n\";\n\
          \x20   }}\n\n\
-         \x20   # Worker health, readiness and Prometheus metrics, from this host only.\n\
-         \x20   location ~ ^/_casterpak/(health|ready|metrics)$ {{\n\
+         \x20   # Worker health, readiness, Prometheus metrics and purge, from this host only.\n\
+         \x20   location ~ ^/_casterpak/(health|ready|metrics|purge)$ {{\n\
          \x20       allow 127.0.0.1;\n\
          \x20       allow ::1;\n\
          \x20       deny all;\n\

@@ -208,6 +208,36 @@ pub async fn control_answer(store: std::sync::Arc<Store>, cache: Cache, path: St
     }
 }
 
+/// The purge path of `/_casterpak/purge?path=<percent-encoded path>` (pure): the `path`
+/// parameter, percent-decoded, UTF-8.
+pub fn path_from_query(query: &str) -> Option<String> {
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("path="))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let text = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(text, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().filter(|p| !p.is_empty())
+}
+
 /// `casterpak purge PATH`: prints one line, returns the exit code.
 pub fn run_cli(config: &Config, path: &str) -> i32 {
     let selector = match Selector::parse(path) {
@@ -261,6 +291,17 @@ mod tests {
         "i/dir/a.mp4",
         "i/dir2/b.mp4",
     ];
+
+    #[test]
+    fn the_http_form_decodes_its_path() {
+        let q = |s: &str| path_from_query(s);
+        assert_eq!(q("path=/i/a.mp4"), Some("/i/a.mp4".into()));
+        assert_eq!(q("x=1&path=%2Fi%2Fclip_%2A"), Some("/i/clip_*".into()));
+        assert_eq!(q("path=/i/caf%C3%A9+x.mp4"), Some("/i/café x.mp4".into()));
+        for bad in ["", "path=", "path=%2", "path=%zz", "path=%ff", "other=/i/a"] {
+            assert_eq!(q(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn parses_paths_and_prefixes() {

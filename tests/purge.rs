@@ -1,7 +1,8 @@
 //! `casterpak purge` (issue 13 test 4): a title, a csmil and a prefix purged while eight
 //! clients fetch them: no 5xx, no torn or changed file, the next request refills; and
 //! what a purge takes is gone from the disk and from the database, with the worker
-//! running (control socket) or not (the CLI opens the database itself).
+//! running (control socket, or `/_casterpak/purge` over HTTP) or not (the CLI opens the
+//! database itself).
 
 mod common;
 
@@ -168,4 +169,20 @@ fn a_purge_forgets_rows_and_files_with_or_without_the_worker() {
     }
     let bad = stack.casterpak(&["purge", "/i/../etc"]);
     assert!(!bad.status.success());
+
+    // Over HTTP, from this host (nginx allows localhost only).
+    let r = stack.get("/_casterpak/purge?path=%2Fi%2Fclip_highdef.mp4");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The csmil master refilled above lists it: it goes too.
+    assert!(
+        r.text().starts_with("purge: 2 entries evicted"),
+        "{}",
+        r.text()
+    );
+    assert!(!stack.cache_path("/i/clip_highdef.mp4").exists());
+    assert_eq!(stack.get("/_casterpak/purge").status, 400);
+    assert_eq!(
+        stack.get("/_casterpak/purge?path=%2Fi%2F..%2Fx").status,
+        400
+    );
 }

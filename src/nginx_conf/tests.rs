@@ -123,7 +123,7 @@ fn locations_follow_the_config() {
             ],
         ),
         (
-            "location ~ ^/_casterpak/(health|ready|metrics)$ {",
+            "location ~ ^/_casterpak/(health|ready|metrics|purge)$ {",
             &["allow 127.0.0.1;", "allow ::1;", "deny all;", "scgi_pass \"unix:/run/x/w.sock\";"],
         ),
     ];
