@@ -67,6 +67,12 @@ fn example_config_is_the_default_config() {
         "hit_flush_ms",
         "segment_max_age_secs",
         "playlist_max_age_secs",
+        "key",
+        "alternate_key",
+        "protect",
+        "name",
+        "propagation",
+        "script",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
