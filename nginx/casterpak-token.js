@@ -173,33 +173,44 @@ function withToken(uri, param) {
 
 // The playlist with the token appended to every URI it lists: URI lines, and the URI
 // attributes of tags (EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-KEY, EXT-X-MAP).
+// Plain loops and a regex only on the few tags that hold a URI: this runs on every
+// playlist hit.
 function propagate(text, param) {
-    return text.split('\n').map((line) => {
-        const bare = line.replace(/\r$/, '');
-        if (bare.length === 0) {
-            return line;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (line.length === 0 || line === '\r') {
+            continue;
         }
-        if (bare.startsWith('#')) {
-            return line.replace(/URI="([^"]*)"/g, (all, uri) => 'URI="' + withToken(uri, param) + '"');
+        if (line.charCodeAt(0) === 35 /* # */) {
+            if (line.indexOf('URI="') >= 0) {
+                lines[i] = line.replace(/URI="([^"]*)"/g, (all, uri) => 'URI="' + withToken(uri, param) + '"');
+            }
+            continue;
         }
-        return withToken(bare, param) + line.slice(bare.length);
-    }).join('\n');
+        const cr = line.endsWith('\r');
+        lines[i] = withToken(cr ? line.slice(0, -1) : line, param) + (cr ? '\r' : '');
+    }
+    return lines.join('\n');
 }
 
-// njs runs each request in its own copy of this module, so this is one response's body.
+// njs runs each request in its own copy of this module, so these are one response's.
 let collected = '';
+let param;
 
 // js_body_filter (propagation = "query"): playlists are small; they are collected whole,
 // rewritten, and sent on as one buffer. Anything else passes untouched.
 function playlistBody(r, data, flags) {
-    const token = presented(r);
-    if (!isPlaylist(r) || !token) {
+    if (param === undefined) {
+        const token = isPlaylist(r) ? presented(r) : '';
+        param = token ? r.variables.casterpak_token_name + '=' + queryValue(token) : '';
+    }
+    if (!param) {
         r.sendBuffer(data, flags);
         return;
     }
     collected += data;
     if (flags.last) {
-        const param = r.variables.casterpak_token_name + '=' + queryValue(token);
         r.sendBuffer(propagate(collected, param), flags);
     }
 }
