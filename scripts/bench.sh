@@ -41,6 +41,7 @@ source "$repo/scripts/bench/vod.sh"
 source "$repo/scripts/bench/measure-peer.sh"
 source "$repo/scripts/bench/report-peer.sh"
 source "$repo/scripts/bench/measure-clip.sh"
+source "$repo/scripts/bench/measure-token.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -52,7 +53,7 @@ fail() {
   exit 1
 }
 
-for tool in nginx curl wrk hyperfine ffmpeg /usr/bin/time; do
+for tool in nginx curl wrk hyperfine ffmpeg openssl /usr/bin/time; do
   command -v "$tool" > /dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
@@ -145,11 +146,12 @@ measure_cold_segment
 measure_csmil
 measure_whole_rendition
 measure_hits
+measure_token_hits
 measure_burst
 measure_all_segments
 measure_memory
 measure_clip
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-{ print_report && print_peer_report && print_machine; } | tee "${out:-/dev/null}"
+{ print_report && print_peer_report && print_token_report && print_machine; } | tee "${out:-/dev/null}"
 echo "bench: done in $((SECONDS - started)) s" >&2

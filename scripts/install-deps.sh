@@ -18,13 +18,15 @@ needs=(
   chromium:chromium
   node:nodejs
   npm:npm
+  # njs: nginx checks casterpak's tokens with it ([token_auth]); a module, not a command.
+  /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 )
 
 missing=()
 for pair in "${needs[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
-  if ! command -v "$cmd" >/dev/null 2>&1; then
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! { [[ $cmd == /* ]] && [ -e "$cmd" ]; }; then
     case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
   fi
 done

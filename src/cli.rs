@@ -3,6 +3,8 @@
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use std::path::{Path, PathBuf};
 
+mod token;
+
 const USAGE: &str = "\
 casterpak — caching HLS packaging origin (nginx serves the cache, this worker fills it)
 
@@ -11,12 +13,16 @@ USAGE:
     casterpak --sweep [--dry-run] [--config FILE]     (also: casterpak sweep [--dry-run])
     casterpak check-config [--config FILE]
     casterpak nginx-conf [--config FILE] [--standalone --listen 127.0.0.1:PORT --prefix DIR]
+    casterpak purge PATH|PREFIX [--config FILE]       (PREFIX: ends in '/' or '*')
+    casterpak token --acl PATTERN[!PATTERN…] --window SECS [--start UNIX] [--key HEX] [--config FILE]
     casterpak --help | --version
 
 OPTIONS:
     --config FILE   configuration file (default /etc/casterpak/casterpak.toml)
     --dry-run       sweep: print what would be evicted, change nothing
     --standalone    nginx-conf: a whole nginx.conf runnable unprivileged under --prefix
+    --acl, --window token: an hdnts token over these ACL patterns (`*` wildcards), valid
+                    for SECS from --start (default now), signed with token_auth.key
 
 Logging: RUST_LOG (default info).
 ";
@@ -38,6 +44,11 @@ pub enum Command {
         config: PathBuf,
         standalone: Option<Standalone>,
     },
+    Token(token::TokenArgs),
+    Purge {
+        config: PathBuf,
+        path: String,
+    },
     Help,
     Version,
 }
@@ -50,6 +61,14 @@ pub struct Standalone {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Command, String> {
+    if let Some((first, rest)) = args.split_first() {
+        if first == "token" && !rest.iter().any(|a| a == "--help" || a == "-h") {
+            return token::parse(rest).map(Command::Token);
+        }
+        if first == "purge" {
+            return parse_purge(rest);
+        }
+    }
     let mut mode: Option<&str> = None;
     let mut config = PathBuf::from(DEFAULT_CONFIG_PATH);
     let mut dry_run = false;
@@ -111,6 +130,24 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     }
 }
 
+/// `purge PATH [--config FILE]`: the path is the one argument not an option.
+fn parse_purge(args: &[String]) -> Result<Command, String> {
+    let mut config = PathBuf::from(DEFAULT_CONFIG_PATH);
+    let mut path = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--config" | "-c" => {
+                config = PathBuf::from(iter.next().ok_or("`--config` needs a value")?)
+            }
+            p if p.starts_with('/') && path.is_none() => path = Some(p.to_string()),
+            other => return Err(format!("unexpected argument `{other}` for `purge`")),
+        }
+    }
+    let path = path.ok_or("`purge` needs a URL path or prefix, e.g. /i/title.mp4")?;
+    Ok(Command::Purge { config, path })
+}
+
 /// Prints an error with its whole chain of causes.
 pub fn print_error(err: &dyn std::error::Error) {
     let mut text = err.to_string();
@@ -153,6 +190,11 @@ pub fn main() -> i32 {
             println!("casterpak {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        Command::Token(args) => token::run(&args),
+        Command::Purge { config, path } => match load(&config) {
+            Some(cfg) => crate::purge::run_cli(&cfg, &path),
+            None => 1,
+        },
         Command::CheckConfig { config } => match load(&config) {
             Some(_) => {
                 println!("config OK: {}", config.display());

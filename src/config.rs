@@ -6,6 +6,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod token_auth;
+pub use token_auth::{Propagation, TokenAuthConfig};
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/casterpak/casterpak.toml";
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -36,6 +39,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub cache: CacheConfig,
     pub msod: MsodConfig,
+    pub token_auth: TokenAuthConfig,
 }
 
 /// MSOD query features (`url::query`).
@@ -151,6 +155,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             cache: CacheConfig::default(),
             msod: MsodConfig::default(),
+            token_auth: TokenAuthConfig::default(),
         }
     }
 }
@@ -361,6 +366,7 @@ impl Config {
         if self.cache.hit_flush_ms == 0 {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
+        self.token_auth.validate()?;
         Ok(())
     }
 

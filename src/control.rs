@@ -3,7 +3,7 @@
 //! process per database: `casterpak --sweep` from cron asks the running worker to
 //! sweep instead of opening the database itself.
 //!
-//! Protocol: `sweep`, `sweep --dry-run` or `ping`, each ended by `\n`; the answer
+//! Protocol: `sweep`, `sweep --dry-run`, `purge <url path>` or `ping`, each ended by `\n`; the answer
 //! is one line, starting with `error: ` when the request failed.
 
 use futures::future::BoxFuture;
@@ -17,16 +17,22 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-/// Longest request line accepted; real requests are a few bytes.
-const MAX_REQUEST_BYTES: u64 = 256;
+/// Longest request line accepted: a purge path, bounded like a URL path.
+const MAX_REQUEST_BYTES: u64 = 8192;
 /// Longest answer a client reads.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// A client that does not send its line within this is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ControlRequest {
-    Sweep { dry_run: bool },
+    Sweep {
+        dry_run: bool,
+    },
+    /// `casterpak purge`: the URL path or prefix, verbatim to the end of the line.
+    Purge {
+        path: String,
+    },
     Ping,
 }
 
@@ -34,23 +40,29 @@ impl ControlRequest {
     /// Pure parser of one request line (without its newline).
     pub fn parse(line: &[u8]) -> Result<ControlRequest, String> {
         let text = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
+        if let Some(path) = text.strip_prefix("purge ").filter(|p| !p.is_empty()) {
+            return Ok(ControlRequest::Purge {
+                path: path.to_string(),
+            });
+        }
         let words: Vec<&str> = text.split_ascii_whitespace().collect();
         match words.as_slice() {
             ["sweep"] => Ok(ControlRequest::Sweep { dry_run: false }),
             ["sweep", "--dry-run"] => Ok(ControlRequest::Sweep { dry_run: true }),
             ["ping"] => Ok(ControlRequest::Ping),
             _ => Err(format!(
-                "unknown request {:?} (expected `sweep`, `sweep --dry-run` or `ping`)",
+                "unknown request {:?} (expected `sweep`, `sweep --dry-run`, `purge PATH` or `ping`)",
                 text.chars().take(64).collect::<String>()
             )),
         }
     }
 
-    pub fn to_line(self) -> &'static str {
+    pub fn to_line(&self) -> String {
         match self {
-            ControlRequest::Sweep { dry_run: false } => "sweep",
-            ControlRequest::Sweep { dry_run: true } => "sweep --dry-run",
-            ControlRequest::Ping => "ping",
+            ControlRequest::Sweep { dry_run: false } => "sweep".into(),
+            ControlRequest::Sweep { dry_run: true } => "sweep --dry-run".into(),
+            ControlRequest::Purge { path } => format!("purge {path}"),
+            ControlRequest::Ping => "ping".into(),
         }
     }
 }

@@ -42,6 +42,8 @@ struct State {
     disk: Arc<DiskSpace>,
     connections: Arc<Connections>,
     scrape: scrape::Sources,
+    /// What `/_casterpak/purge` evicts with (the same as the control socket's purge).
+    purge_with: (Arc<Store>, Cache),
     /// nginx sends the whole header block at once; a client slower than this is
     /// dropped, and an answer nginx does not take in this long is abandoned.
     header_timeout: Duration,
@@ -162,6 +164,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         disk,
         connections,
         scrape,
+        purge_with: (store.clone(), cache.clone()),
         header_timeout: Duration::from_secs(config.limits.scgi_header_timeout_secs),
     });
     let connections = accept_until_signal(listener, state.clone()).await;
@@ -477,6 +480,24 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                 Ok(()) => text(200, "ready"),
                 Err(why) => text(503, &why),
             };
+        }
+        // `casterpak purge` over HTTP, from localhost only (nginx's allow list).
+        b"/_casterpak/purge" => {
+            let query = uri.splitn(2, |&b| b == b'?').nth(1).unwrap_or_default();
+            let Some(target) = std::str::from_utf8(query)
+                .ok()
+                .and_then(crate::purge::path_from_query)
+            else {
+                return text(400, "purge needs ?path=<url path or prefix>");
+            };
+            let (store, cache) = state.purge_with.clone();
+            let answer = crate::purge::control_answer(store, cache, target).await;
+            let status = if answer.starts_with("purge:") {
+                200
+            } else {
+                400
+            };
+            return text(status, &answer);
         }
         b"/_casterpak/metrics" => {
             return response(

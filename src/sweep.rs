@@ -352,6 +352,9 @@ pub fn control_handler(store: Arc<Store>, cache: Cache, config: Arc<Config>) -> 
         Box::pin(async move {
             let dry_run = match request {
                 ControlRequest::Ping => return "pong".to_string(),
+                ControlRequest::Purge { path } => {
+                    return crate::purge::control_answer(store, cache, path).await
+                }
                 ControlRequest::Sweep { dry_run } => dry_run,
             };
             let _turn = one_at_a_time.lock().await;

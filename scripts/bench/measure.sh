@@ -217,6 +217,7 @@ measure_hits() {
   echo "playlist $size" > "$work/hit-sizes"
   size=$(expect_200 static "$segment")
   echo "segment $size" >> "$work/hit-sizes"
+  printf 'playlist - %s\nsegment - %s\n' "$playlist" "$segment" > "$work/hit-paths"
   if vod_on; then
     # The peer re-muxes the same segment of the same file on every request.
     place vod "$big" hot

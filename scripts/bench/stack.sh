@@ -81,6 +81,8 @@ mode = "$mode"
 mp4info = "$mp4info"
 mp42hls = "$mp42hls"
 TOML
+  # STACK_EXTRA_TOML: more tables for this stack (measure-token.sh's [token_auth]).
+  if [ -n "${STACK_EXTRA_TOML:-}" ]; then echo "$STACK_EXTRA_TOML" >> "$dir/casterpak.toml"; fi
   "$bin/casterpak" check-config --config "$dir/casterpak.toml" > /dev/null
   RUST_LOG=${RUST_LOG:-info} "$bin/casterpak" serve --config "$dir/casterpak.toml" \
     >> "$dir/worker.log" 2>&1 &

@@ -69,6 +69,12 @@ fn example_config_is_the_default_config() {
         "playlist_max_age_secs",
         "min_segment_duration_ms",
         "max_segment_duration_ms",
+        "key",
+        "alternate_key",
+        "protect",
+        "name",
+        "propagation",
+        "script",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
@@ -125,7 +131,7 @@ fn locations_follow_the_config() {
             ],
         ),
         (
-            "location ~ ^/_casterpak/(health|ready|metrics)$ {",
+            "location ~ ^/_casterpak/(health|ready|metrics|purge)$ {",
             &["allow 127.0.0.1;", "allow ::1;", "deny all;", "scgi_pass \"unix:/run/x/w.sock\";"],
         ),
     ];

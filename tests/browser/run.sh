@@ -28,7 +28,7 @@ for name in "${NEEDED[@]}"; do
     exit 1
   fi
 done
-for tool in node npm nginx ffmpeg ffprobe curl python3; do
+for tool in node npm nginx ffmpeg ffprobe curl python3 openssl; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
 done
 # playwright-core needs node 20 (Debian 12's own nodejs is 18; the machine image ships 20).
@@ -69,6 +69,8 @@ cp page/player-test.html "$TMP/nginx/www/player-test.html"
 
 start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)
+  local TOKEN_KEY
+  TOKEN_KEY=$(openssl rand -hex 32)
   # The worker refuses sources whose real path leaves the media root (symlinks included), so
   # the root is the media folder itself (read only), not a folder of links to it.
   cat >"$TMP/casterpak.toml" <<EOF
@@ -81,7 +83,16 @@ db_path = "$TMP/db"
 
 [tools]
 mode = "${PACKAGING_MODE:-auto}"
+
+# e2e/token.test.js: one csmil no other test requests needs a token (checked by nginx).
+[token_auth]
+key = "$TOKEN_KEY"
+protect = ["/i/clip_,low,.mp4.csmil/"]
+script = "$ROOT/nginx/casterpak-token.js"
 EOF
+  CASTERPAK_TOKEN=$("$TARGET/debug/casterpak" token --config "$TMP/casterpak.toml" \
+    --acl '/i/clip_,low,.mp4.csmil/*' --window 3600)
+  export CASTERPAK_TOKEN
   "$TARGET/debug/casterpak" nginx-conf --config "$TMP/casterpak.toml" --standalone \
     --listen "127.0.0.1:$PORT" --prefix "$TMP/nginx" >"$TMP/nginx/nginx.conf"
   RUST_LOG=${RUST_LOG:-info} "$TARGET/debug/casterpak" serve --config "$TMP/casterpak.toml" \

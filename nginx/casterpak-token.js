@@ -1,0 +1,218 @@
+// casterpak token authorization, run by nginx's njs module (Debian: libnginx-mod-http-js)
+// on every request under a protected prefix, cache hit or miss, so a hit never needs the
+// worker. The rules are those of src/token.rs (Akamai's hdnts form):
+//   st=<unix>~exp=<unix>~acl=<pattern>[!<pattern>…][~id=…][~data=…]~hmac=<64 hex>
+// signed as the text before "~hmac=", HMAC-SHA256 with the hex-decoded key.
+// The generated nginx config (casterpak nginx-conf) sets $casterpak_token_keys (hex keys,
+// space-separated) and $casterpak_token_name (query parameter and cookie name).
+
+import crypto from 'crypto';
+
+const MAX_TOKEN_BYTES = 4096;
+
+// The token as the client sent it: the query parameter, else the cookie. Raw (not
+// percent-decoded), as it was signed. $request_uri, not $args: after the worker's
+// X-Accel-Redirect the arguments are gone, the original request line is not.
+function presented(r) {
+    const name = r.variables.casterpak_token_name;
+    // The common case first: the original request, whose $arg_ is the raw parameter.
+    const arg = r.variables['arg_' + name];
+    if (arg) {
+        return arg;
+    }
+    const query = (r.variables.request_uri || '').split('?')[1];
+    if (query !== undefined) {
+        const params = query.split('&');
+        for (let i = 0; i < params.length; i++) {
+            if (params[i].startsWith(name + '=')) {
+                return params[i].slice(name.length + 1);
+            }
+        }
+    }
+    return r.variables['cookie_' + name] || '';
+}
+
+function fromQuery(r) {
+    const name = r.variables.casterpak_token_name;
+    const query = (r.variables.request_uri || '').split('?')[1] || '';
+    return query.split('&').some((p) => p.startsWith(name + '='));
+}
+
+// Whether `pattern` (`*` matches any run of characters) matches all of `path`.
+function matches(pattern, path) {
+    const parts = pattern.split('*');
+    if (!path.startsWith(parts[0])) {
+        return false;
+    }
+    let rest = path.slice(parts[0].length);
+    if (parts.length === 1) {
+        return rest.length === 0;
+    }
+    for (let i = 1; i < parts.length - 1; i++) {
+        const at = rest.indexOf(parts[i]);
+        if (at < 0) {
+            return false;
+        }
+        rest = rest.slice(at + parts[i].length);
+    }
+    return rest.endsWith(parts[parts.length - 1]);
+}
+
+function sameHex(a, b) {
+    if (a.length !== b.length) {
+        return false;
+    }
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) {
+        diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+    }
+    return diff === 0;
+}
+
+// Why `token` does not authorize `path` now; '' when it does.
+function refusalOf(r, token, path) {
+    if (token.length === 0) {
+        return 'missing token';
+    }
+    if (token.length > MAX_TOKEN_BYTES) {
+        return 'malformed token';
+    }
+    const cut = token.indexOf('~hmac=');
+    if (cut < 0) {
+        return 'malformed token';
+    }
+    const signed = token.slice(0, cut);
+    const hmac = token.slice(cut + 6).toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(hmac)) {
+        return 'malformed token';
+    }
+    const fields = {};
+    const list = signed.split('~');
+    for (let i = 0; i < list.length; i++) {
+        const eq = list[i].indexOf('=');
+        const name = eq < 0 ? '' : list[i].slice(0, eq);
+        const value = list[i].slice(eq + 1);
+        const known = name === 'st' || name === 'exp' || name === 'acl' || name === 'id'
+            || name === 'data';
+        if (!known || fields[name] !== undefined) {
+            return 'malformed token';
+        }
+        if ((name === 'st' || name === 'exp') && !/^[0-9]{1,19}$/.test(value)) {
+            return 'malformed token';
+        }
+        fields[name] = value;
+    }
+    if (fields.exp === undefined || !fields.acl) {
+        return 'malformed token';
+    }
+    const keys = (r.variables.casterpak_token_keys || '').split(' ').filter((k) => k);
+    const signedByAKey = keys.some((key) => sameHex(
+        crypto.createHmac('sha256', Buffer.from(key, 'hex')).update(signed).digest('hex'),
+        hmac));
+    if (!signedByAKey) {
+        return 'bad token signature';
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (fields.st !== undefined && now < Number(fields.st)) {
+        return 'token not yet valid';
+    }
+    if (now >= Number(fields.exp)) {
+        return 'token expired';
+    }
+    if (!fields.acl.split('!').some((p) => matches(p, path))) {
+        return 'token does not cover this path';
+    }
+    return '';
+}
+
+// js_set $casterpak_token_refusal: '' lets the request through; anything else is the
+// reason it is refused (nginx answers 403 and logs nothing more).
+function refusal(r) {
+    return refusalOf(r, presented(r), r.uri);
+}
+
+// js_set $casterpak_token_cookie (propagation = "cookie"): the Set-Cookie value that
+// hands a query token on to the requests a playlist leads to; '' (no header) otherwise.
+function cookie(r) {
+    if (!fromQuery(r)) {
+        return '';
+    }
+    const token = presented(r);
+    if (/[;,\s"\\]/.test(token) || token.length > MAX_TOKEN_BYTES) {
+        return '';
+    }
+    return r.variables.casterpak_token_name + '=' + token + '; Path=/; HttpOnly';
+}
+
+function isPlaylist(r) {
+    const type = r.headersOut['Content-Type'] || '';
+    return type.startsWith('application/vnd.apple.mpegurl');
+}
+
+// js_header_filter (propagation = "query"): the body grows, so its length goes; its
+// validators go too, since the body now depends on the token as well as the file.
+function playlistHeaders(r) {
+    if (isPlaylist(r) && presented(r)) {
+        delete r.headersOut['Content-Length'];
+        delete r.headersOut['ETag'];
+    }
+}
+
+// Characters kept as they are when the token goes into a URI's query.
+function queryValue(token) {
+    return token.replace(/[^A-Za-z0-9\-._~=*\/!,:;@+%]/g,
+        (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+}
+
+function withToken(uri, param) {
+    const hash = uri.indexOf('#');
+    const base = hash < 0 ? uri : uri.slice(0, hash);
+    const tail = hash < 0 ? '' : uri.slice(hash);
+    return base + (base.indexOf('?') < 0 ? '?' : '&') + param + tail;
+}
+
+// The playlist with the token appended to every URI it lists: URI lines, and the URI
+// attributes of tags (EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-KEY, EXT-X-MAP).
+// Plain loops and a regex only on the few tags that hold a URI: this runs on every
+// playlist hit.
+function propagate(text, param) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (line.length === 0 || line === '\r') {
+            continue;
+        }
+        if (line.charCodeAt(0) === 35 /* # */) {
+            if (line.indexOf('URI="') >= 0) {
+                lines[i] = line.replace(/URI="([^"]*)"/g, (all, uri) => 'URI="' + withToken(uri, param) + '"');
+            }
+            continue;
+        }
+        const cr = line.endsWith('\r');
+        lines[i] = withToken(cr ? line.slice(0, -1) : line, param) + (cr ? '\r' : '');
+    }
+    return lines.join('\n');
+}
+
+// njs runs each request in its own copy of this module, so these are one response's.
+let collected = '';
+let param;
+
+// js_body_filter (propagation = "query"): playlists are small; they are collected whole,
+// rewritten, and sent on as one buffer. Anything else passes untouched.
+function playlistBody(r, data, flags) {
+    if (param === undefined) {
+        const token = isPlaylist(r) ? presented(r) : '';
+        param = token ? r.variables.casterpak_token_name + '=' + queryValue(token) : '';
+    }
+    if (!param) {
+        r.sendBuffer(data, flags);
+        return;
+    }
+    collected += data;
+    if (flags.last) {
+        r.sendBuffer(propagate(collected, param), flags);
+    }
+}
+
+export default { refusal, cookie, playlistHeaders, playlistBody, matches, propagate };

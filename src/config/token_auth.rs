@@ -1,0 +1,165 @@
+//! `[token_auth]`: Akamai-style `hdnts` tokens that nginx checks on every request under
+//! the protected URL prefixes (`nginx/casterpak-token.js`, `src/token.rs`).
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Shortest key accepted, in bytes (32 hex digits): shorter HMAC keys are guessable.
+const MIN_KEY_BYTES: usize = 16;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenAuthConfig {
+    /// HMAC-SHA256 key, hex. Empty: no token checks (then `protect` must be empty).
+    pub key: String,
+    /// A second accepted key, hex, for rotation; empty: none.
+    pub alternate_key: String,
+    /// URL prefixes whose every request needs a valid token, e.g. ["/i/"].
+    pub protect: Vec<String>,
+    /// Query parameter and cookie the token arrives in.
+    pub name: String,
+    /// How playlists hand the token on to the URIs they list: "query" (appended to each
+    /// URI by nginx as it serves the playlist) or "cookie" (nginx sets the cookie).
+    pub propagation: Propagation,
+    /// The njs script nginx runs the check with (the package installs it here).
+    pub script: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    Query,
+    Cookie,
+}
+
+impl Default for TokenAuthConfig {
+    fn default() -> Self {
+        TokenAuthConfig {
+            key: String::new(),
+            alternate_key: String::new(),
+            protect: Vec::new(),
+            name: "hdnts".into(),
+            propagation: Propagation::Query,
+            script: PathBuf::from("/usr/share/casterpak/casterpak-token.js"),
+        }
+    }
+}
+
+impl TokenAuthConfig {
+    /// Whether nginx checks tokens at all.
+    pub fn enabled(&self) -> bool {
+        !self.protect.is_empty()
+    }
+
+    /// The keys a token may be signed with, decoded (validated at load).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        [&self.key, &self.alternate_key]
+            .into_iter()
+            .filter_map(|k| crate::token::decode_hex(k).filter(|k| !k.is_empty()))
+            .collect()
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        for (name, key, required) in [
+            ("token_auth.key", &self.key, self.enabled()),
+            ("token_auth.alternate_key", &self.alternate_key, false),
+        ] {
+            if key.is_empty() && !required {
+                continue;
+            }
+            match crate::token::decode_hex(key) {
+                Some(bytes) if bytes.len() >= MIN_KEY_BYTES => {}
+                _ => {
+                    return invalid(
+                        name,
+                        "must be hex, at least 32 digits (required when protect is set)",
+                    )
+                }
+            }
+        }
+        for prefix in &self.protect {
+            let valid = prefix.starts_with('/')
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-.,".contains(&b))
+                && !prefix.split('/').any(|c| c == "." || c == "..");
+            if !valid {
+                return invalid(
+                    "token_auth.protect",
+                    "each prefix must start with '/' and use only letters, digits, '/', '_', '-', '.', ','",
+                );
+            }
+        }
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !name_ok {
+            return invalid("token_auth.name", "must be 1 to 64 letters, digits or '_'");
+        }
+        if !self.script.is_absolute() {
+            return invalid("token_auth.script", "must be an absolute path");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn a_protected_config_loads() {
+        let c = Config::from_toml(&format!(
+            "[token_auth]\nkey = \"{KEY}\"\nalternate_key = \"{}\"\nprotect = [\"/i/\", \"/c\"]\npropagation = \"cookie\"",
+            KEY.to_uppercase()
+        ))
+        .unwrap();
+        assert!(c.token_auth.enabled());
+        assert_eq!(c.token_auth.keys().len(), 2);
+    }
+
+    #[test]
+    fn bad_token_settings_name_their_key() {
+        let cases = [
+            ("protect = [\"/i/\"]", "token_auth.key"),
+            ("key = \"00ff\"\nprotect = [\"/i/\"]", "token_auth.key"),
+            ("key = \"zz\"", "token_auth.key"),
+            (
+                &format!("key = \"{KEY}\"\nalternate_key = \"0\""),
+                "token_auth.alternate_key",
+            ),
+            (
+                &format!("key = \"{KEY}\"\nprotect = [\"i/\"]"),
+                "token_auth.protect",
+            ),
+            (
+                &format!("key = \"{KEY}\"\nprotect = [\"/i/../x\"]"),
+                "token_auth.protect",
+            ),
+            (
+                &format!("key = \"{KEY}\"\nprotect = [\"/i\\\"\"]"),
+                "token_auth.protect",
+            ),
+            ("name = \"hd-nts\"", "token_auth.name"),
+            ("script = \"token.js\"", "token_auth.script"),
+            ("propagation = \"header\"", "propagation"),
+        ];
+        for (body, key) in cases {
+            let text = format!("[token_auth]\n{body}");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}, expected {key}");
+        }
+    }
+}
