@@ -13,7 +13,7 @@ mod whole;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::entry;
-use crate::error::Failure;
+use crate::error::{Failure, ToolError};
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
 use crate::playlist;
@@ -22,7 +22,7 @@ use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, Tools};
 use crate::url::{Container, Rendition, Request, Resource};
-use disk::{Busy, Dest, Disk, Looked, Work};
+use disk::{Busy, Dest, Disk, Looked, Scratch, Work};
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::fd::AsFd;
@@ -264,6 +264,10 @@ impl Packager {
         container_key: String,
         file_key: &str,
     ) -> Result<(), Failure> {
+        // As for segments: a burst waits for the fill running, no disk step each.
+        if let Some(running) = self.files.running(file_key) {
+            return running.await;
+        }
         let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
         if there {
             return Ok(());
@@ -297,6 +301,15 @@ impl Packager {
     /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
     async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
         let file_key = format!("{}/segment{k}_0_av.ts", r.key);
+        // A burst for one segment: every request after the first waits for the
+        // fill already running, with no disk step of its own (its look would
+        // find the file missing, then join the same fill).
+        if let Some(running) = self.files.running(&file_key) {
+            return running.await;
+        }
+        // Read before the look: unchanged when the fill starts means no fill
+        // published anything since the look found the file missing.
+        let finished = self.files.finished();
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
@@ -328,23 +341,22 @@ impl Packager {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
                     let _guard = this.cache.begin_fill(&r.key);
-                    let look = fk.clone();
-                    let scratch = this
-                        .disk
-                        .run(move |disk| disk.scratch_unless_there(&look))
-                        .await??;
-                    let Some(scratch) = scratch else {
+                    let Some(scratch) = this.segment_scratch(&fk, finished).await? else {
                         return Ok(());
                     };
-                    let path = this
+                    let packaged = this
                         .tools
                         .package_segment(
                             source.file.as_fd(),
                             this.config.segment_duration,
                             k,
-                            scratch.path(),
+                            scratch.output(),
                         )
-                        .await?;
+                        .await;
+                    let path = match packaged {
+                        Ok(path) => path,
+                        Err(e) => return Err(this.segment_failure(e, scratch).await),
+                    };
                     let id = source.id.clone();
                     let added = this
                         .disk
@@ -372,6 +384,55 @@ impl Packager {
                 .remember(&source_id, Attempt::Segment(k), failure);
         }
         result
+    }
+
+    /// What a failed segment job means. A long-lived tool creates its output in
+    /// the cache's scratch dir itself, so an I/O failure (exit code 4) may be
+    /// the cache's: then the worker's own try at creating that file says so, as
+    /// a cache write failure (500, never remembered), the same answer as when
+    /// the worker makes the scratch. Only on this failure path: no disk step
+    /// when the job went well.
+    async fn segment_failure(&self, error: ToolError, scratch: Scratch) -> Failure {
+        if !matches!(error, ToolError::Failed(_)) || !self.tools.serves() {
+            return Failure::Tool(error);
+        }
+        let tried = self.disk.run(move |_| {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(scratch.path());
+            // Removed with the scratch (the tool's file, if any, is gone already).
+            scratch.remove();
+            created.err()
+        });
+        match tried.await {
+            Ok(Some(e)) => Failure::cache(e),
+            Ok(None) => Failure::Tool(error),
+            Err(failure) => failure,
+        }
+    }
+
+    /// Where a segment fill's tool writes, or `None` when `file_key` appeared
+    /// since the look. Long-lived tools create one file in the scratch dir: a
+    /// name, no disk step, and no look again unless a fill finished since
+    /// `finished` (`Flights::finished`) and may have published it. One-shot runs
+    /// get a dir of their own, made on the blocking pool.
+    async fn segment_scratch(
+        &self,
+        file_key: &str,
+        finished: u64,
+    ) -> Result<Option<Scratch>, Failure> {
+        let look = file_key.to_string();
+        if !self.tools.serves() {
+            return self
+                .disk
+                .run(move |disk| disk.scratch_unless_there(&look))
+                .await?;
+        }
+        if self.files.finished() != finished && self.disk.run(move |d| d.is_file(&look)).await? {
+            return Ok(None);
+        }
+        Ok(Some(Scratch::file(&self.cache, &self.disk.work)))
     }
 }
 
