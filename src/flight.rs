@@ -12,7 +12,6 @@ use crate::store::SourceId;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,16 +25,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Fills in progress, by key.
 pub struct Flights<V: Clone + Send + Sync + 'static> {
     pending: Arc<Mutex<HashMap<String, Pending<V>>>>,
-    /// Fills finished so far (see [`Flights::finished`]); changed under `pending`'s
-    /// lock, as the fill leaves the map.
-    finished: Arc<AtomicU64>,
 }
 
 impl<V: Clone + Send + Sync + 'static> Default for Flights<V> {
     fn default() -> Self {
         Flights {
             pending: Arc::new(Mutex::new(HashMap::new())),
-            finished: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -43,14 +38,6 @@ impl<V: Clone + Send + Sync + 'static> Default for Flights<V> {
 impl<V: Clone + Send + Sync + 'static> Flights<V> {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// How many fills have finished. A caller that read this before it looked
-    /// for a file and then finds the count unchanged as it starts a fill knows no
-    /// fill ended in between: what it saw missing is still missing, unless put
-    /// there by someone else than a fill of these flights.
-    pub fn finished(&self) -> u64 {
-        self.finished.load(Ordering::SeqCst)
     }
 
     /// The fill running for `key`, if any, to wait for without starting one.
@@ -71,7 +58,7 @@ impl<V: Clone + Send + Sync + 'static> Flights<V> {
                 existing.clone()
             } else {
                 let task = tokio::spawn(fill());
-                let (map, finished) = (self.pending.clone(), self.finished.clone());
+                let map = self.pending.clone();
                 let owned_key = key.to_string();
                 let fut: BoxFuture<'static, Outcome<V>> = async move {
                     let result = task.await.unwrap_or_else(|e| {
@@ -79,9 +66,7 @@ impl<V: Clone + Send + Sync + 'static> Flights<V> {
                     });
                     // Later misses start afresh (the file is on disk by now, or
                     // the failure is in the negative cache).
-                    let mut map = lock(&map);
-                    finished.fetch_add(1, Ordering::SeqCst);
-                    map.remove(&owned_key);
+                    lock(&map).remove(&owned_key);
                     result
                 }
                 .boxed();
@@ -216,10 +201,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_running_fill_can_be_joined_and_finished_fills_are_counted() {
+    async fn a_running_fill_can_be_joined() {
         let flights: Arc<Flights<u32>> = Arc::new(Flights::new());
         assert!(flights.running("k").is_none());
-        let before = flights.finished();
         let (release, wait) = tokio::sync::oneshot::channel::<()>();
         let f = flights.clone();
         let leader = tokio::spawn(async move {
@@ -236,11 +220,9 @@ mod tests {
             tokio::task::yield_now().await;
         };
         assert!(flights.running("other").is_none());
-        assert_eq!(flights.finished(), before, "nothing finished yet");
         release.send(()).unwrap();
         assert_eq!(joined.await, Ok(3));
         assert_eq!(leader.await.unwrap(), Ok(3));
-        assert_eq!(flights.finished(), before + 1);
         assert!(flights.running("k").is_none(), "gone once finished");
     }
 

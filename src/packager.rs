@@ -298,18 +298,32 @@ impl Packager {
             .await
     }
 
-    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache.
+    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache. The whole
+    /// miss (look, plan, fill) is the file's one flight, so a burst for one
+    /// segment makes the disk steps of one request, not one look per waiter, and
+    /// the look, made once the flight is the file's only one, sees whatever an
+    /// earlier fill published: no second look before the tool runs.
     async fn segment(self: &Arc<Self>, r: &Rendition, k: u64) -> Result<(), Failure> {
         let file_key = format!("{}/segment{k}_0_av.ts", r.key);
-        // A burst for one segment: every request after the first waits for the
-        // fill already running, with no disk step of its own (its look would
-        // find the file missing, then join the same fill).
-        if let Some(running) = self.files.running(&file_key) {
-            return running.await;
-        }
-        // Read before the look: unchanged when the fill starts means no fill
-        // published anything since the look found the file missing.
-        let finished = self.files.finished();
+        let (this, r) = (self.clone(), r.clone());
+        self.files
+            .run(&file_key.clone(), move || {
+                let stop = this.stoppable();
+                abandonable(
+                    stop,
+                    async move { this.fill_segment(&r, k, file_key).await },
+                )
+            })
+            .await
+    }
+
+    /// One segment's miss, inside its flight.
+    async fn fill_segment(
+        self: &Arc<Self>,
+        r: &Rendition,
+        k: u64,
+        file_key: String,
+    ) -> Result<(), Failure> {
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
@@ -333,57 +347,53 @@ impl Packager {
         if let Some(failure) = self.failures.check(&source.id, Attempt::Segment(k)) {
             return Err(failure);
         }
-        let source_id = source.id.clone();
-        let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
-        let result = self
-            .files
-            .run(&file_key, move || {
-                let stop = this.stoppable();
-                abandonable(stop, async move {
-                    let _guard = this.cache.begin_fill(&r.key);
-                    let Some(scratch) = this.segment_scratch(&fk, finished).await? else {
-                        return Ok(());
-                    };
-                    let packaged = this
-                        .tools
-                        .package_segment(
-                            source.file.as_fd(),
-                            this.config.segment_duration,
-                            k,
-                            scratch.output(),
-                        )
-                        .await;
-                    let path = match packaged {
-                        Ok(path) => path,
-                        Err(e) => return Err(this.segment_failure(e, scratch).await),
-                    };
-                    let id = source.id.clone();
-                    let added = this
-                        .disk
-                        .run(move |disk| {
-                            let published = entry::publish_file_in_rendition(
-                                &disk.cache,
-                                &r.key,
-                                &id,
-                                &path,
-                                &fk,
-                            );
-                            scratch.remove();
-                            let added = published.map_err(Failure::cache)?;
-                            disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
-                            Ok::<_, Failure>(added)
-                        })
-                        .await??;
-                    this.filled("segment", added);
-                    Ok(())
-                })
-            })
-            .await;
+        let result = self.package_segment(r, k, &source, file_key).await;
         if let Err(failure) = &result {
             self.failures
-                .remember(&source_id, Attempt::Segment(k), failure);
+                .remember(&source.id, Attempt::Segment(k), failure);
         }
         result
+    }
+
+    /// Runs the tool for segment `k` and publishes what it wrote.
+    async fn package_segment(
+        &self,
+        r: &Rendition,
+        k: u64,
+        source: &Source,
+        file_key: String,
+    ) -> Result<(), Failure> {
+        let _guard = self.cache.begin_fill(&r.key);
+        let Some(scratch) = self.segment_scratch(&file_key).await? else {
+            return Ok(());
+        };
+        let packaged = self
+            .tools
+            .package_segment(
+                source.file.as_fd(),
+                self.config.segment_duration,
+                k,
+                scratch.output(),
+            )
+            .await;
+        let path = match packaged {
+            Ok(path) => path,
+            Err(e) => return Err(self.segment_failure(e, scratch).await),
+        };
+        let (key, id) = (r.key.clone(), source.id.clone());
+        let added = self
+            .disk
+            .run(move |disk| {
+                let published =
+                    entry::publish_file_in_rendition(&disk.cache, &key, &id, &path, &file_key);
+                scratch.remove();
+                let added = published.map_err(Failure::cache)?;
+                disk.record(&key, EntryKind::Rendition, Some(&id), added);
+                Ok::<_, Failure>(added)
+            })
+            .await??;
+        self.filled("segment", added);
+        Ok(())
     }
 
     /// What a failed segment job means. A long-lived tool creates its output in
@@ -412,27 +422,17 @@ impl Packager {
         }
     }
 
-    /// Where a segment fill's tool writes, or `None` when `file_key` appeared
-    /// since the look. Long-lived tools create one file in the scratch dir: a
-    /// name, no disk step, and no look again unless a fill finished since
-    /// `finished` (`Flights::finished`) and may have published it. One-shot runs
-    /// get a dir of their own, made on the blocking pool.
-    async fn segment_scratch(
-        &self,
-        file_key: &str,
-        finished: u64,
-    ) -> Result<Option<Scratch>, Failure> {
+    /// Where a segment fill's tool writes. Long-lived tools create one file in
+    /// the scratch dir: a name, no disk step. One-shot runs get a dir of their
+    /// own, made on the blocking pool (`None` if the file appeared meanwhile).
+    async fn segment_scratch(&self, file_key: &str) -> Result<Option<Scratch>, Failure> {
+        if self.tools.serves() {
+            return Ok(Some(Scratch::file(&self.cache, &self.disk.work)));
+        }
         let look = file_key.to_string();
-        if !self.tools.serves() {
-            return self
-                .disk
-                .run(move |disk| disk.scratch_unless_there(&look))
-                .await?;
-        }
-        if self.files.finished() != finished && self.disk.run(move |d| d.is_file(&look)).await? {
-            return Ok(None);
-        }
-        Ok(Some(Scratch::file(&self.cache, &self.disk.work)))
+        self.disk
+            .run(move |disk| disk.scratch_unless_there(&look))
+            .await?
     }
 }
 
