@@ -55,6 +55,7 @@ struct Inner {
     answered: Mutex<Marks>,
     grace: Duration,
     trash_counter: AtomicU64,
+    scratch_counter: AtomicU64,
 }
 
 /// Ordered, so a sweep of many entries finds the marks in and around each by lookups
@@ -234,6 +235,7 @@ impl Cache {
                 answered: Mutex::new(Marks::default()),
                 grace,
                 trash_counter: AtomicU64::new(0),
+                scratch_counter: AtomicU64::new(0),
             }),
         })
     }
@@ -374,6 +376,18 @@ impl Cache {
         tempfile::Builder::new()
             .prefix("fill-")
             .tempdir_in(&self.inner.tmp)
+    }
+
+    /// A fresh name in the scratch dir for one file a tool creates itself
+    /// (`O_EXCL`): no I/O here, and none to remove a dir afterwards (a dir's
+    /// mkdir and rmdir cost an inode and, on a file system mounted with
+    /// `discard`, a synchronous discard per fill). Unique within this worker's
+    /// life; the scratch dir is emptied at start.
+    pub fn scratch_file_name(&self, suffix: &str) -> PathBuf {
+        let n = self.inner.scratch_counter.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .tmp
+            .join(format!("fill-{}-{n}{suffix}", std::process::id()))
     }
 
     /// Publishes `bytes` at `<root>/<rel>`; returns the bytes written.

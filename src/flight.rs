@@ -40,6 +40,11 @@ impl<V: Clone + Send + Sync + 'static> Flights<V> {
         Self::default()
     }
 
+    /// The fill running for `key`, if any, to wait for without starting one.
+    pub fn running(&self, key: &str) -> Option<impl Future<Output = Outcome<V>>> {
+        lock(&self.pending).get(key).cloned()
+    }
+
     /// Runs `fill` unless a fill for `key` is already running; either way
     /// returns that fill's result.
     pub async fn run<F, Fut>(&self, key: &str, fill: F) -> Outcome<V>
@@ -193,6 +198,32 @@ mod tests {
         let second = flights.run("k", || async { Ok(2) }).await;
         assert_eq!(second, Ok(1), "joined the running fill");
         assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_running_fill_can_be_joined() {
+        let flights: Arc<Flights<u32>> = Arc::new(Flights::new());
+        assert!(flights.running("k").is_none());
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let f = flights.clone();
+        let leader = tokio::spawn(async move {
+            f.run("k", || async move {
+                let _ = wait.await;
+                Ok(3)
+            })
+            .await
+        });
+        let joined = loop {
+            if let Some(running) = flights.running("k") {
+                break running;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(flights.running("other").is_none());
+        release.send(()).unwrap();
+        assert_eq!(joined.await, Ok(3));
+        assert_eq!(leader.await.unwrap(), Ok(3));
+        assert!(flights.running("k").is_none(), "gone once finished");
     }
 
     #[tokio::test]

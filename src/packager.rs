@@ -13,8 +13,7 @@ mod whole;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::entry;
-use crate::error::Failure;
-use crate::error::UrlError;
+use crate::error::{Failure, ToolError, UrlError};
 use crate::flight::{Attempt, Failures, Flights};
 use crate::metrics::Metrics;
 use crate::playlist;
@@ -24,7 +23,7 @@ use crate::tool::output::ShowInfo;
 use crate::tool::{Mode, SegmentTrim, Tools};
 use crate::url::query::{self, Query, QueryError};
 use crate::url::{Container, Rendition, Request, Resource};
-use disk::{Busy, Dest, Disk, Looked, Work};
+use disk::{Busy, Dest, Disk, Looked, Scratch, Work};
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::fd::AsFd;
@@ -301,6 +300,10 @@ impl Packager {
         file_key: &str,
         query: &Query,
     ) -> Result<(), Failure> {
+        // As for segments: a burst waits for the fill running, no disk step each.
+        if let Some(running) = self.files.running(file_key) {
+            return running.await;
+        }
         let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
         if there {
             return Ok(());
@@ -346,19 +349,45 @@ impl Packager {
             .await
     }
 
-    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache (with `sd`:
-    /// `<rendition>/~sd<ms>/segment<K>_0_av.ts`, cut at that duration).
+    /// Makes sure `<rendition>/segment<K>_0_av.ts` is in the cache (with a query tag:
+    /// `<rendition>/<tag>/segment<K>_0_av.ts`, trimmed to a clip's end or cut at
+    /// `sd`). The whole miss (look, plan, fill) is the file's one flight, so a burst
+    /// for one segment makes the disk steps of one request, not one look per waiter,
+    /// and the look, made once the flight is the file's only one, sees whatever an
+    /// earlier fill published: no second look before the tool runs.
     async fn segment(
         self: &Arc<Self>,
         r: &Rendition,
         k: u64,
         query: &Query,
     ) -> Result<(), Failure> {
-        let sd = query.segment_ms;
+        if query.clip.is_some() && self.tools.mode() == Mode::Whole {
+            return Err(Failure::Url(UrlError::BadQuery(QueryError::TrimNeedsJit)));
+        }
         let file_key = match query.tag() {
             Some(tag) => format!("{}/{tag}/segment{k}_0_av.ts", r.key),
             None => format!("{}/segment{k}_0_av.ts", r.key),
         };
+        let (this, r, query) = (self.clone(), r.clone(), query.clone());
+        self.files
+            .run(&file_key.clone(), move || {
+                let stop = this.stoppable();
+                abandonable(stop, async move {
+                    this.fill_segment(&r, k, &query, file_key).await
+                })
+            })
+            .await
+    }
+
+    /// One segment's miss, inside its flight.
+    async fn fill_segment(
+        self: &Arc<Self>,
+        r: &Rendition,
+        k: u64,
+        query: &Query,
+        file_key: String,
+    ) -> Result<(), Failure> {
+        let sd = query.segment_ms;
         // A clip's first or last segment: trimmed at the keyframes its URI names.
         let trim = query
             .clip
@@ -366,9 +395,6 @@ impl Packager {
                 start: Some(clip.start()).filter(|_| clip.start_ms > 0),
                 end: clip.end(),
             });
-        if query.clip.is_some() && self.tools.mode() == Mode::Whole {
-            return Err(Failure::Url(UrlError::BadQuery(QueryError::TrimNeedsJit)));
-        }
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
@@ -400,59 +426,95 @@ impl Packager {
         {
             return Err(failure);
         }
-        let source_id = source.id.clone();
-        let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
-        let result = self
-            .files
-            .run(&file_key, move || {
-                let stop = this.stoppable();
-                abandonable(stop, async move {
-                    let _guard = this.cache.begin_fill(&r.key);
-                    let look = fk.clone();
-                    let scratch = this
-                        .disk
-                        .run(move |disk| disk.scratch_unless_there(&look))
-                        .await??;
-                    let Some(scratch) = scratch else {
-                        return Ok(());
-                    };
-                    let path = this
-                        .tools
-                        .package_trimmed_segment(
-                            source.file.as_fd(),
-                            segment_duration,
-                            k,
-                            trim,
-                            scratch.path(),
-                        )
-                        .await?;
-                    let id = source.id.clone();
-                    let added = this
-                        .disk
-                        .run(move |disk| {
-                            let published = entry::publish_file_in_rendition(
-                                &disk.cache,
-                                &r.key,
-                                &id,
-                                &path,
-                                &fk,
-                            );
-                            scratch.remove();
-                            let added = published.map_err(Failure::cache)?;
-                            disk.record(&r.key, EntryKind::Rendition, Some(&id), added);
-                            Ok::<_, Failure>(added)
-                        })
-                        .await??;
-                    this.filled("segment", added);
-                    Ok(())
-                })
-            })
-            .await;
+        let cut = (segment_duration, trim);
+        let result = self.package_segment(r, k, cut, &source, file_key).await;
         if let (Err(failure), true) = (&result, own_cut) {
             self.failures
-                .remember(&source_id, Attempt::Segment(k), failure);
+                .remember(&source.id, Attempt::Segment(k), failure);
         }
         result
+    }
+
+    /// Runs the tool for segment `k` and publishes what it wrote.
+    async fn package_segment(
+        &self,
+        r: &Rendition,
+        k: u64,
+        (segment_duration, trim): (f64, SegmentTrim),
+        source: &Source,
+        file_key: String,
+    ) -> Result<(), Failure> {
+        let _guard = self.cache.begin_fill(&r.key);
+        let Some(scratch) = self.segment_scratch(&file_key).await? else {
+            return Ok(());
+        };
+        let packaged = self
+            .tools
+            .package_trimmed_segment(
+                source.file.as_fd(),
+                segment_duration,
+                k,
+                trim,
+                scratch.output(),
+            )
+            .await;
+        let path = match packaged {
+            Ok(path) => path,
+            Err(e) => return Err(self.segment_failure(e, scratch).await),
+        };
+        let (key, id) = (r.key.clone(), source.id.clone());
+        let added = self
+            .disk
+            .run(move |disk| {
+                let published =
+                    entry::publish_file_in_rendition(&disk.cache, &key, &id, &path, &file_key);
+                scratch.remove();
+                let added = published.map_err(Failure::cache)?;
+                disk.record(&key, EntryKind::Rendition, Some(&id), added);
+                Ok::<_, Failure>(added)
+            })
+            .await??;
+        self.filled("segment", added);
+        Ok(())
+    }
+
+    /// What a failed segment job means. A long-lived tool creates its output in
+    /// the cache's scratch dir itself, so an I/O failure (exit code 4) may be
+    /// the cache's: then the worker's own try at creating that file says so, as
+    /// a cache write failure (500, never remembered), the same answer as when
+    /// the worker makes the scratch. Only on this failure path: no disk step
+    /// when the job went well.
+    async fn segment_failure(&self, error: ToolError, scratch: Scratch) -> Failure {
+        if !matches!(error, ToolError::Failed(_)) || !self.tools.serves() {
+            return Failure::Tool(error);
+        }
+        let tried = self.disk.run(move |_| {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(scratch.path());
+            // Removed with the scratch (the tool's file, if any, is gone already).
+            scratch.remove();
+            created.err()
+        });
+        match tried.await {
+            Ok(Some(e)) => Failure::cache(e),
+            Ok(None) => Failure::Tool(error),
+            Err(failure) => failure,
+        }
+    }
+
+    /// Where a segment fill's tool writes. Long-lived tools create one file in
+    /// the scratch dir: a name, no disk step. One-shot runs get a dir of their
+    /// own, made on the blocking pool (`None` if the file appeared meanwhile).
+    async fn segment_scratch(&self, file_key: &str) -> Result<Option<Scratch>, Failure> {
+        if self.tools.serves() {
+            return Ok(Some(Scratch::file(&self.cache, &self.disk.work)));
+        }
+        let look = file_key.to_string();
+        self.disk
+            .run(move |disk| disk.scratch_unless_there(&look))
+            .await?
     }
 }
 

@@ -41,6 +41,15 @@ pub enum Mode {
     Whole,
 }
 
+/// Where a segment job writes. Long-lived tools create the file named (in the
+/// cache's scratch dir: no dir per fill); one-shot runs write
+/// `segment<K>_0_av.ts` into a dir of their own.
+#[derive(Debug, Clone, Copy)]
+pub enum SegmentOutput<'a> {
+    File(&'a Path),
+    Dir(&'a Path),
+}
+
 /// Limits of one subprocess run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {
@@ -81,7 +90,6 @@ async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> 
     (kept, dropped)
 }
 
-/// The path under which a child reads `input` (see [`run_process`]).
 /// Where a clip's first or last segment is cut (seconds on the playlist timeline):
 /// from the last keyframe at or before `start`, up to the first at or after `end`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -90,6 +98,7 @@ pub struct SegmentTrim {
     pub end: Option<f64>,
 }
 
+/// The path under which a child reads `input` (see [`run_process`]).
 pub fn input_path(input: BorrowedFd<'_>) -> OsString {
     format!("/dev/fd/{}", input.as_raw_fd()).into()
 }
@@ -553,10 +562,10 @@ impl Tools {
         source: BorrowedFd<'_>,
         segment_duration: f64,
         k: u64,
-        dir: &Path,
+        output: SegmentOutput<'_>,
     ) -> Result<PathBuf, ToolError> {
         let untrimmed = SegmentTrim::default();
-        self.package_trimmed_segment(source, segment_duration, k, untrimmed, dir)
+        self.package_trimmed_segment(source, segment_duration, k, untrimmed, output)
             .await
     }
 
@@ -567,15 +576,18 @@ impl Tools {
         segment_duration: f64,
         k: u64,
         trim: SegmentTrim,
-        dir: &Path,
+        output: SegmentOutput<'_>,
     ) -> Result<PathBuf, ToolError> {
-        let name = format!("segment{k}_0_av.ts");
-        if let Some(pool) = &self.serve {
-            // The process has its own working directory: it is given a whole path.
-            let path = std::path::absolute(dir.join(&name))
-                .map_err(|e| ToolError::Failed(format!("scratch path: {}", IoCause::of(&e))))?;
-            // A path JSON cannot carry (not UTF-8) takes the one-shot way below.
-            if let Some(output) = path.to_str() {
+        let dir = match (output, &self.serve) {
+            (SegmentOutput::File(file), Some(pool)) => {
+                // The process has its own working directory: it is given a whole path.
+                let path = std::path::absolute(file)
+                    .map_err(|e| ToolError::Failed(format!("scratch path: {}", IoCause::of(&e))))?;
+                let Some(output) = path.to_str() else {
+                    return Err(ToolError::Failed(
+                        "a scratch file path that is not UTF-8".into(),
+                    ));
+                };
                 let job = serve::Job::Segment {
                     segment_duration,
                     k,
@@ -585,7 +597,13 @@ impl Tools {
                 self.job(pool, "segment", job, source).await?;
                 return Ok(path);
             }
-        }
+            (SegmentOutput::File(_), None) => {
+                return Err(ToolError::Failed(
+                    "a scratch file for a one-shot tool (it needs a dir)".into(),
+                ))
+            }
+            (SegmentOutput::Dir(dir), _) => dir,
+        };
         // Relative template + cwd: a '%' in the cache path cannot break the pattern.
         let mut args: Vec<OsString> = vec![
             "--segments".into(),
@@ -612,7 +630,7 @@ impl Tools {
             Some(source),
         )
         .await?;
-        let path = dir.join(name);
+        let path = dir.join(format!("segment{k}_0_av.ts"));
         // On the blocking pool, like every other file-system step of a miss.
         if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
             return Err(ToolError::BadOutput(format!(

@@ -10,6 +10,7 @@ pub mod info;
 pub mod lru;
 pub mod media;
 pub mod mp4;
+pub mod mux;
 pub mod plan;
 pub mod segmenter;
 pub mod source;

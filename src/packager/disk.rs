@@ -10,7 +10,9 @@ use crate::entry::{self, Spare};
 use crate::error::Failure;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
+use crate::tool::SegmentOutput;
 use crate::url::Rendition;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -138,7 +140,8 @@ impl Disk {
         Ok(added)
     }
 
-    /// A scratch dir for a tool's output, unless `file_key` appeared meanwhile.
+    /// A scratch dir for a one-shot tool's output, unless `file_key` appeared
+    /// meanwhile.
     pub fn scratch_unless_there(&self, file_key: &str) -> Result<Option<Scratch>, Failure> {
         if self.is_file(file_key) {
             return Ok(None);
@@ -148,52 +151,94 @@ impl Disk {
     }
 }
 
-/// A fill's scratch dir. Deleting it is disk work too: dropped on an async thread
+/// What a fill's scratch is: a dir a one-shot tool writes into, or the name of
+/// one file a long-lived tool creates.
+enum Place {
+    Dir(tempfile::TempDir),
+    File(PathBuf),
+}
+
+impl Place {
+    /// Removes what is left (blocking); a file published meanwhile is gone already.
+    fn remove(self) {
+        let removed = match self {
+            Place::Dir(dir) => dir.close(),
+            Place::File(path) => std::fs::remove_file(path),
+        };
+        match removed {
+            // Published whole (renamed into the cache): nothing left to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("removing a fill's scratch: {e}"),
+            Ok(()) => {}
+        }
+    }
+}
+
+/// A fill's scratch. Deleting it is disk work too: dropped on an async thread
 /// (a failed or abandoned fill), it is removed on the blocking pool.
 /// Counted as work until removed, so a stop waits for it.
 pub(super) struct Scratch {
-    dir: Option<tempfile::TempDir>,
+    place: Option<Place>,
     work: Arc<Work>,
 }
 
 impl Scratch {
     pub fn new(dir: tempfile::TempDir, work: &Arc<Work>) -> Scratch {
         Scratch {
-            dir: Some(dir),
+            place: Some(Place::Dir(dir)),
             work: work.clone(),
         }
     }
 
-    pub fn path(&self) -> &std::path::Path {
-        self.dir
-            .as_ref()
-            .map_or(std::path::Path::new(""), |d| d.path())
+    /// A file name in the cache's scratch dir, for a tool to create (no I/O).
+    pub fn file(cache: &Cache, work: &Arc<Work>) -> Scratch {
+        Scratch {
+            place: Some(Place::File(cache.scratch_file_name(".ts"))),
+            work: work.clone(),
+        }
     }
 
-    /// Removes the dir now (call it on the blocking pool).
+    pub fn path(&self) -> &Path {
+        match &self.place {
+            Some(Place::Dir(dir)) => dir.path(),
+            Some(Place::File(path)) => path,
+            None => Path::new(""),
+        }
+    }
+
+    /// Where a segment job writes.
+    pub fn output(&self) -> SegmentOutput<'_> {
+        match &self.place {
+            Some(Place::File(path)) => SegmentOutput::File(path),
+            _ => SegmentOutput::Dir(self.path()),
+        }
+    }
+
+    /// Removes the scratch now (call it on the blocking pool).
     pub fn remove(mut self) {
-        if let Some(dir) = self.dir.take() {
-            match dir.close() {
-                // Published whole (renamed into the cache): nothing left to remove.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => log::warn!("removing a scratch dir: {e}"),
-                Ok(()) => {}
-            }
+        if let Some(place) = self.place.take() {
+            place.remove();
         }
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let Some(dir) = self.dir.take() else {
+        let Some(place) = self.place.take() else {
             return;
         };
         let busy = self.work.enter();
         match tokio::runtime::Handle::try_current() {
             // Not run if the runtime is shutting down; dropping the closure then
-            // removes the dir all the same.
-            Ok(runtime) => drop(runtime.spawn_blocking(move || drop((dir, busy)))),
-            Err(_) => drop((dir, busy)),
+            // removes the scratch all the same.
+            Ok(runtime) => drop(runtime.spawn_blocking(move || {
+                place.remove();
+                drop(busy)
+            })),
+            Err(_) => {
+                place.remove();
+                drop(busy)
+            }
         }
     }
 }

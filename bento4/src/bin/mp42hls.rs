@@ -16,9 +16,9 @@ mod serve_input;
 
 use bento4::cli::mp42hls::{self as cli, Args, Command, Encryption, IvMode, Mode};
 use bento4::hls::{self, KeyLine, PlaylistOptions, Template};
+use bento4::mux::SegmentWriter;
 use bento4::plan::Plan;
 use bento4::source::Mp4Source;
-use bento4::ts::mux::SegmentWriter;
 use job::{codec_names, output_error, size_on_disk, Failure, Key, Muxer};
 use output::Outputs;
 use std::fs::File;

@@ -2,7 +2,7 @@
 //! which samples each holds, in what order its PES packets go, and so the exact
 //! byte size of every TS file, its continuity counters and its keyframe byte ranges.
 //!
-//! The muxer (`ts::mux`) writes exactly the units this module lists, so the sizes
+//! The muxer (`mux`) writes exactly the units this module lists, so the sizes
 //! here are the sizes written; tests compare the two.
 //!
 //! Layout of a segment: PAT + PMT, the keyframe, then video and audio PES in decode

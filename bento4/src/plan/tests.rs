@@ -5,7 +5,7 @@ use super::*;
 use crate::media::{
     AacConfig, AudioBasics, AvcConfig, Codec, EditShift, FileInfo, Sample, Track, TrackKind,
 };
-use crate::ts::mux::{SampleBytes, SegmentWriter};
+use crate::mux::{SampleBytes, SegmentWriter};
 
 const VIDEO_SCALE: u32 = 12288;
 const FRAME: u32 = 512; // 24 fps

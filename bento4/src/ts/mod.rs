@@ -6,7 +6,6 @@
 
 pub mod adts;
 pub mod annexb;
-pub mod mux;
 pub mod packet;
 pub mod pes;
 pub mod psi;

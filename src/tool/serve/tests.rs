@@ -4,7 +4,7 @@
 //! job message with one `dd` read, so the test knows the job arrived.
 
 use super::*;
-use crate::tool::{discover, Mode, Tools};
+use crate::tool::{discover, Mode, SegmentOutput, Tools};
 use std::fs::File;
 use std::os::fd::AsFd;
 
@@ -120,7 +120,7 @@ fn restarts(metrics: &Metrics, reason: &str) -> u64 {
 async fn one_shot_segment(tools: &Tools, source: &File, k: u64) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = tools
-        .package_segment(source.as_fd(), SECONDS, k, dir.path())
+        .package_segment(source.as_fd(), SECONDS, k, SegmentOutput::Dir(dir.path()))
         .await
         .unwrap();
     std::fs::read(path).unwrap()
@@ -138,11 +138,12 @@ async fn jobs_answer_what_one_shot_runs_print() {
     assert_eq!(count, 5);
     for k in 1..=count {
         let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("segment{k}_0_av.ts"));
         let path = served
-            .package_segment(source.as_fd(), SECONDS, k, dir.path())
+            .package_segment(source.as_fd(), SECONDS, k, SegmentOutput::File(&file))
             .await
             .unwrap();
-        assert_eq!(path, dir.path().join(format!("segment{k}_0_av.ts")));
+        assert_eq!(path, file);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
             bytes,
@@ -153,8 +154,9 @@ async fn jobs_answer_what_one_shot_runs_print() {
     let groups = pool(&served).groups();
     // Failures are answers with the one-shot exit code's error; the process stays.
     let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("segment99_0_av.ts");
     let past = served
-        .package_segment(source.as_fd(), SECONDS, 99, dir.path())
+        .package_segment(source.as_fd(), SECONDS, 99, SegmentOutput::File(&file))
         .await
         .unwrap_err();
     assert!(matches!(past, ToolError::OutOfRange(_)), "{past:?}");
@@ -208,8 +210,9 @@ async fn concurrent_jobs_share_the_pool_one_job_per_process() {
             tokio::spawn(async move {
                 let k = i % 5 + 1;
                 let dir = tempfile::tempdir().unwrap();
+                let file = dir.path().join("segment.ts");
                 let path = served
-                    .package_segment(source.as_fd(), SECONDS, k, dir.path())
+                    .package_segment(source.as_fd(), SECONDS, k, SegmentOutput::File(&file))
                     .await
                     .unwrap();
                 (k, std::fs::read(path).unwrap())

@@ -9,8 +9,8 @@
 
 use bento4::error::Mp4Error;
 use bento4::media::Sample;
+use bento4::mux::SampleBytes;
 use bento4::plan::Plan;
-use bento4::ts::mux::SampleBytes;
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;

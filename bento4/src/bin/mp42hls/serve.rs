@@ -10,9 +10,9 @@ use bento4::cli::serve::{self as protocol, BadJob, Job, Op, ServeOptions, MAX_JO
 use bento4::error::Mp4Error;
 use bento4::lru::Lru;
 use bento4::media::Movie;
+use bento4::mux::SegmentWriter;
 use bento4::plan::{Plan, PlanOptions, PlanParts};
 use bento4::source::Mp4Source;
-use bento4::ts::mux::SegmentWriter;
 use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
 use std::io::Write;

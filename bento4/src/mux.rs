@@ -1,10 +1,12 @@
 //! Writes one segment's transport stream from the plan and the sample bytes the
 //! caller hands in. Pure: no I/O; the caller reads samples and writes files.
+//! It sits above both the plan (which says what goes where) and `ts` (packets,
+//! PES, PSI, framing), which the plan uses to size segments: `ts` imports
+//! neither.
 
-use super::packet::{write_pes_packets, write_section_packet};
-use super::pes;
-use super::psi;
 use crate::plan::{Plan, Unit};
+use crate::ts::packet::{write_pes_packets, write_section_packet};
+use crate::ts::{pes, psi};
 
 /// Sample bytes by index, as the caller has read them.
 pub trait SampleBytes {
