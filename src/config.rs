@@ -2,6 +2,9 @@
 //! rejected, and every value is validated at start with a message naming the key.
 //! `casterpak.example.toml` at the top of the repository documents each key.
 
+mod formats;
+
+pub use formats::FormatsConfig;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,7 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub limits: LimitsConfig,
     pub cache: CacheConfig,
+    pub formats: FormatsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -129,6 +133,7 @@ impl Default for Config {
             tools: ToolsConfig::default(),
             limits: LimitsConfig::default(),
             cache: CacheConfig::default(),
+            formats: FormatsConfig::default(),
         }
     }
 }
@@ -265,6 +270,8 @@ impl Config {
         for (key, prefix) in [
             ("url_prefix", &self.url_prefix),
             ("internal_prefix", &self.internal_prefix),
+            ("formats.cmaf_prefix", &self.formats.cmaf_prefix),
+            ("formats.dash_prefix", &self.formats.dash_prefix),
         ] {
             let valid = prefix.starts_with('/')
                 && prefix.len() > 1
@@ -282,6 +289,19 @@ impl Config {
         }
         if self.url_prefix == self.internal_prefix {
             return invalid("internal_prefix", "must differ from url_prefix");
+        }
+        let prefixes = [
+            ("url_prefix", &self.url_prefix),
+            ("internal_prefix", &self.internal_prefix),
+            ("formats.cmaf_prefix", &self.formats.cmaf_prefix),
+            ("formats.dash_prefix", &self.formats.dash_prefix),
+        ];
+        for (i, (_, a)) in prefixes.iter().enumerate() {
+            for (key, b) in prefixes.iter().skip(i + 1) {
+                if formats::overlap(a, b) {
+                    return invalid(key, "must not equal or lie beneath another prefix");
+                }
+            }
         }
         if !(self.segment_duration.is_finite()
             && self.segment_duration >= 1.0

@@ -12,6 +12,8 @@
 
 use crate::error::UrlError;
 
+pub mod cmaf;
+
 /// What is asked of a container (a rendition dir or a csmil dir).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
