@@ -135,6 +135,9 @@ fn http_level(config: &Config, out: &mut String) {
          \x20   default \"\";\n\
          \x20   ~\\.ts$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.m3u8$ \"public, max-age={playlist}\";\n\
+         \x20   ~\\.m4s$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~/init_[0-9]+_[av]\\.mp4$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~\\.mpd$ \"public, max-age={playlist}\";\n\
          }}\n\n",
         segment = config.cache.segment_max_age_secs,
         playlist = config.cache.playlist_max_age_secs,
@@ -250,6 +253,7 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
         cors_in_if = CORS.replace("        add_header", "            add_header"),
         scgi = scgi_params(&worker),
     );
+    formats::add_locations(config, out);
     match www {
         Some(www) => {
             let _ = write!(
@@ -270,6 +274,8 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
 const TYPES: &str = "        types {
             application/vnd.apple.mpegurl m3u8;
             video/mp2t ts;
+            video/mp4 m4s mp4;
+            application/dash+xml mpd;
         }
         default_type application/octet-stream;
 ";
@@ -333,6 +339,8 @@ fn quoted(text: &str) -> String {
     out.push('"');
     out
 }
+
+mod formats;
 
 #[cfg(test)]
 mod tests;
