@@ -262,3 +262,49 @@ fn single_renditions_and_hevc() {
     assert_eq!(stack.get("/c/clip_low.mp4/segment99_0_v.m4s").status, 404);
     assert_eq!(stack.get("/d/clip_low.mp4/master.m3u8").status, 404);
 }
+
+fn all_entries(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            all_entries(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_sweep_evicts_cmaf_and_dash_entries_and_they_refill() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .config("cache", "segment_ttl_secs = 2")
+        .config("cache", "hit_flush_ms = 100")
+        .start();
+    let mpd = "/d/clip_low.mp4/manifest.mpd";
+    assert_eq!(stack.get(mpd).status, 200);
+    assert_eq!(stack.get("/c/clip_low.mp4/segment2_0_v.m4s").status, 200);
+    assert_eq!(stack.get("/c/clip_low.mp4/init_0_a.mp4").status, 200);
+    let mut before = Vec::new();
+    all_entries(&stack.cache_path("/c"), &mut before);
+    all_entries(&stack.cache_path("/d"), &mut before);
+    assert!(before.len() >= 4, "{before:?}");
+    std::thread::sleep(
+        std::time::Duration::from_millis(3500)
+            .max(casterpak::cache::ANSWER_GRACE + std::time::Duration::from_millis(500)),
+    );
+    let out = stack.casterpak(&["--sweep"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut after = Vec::new();
+    all_entries(&stack.cache_path("/c"), &mut after);
+    all_entries(&stack.cache_path("/d"), &mut after);
+    assert_eq!(after, Vec::<PathBuf>::new(), "left after the sweep");
+    let again = stack.get(mpd);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.header("x-casterpak-cache"), "MISS");
+    assert_ffmpeg_decodes(&stack, mpd, "refilled MPD");
+}
