@@ -40,6 +40,7 @@ source "$repo/scripts/bench/report.sh"
 source "$repo/scripts/bench/vod.sh"
 source "$repo/scripts/bench/measure-peer.sh"
 source "$repo/scripts/bench/report-peer.sh"
+source "$repo/scripts/bench/measure-cmaf.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -142,6 +143,7 @@ mid_segment=$(((big_segments * 2 + 4) / 5))
 measure_cold_playlists
 measure_cold_segment
 measure_csmil
+measure_cmaf
 measure_whole_rendition
 measure_hits
 measure_burst

@@ -261,6 +261,14 @@ fn single_renditions_and_hevc() {
     assert_eq!(stack.get("/c/audio_only.mp4/index_0_v.m3u8").status, 404);
     assert_eq!(stack.get("/c/clip_low.mp4/segment99_0_v.m4s").status, 404);
     assert_eq!(stack.get("/d/clip_low.mp4/master.m3u8").status, 404);
+    // The tool ran CMAF jobs (logged alike by the one-shot wrapper and the serve proxy).
+    let runs = stack.mp42hls_runs();
+    for wanted in ["--plan", "--init-segment", "--segments"] {
+        assert!(
+            runs.iter().any(|r| r.contains("--cmaf") && r.contains(wanted)),
+            "no CMAF {wanted} run in {runs:?}"
+        );
+    }
 }
 
 fn all_entries(dir: &Path, out: &mut Vec<PathBuf>) {

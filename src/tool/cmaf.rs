@@ -1,10 +1,10 @@
 //! CMAF runs of our `mp42hls` (`--cmaf`, bento4/README.md "CMAF output"): the plan
-//! with per-track timelines, and one init or media segment per run. One-shot
-//! processes for now (the serve jobs exist in the tool; the pool does not send
-//! them yet).
+//! with per-track timelines, and one init or media segment per job: on the
+//! long-lived `--serve` processes when the pool has them, else one-shot runs.
 
 use super::output::{self, ShowInfo};
-use super::{input_path, seconds_arg, Tools};
+use super::{input_path, seconds_arg, serve, Tools};
+use crate::error::IoCause;
 use crate::error::ToolError;
 use crate::url::cmaf::{init_name, segment_name, Track};
 use serde::Deserialize;
@@ -79,6 +79,16 @@ impl Tools {
         source: BorrowedFd<'_>,
         segment_duration: f64,
     ) -> Result<CmafPlan, ToolError> {
+        if let Some(pool) = &self.serve {
+            let job = serve::Job::Cmaf {
+                segment_duration,
+                track: "video",
+                k: None,
+                output: None,
+            };
+            let answer = self.job(pool, "cmaf_plan", job, source).await?;
+            return output::parse_json("mp42hls --serve cmaf plan", &answer);
+        }
         let args = vec![
             "--plan".into(),
             "--cmaf".into(),
@@ -104,6 +114,25 @@ impl Tools {
         dir: &Path,
     ) -> Result<PathBuf, ToolError> {
         let name = file.name();
+        if let Some(pool) = &self.serve {
+            let path = std::path::absolute(dir.join(&name))
+                .map_err(|e| ToolError::Failed(format!("scratch path: {}", IoCause::of(&e))))?;
+            // A path JSON cannot carry (not UTF-8) takes the one-shot way below.
+            if let Some(output) = path.to_str() {
+                let (track, k) = match file {
+                    CmafFile::Init(track) => (track, None),
+                    CmafFile::Segment(k, track) => (track, Some(k)),
+                };
+                let job = serve::Job::Cmaf {
+                    segment_duration,
+                    track: track.tool_name(),
+                    k,
+                    output: Some(output),
+                };
+                self.job(pool, "cmaf", job, source).await?;
+                return Ok(path);
+            }
+        }
         let (track, mode) = match file {
             CmafFile::Init(track) => (track, vec!["--init-segment".into()]),
             CmafFile::Segment(k, track) => (track, vec!["--segments".into(), k.to_string().into()]),
