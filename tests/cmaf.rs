@@ -316,3 +316,26 @@ fn the_sweep_evicts_cmaf_and_dash_entries_and_they_refill() {
     assert_eq!(again.header("x-casterpak-cache"), "MISS");
     assert_ffmpeg_decodes(&stack, mpd, "refilled MPD");
 }
+
+#[test]
+fn a_tool_without_the_extensions_answers_415_and_caches_nothing() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .packaging(Packaging::Whole)
+        .start();
+    for path in [
+        "/c/clip_low.mp4/master.m3u8",
+        "/c/clip_low.mp4/segment1_0_v.m4s",
+        "/d/clip_low.mp4/manifest.mpd",
+    ] {
+        let r = stack.get(path);
+        assert_eq!(r.status, 415, "{path}: {}", r.text());
+        assert!(r.text().contains("mp42hls"), "{path}: {}", r.text());
+    }
+    let mut files = Vec::new();
+    all_entries(&stack.cache_path("/c"), &mut files);
+    all_entries(&stack.cache_path("/d"), &mut files);
+    assert_eq!(files, Vec::<PathBuf>::new());
+    // TS goes on as before.
+    assert_eq!(stack.get("/i/clip_low.mp4/master.m3u8").status, 200);
+}
