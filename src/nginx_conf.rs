@@ -136,7 +136,8 @@ fn http_level(config: &Config, out: &mut String) {
          \x20   ~\\.ts$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.m3u8$ \"public, max-age={playlist}\";\n\
          \x20   ~\\.m4s$ \"public, max-age={segment}, immutable\";\n\
-         \x20   ~/init_[0-9]+_[av]\\.mp4$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~\\.m4a$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~/init_[0-9]+_v\\.mp4$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.mpd$ \"public, max-age={playlist}\";\n\
          }}\n\n",
         segment = config.cache.segment_max_age_secs,
@@ -275,6 +276,7 @@ const TYPES: &str = "        types {
             application/vnd.apple.mpegurl m3u8;
             video/mp2t ts;
             video/mp4 m4s mp4;
+            audio/mp4 m4a;
             application/dash+xml mpd;
         }
         default_type application/octet-stream;

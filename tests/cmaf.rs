@@ -35,7 +35,12 @@ fn fetch_cmaf_playlist(stack: &Stack, path: &str) -> (Vec<f64>, Vec<String>) {
         .unwrap_or_else(|| panic!("{path}: no EXT-X-MAP"));
     let init = stack.get(&resolve(path, map));
     assert_eq!(init.status, 200, "{map}");
-    assert_eq!(init.header("content-type"), "video/mp4");
+    let kind = if map.contains("_a.") {
+        "audio/mp4"
+    } else {
+        "video/mp4"
+    };
+    assert_eq!(init.header("content-type"), kind, "{map}");
     assert_eq!(&init.body[4..8], b"ftyp", "{map}");
     let mut urls = Vec::new();
     let mut durations = Vec::new();
@@ -44,6 +49,7 @@ fn fetch_cmaf_playlist(stack: &Stack, path: &str) -> (Vec<f64>, Vec<String>) {
         let s = stack.get(&url);
         assert_eq!(s.status, 200, "{url}: {}", s.text());
         assert_eq!(&s.body[4..8], b"styp", "{url}");
+        assert_eq!(s.header("content-type"), kind, "{url}");
         assert!(s.header("cache-control").contains("immutable"), "{url}");
         durations.push(duration);
         urls.push(url);
@@ -68,7 +74,7 @@ fn media_files(stack: &Stack) -> Vec<PathBuf> {
     regular_files(&stack.cache_path("/"), &mut files);
     files.retain(|p| {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        name.ends_with(".m4s") || name.ends_with(".mp4")
+        name.ends_with(".m4s") || name.ends_with(".mp4") || name.ends_with(".m4a")
     });
     files.sort();
     files
@@ -265,7 +271,8 @@ fn single_renditions_and_hevc() {
     let runs = stack.mp42hls_runs();
     for wanted in ["--plan", "--init-segment", "--segments"] {
         assert!(
-            runs.iter().any(|r| r.contains("--cmaf") && r.contains(wanted)),
+            runs.iter()
+                .any(|r| r.contains("--cmaf") && r.contains(wanted)),
             "no CMAF {wanted} run in {runs:?}"
         );
     }
@@ -292,7 +299,7 @@ fn the_sweep_evicts_cmaf_and_dash_entries_and_they_refill() {
     let mpd = "/d/clip_low.mp4/manifest.mpd";
     assert_eq!(stack.get(mpd).status, 200);
     assert_eq!(stack.get("/c/clip_low.mp4/segment2_0_v.m4s").status, 200);
-    assert_eq!(stack.get("/c/clip_low.mp4/init_0_a.mp4").status, 200);
+    assert_eq!(stack.get("/c/clip_low.mp4/init_0_a.m4a").status, 200);
     let mut before = Vec::new();
     all_entries(&stack.cache_path("/c"), &mut before);
     all_entries(&stack.cache_path("/d"), &mut before);

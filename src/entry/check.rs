@@ -8,7 +8,7 @@
 //! - a playlist (`.m3u8`) starts with `#EXTM3U`, ends with a newline and has no NUL;
 //!   a media playlist (`index_…`) ends with `#EXT-X-ENDLIST`;
 //! - the `.source` marker parses; `.show-info.json` is JSON;
-//! - a CMAF file (`.m4s`, `.mp4`) is boxes ending exactly at its end; an MPD ends
+//! - a CMAF file (`.m4s`, `.mp4`, `.m4a`) is boxes ending exactly at its end; an MPD ends
 //!   in `</MPD>` (`check::cmaf`);
 //! - links are metadata only (a rename makes them whole or absent).
 //!
@@ -62,7 +62,7 @@ pub fn file_damage(path: &Path, name: &str) -> io::Result<Option<&'static str>> 
     if name.ends_with(".ts") {
         return segment_damage(path);
     }
-    if name.ends_with(".m4s") || name.ends_with(".mp4") {
+    if name.ends_with(".m4s") || name.ends_with(".mp4") || name.ends_with(".m4a") {
         return cmaf::boxes_damage(&fs::File::open(path)?);
     }
     if name.ends_with(".mpd") {

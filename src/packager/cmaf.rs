@@ -299,7 +299,11 @@ impl Packager {
                         bandwidth: info.stats.max_segment_bitrate.ceil() as u64,
                         codecs: codec.to_string(),
                         initialization: init_name(*index, track),
-                        media: format!("segment$Number$_{index}_{}.m4s", track.letter()),
+                        media: format!(
+                            "segment$Number$_{index}_{}.{}",
+                            track.letter(),
+                            track.segment_extension()
+                        ),
                         timescale: timeline.timescale,
                         segments: timeline.segments.clone(),
                         picture: None,

@@ -146,7 +146,12 @@ impl Tools {
             seconds_arg(segment_duration).into(),
             // Relative names + cwd, as for TS: a '%' in the cache path cannot matter.
             "--segment-filename-template".into(),
-            format!("segment%d_0_{}.m4s", track.letter()).into(),
+            format!(
+                "segment%d_0_{}.{}",
+                track.letter(),
+                track.segment_extension()
+            )
+            .into(),
             "--init-segment-filename".into(),
             init_name(0, track).into(),
         ];

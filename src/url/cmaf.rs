@@ -3,7 +3,7 @@
 //! rendition or `.csmil`, parsed by [`super::parse`]); the file names are:
 //!
 //! - `master.m3u8`; `index_<N>_v.m3u8` / `index_<N>_a.m3u8` (video / audio playlist);
-//!   `init_<N>_v.mp4` / `init_<N>_a.mp4`; `segment<K>_<N>_v.m4s` / `segment<K>_<N>_a.m4s`
+//!   `init_<N>_v.mp4` / `init_<N>_a.m4a`; `segment<K>_<N>_v.m4s` / `segment<K>_<N>_a.m4a`
 //! - under the DASH prefix only `manifest.mpd`, whose segments are the CMAF ones above.
 
 use super::{number, Container, Rendition};
@@ -31,6 +31,22 @@ impl Track {
         }
     }
 
+    /// File name extensions of its init and media segments: audio is `.m4a`, so nginx
+    /// serves it as `audio/mp4` by extension alone.
+    pub fn init_extension(self) -> &'static str {
+        match self {
+            Track::Video => "mp4",
+            Track::Audio => "m4a",
+        }
+    }
+
+    pub fn segment_extension(self) -> &'static str {
+        match self {
+            Track::Video => "m4s",
+            Track::Audio => "m4a",
+        }
+    }
+
     pub fn tool_name(self) -> &'static str {
         match self {
             Track::Video => "video",
@@ -53,11 +69,15 @@ pub enum Resource {
 /// File names of a rendition's CMAF files in its own cache dir (N = 0) or in a
 /// csmil dir (N = the rendition's index).
 pub fn init_name(index: usize, track: Track) -> String {
-    format!("init_{index}_{}.mp4", track.letter())
+    format!("init_{index}_{}.{}", track.letter(), track.init_extension())
 }
 
 pub fn segment_name(k: u64, index: usize, track: Track) -> String {
-    format!("segment{k}_{index}_{}.m4s", track.letter())
+    format!(
+        "segment{k}_{index}_{}.{}",
+        track.letter(),
+        track.segment_extension()
+    )
 }
 
 pub fn playlist_name(index: usize, track: Track) -> String {
@@ -114,14 +134,12 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
             .and_then(|n| usize::try_from(n).ok())
             .ok_or(UrlError::UnknownResource)
     };
-    let track = |rest: &str, suffix: &str| -> Option<(String, Track)> {
-        let stem = rest.strip_suffix(suffix)?;
-        if let Some(n) = stem.strip_suffix("_v") {
-            Some((n.to_string(), Track::Video))
-        } else {
-            stem.strip_suffix("_a")
-                .map(|n| (n.to_string(), Track::Audio))
-        }
+    // `<n>_v.<video extension>` or `<n>_a.<audio extension>`.
+    let track = |rest: &str, extension: fn(Track) -> &'static str| -> Option<(String, Track)> {
+        [Track::Video, Track::Audio].into_iter().find_map(|t| {
+            let suffix = format!("_{}.{}", t.letter(), extension(t));
+            rest.strip_suffix(&suffix).map(|n| (n.to_string(), t))
+        })
     };
     match format {
         Format::Dash if name == "manifest.mpd" => return Ok((Resource::Manifest, 0)),
@@ -129,13 +147,22 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
         Format::Hls if name == "master.m3u8" => return Ok((Resource::Master, 0)),
         Format::Hls => {}
     }
-    if let Some((n, t)) = name.strip_prefix("index_").and_then(|r| track(r, ".m3u8")) {
+    if let Some((n, t)) = name
+        .strip_prefix("index_")
+        .and_then(|r| track(r, |_| "m3u8"))
+    {
         return Ok((Resource::MediaPlaylist(t), index(&n)?));
     }
-    if let Some((n, t)) = name.strip_prefix("init_").and_then(|r| track(r, ".mp4")) {
+    if let Some((n, t)) = name
+        .strip_prefix("init_")
+        .and_then(|r| track(r, Track::init_extension))
+    {
         return Ok((Resource::Init(t), index(&n)?));
     }
-    if let Some((kn, t)) = name.strip_prefix("segment").and_then(|r| track(r, ".m4s")) {
+    if let Some((kn, t)) = name
+        .strip_prefix("segment")
+        .and_then(|r| track(r, Track::segment_extension))
+    {
         let (k, n) = kn.split_once('_').ok_or(UrlError::UnknownResource)?;
         let k = number(k).filter(|&k| k >= 1).ok_or(unknown)?;
         return Ok((Resource::Segment(k, t), index(n)?));

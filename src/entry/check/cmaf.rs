@@ -1,4 +1,4 @@
-//! Whether a CMAF file or an MPD we published is whole: an `.m4s`/`.mp4` is ISO BMFF
+//! Whether a CMAF file or an MPD we published is whole: an `.m4s`/`.mp4`/`.m4a` is ISO BMFF
 //! boxes that end exactly at the file's end (a tail of zeros reads as a box of size
 //! 0, which we never write); an `.mpd` is XML that ends in `</MPD>` and a newline.
 

@@ -56,7 +56,12 @@ fn cmaf_and_dash_forms() {
         dash.entry_keys(),
         ["d/x/p_,lo,hi,.mp4.csmil", "c/x/p_lo.mp4", "c/x/p_hi.mp4"]
     );
-    let segment = ok("/c/x/p_,lo,hi,.mp4.csmil/segment2_1_a.m4s");
+    let segment = ok("/c/x/p_,lo,hi,.mp4.csmil/segment2_1_a.m4a");
+    assert_eq!(segment.resource, Resource::Segment(2, Track::Audio));
+    assert_eq!(
+        ok("/c/b.mp4/init_0_a.m4a").resource,
+        Resource::Init(Track::Audio)
+    );
     assert_eq!(
         segment.rendition().map(|r| r.key.as_str()),
         Some("c/x/p_hi.mp4")
@@ -71,6 +76,9 @@ fn refused_forms() {
         "/c/b.mp4/segment1_0_av.ts",
         "/c/b.mp4/segment1_1_v.m4s",
         "/c/b.mp4/init_0_x.mp4",
+        "/c/b.mp4/init_0_a.mp4",
+        "/c/b.mp4/segment1_0_a.m4s",
+        "/c/b.mp4/segment1_0_v.m4a",
         "/c/b.mp4/manifest.mpd",
         "/d/b.mp4/master.m3u8",
         "/d/b.mp4/segment1_0_v.m4s",
