@@ -346,3 +346,27 @@ fn a_tool_without_the_extensions_answers_415_and_caches_nothing() {
     // TS goes on as before.
     assert_eq!(stack.get("/i/clip_low.mp4/master.m3u8").status, 200);
 }
+
+#[test]
+fn a_corrupt_title_is_refused_once_and_remembered() {
+    let stack = Stack::builder().media("truncated.mp4").start();
+    for path in [
+        "/c/truncated.mp4/master.m3u8",
+        "/c/truncated.mp4/master.m3u8",
+        "/d/truncated.mp4/manifest.mpd",
+        "/c/truncated.mp4/index_0_v.m3u8",
+    ] {
+        let r = stack.get(path);
+        assert_eq!(r.status, 422, "{path}: {}", r.text());
+    }
+    let runs = stack.mp42hls_runs();
+    let cmaf: Vec<&String> = runs.iter().filter(|r| r.contains("--cmaf")).collect();
+    assert_eq!(cmaf.len(), 1, "the failed plan is remembered: {runs:?}");
+    let mut files = Vec::new();
+    all_entries(&stack.cache_path("/c"), &mut files);
+    all_entries(&stack.cache_path("/d"), &mut files);
+    assert!(
+        files.iter().all(|f| f.ends_with(".source")),
+        "cached: {files:?}"
+    );
+}

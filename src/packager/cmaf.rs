@@ -7,6 +7,7 @@
 use super::{abandonable, Answer, Dest, Packager};
 use crate::entry;
 use crate::error::{Failure, SourceError, ToolError, UrlError};
+use crate::flight::Attempt;
 use crate::mpd::{self, Manifest, Representation};
 use crate::playlist::cmaf::{self as text, Audio};
 use crate::playlist::Variant;
@@ -86,11 +87,22 @@ impl Packager {
         if let Some(plan) = known {
             return Ok(plan);
         }
-        let plan = Arc::new(
-            self.tools
-                .cmaf_plan(source.file.as_fd(), self.config.segment_duration)
-                .await?,
-        );
+        if let Some(failure) = self.failures.check(&source.id, Attempt::CmafPlan) {
+            return Err(failure);
+        }
+        let planned = self
+            .tools
+            .cmaf_plan(source.file.as_fd(), self.config.segment_duration)
+            .await
+            .map_err(Failure::from);
+        let plan = match planned {
+            Ok(plan) => Arc::new(plan),
+            Err(failure) => {
+                self.failures
+                    .remember(&source.id, Attempt::CmafPlan, &failure);
+                return Err(failure);
+            }
+        };
         let mut plans = self.cmaf_plans.lock().unwrap_or_else(|e| e.into_inner());
         if plans.len() >= super::MAX_KNOWN {
             plans.clear();
@@ -106,8 +118,25 @@ impl Packager {
         if there {
             return Ok(());
         }
+        let attempt = match file {
+            CmafFile::Init(track) => Attempt::CmafFile {
+                k: 0,
+                audio: track == Track::Audio,
+            },
+            CmafFile::Segment(k, track) => Attempt::CmafFile {
+                k,
+                audio: track == Track::Audio,
+            },
+        };
+        for earlier in [Attempt::CmafPlan, attempt] {
+            if let Some(failure) = self.failures.check(&source.id, earlier) {
+                return Err(failure);
+            }
+        }
+        let source_id = source.id.clone();
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
-        self.files
+        let result = self
+            .files
             .run(&file_key, move || {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
@@ -150,7 +179,11 @@ impl Packager {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        if let Err(failure) = &result {
+            self.failures.remember(&source_id, attempt, failure);
+        }
+        result
     }
 
     /// Publishes `body` at `file_key` in `container` (a rendition's dir or a csmil dir).
