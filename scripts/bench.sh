@@ -42,6 +42,7 @@ source "$repo/scripts/bench/measure-peer.sh"
 source "$repo/scripts/bench/report-peer.sh"
 source "$repo/scripts/bench/measure-clip.sh"
 source "$repo/scripts/bench/measure-token.sh"
+source "$repo/scripts/bench/measure-cmaf.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -144,6 +145,7 @@ mid_segment=$(((big_segments * 2 + 4) / 5))
 measure_cold_playlists
 measure_cold_segment
 measure_csmil
+measure_cmaf
 measure_whole_rendition
 measure_hits
 measure_token_hits

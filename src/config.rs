@@ -2,6 +2,9 @@
 //! rejected, and every value is validated at start with a message naming the key.
 //! `casterpak.example.toml` at the top of the repository documents each key.
 
+mod formats;
+
+pub use formats::FormatsConfig;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub msod: MsodConfig,
     pub token_auth: TokenAuthConfig,
+    pub formats: FormatsConfig,
 }
 
 /// MSOD query features (`url::query`).
@@ -156,6 +160,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             msod: MsodConfig::default(),
             token_auth: TokenAuthConfig::default(),
+            formats: FormatsConfig::default(),
         }
     }
 }
@@ -292,6 +297,8 @@ impl Config {
         for (key, prefix) in [
             ("url_prefix", &self.url_prefix),
             ("internal_prefix", &self.internal_prefix),
+            ("formats.cmaf_prefix", &self.formats.cmaf_prefix),
+            ("formats.dash_prefix", &self.formats.dash_prefix),
         ] {
             let valid = prefix.starts_with('/')
                 && prefix.len() > 1
@@ -309,6 +316,19 @@ impl Config {
         }
         if self.url_prefix == self.internal_prefix {
             return invalid("internal_prefix", "must differ from url_prefix");
+        }
+        let prefixes = [
+            ("url_prefix", &self.url_prefix),
+            ("internal_prefix", &self.internal_prefix),
+            ("formats.cmaf_prefix", &self.formats.cmaf_prefix),
+            ("formats.dash_prefix", &self.formats.dash_prefix),
+        ];
+        for (i, (_, a)) in prefixes.iter().enumerate() {
+            for (key, b) in prefixes.iter().skip(i + 1) {
+                if formats::overlap(a, b) {
+                    return invalid(key, "must not equal or lie beneath another prefix");
+                }
+            }
         }
         if !(self.segment_duration.is_finite()
             && self.segment_duration >= 1.0

@@ -94,6 +94,13 @@ impl<V: Clone + Send + Sync + 'static> Flights<V> {
 pub enum Attempt {
     Plan,
     Segment(u64),
+    /// The CMAF plan (with its timelines), which every CMAF and DASH answer needs.
+    CmafPlan,
+    /// One CMAF file of a track: segment `k`, or the init segment when `k` is 0.
+    CmafFile {
+        k: u64,
+        audio: bool,
+    },
 }
 
 /// A remembered failure: the identity it failed with, the failure, and when.

@@ -136,6 +136,10 @@ fn http_level(config: &Config, out: &mut String) {
          \x20   default \"\";\n\
          \x20   ~\\.ts$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.m3u8$ \"public, max-age={playlist}\";\n\
+         \x20   ~\\.m4s$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~\\.m4a$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~/init_[0-9]+_v\\.mp4$ \"public, max-age={segment}, immutable\";\n\
+         \x20   ~\\.mpd$ \"public, max-age={playlist}\";\n\
          }}\n\n{query_maps}",
         segment = config.cache.segment_max_age_secs,
         playlist = config.cache.playlist_max_age_secs,
@@ -304,6 +308,7 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
         token_worker = token::worker_bodies(config),
         token_filled = token::filled_playlists(config),
     );
+    formats::add_locations(config, out);
     match www {
         Some(www) => {
             let _ = write!(
@@ -324,6 +329,9 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
 const TYPES: &str = "        types {
             application/vnd.apple.mpegurl m3u8;
             video/mp2t ts;
+            video/mp4 m4s mp4;
+            audio/mp4 m4a;
+            application/dash+xml mpd;
         }
         default_type application/octet-stream;
 ";
@@ -388,6 +396,7 @@ fn quoted(text: &str) -> String {
     out
 }
 
+mod formats;
 mod token;
 
 #[cfg(test)]

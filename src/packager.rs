@@ -6,6 +6,7 @@
 //! miss on a rendition packages all of it (see `whole.rs`). Playlists are written
 //! by `playlist.rs` from durations in both modes, so they are identical.
 
+mod cmaf;
 mod disk;
 mod master;
 mod whole;
@@ -64,6 +65,8 @@ pub struct Packager {
     failures: Failures,
     /// Source path → (identity, info) of recent plans / whole packagings.
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
+    /// Source path → (identity, CMAF plan), as `known` (CMAF HLS and DASH).
+    cmaf_plans: Mutex<HashMap<String, (SourceId, Arc<crate::tool::cmaf::CmafPlan>)>>,
     /// True once the worker stops waiting for fills (`abandon_fills`).
     abandon: tokio::sync::watch::Sender<bool>,
 }
@@ -93,6 +96,7 @@ impl Packager {
             infos: Flights::new(),
             failures: Failures::new(ttl),
             known: Mutex::new(HashMap::new()),
+            cmaf_plans: Mutex::new(HashMap::new()),
             abandon: tokio::sync::watch::Sender::new(false),
         }
     }

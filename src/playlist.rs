@@ -8,6 +8,8 @@ pub mod clip;
 
 use std::fmt::Write;
 
+pub mod cmaf;
+
 /// EXTINF is written with 6 decimals; clients round *that* value, so we do too.
 fn printed(duration: f64) -> f64 {
     (duration * 1e6).round() / 1e6

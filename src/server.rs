@@ -3,6 +3,7 @@
 //! a short error, or one of the worker's own endpoints. Also starts the store,
 //! hit log and control socket, and shuts down gracefully on SIGTERM/SIGINT.
 
+mod cmaf;
 pub mod connections;
 pub mod scgi;
 pub mod scrape;
@@ -128,8 +129,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let hits = Arc::new(HitCounters::default());
     let prefix = config.url_prefix.clone();
     let max = config.limits.max_uri_bytes;
-    let mapper: crate::hitlog::UriMapper =
-        Arc::new(move |uri: &[u8]| url::keys_for_hit(uri, &prefix, max));
+    let formats = config.clone();
+    let mapper: crate::hitlog::UriMapper = Arc::new(move |uri: &[u8]| {
+        cmaf::keys_for_hit(uri, &formats).unwrap_or_else(|| url::keys_for_hit(uri, &prefix, max))
+    });
     let flush_every = Duration::from_millis(config.cache.hit_flush_ms);
     // nginx serves hits without us: the hit feed is where a changed source shows.
     let check: crate::hitlog::BatchCheck = Arc::new(move |keys| freshness.check_hits(keys));
@@ -517,7 +520,10 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
         .or_else(|| headers.text("HTTP_X_REQUEST_ID"))
         .unwrap_or_else(|| "-".into());
     let config = &state.config;
-    let (kind, key, outcome) =
+    let cmaf_request = cmaf::parse(uri, config);
+    let (kind, key, outcome) = if let Some(parsed) = cmaf_request {
+        cmaf::miss(state, uri, parsed).await
+    } else {
         match url::parse(uri, &config.url_prefix, config.limits.max_uri_bytes) {
             Err(e) => (
                 "invalid",
@@ -544,7 +550,8 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                 };
                 (kind, request.file_key, outcome)
             }
-        };
+        }
+    };
     state
         .metrics
         .inc("casterpak_requests_total", &[("kind", kind)]);

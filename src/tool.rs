@@ -5,6 +5,7 @@
 //! A tool never opens a source by name: it gets the descriptor `source.rs` opened and
 //! checked, inherited under its own number, as the input path `/dev/fd/<n>`.
 
+pub mod cmaf;
 pub mod output;
 pub mod serve;
 

@@ -12,6 +12,7 @@
 
 use crate::error::UrlError;
 
+pub mod cmaf;
 pub mod query;
 
 /// What is asked of a container (a rendition dir or a csmil dir).

@@ -4,6 +4,7 @@
 
 pub mod aes;
 pub mod cli;
+pub mod cmaf;
 pub mod error;
 pub mod hls;
 pub mod info;

@@ -8,6 +8,8 @@
 //! - a playlist (`.m3u8`) starts with `#EXTM3U`, ends with a newline and has no NUL;
 //!   a media playlist (`index_…`) ends with `#EXT-X-ENDLIST`;
 //! - the `.source` marker parses; `.show-info.json` is JSON;
+//! - a CMAF file (`.m4s`, `.mp4`, `.m4a`) is boxes ending exactly at its end; an MPD ends
+//!   in `</MPD>` (`check::cmaf`);
 //! - links are metadata only (a rename makes them whole or absent).
 //!
 //! A rendition directory also needs its marker. Anything else in an entry is not
@@ -20,6 +22,8 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+mod cmaf;
 
 const TS_PACKET: u64 = 188;
 const TS_SYNC: u8 = 0x47;
@@ -80,6 +84,18 @@ fn tag_dir_damage(dir: &Path) -> io::Result<Option<String>> {
 pub fn file_damage(path: &Path, name: &str) -> io::Result<Option<&'static str>> {
     if name.ends_with(".ts") {
         return segment_damage(path);
+    }
+    if name.ends_with(".m4s") || name.ends_with(".mp4") || name.ends_with(".m4a") {
+        return cmaf::boxes_damage(&fs::File::open(path)?);
+    }
+    if name.ends_with(".mpd") {
+        let file = fs::File::open(path)?;
+        if file.metadata()?.len() > MAX_PLAYLIST_BYTES {
+            return Ok(Some("too large"));
+        }
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut &file, &mut bytes)?;
+        return Ok(cmaf::mpd_damage(&bytes));
     }
     let text_kind = name.ends_with(".m3u8") || name == SOURCE_MARKER || name == INFO_FILE;
     if !text_kind {

@@ -187,8 +187,9 @@ mod tests {
         ] {
             assert!(conf.contains(line), "no {line:?} in\n{conf}");
         }
-        // Three filtered places: hits, fills, the worker's own bodies.
-        assert_eq!(conf.matches("js_body_filter").count(), 3, "{conf}");
+        // Five filtered places: hits under /i, /c and /d (the format prefixes are
+        // copies of the TS location), fills, the worker's own bodies.
+        assert_eq!(conf.matches("js_body_filter").count(), 5, "{conf}");
         assert!(!conf.contains("Set-Cookie"), "{conf}");
         let standalone = standalone_with(
             &protected(Propagation::Query),
@@ -209,7 +210,7 @@ mod tests {
         assert_eq!(
             conf.matches("add_header Set-Cookie $casterpak_token_cookie;")
                 .count(),
-            3
+            5
         );
         assert!(!conf.contains("js_body_filter"), "{conf}");
     }

@@ -60,6 +60,15 @@ pub enum Job<'a> {
         trim: super::SegmentTrim,
     },
     Stats,
+    /// `mp42hls --serve` CMAF jobs (bento4/README.md, "CMAF output"): the plan with
+    /// timelines (`k` and `output` None), an init segment (`k` None) or segment `k`
+    /// of `track` ("video" or "audio") into `output`.
+    Cmaf {
+        segment_duration: f64,
+        track: &'a str,
+        k: Option<u64>,
+        output: Option<&'a str>,
+    },
 }
 
 impl Job<'_> {
@@ -87,6 +96,31 @@ impl Job<'_> {
                 job
             }
             Job::Stats => serde_json::json!({"id": id, "op": "stats"}),
+            Job::Cmaf {
+                segment_duration,
+                track,
+                k,
+                output,
+            } => {
+                let op = match (k, output) {
+                    (_, None) => "plan",
+                    (None, Some(_)) => "init",
+                    (Some(_), Some(_)) => "segment",
+                };
+                let mut job = serde_json::json!({
+                    "id": id, "op": op, "segment_duration": segment_duration,
+                    "first_segment_number": 1, "cmaf": track,
+                });
+                if let Some(map) = job.as_object_mut() {
+                    if let Some(k) = k {
+                        map.insert("k".into(), k.into());
+                    }
+                    if let Some(output) = output {
+                        map.insert("output".into(), output.into());
+                    }
+                }
+                job
+            }
         };
         value.to_string().into_bytes()
     }

@@ -66,6 +66,8 @@ rm -f "$ARTIFACTS"/*.png "$ARTIFACTS"/*.log # nothing stale from an earlier run
 cp "$ROOT/nginx/demo/index.html" "$TMP/nginx/www/index.html"
 cp node_modules/hls.js/dist/hls.min.js "$TMP/nginx/www/hls.min.js"
 cp page/player-test.html "$TMP/nginx/www/player-test.html"
+cp node_modules/dashjs/dist/dash.all.min.js "$TMP/nginx/www/dash.all.min.js"
+cp page/dash-test.html "$TMP/nginx/www/dash-test.html"
 
 start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)

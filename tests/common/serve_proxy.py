@@ -34,6 +34,10 @@ def one_shot_args(job, path):
     seconds = "%g" % job.get("segment_duration", 0)
     first = str(job.get("first_segment_number", 1))
     common = ["--first-segment-number", first, "--segment-duration", seconds]
+    if job.get("cmaf"):
+        common = ["--cmaf", str(job["cmaf"])] + common
+    if job.get("op") == "init":
+        return " ".join(["--init-segment"] + common + [path])
     if job.get("op") == "plan":
         return " ".join(["--plan"] + common + [path])
     if job.get("op") == "segment":

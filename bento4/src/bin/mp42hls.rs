@@ -3,6 +3,8 @@
 //! share (planning, muxing a segment) in `job`. All I/O lives in this binary; the
 //! plan, the muxer, the playlists and the serve job format are pure library code.
 
+#[path = "mp42hls/cmaf_run.rs"]
+mod cmaf_run;
 #[path = "mp42hls/job.rs"]
 mod job;
 #[path = "mp42hls/output.rs"]
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 
 /// Writes to stdout without `print!`'s panic when the reader went away (`| head`):
 /// a closed pipe is an output error like any other, exit 4 with one line.
-fn write_stdout(text: &str) -> Result<(), Failure> {
+pub(crate) fn write_stdout(text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -64,7 +66,16 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Failure> {
     let (file, movie) = Mp4Source::open(&args.input)?.into_parts();
     let plan = job::build_plan(&movie, &file, &args.plan)?;
+    if let Some(kind) = args.cmaf {
+        let mut outputs = Outputs::default();
+        let result = cmaf_run::run(args, kind, &file, &plan, &mut outputs);
+        if result.is_err() {
+            outputs.remove_all();
+        }
+        return result;
+    }
     match args.mode {
+        Mode::Init => Err(Failure(1, "--init-segment needs --cmaf".into())),
         Mode::Plan => write_stdout(&format!(
             "{}\n",
             job::plan_document(&plan, args.encryption.is_some())

@@ -1,6 +1,7 @@
 //! `mp42hls --serve`: the job and answer formats (bento4/README.md, "Serve mode").
 //! Pure: a job's bytes in, a typed job or a bad-job error out; answers as text.
 
+use crate::cmaf::CmafTrack;
 use crate::plan::{PlanOptions, Trim};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -39,6 +40,8 @@ pub enum Op {
     Segment { k: u64, output: PathBuf },
     /// Answer the index cache's entry count and bytes.
     Stats,
+    /// Write the CMAF init segment of the job's `cmaf` track to `output`.
+    Init { output: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +54,9 @@ pub struct Job {
     /// The defaults of the one-shot tool with the job's segment duration and first
     /// segment number: what `--plan`/`--segments` use with those two options.
     pub plan: PlanOptions,
+    /// `"cmaf": "video"|"audio"`: a segment or init job writes CMAF for that track
+    /// (same plan, same cuts); a plan job adds the `cmaf` timelines.
+    pub cmaf: Option<CmafTrack>,
 }
 
 /// A job that cannot be run as sent: answered with code 1.
@@ -72,6 +78,7 @@ struct RawJob {
     output: Option<String>,
     trim_start: Option<f64>,
     trim_end: Option<f64>,
+    cmaf: Option<String>,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -95,17 +102,36 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         }
         Ok(())
     };
+    let cmaf = match raw.cmaf.as_deref() {
+        None => None,
+        Some(text) => Some(
+            CmafTrack::parse(text)
+                .ok_or_else(|| bad(format!("cmaf {text:?}: use video or audio")))?,
+        ),
+    };
+    let absolute = |output: Option<String>, op: &str| -> Result<PathBuf, BadJob> {
+        let output = PathBuf::from(output.ok_or_else(|| bad(format!("{op} needs output")))?);
+        if output.is_absolute() {
+            Ok(output)
+        } else {
+            Err(bad(format!(
+                "output must be an absolute path (got {})",
+                output.display()
+            )))
+        }
+    };
     let op = match raw.op.as_str() {
         "stats" => {
             source_free("stats")?;
-            if raw.input.is_some() || raw.k.is_some() || raw.output.is_some() {
-                return Err(bad("stats takes no input, k or output".into()));
+            if raw.input.is_some() || raw.k.is_some() || raw.output.is_some() || cmaf.is_some() {
+                return Err(bad("stats takes no input, k, output or cmaf".into()));
             }
             return Ok(Job {
                 id: raw.id,
                 op: Op::Stats,
                 input: None,
                 plan: PlanOptions::default(),
+                cmaf: None,
             });
         }
         "plan" => {
@@ -128,9 +154,17 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             }
             Op::Segment { k, output }
         }
+        "init" => {
+            if cmaf.is_none() || raw.k.is_some() {
+                return Err(bad("init needs cmaf and takes no k".into()));
+            }
+            Op::Init {
+                output: absolute(raw.output, "init")?,
+            }
+        }
         other => {
             return Err(bad(format!(
-                "unknown op {other:?}: use plan, segment or stats"
+                "unknown op {other:?}: use plan, segment, init or stats"
             )))
         }
     };
@@ -174,6 +208,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             trim,
             ..PlanOptions::default()
         },
+        cmaf,
     })
 }
 

@@ -5,6 +5,7 @@
 use crate::sample_reader::SegmentSamples;
 use bento4::aes;
 use bento4::cli::mp42hls::{Encryption, IvMode};
+use bento4::cmaf::{self, CmafTrack};
 use bento4::error::Mp4Error;
 use bento4::media::Movie;
 use bento4::mp4::codecs_string;
@@ -100,6 +101,39 @@ pub fn plan_document(plan: &Plan, encrypted: bool) -> Value {
     plan.plan_json(&stats, &codec_names(plan), size_on_disk(encrypted))
 }
 
+/// `--plan --cmaf` (and a plan job with `cmaf`): the plan document plus, per
+/// CMAF track, its time scale, codec and every segment's `[tfdt, duration]` in
+/// that scale, which a DASH SegmentTimeline lists as they are.
+pub fn cmaf_plan_document(plan: &Plan) -> Value {
+    let mut doc = plan_document(plan, false);
+    let names = codec_names(plan);
+    let mut tracks = serde_json::Map::new();
+    for (kind, codec) in [
+        (CmafTrack::Video, names.video),
+        (CmafTrack::Audio, names.audio),
+    ] {
+        if let Some((timescale, times)) = cmaf::timeline(plan, kind) {
+            let segments: Vec<Value> = times
+                .iter()
+                .map(|t| Value::from(vec![t.start, t.duration]))
+                .collect();
+            tracks.insert(
+                kind.name().into(),
+                serde_json::json!({"timescale": timescale, "codec": codec, "segments": segments}),
+            );
+        }
+    }
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("cmaf".into(), Value::Object(tracks));
+    }
+    doc
+}
+
+/// The CMAF init segment of `kind`, or why the track cannot be CMAF (exit 3).
+pub fn cmaf_init(plan: &Plan, kind: CmafTrack) -> Result<Vec<u8>, Failure> {
+    cmaf::init_segment(plan, kind).map_err(|e| Failure(3, format!("unsupported input: {}", e.0)))
+}
+
 /// Indices into `plan.segments` of segments `first..=last`, or exit 5.
 pub fn segment_indices(
     plan: &Plan,
@@ -163,6 +197,23 @@ impl Muxer {
                 &segment_iv(key, segment.number),
             );
         }
+        Ok(&self.out)
+    }
+
+    /// CMAF segment `index` of the `kind` track, its samples read from `file`.
+    pub fn cmaf_segment(
+        &mut self,
+        file: &File,
+        plan: &Plan,
+        index: usize,
+        kind: CmafTrack,
+    ) -> Result<&[u8], Failure> {
+        // Refused the way an init is, before any read, when the track cannot be CMAF.
+        cmaf_init(plan, kind)?;
+        self.samples.load(file, plan, index)?;
+        self.out.clear();
+        cmaf::write_fragment(plan, index, kind, &self.samples, &mut self.out)
+            .map_err(|e| Failure(2, format!("corrupt input: {}", e.0)))?;
         Ok(&self.out)
     }
 

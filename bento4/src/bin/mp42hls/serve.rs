@@ -7,6 +7,7 @@
 use crate::job::{self, output_error, Failure, Muxer};
 use crate::serve_input::{JobInput, Received};
 use bento4::cli::serve::{self as protocol, BadJob, Job, Op, ServeOptions, MAX_JOB_BYTES};
+use bento4::cmaf::CmafTrack;
 use bento4::error::Mp4Error;
 use bento4::lru::Lru;
 use bento4::media::Movie;
@@ -222,17 +223,33 @@ impl Server {
             }
         };
         let muxer = &mut self.muxer;
-        let result = match &job.op {
-            Op::Segment { k, output } => index.with_plan(&file, &job.plan, |plan, _| {
+        let result = match (&job.op, job.cmaf) {
+            (Op::Segment { k, output }, Some(kind)) => {
+                index.with_plan(&file, &job.plan, |plan, _| {
+                    write_cmaf_segment(muxer, &file, plan, *k, kind, output).map(Answer::Fields)
+                })
+            }
+            (Op::Init { output }, Some(kind)) => index.with_plan(&file, &job.plan, |plan, _| {
+                let bytes = job::cmaf_init(plan, kind)?;
+                write_new(output, &bytes)?;
+                let mut fields = Map::new();
+                fields.insert("bytes".into(), Value::from(bytes.len()));
+                Ok(Answer::Fields(fields))
+            }),
+            (Op::Plan, Some(_)) => index.with_plan(&file, &job.plan, |plan, _| {
+                Ok(Answer::Object(job::cmaf_plan_document(plan).to_string()))
+            }),
+            (Op::Init { .. }, None) => Err(Failure(1, "init needs cmaf".into())),
+            (Op::Segment { k, output }, None) => index.with_plan(&file, &job.plan, |plan, _| {
                 write_segment(muxer, &file, plan, *k, output).map(Answer::Fields)
             }),
-            Op::Plan => index.with_plan(&file, &job.plan, |plan, document| {
+            (Op::Plan, None) => index.with_plan(&file, &job.plan, |plan, document| {
                 let text =
                     document.get_or_insert_with(|| job::plan_document(plan, false).to_string());
                 Ok(Answer::Object(text.clone()))
             }),
             // (Refused in `answer` before a source is opened.)
-            Op::Stats => Err(Failure(1, "stats takes no source".into())),
+            (Op::Stats, _) => Err(Failure(1, "stats takes no source".into())),
         };
         let bytes = index.heap_bytes();
         self.cache.put(identity, index, bytes);
@@ -279,6 +296,35 @@ fn write_segment(
     let mut fields = Map::new();
     fields.insert("bytes".into(), Value::from(bytes));
     // How many preads the segment's samples took (README: coalesced reads).
+    fields.insert("reads".into(), Value::from(muxer.reads()));
+    Ok(fields)
+}
+
+/// Creates `output` (a new file) holding `bytes`; removed again on failure.
+fn write_new(output: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let mut created = NewFile::create(output).map_err(|e| output_error(output, e))?;
+    created
+        .file
+        .write_all(bytes)
+        .map_err(|e| output_error(output, e))?;
+    created.keep();
+    Ok(())
+}
+
+/// Muxes CMAF segment `k` of the `kind` track and writes it to `output`.
+fn write_cmaf_segment(
+    muxer: &mut Muxer,
+    file: &File,
+    plan: &Plan,
+    k: u64,
+    kind: CmafTrack,
+    output: &Path,
+) -> Result<Map<String, Value>, Failure> {
+    let index = *job::segment_indices(plan, k, k)?.start();
+    let bytes = muxer.cmaf_segment(file, plan, index, kind)?.len();
+    write_new(output, muxer.output())?;
+    let mut fields = Map::new();
+    fields.insert("bytes".into(), Value::from(bytes));
     fields.insert("reads".into(), Value::from(muxer.reads()));
     Ok(fields)
 }

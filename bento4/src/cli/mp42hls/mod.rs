@@ -2,6 +2,7 @@
 //! (`--capabilities`, `--first-segment-number`, `--plan`, `--segments`, `--serve`).
 
 use crate::cli::serve::ServeOptions;
+use crate::cmaf::CmafTrack;
 use crate::hls::Template;
 use crate::plan::{PlanOptions, Trim};
 use std::path::PathBuf;
@@ -40,6 +41,11 @@ Extensions (casterpak only, not in Bento4):
   --trim-start <s>                    with --segments K: segment K from its last keyframe at or before s
                                       (seconds on the playlist timeline), ending on the counters it ends on
   --trim-end <s>                      with --segments K: segment K up to its first keyframe at or after s
+  --cmaf <video|audio>                CMAF (fMP4) output of that one track instead of TS: init segment,
+                                      .m4s segments cut where the TS ones are, a version 7 playlist with
+                                      EXT-X-MAP; with --plan, adds each track's [tfdt, duration] timeline
+  --init-segment-filename <f>         with --cmaf: the init segment's path and EXT-X-MAP URI (default init.mp4)
+  --init-segment                      with --cmaf: write only the init segment
   --serve                             long-lived: run jobs from stdin, answer each on stdout (below)
   --index-cache-entries <n>           with --serve: parsed indexes kept, least recently used evicted (default 64)
   --index-cache-bytes <b>             with --serve: bytes of index memory kept (default 268435456)
@@ -50,6 +56,8 @@ Serve mode (extension; full protocol in bento4/README.md):
   Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F (default 1)]}
         {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"[,\"trim_start\":T][,\"trim_end\":T]}
         {\"id\":N,\"op\":\"stats\"}
+        \"cmaf\":\"video\"|\"audio\" on plan/segment jobs: CMAF (plan: with timelines), and
+        {\"id\":N,\"op\":\"init\",\"cmaf\":T,\"segment_duration\":S,\"output\":\"/abs/new.mp4\"}
   A segment job creates output (O_EXCL, mode 0644) and removes it on any failure.
   Answers, one line each, in order: {\"id\":N,\"ok\":true,...} (plan: the --plan fields;
   segment: \"bytes\"; stats: \"entries\", \"bytes\") or
@@ -58,7 +66,7 @@ Serve mode (extension; full protocol in bento4/README.md):
 ";
 
 pub const CAPABILITIES: &str =
-    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true,\"serve\":true}";
+    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true,\"serve\":true,\"cmaf\":true}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvMode {
@@ -81,6 +89,8 @@ pub enum Mode {
     Plan,
     /// Write only segments first..=last (numbers in the output numbering).
     Segments(u64, u64),
+    /// `--cmaf` only: write only the init segment.
+    Init,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +108,9 @@ pub struct Args {
     pub verbose: bool,
     pub allow_cache: Option<bool>,
     pub encryption: Option<Encryption>,
+    /// `--cmaf`: CMAF output of this one track instead of TS.
+    pub cmaf: Option<CmafTrack>,
+    pub init_segment_filename: String,
 }
 
 /// A bad command line: exit 1. `show_usage` for unknown options and a missing
@@ -164,6 +177,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut iv_mode = IvMode::Sequence;
     let mut key_uri = "key.bin".to_string();
     let mut inputs = Vec::new();
+    let mut cmaf = None;
+    let mut init_segment_filename = "init.mp4".to_string();
+    let mut init_only = false;
 
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -244,6 +260,15 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--plan" => mode = Mode::Plan,
             "--trim-start" => trim_start = Some(trim_seconds(arg, &value(arg)?)?),
             "--trim-end" => trim_end = Some(trim_seconds(arg, &value(arg)?)?),
+            "--cmaf" => {
+                let text = value(arg)?;
+                cmaf = Some(
+                    CmafTrack::parse(&text)
+                        .ok_or_else(|| format!("{arg} {text:?}: use video or audio"))?,
+                );
+            }
+            "--init-segment-filename" => init_segment_filename = value(arg)?,
+            "--init-segment" => init_only = true,
             "--segments" => {
                 let text = value(arg)?;
                 mode = segments(&text)
@@ -325,8 +350,24 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     {
         return Err("--pmt-pid, --audio-pid and --video-pid must differ".into());
     }
+    if init_only {
+        if cmaf.is_none() || mode != Mode::Whole {
+            return Err("--init-segment needs --cmaf and goes without --plan or --segments".into());
+        }
+        mode = Mode::Init;
+    }
+    if cmaf.is_some()
+        && (encryption.is_some() || output_single_file || iframe_index_filename.is_some())
+    {
+        return Err(
+            "--cmaf cannot be combined with encryption, --output-single-file or --iframe-index-filename"
+                .into(),
+        );
+    }
     let default_file = if output_single_file {
         "stream.ts"
+    } else if cmaf.is_some() {
+        "segment-%d.m4s"
     } else {
         "segment-%d.ts"
     };
@@ -349,6 +390,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         verbose,
         allow_cache,
         encryption,
+        cmaf,
+        init_segment_filename,
     })))
 }
 

@@ -184,3 +184,35 @@ fn serve_takes_its_cache_bounds_and_nothing_else() {
     let caps: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
     assert_eq!(caps["serve"], true);
 }
+
+#[test]
+fn cmaf_options() {
+    let args = run(&["--cmaf", "audio", "in.mp4"]).unwrap();
+    assert_eq!(args.cmaf, Some(CmafTrack::Audio));
+    assert_eq!(args.segment_filenames.format(2), "segment-2.m4s");
+    assert_eq!(args.init_segment_filename, "init.mp4");
+    let args = run(&["--cmaf", "video", "--init-segment", "in.mp4"]).unwrap();
+    assert_eq!(args.mode, Mode::Init);
+    for refused in [
+        vec!["--cmaf", "subtitles", "in.mp4"],
+        vec!["--init-segment", "in.mp4"],
+        vec!["--cmaf", "video", "--init-segment", "--plan", "in.mp4"],
+        vec!["--cmaf", "video", "--output-single-file", "in.mp4"],
+        vec![
+            "--cmaf",
+            "video",
+            "--iframe-index-filename",
+            "i.m3u8",
+            "in.mp4",
+        ],
+        vec![
+            "--cmaf",
+            "video",
+            "--encryption-key",
+            "00112233445566778899aabbccddeeff",
+            "in.mp4",
+        ],
+    ] {
+        assert!(run(&refused).is_err(), "{refused:?}");
+    }
+}

@@ -1,0 +1,212 @@
+//! DASH MPD text (ISO/IEC 23009-1, static, `isoff-live` profile), pure: one
+//! AdaptationSet per media type, one Representation per rendition, each with a
+//! `SegmentTemplate` and a `SegmentTimeline` of the exact segment times of the
+//! CMAF files (the very files CMAF HLS lists).
+
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Representation {
+    pub id: String,
+    pub bandwidth: u64,
+    pub codecs: String,
+    /// Relative to the BaseURL.
+    pub initialization: String,
+    /// Relative to the BaseURL, with `$Number$`.
+    pub media: String,
+    pub timescale: u32,
+    /// (start, duration) per segment in `timescale` ticks, numbered from 1.
+    pub segments: Vec<(u64, u64)>,
+    /// Video: width, height and frames per second.
+    pub picture: Option<(u32, u32, f64)>,
+    /// Audio: sampling rate.
+    pub sampling_rate: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub duration_secs: f64,
+    /// Absolute path (or URL) ending in '/', already percent-encoded.
+    pub base_url: String,
+    pub video: Vec<Representation>,
+    pub audio: Vec<Representation>,
+}
+
+/// `PT…S` with millisecond precision.
+fn duration(seconds: f64) -> String {
+    format!("PT{:.3}S", seconds.max(0.0))
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `24`, or `30000/1001`-style thousandths for a fractional rate.
+fn frame_rate(fps: f64) -> String {
+    let milli = (fps * 1000.0).round() as u64;
+    if milli.is_multiple_of(1000) {
+        format!("{}", milli / 1000)
+    } else {
+        format!("{milli}/1000")
+    }
+}
+
+/// `<S>` elements: runs of equal, back-to-back durations as one `r`.
+fn timeline(out: &mut String, segments: &[(u64, u64)]) {
+    out.push_str("          <SegmentTimeline>\n");
+    let mut at = 0;
+    let mut expected_start = None;
+    while let Some(&(start, length)) = segments.get(at) {
+        let mut repeat = 0;
+        while segments
+            .get(at + repeat + 1)
+            .is_some_and(|&(s, d)| d == length && s == start + (repeat as u64 + 1) * length)
+        {
+            repeat += 1;
+        }
+        out.push_str("            <S");
+        if expected_start != Some(start) {
+            let _ = write!(out, " t=\"{start}\"");
+        }
+        let _ = write!(out, " d=\"{length}\"");
+        if repeat > 0 {
+            let _ = write!(out, " r=\"{repeat}\"");
+        }
+        out.push_str("/>\n");
+        expected_start = Some(start + (repeat as u64 + 1) * length);
+        at += repeat + 1;
+    }
+    out.push_str("          </SegmentTimeline>\n");
+}
+
+fn adaptation_set(out: &mut String, id: usize, kind: &str, reps: &[Representation]) {
+    // Aligned when every representation is cut at the same times.
+    let aligned = reps
+        .windows(2)
+        .all(|w| w[0].timescale == w[1].timescale && w[0].segments == w[1].segments);
+    let _ = writeln!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
+    );
+    for rep in reps {
+        let _ = write!(
+            out,
+            "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\"",
+            escape(&rep.id),
+            rep.bandwidth.max(1),
+            escape(&rep.codecs)
+        );
+        if let Some((width, height, fps)) = rep.picture {
+            let _ = write!(
+                out,
+                " width=\"{width}\" height=\"{height}\" frameRate=\"{}\" sar=\"1:1\"",
+                frame_rate(fps)
+            );
+        }
+        if let Some(rate) = rep.sampling_rate {
+            let _ = write!(out, " audioSamplingRate=\"{rate}\"");
+        }
+        out.push_str(">\n");
+        let offset = rep.segments.first().map_or(0, |s| s.0);
+        let _ = writeln!(
+            out,
+            "        <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{offset}\" initialization=\"{}\" media=\"{}\" startNumber=\"1\">",
+            rep.timescale.max(1),
+            escape(&rep.initialization),
+            escape(&rep.media)
+        );
+        timeline(out, &rep.segments);
+        out.push_str("        </SegmentTemplate>\n      </Representation>\n");
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+pub fn manifest(m: &Manifest) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT2.000S\">",
+        duration(m.duration_secs)
+    );
+    let _ = writeln!(out, "  <BaseURL>{}</BaseURL>", escape(&m.base_url));
+    out.push_str("  <Period id=\"0\" start=\"PT0.000S\">\n");
+    let mut id = 0;
+    for (kind, reps) in [("video", &m.video), ("audio", &m.audio)] {
+        if !reps.is_empty() {
+            adaptation_set(&mut out, id, kind, reps);
+            id += 1;
+        }
+    }
+    out.push_str("  </Period>\n</MPD>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(id: &str, segments: Vec<(u64, u64)>) -> Representation {
+        Representation {
+            id: id.into(),
+            bandwidth: 500_000,
+            codecs: "avc1.64001E".into(),
+            initialization: "init_0_v.mp4".into(),
+            media: "segment$Number$_0_v.m4s".into(),
+            timescale: 12288,
+            segments,
+            picture: Some((640, 360, 24.0)),
+            sampling_rate: None,
+        }
+    }
+
+    #[test]
+    fn timeline_runs_and_attributes() {
+        let m = Manifest {
+            duration_secs: 20.0,
+            base_url: "/c/a&b.mp4/".into(),
+            video: vec![rep("v0", vec![(0, 6), (6, 6), (12, 6), (18, 2)])],
+            audio: Vec::new(),
+        };
+        let text = manifest(&m);
+        assert!(text.contains("mediaPresentationDuration=\"PT20.000S\""));
+        assert!(text.contains("<BaseURL>/c/a&amp;b.mp4/</BaseURL>"));
+        assert!(
+            text.contains("<S t=\"0\" d=\"6\" r=\"2\"/>\n            <S d=\"2\"/>\n"),
+            "{text}"
+        );
+        assert!(text.contains("frameRate=\"24\" sar=\"1:1\""));
+        assert!(
+            text.contains("contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\"")
+        );
+        assert!(!text.contains("contentType=\"audio\""));
+    }
+
+    #[test]
+    fn a_gap_restates_the_start_and_unaligned_sets_say_so() {
+        let m = Manifest {
+            duration_secs: 1.0,
+            base_url: "/c/x/".into(),
+            video: vec![rep("v0", vec![(5, 6), (20, 6)]), rep("v1", vec![(5, 7)])],
+            audio: Vec::new(),
+        };
+        let text = manifest(&m);
+        assert!(
+            text.contains("<S t=\"5\" d=\"6\"/>\n            <S t=\"20\" d=\"6\"/>"),
+            "{text}"
+        );
+        assert!(text.contains("presentationTimeOffset=\"5\""));
+        assert!(text.contains("segmentAlignment=\"false\""));
+        assert_eq!(frame_rate(29.97), "29970/1000");
+    }
+}

@@ -1,0 +1,93 @@
+use super::*;
+
+const MAX: usize = 4096;
+
+fn ok(uri: &str) -> Request {
+    parse(uri.as_bytes(), "/c", "/d", MAX)
+        .unwrap_or_else(|| panic!("{uri}: not under a prefix"))
+        .unwrap_or_else(|e| panic!("{uri}: {e:?}"))
+}
+
+#[test]
+fn cmaf_and_dash_forms() {
+    let cases: Vec<(&str, Resource, usize, &str)> = vec![
+        (
+            "/c/a/b.mp4/master.m3u8",
+            Resource::Master,
+            0,
+            "c/a/b.mp4/master.m3u8",
+        ),
+        (
+            "/c/b.mp4/index_0_a.m3u8?t=1",
+            Resource::MediaPlaylist(Track::Audio),
+            0,
+            "c/b.mp4/index_0_a.m3u8",
+        ),
+        (
+            "/c/b.mp4/init_0_v.mp4",
+            Resource::Init(Track::Video),
+            0,
+            "c/b.mp4/init_0_v.mp4",
+        ),
+        (
+            "/c/x/p_,lo,hi,.mp4.csmil/segment12_1_v.m4s",
+            Resource::Segment(12, Track::Video),
+            1,
+            "c/x/p_,lo,hi,.mp4.csmil/segment12_1_v.m4s",
+        ),
+        (
+            "/d/a/b.mp4/manifest.mpd",
+            Resource::Manifest,
+            0,
+            "d/a/b.mp4/manifest.mpd",
+        ),
+    ];
+    for (uri, resource, index, key) in cases {
+        let r = ok(uri);
+        assert_eq!(r.resource, resource, "{uri}");
+        assert_eq!(r.index, index, "{uri}");
+        assert_eq!(r.file_key, key, "{uri}");
+    }
+    let dash = ok("/d/x/p_,lo,hi,.mp4.csmil/manifest.mpd");
+    assert_eq!(dash.format, Format::Dash);
+    assert_eq!(dash.container.key(), "d/x/p_,lo,hi,.mp4.csmil");
+    assert_eq!(dash.media.key(), "c/x/p_,lo,hi,.mp4.csmil");
+    assert_eq!(
+        dash.entry_keys(),
+        ["d/x/p_,lo,hi,.mp4.csmil", "c/x/p_lo.mp4", "c/x/p_hi.mp4"]
+    );
+    let segment = ok("/c/x/p_,lo,hi,.mp4.csmil/segment2_1_a.m4a");
+    assert_eq!(segment.resource, Resource::Segment(2, Track::Audio));
+    assert_eq!(
+        ok("/c/b.mp4/init_0_a.m4a").resource,
+        Resource::Init(Track::Audio)
+    );
+    assert_eq!(
+        segment.rendition().map(|r| r.key.as_str()),
+        Some("c/x/p_hi.mp4")
+    );
+}
+
+#[test]
+fn refused_forms() {
+    for uri in [
+        "/c/b.mp4/segment0_0_v.m4s",
+        "/c/b.mp4/segment01_0_v.m4s",
+        "/c/b.mp4/segment1_0_av.ts",
+        "/c/b.mp4/segment1_1_v.m4s",
+        "/c/b.mp4/init_0_x.mp4",
+        "/c/b.mp4/init_0_a.mp4",
+        "/c/b.mp4/segment1_0_a.m4s",
+        "/c/b.mp4/segment1_0_v.m4a",
+        "/c/b.mp4/manifest.mpd",
+        "/d/b.mp4/master.m3u8",
+        "/d/b.mp4/segment1_0_v.m4s",
+        "/c/../b.mp4/master.m3u8",
+        "/c/b.txt/master.m3u8",
+    ] {
+        let parsed = parse(uri.as_bytes(), "/c", "/d", MAX).expect("under a prefix");
+        assert!(parsed.is_err(), "{uri}: {parsed:?}");
+    }
+    assert!(parse(b"/i/b.mp4/master.m3u8", "/c", "/d", MAX).is_none());
+    assert!(parse(b"/cc/b.mp4/master.m3u8", "/c", "/d", MAX).is_none());
+}
