@@ -2,6 +2,10 @@
 //! rejected, and every value is validated at start with a message naming the key.
 //! `casterpak.example.toml` at the top of the repository documents each key.
 
+mod sources;
+
+pub use sources::{InputCacheConfig, RemoteConfig, S3Credentials, SourceConfig, SourceKind};
+
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,10 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub limits: LimitsConfig,
     pub cache: CacheConfig,
+    /// Per URL prefix, where sources are when not under `media_root` (`[[sources]]`).
+    pub sources: Vec<SourceConfig>,
+    pub input_cache: InputCacheConfig,
+    pub remote: RemoteConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -129,6 +137,9 @@ impl Default for Config {
             tools: ToolsConfig::default(),
             limits: LimitsConfig::default(),
             cache: CacheConfig::default(),
+            sources: Vec::new(),
+            input_cache: InputCacheConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }
@@ -193,6 +204,11 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// A key of a table array, named with its index (`sources[1].base_url`).
+    InvalidEntry {
+        key: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -205,6 +221,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "config {}: {message}", path.display())
             }
             ConfigError::Invalid { key, message } => write!(f, "config key `{key}`: {message}"),
+            ConfigError::InvalidEntry { key, message } => {
+                write!(f, "config key `{key}`: {message}")
+            }
         }
     }
 }
@@ -330,7 +349,20 @@ impl Config {
         if self.cache.hit_flush_ms == 0 {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
-        Ok(())
+        let input = &self.input_cache.root;
+        if input.starts_with(&self.cache_root)
+            || self.cache_root.starts_with(input)
+            || input.starts_with(&self.media_root)
+            || self.media_root.starts_with(input)
+        {
+            return invalid(
+                "input_cache.root",
+                "must not be inside cache_root or media_root or contain them",
+            );
+        }
+        let env = |name: &str| std::env::var(name).ok();
+        sources::validate(&self.sources, &self.input_cache, &self.remote, &env)
+            .map_err(|(key, message)| ConfigError::InvalidEntry { key, message })
     }
 
     /// Pool size with 0 resolved to the number of CPUs.

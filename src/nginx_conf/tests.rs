@@ -67,6 +67,13 @@ fn example_config_is_the_default_config() {
         "hit_flush_ms",
         "segment_max_age_secs",
         "playlist_max_age_secs",
+        "root",
+        "ttl_secs",
+        "max_bytes",
+        "revalidate_secs",
+        "connect_timeout_secs",
+        "read_timeout_secs",
+        "retries",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
