@@ -12,6 +12,7 @@ pub mod error;
 pub mod flight;
 pub mod freshness;
 pub mod hitlog;
+pub mod input_cache;
 pub mod metrics;
 pub mod nginx_conf;
 pub mod packager;

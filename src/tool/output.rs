@@ -108,6 +108,9 @@ pub struct PlanSegment {
     pub duration: f64,
     #[serde(default)]
     pub size: u64,
+    /// `[start, end)` source byte ranges of the segment's samples (our tool only).
+    #[serde(default)]
+    pub ranges: Vec<[u64; 2]>,
 }
 
 /// `mp42hls --plan` output.
