@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod nginx_conf;
 pub mod packager;
 pub mod playlist;
+pub mod remote;
 pub mod server;
 pub mod source;
 pub mod store;

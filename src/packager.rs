@@ -38,6 +38,9 @@ const MAX_KNOWN: usize = 4096;
 pub struct RenditionInfo {
     pub durations: Vec<f64>,
     pub info: ShowInfo,
+    /// Per segment, the source byte ranges its samples occupy (JIT mode; what a
+    /// remote source fetches before packaging it).
+    pub ranges: Vec<Vec<(u64, u64)>>,
 }
 
 /// How the server answers a request that went well.
@@ -236,6 +239,7 @@ impl Packager {
                                 .await?;
                             RenditionInfo {
                                 durations: plan.durations()?,
+                                ranges: plan.byte_ranges(),
                                 info: plan.info,
                             }
                         }
@@ -336,6 +340,10 @@ impl Packager {
                     let Some(scratch) = scratch else {
                         return Ok(());
                     };
+                    if let Some(remote) = source.remote.clone() {
+                        let ranges = ranges_of(&info, k);
+                        this.disk.run(move |_| remote.ensure(&ranges)).await??;
+                    }
                     let path = this
                         .tools
                         .package_segment(
@@ -373,6 +381,16 @@ impl Packager {
         }
         result
     }
+}
+
+/// Segment `k`'s source ranges; all of the file when the plan did not say (an
+/// older tool), so the segment still gets every byte it might read.
+fn ranges_of(info: &RenditionInfo, k: u64) -> Vec<(u64, u64)> {
+    let listed = usize::try_from(k - 1)
+        .ok()
+        .and_then(|i| info.ranges.get(i))
+        .filter(|r| !r.is_empty());
+    listed.cloned().unwrap_or_else(|| vec![(0, u64::MAX)])
 }
 
 /// A fill as the flights run it: counted while it runs, and cut short by

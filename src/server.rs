@@ -99,7 +99,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
     check_after_unclean_stop(&store, &cache).await?;
-    let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
+    let remotes = crate::remote::Remotes::from_config(&config, metrics.clone())?.map(Arc::new);
+    let media = MediaRoot::new(&config.media_root)
+        .map_err(ctx("media_root"))?
+        .with_remotes(remotes);
     let (cache_root, cache_config) = (config.cache_root.clone(), config.cache.clone());
     let disk = tokio::task::spawn_blocking(move || DiskSpace::new(&cache_root, &cache_config))
         .await

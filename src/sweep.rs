@@ -225,8 +225,15 @@ pub fn run(
 /// Renditions whose source changed or vanished. A media root that cannot be opened
 /// at all is an unmounted disk more likely than a deleted library: evict nothing.
 fn stale_sources(entries: &[(String, Entry)], cache: &Cache, config: &Config) -> HashSet<String> {
+    // Remote sources are checked by misses and the hit feed (bounded by
+    // `remote.revalidate_secs`), not by a sweep that may run without the worker.
+    let local: Vec<(String, Entry)> = entries
+        .iter()
+        .filter(|(key, _)| !config.is_remote_key(key))
+        .cloned()
+        .collect();
     match MediaRoot::new(&config.media_root) {
-        Ok(media) => crate::freshness::stale_renditions(entries, &media, cache),
+        Ok(media) => crate::freshness::stale_renditions(&local, &media, cache),
         Err(e) => {
             log::warn!(
                 "sweep: media root {}: {e}; not checking sources",

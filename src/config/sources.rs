@@ -137,6 +137,24 @@ impl SourceConfig {
     }
 }
 
+impl super::Config {
+    /// Whether the source path `rel` (`<prefix>/<rest>`) is under a remote prefix.
+    pub fn is_remote_source(&self, rel: &str) -> bool {
+        let prefix = rel.split('/').next().unwrap_or("");
+        self.sources
+            .iter()
+            .any(|s| s.prefix == prefix && s.kind != SourceKind::Local)
+    }
+
+    /// Whether cache key `key` (`<url_prefix>/<source path>…`) packages a remote source.
+    pub fn is_remote_key(&self, key: &str) -> bool {
+        let prefix = self.url_prefix.trim_start_matches('/');
+        key.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rel| self.is_remote_source(rel))
+    }
+}
+
 /// An `http://` or `https://` URL with a host and no query or fragment.
 fn is_base_url(url: &str) -> bool {
     let Some(rest) = url

@@ -33,7 +33,11 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         .into_iter()
         .map(|(d, _)| d)
         .collect();
-    Some(RenditionInfo { durations, info })
+    Some(RenditionInfo {
+        durations,
+        info,
+        ranges: Vec::new(),
+    })
 }
 
 impl Packager {
@@ -67,6 +71,11 @@ impl Packager {
             .await?;
         if let Some(info) = kept {
             return Ok(info);
+        }
+        // Real Bento4 reads the whole file: a remote one is downloaded whole first
+        // (once: concurrent misses wait in this rendition's info flight).
+        if let Some(remote) = source.remote.clone() {
+            self.disk.run(move |_| remote.ensure_all()).await??;
         }
         // Real Bento4 exits 0 on garbage: ask mp4info first whether there is media.
         let probe = self.tools.probe(source.file.as_fd()).await?;
@@ -137,5 +146,12 @@ fn publish(
         .publish_dir(work, key, PLAYLIST)
         .map_err(Failure::cache)?;
     disk.record(key, EntryKind::Rendition, Some(id), added);
-    Ok((RenditionInfo { durations, info }, added))
+    Ok((
+        RenditionInfo {
+            durations,
+            info,
+            ranges: Vec::new(),
+        },
+        added,
+    ))
 }

@@ -123,6 +123,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Each segment's `[start, end)` source ranges, in segment order.
+    pub fn byte_ranges(&self) -> Vec<Vec<(u64, u64)>> {
+        self.segments
+            .iter()
+            .map(|s| s.ranges.iter().map(|&[a, b]| (a, b)).collect())
+            .collect()
+    }
+
     /// Durations in segment order, after checking the numbering is 1, 2, 3, …
     /// (the URLs and the tool must agree on what segment K is).
     pub fn durations(&self) -> Result<Vec<f64>, ToolError> {

@@ -178,3 +178,16 @@ fn s3_credentials_come_from_the_file_else_the_environment() {
     );
     assert_eq!(c.sources[0].credentials(&no_env), None);
 }
+
+#[test]
+fn remote_keys_are_told_from_local_ones() {
+    let c = Config::from_toml(GOOD).unwrap();
+    assert!(c.is_remote_source("archive/a/b.mp4"));
+    assert!(c.is_remote_source("bucket/x.mp4"));
+    assert!(!c.is_remote_source("disk/x.mp4"));
+    assert!(!c.is_remote_source("other/x.mp4"));
+    assert!(c.is_remote_key("i/archive/a/b.mp4"));
+    assert!(c.is_remote_key("i/bucket/t/x_,a,b,.mp4.csmil"));
+    assert!(!c.is_remote_key("i/disk/x.mp4"));
+    assert!(!c.is_remote_key("iarchive/x.mp4"));
+}
