@@ -208,13 +208,13 @@ impl Upstream {
             };
             match result {
                 Err(e) if attempt < self.retries && retryable(&e.cause) => {
-                    log::warn!("{e} (GET {rest} bytes {start}-{end}); retrying in {delay:?}");
+                    log::warn!("{e} (GET {rest} bytes {start}..{end}); retrying in {delay:?}");
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;
                 }
                 Err(e) => {
-                    log::warn!("{e} (GET {rest} bytes {start}-{end})");
+                    log::warn!("{e} (GET {rest} bytes {start}..{end})");
                     return Err(e);
                 }
                 ok => return ok,

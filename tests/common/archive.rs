@@ -110,8 +110,21 @@ impl Archive {
     /// Stops nginx (the upstream is down until `restart`).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // SIGTERM: nginx's fast shutdown stops its workers too (a SIGKILLed
+            // master would leave them serving).
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
+            while Instant::now() < deadline
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
