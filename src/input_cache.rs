@@ -55,6 +55,8 @@ pub struct LocalCopy {
     mtime: TimeSpec,
     presence: Mutex<Presence>,
     fill: Mutex<()>,
+    /// Record rewrites one at a time (each from the presence of its moment).
+    record: Mutex<()>,
 }
 
 impl std::fmt::Debug for LocalCopy {
@@ -136,6 +138,7 @@ impl InputCache {
             mtime,
             presence: Mutex::new(presence),
             fill: Mutex::new(()),
+            record: Mutex::new(()),
         };
         copy.write_record()?;
         Ok(copy)
@@ -226,13 +229,16 @@ impl LocalCopy {
 
     /// Rewrites the record (temp file, rename); its mtime is now the last use.
     fn write_record(&self) -> io::Result<()> {
+        let _one = lock(&self.record);
         let bytes = lock(&self.presence).to_bytes();
-        let tmp = self.record_path.with_extension("blocks.tmp");
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{RECORD_MAGIC} {}", self.identity)?;
-        f.write_all(&bytes)?;
-        drop(f);
-        std::fs::rename(&tmp, &self.record_path)
+        let dir = self.record_path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".record")
+            .tempfile_in(dir)?;
+        writeln!(tmp, "{RECORD_MAGIC} {}", self.identity)?;
+        tmp.write_all(&bytes)?;
+        tmp.persist(&self.record_path).map_err(|e| e.error)?;
+        Ok(())
     }
 
     /// Records a use (for the sweep's least-recently-used order).

@@ -49,6 +49,9 @@ pub struct Remotes {
     cache: InputCache,
     revalidate: Duration,
     known: Mutex<HashMap<String, Known>>,
+    /// One open at a time per source path: concurrent first misses make one head
+    /// read and one copy, not a race over the same files.
+    opening: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -123,6 +126,7 @@ impl Remotes {
             cache,
             revalidate: Duration::from_secs(config.remote.revalidate_secs),
             known: Mutex::new(HashMap::new()),
+            opening: Mutex::new(HashMap::new()),
             metrics,
         }))
     }
@@ -151,6 +155,14 @@ impl Remotes {
         rel: &str,
         rest: &str,
     ) -> Result<Source, SourceError> {
+        let turn = {
+            let mut opening = lock(&self.opening);
+            if opening.len() >= MAX_KNOWN {
+                opening.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            opening.entry(rel.to_string()).or_default().clone()
+        };
+        let _turn = lock(&turn);
         let (identity, copy) = self.current(&upstream, rel, rest)?;
         let remote = RemoteSource {
             upstream,
