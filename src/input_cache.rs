@@ -20,6 +20,7 @@
 
 pub mod blocks;
 pub mod index;
+pub mod sweep;
 
 use blocks::{Presence, BLOCK};
 use nix::sys::stat::futimens;
@@ -239,6 +240,23 @@ impl LocalCopy {
         tmp.write_all(&bytes)?;
         tmp.persist(&self.record_path).map_err(|e| e.error)?;
         Ok(())
+    }
+
+    /// A shared lock on the data file, held while a request reads the copy: the
+    /// sweep removes only copies it can lock exclusively. None when the copy was
+    /// swept meanwhile (its files are gone).
+    pub fn reading(&self) -> io::Result<Option<nix::fcntl::Flock<File>>> {
+        let file = match File::open(&self.data_path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        let locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
+            .map_err(|(_, e)| io::Error::from(e))?;
+        // Locked after a sweep removed it: the name is gone (or is a new copy).
+        if !self.record_path.exists() || !self.data_path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(locked))
     }
 
     /// Records a use (for the sweep's least-recently-used order).

@@ -69,6 +69,8 @@ pub struct RemoteSource {
     identity: Identity,
     copy: Arc<LocalCopy>,
     metrics: Arc<Metrics>,
+    /// Held while the source is in use, so the sweep leaves the copy alone.
+    _reading: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -163,13 +165,26 @@ impl Remotes {
             opening.entry(rel.to_string()).or_default().clone()
         };
         let _turn = lock(&turn);
-        let (identity, copy) = self.current(&upstream, rel, rest)?;
+        let (mut identity, mut copy) = self.current(&upstream, rel, rest)?;
+        let mut reading = copy.reading().map_err(disk_error)?;
+        if reading.is_none() {
+            // Swept since we last used it: start a new copy.
+            lock(&self.known).remove(rel);
+            (identity, copy) = self.current(&upstream, rel, rest)?;
+            reading = copy.reading().map_err(disk_error)?;
+        }
+        let Some(reading) = reading else {
+            return Err(disk_error(std::io::Error::other(
+                "input copy removed while opening it",
+            )));
+        };
         let remote = RemoteSource {
             upstream,
             rest: rest.to_string(),
             identity: identity.clone(),
             copy: copy.clone(),
             metrics: self.metrics.clone(),
+            _reading: reading,
         };
         remote.ensure_index()?;
         copy.touch();

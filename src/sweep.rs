@@ -219,6 +219,20 @@ pub fn run(
     if !dry_run {
         store.flush()?;
     }
+    if config
+        .sources
+        .iter()
+        .any(|s| s.kind != crate::config::SourceKind::Local)
+    {
+        let ic = &config.input_cache;
+        match crate::input_cache::sweep::sweep(&ic.root, ic.ttl_secs, ic.max_bytes, now, dry_run) {
+            Ok(s) => log::info!(
+                "sweep: input cache: removed {} copies ({} B), {} in use kept, {} kept ({} B) of limit {} B",
+                s.removed, s.freed, s.in_use, s.kept, s.kept_bytes, ic.max_bytes
+            ),
+            Err(e) => log::error!("sweep: input cache {}: {e}", ic.root.display()),
+        }
+    }
     Ok(report)
 }
 
