@@ -344,6 +344,39 @@ mod tests {
         assert_eq!(encode_path("x/y-z_1.~mp4"), "x/y-z_1.~mp4");
     }
 
+    fn s3(path_style: bool) -> Upstream {
+        let text = format!(
+            "[[sources]]\nprefix = \"b\"\nkind = \"s3\"\nendpoint = \"http://s3.test:9000\"\nregion = \"eu-west-1\"\nbucket = \"vod\"\nkey_prefix = \"t/\"\npath_style = {path_style}\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\""
+        );
+        let config = crate::config::Config::from_toml(&text).unwrap();
+        let source = &config.sources[0];
+        Upstream::new(source, source.credentials(&|_| None), &config.remote).unwrap()
+    }
+
+    #[test]
+    fn s3_requests_are_presigned_in_either_url_style() {
+        let path = s3(true).request("a b/c.mp4").url().to_string();
+        assert!(
+            path.starts_with("http://s3.test:9000/vod/t/a%20b/c.mp4?"),
+            "{path}"
+        );
+        let host = s3(false).request("c.mp4").url().to_string();
+        assert!(
+            host.starts_with("http://vod.s3.test:9000/t/c.mp4?"),
+            "{host}"
+        );
+        for url in [path, host] {
+            for param in [
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+                "X-Amz-Credential=AK%2F",
+                "X-Amz-Signature=",
+            ] {
+                assert!(url.contains(param), "{url} lacks {param}");
+            }
+            assert!(url.contains("eu-west-1%2Fs3%2Faws4_request"), "{url}");
+        }
+    }
+
     #[test]
     fn content_ranges_parse_and_refuse_nonsense() {
         assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, 1000)));
