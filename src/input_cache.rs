@@ -92,6 +92,34 @@ impl InputCache {
         &self.root
     }
 
+    /// Removes every copy's record (their blocks count as absent from now on) and
+    /// data; returns how many copies there were.
+    pub fn forget_all(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        let mut forgotten = 0;
+        for path in entries.flatten().map(|e| e.path()) {
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("blocks") => {
+                    forgotten += 1;
+                    let _ = std::fs::remove_file(&path);
+                }
+                Some("data") | Some("tmp") => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".record")) =>
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ => {}
+            }
+        }
+        forgotten
+    }
+
     fn paths(&self, identity: &str) -> (PathBuf, PathBuf) {
         let name = format!("{:016x}", stable_hash(identity));
         (

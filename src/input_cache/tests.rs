@@ -89,3 +89,18 @@ fn concurrent_fills_of_one_range_fetch_it_once() {
     }
     assert_eq!(fetched.load(Ordering::SeqCst), 8 * BLOCK);
 }
+
+#[test]
+fn forgetting_all_leaves_no_present_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = InputCache::new(dir.path()).unwrap();
+    let copy = cache.open("z", 2 * BLOCK).unwrap();
+    copy.fill(&[(0, 1)], &mut |s, e| {
+        Ok::<_, ()>(vec![5; (e - s) as usize])
+    })
+    .unwrap();
+    drop(copy);
+    assert_eq!(cache.forget_all(), 1);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(cache.open("z", 2 * BLOCK).unwrap().present_bytes(), 0);
+}
