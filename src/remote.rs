@@ -28,6 +28,7 @@ use crate::source::Source;
 use crate::store::SourceId;
 use fetch::Answer;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,8 @@ struct Known {
     identity: Identity,
     copy: Arc<LocalCopy>,
     checked: Instant,
+    /// Set when a range read found another version: revalidate at the next open.
+    changed: Arc<AtomicBool>,
 }
 
 /// A source opened from an upstream: what its segments still need is fetched
@@ -69,6 +72,7 @@ pub struct RemoteSource {
     identity: Identity,
     copy: Arc<LocalCopy>,
     metrics: Arc<Metrics>,
+    changed: Arc<AtomicBool>,
     /// Held while the source is in use, so the sweep leaves the copy alone.
     _reading: nix::fcntl::Flock<std::fs::File>,
 }
@@ -184,6 +188,7 @@ impl Remotes {
             identity: identity.clone(),
             copy: copy.clone(),
             metrics: self.metrics.clone(),
+            changed: self.changed_flag(rel),
             _reading: reading,
         };
         remote.ensure_index()?;
@@ -207,10 +212,18 @@ impl Remotes {
         rel: &str,
         rest: &str,
     ) -> Result<(Identity, Arc<LocalCopy>), SourceError> {
-        let remembered = lock(&self.known)
-            .get(rel)
-            .map(|k| (k.identity.clone(), k.copy.clone(), k.checked));
-        if let Some((identity, copy, checked)) = &remembered {
+        let remembered = lock(&self.known).get(rel).map(|k| {
+            (
+                k.identity.clone(),
+                k.copy.clone(),
+                k.checked,
+                k.changed.load(Ordering::SeqCst),
+            )
+        });
+        let remembered = remembered.map(|(identity, copy, checked, changed)| {
+            (identity, copy, if changed { None } else { Some(checked) })
+        });
+        if let Some((identity, copy, Some(checked))) = &remembered {
             if checked.elapsed() < self.revalidate {
                 self.metrics
                     .inc("casterpak_input_cache_total", &[("result", "hit")]);
@@ -277,6 +290,12 @@ impl Remotes {
         Ok((identity, copy))
     }
 
+    fn changed_flag(&self, rel: &str) -> Arc<AtomicBool> {
+        lock(&self.known)
+            .get(rel)
+            .map_or_else(|| Arc::new(AtomicBool::new(false)), |k| k.changed.clone())
+    }
+
     fn remember(&self, rel: &str, identity: &Identity, copy: &Arc<LocalCopy>) {
         let mut known = lock(&self.known);
         if known.len() >= MAX_KNOWN {
@@ -288,6 +307,7 @@ impl Remotes {
                 identity: identity.clone(),
                 copy: copy.clone(),
                 checked: Instant::now(),
+                changed: Arc::new(AtomicBool::new(false)),
             },
         );
     }
@@ -347,6 +367,7 @@ impl RemoteSource {
             match answer {
                 Answer::Bytes { identity, body } if identity == self.identity => Ok(body),
                 Answer::Bytes { .. } | Answer::NotModified => {
+                    self.changed.store(true, Ordering::SeqCst);
                     Err(SourceError::Upstream(UpstreamError {
                         upstream: self.upstream.name.clone(),
                         cause: UpstreamCause::Changed,
