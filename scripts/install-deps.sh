@@ -22,6 +22,14 @@ needs=(
   /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 )
 
+# The S3 server tests/remote_s3.rs starts on loopback: a test tool from crates.io,
+# never part of the release build. 0.14.1 is the newest that builds with Rust 1.95
+# (0.17 needs 1.96); `cargo install` took 1,247 s on 2 cores shared with other builds.
+if ! command -v s3s-fs >/dev/null 2>&1 && ! [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+  echo "install-deps: installing s3s-fs (cargo install, several minutes)"
+  cargo install s3s-fs@0.14.1 --locked --features binary
+fi
+
 missing=()
 for pair in "${needs[@]}"; do
   cmd=${pair%%:*}

@@ -3,8 +3,11 @@
 //! `casterpak.example.toml` at the top of the repository documents each key.
 
 mod formats;
+mod sources;
 
 pub use formats::FormatsConfig;
+pub use sources::{InputCacheConfig, RemoteConfig, S3Credentials, SourceConfig, SourceKind};
+
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,10 @@ pub struct Config {
     pub msod: MsodConfig,
     pub token_auth: TokenAuthConfig,
     pub formats: FormatsConfig,
+    /// Per URL prefix, where sources are when not under `media_root` (`[[sources]]`).
+    pub sources: Vec<SourceConfig>,
+    pub input_cache: InputCacheConfig,
+    pub remote: RemoteConfig,
 }
 
 /// MSOD query features (`url::query`).
@@ -161,6 +168,9 @@ impl Default for Config {
             msod: MsodConfig::default(),
             token_auth: TokenAuthConfig::default(),
             formats: FormatsConfig::default(),
+            sources: Vec::new(),
+            input_cache: InputCacheConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }
@@ -225,6 +235,11 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// A key of a table array, named with its index (`sources[1].base_url`).
+    InvalidEntry {
+        key: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -237,6 +252,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "config {}: {message}", path.display())
             }
             ConfigError::Invalid { key, message } => write!(f, "config key `{key}`: {message}"),
+            ConfigError::InvalidEntry { key, message } => {
+                write!(f, "config key `{key}`: {message}")
+            }
         }
     }
 }
@@ -387,7 +405,20 @@ impl Config {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
         self.token_auth.validate()?;
-        Ok(())
+        let input = &self.input_cache.root;
+        if input.starts_with(&self.cache_root)
+            || self.cache_root.starts_with(input)
+            || input.starts_with(&self.media_root)
+            || self.media_root.starts_with(input)
+        {
+            return invalid(
+                "input_cache.root",
+                "must not be inside cache_root or media_root or contain them",
+            );
+        }
+        let env = |name: &str| std::env::var(name).ok();
+        sources::validate(&self.sources, &self.input_cache, &self.remote, &env)
+            .map_err(|(key, message)| ConfigError::InvalidEntry { key, message })
     }
 
     /// Pool size with 0 resolved to the number of CPUs.

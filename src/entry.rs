@@ -120,7 +120,7 @@ pub fn judge(recorded: &SourceId, fresh: &Result<SourceId, SourceError>) -> Verd
         Ok(id) if id == recorded => Verdict::Fresh,
         Ok(_) => Verdict::Changed,
         Err(SourceError::NotFound(_)) => Verdict::Vanished,
-        Err(SourceError::Io(_)) => Verdict::Unknown,
+        Err(SourceError::Io(_) | SourceError::Upstream(_)) => Verdict::Unknown,
     }
 }
 

@@ -105,6 +105,51 @@ pub enum SourceError {
     /// same from outside, on purpose.
     NotFound(String),
     Io(IoCause),
+    /// A remote source's upstream failed: never a verdict on the media.
+    Upstream(UpstreamError),
+}
+
+/// A remote fetch that failed, with the upstream (its config prefix) named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamError {
+    pub upstream: String,
+    pub cause: UpstreamCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamCause {
+    /// An HTTP status we cannot use (5xx, 416, …).
+    Status(u16),
+    /// Refused, reset, DNS, TLS: the transport's own words.
+    Unreachable(String),
+    /// No answer (or no next bytes) within the timeout.
+    TimedOut,
+    /// The body ended before the bytes its headers promised.
+    Truncated,
+    /// An answer that does not fit the request (no Content-Range, wrong start, …).
+    BadAnswer(String),
+    /// The object's identity changed between two reads of it.
+    Changed,
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let upstream = &self.upstream;
+        match &self.cause {
+            UpstreamCause::Status(code) => write!(f, "upstream {upstream} answered {code}"),
+            UpstreamCause::Unreachable(why) => {
+                write!(f, "upstream {upstream} unreachable: {}", one_line(why))
+            }
+            UpstreamCause::TimedOut => write!(f, "upstream {upstream} timed out"),
+            UpstreamCause::Truncated => write!(f, "upstream {upstream} cut the answer short"),
+            UpstreamCause::BadAnswer(why) => {
+                write!(f, "upstream {upstream} answered badly: {}", one_line(why))
+            }
+            UpstreamCause::Changed => {
+                write!(f, "upstream {upstream}: the object changed while read")
+            }
+        }
+    }
 }
 
 /// Running a packaging tool.
@@ -196,6 +241,10 @@ impl Failure {
             | Failure::LowDiskSpace
             | Failure::ShuttingDown => 503,
             Failure::Tool(ToolError::TimedOut(_)) => 504,
+            Failure::Source(SourceError::Upstream(e)) => match e.cause {
+                UpstreamCause::TimedOut => 504,
+                _ => 502,
+            },
             Failure::Tool(ToolError::Failed(_))
             | Failure::Source(SourceError::Io(_))
             | Failure::Cache(_)
@@ -251,6 +300,7 @@ impl fmt::Display for Failure {
             Failure::Url(e) => write!(f, "bad request: {e}"),
             Failure::Source(SourceError::NotFound(p)) => write!(f, "source not found: {p}"),
             Failure::Source(SourceError::Io(e)) => write!(f, "source unreadable: {e}"),
+            Failure::Source(SourceError::Upstream(e)) => write!(f, "{e}"),
             Failure::Tool(ToolError::Overloaded) => f.write_str("overloaded, retry later"),
             Failure::Tool(ToolError::TimedOut(s)) => write!(f, "packaging timed out after {s} s"),
             Failure::Tool(ToolError::Corrupt(r)) => write!(f, "corrupt media: {}", one_line(r)),
@@ -280,6 +330,30 @@ impl std::error::Error for Failure {}
 mod tests {
     use super::*;
 
+    fn upstream(cause: UpstreamCause) -> Failure {
+        Failure::Source(SourceError::Upstream(UpstreamError {
+            upstream: "archive".into(),
+            cause,
+        }))
+    }
+
+    #[test]
+    fn upstream_failures_are_not_about_the_media() {
+        for cause in [
+            UpstreamCause::Status(503),
+            UpstreamCause::TimedOut,
+            UpstreamCause::Truncated,
+            UpstreamCause::Unreachable("refused".into()),
+        ] {
+            let failure = upstream(cause);
+            assert!(!failure.is_about_source(), "{failure}");
+            assert!(
+                failure.to_string().contains("upstream archive"),
+                "{failure}"
+            );
+        }
+    }
+
     #[test]
     fn status_table() {
         let s = || "x".to_string();
@@ -295,6 +369,11 @@ mod tests {
                 500,
             ),
             (Failure::SegmentOutOfRange(9), 404),
+            (upstream(UpstreamCause::Status(500)), 502),
+            (upstream(UpstreamCause::Unreachable(s())), 502),
+            (upstream(UpstreamCause::Truncated), 502),
+            (upstream(UpstreamCause::Changed), 502),
+            (upstream(UpstreamCause::TimedOut), 504),
             (Failure::NoRenditions, 404),
             (ToolError::OutOfRange(s()).into(), 404),
             (ToolError::Unsupported(s()).into(), 415),

@@ -9,6 +9,26 @@ use std::sync::Mutex;
 /// Every counter family: name and help text. Only these names are accepted.
 const COUNTERS: &[(&str, &str)] = &[
     (
+        "casterpak_upstream_requests_total",
+        "Requests to remote sources' upstreams",
+    ),
+    (
+        "casterpak_upstream_bytes_total",
+        "Body bytes received from remote sources' upstreams",
+    ),
+    (
+        "casterpak_upstream_errors_total",
+        "Failed upstream requests by kind (status, unreachable, timeout, truncated, bad_answer, changed)",
+    ),
+    (
+        "casterpak_input_cache_total",
+        "Remote source opens answered from the input cache's known copy (hit) or needing a new one (miss)",
+    ),
+    (
+        "casterpak_input_cache_fill_bytes_total",
+        "Bytes written into the input cache",
+    ),
+    (
         "casterpak_requests_total",
         "SCGI requests seen by the worker (cache misses and endpoints)",
     ),

@@ -43,6 +43,9 @@ pub struct RenditionInfo {
     /// is cut at segment boundaries).
     pub keyframes: Vec<Vec<f64>>,
     pub info: ShowInfo,
+    /// Per segment, the source byte ranges its samples occupy (JIT mode; what a
+    /// remote source fetches before packaging it).
+    pub ranges: Vec<Vec<(u64, u64)>>,
 }
 
 /// How the server answers a request that went well.
@@ -275,6 +278,7 @@ impl Packager {
                             RenditionInfo {
                                 durations: plan.durations()?,
                                 keyframes: plan.keyframes(),
+                                ranges: plan.byte_ranges(),
                                 info: plan.info,
                             }
                         }
@@ -430,6 +434,11 @@ impl Packager {
         {
             return Err(failure);
         }
+        if let Some(remote) = source.remote.clone() {
+            // A remote source: its samples' bytes into the input cache first.
+            let ranges = ranges_of(&info, k);
+            self.disk.run(move |_| remote.ensure(&ranges)).await??;
+        }
         let cut = (segment_duration, trim);
         let result = self.package_segment(r, k, cut, &source, file_key).await;
         if let (Err(failure), true) = (&result, own_cut) {
@@ -520,6 +529,16 @@ impl Packager {
             .run(move |disk| disk.scratch_unless_there(&look))
             .await?
     }
+}
+
+/// Segment `k`'s source ranges; all of the file when the plan did not say (an
+/// older tool), so the segment still gets every byte it might read.
+fn ranges_of(info: &RenditionInfo, k: u64) -> Vec<(u64, u64)> {
+    let listed = usize::try_from(k - 1)
+        .ok()
+        .and_then(|i| info.ranges.get(i))
+        .filter(|r| !r.is_empty());
+    listed.cloned().unwrap_or_else(|| vec![(0, u64::MAX)])
 }
 
 /// A fill as the flights run it: counted while it runs, and cut short by

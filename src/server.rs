@@ -101,8 +101,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(ctx("opening the database"))?;
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
-    check_after_unclean_stop(&store, &cache).await?;
-    let media = MediaRoot::new(&config.media_root).map_err(ctx("media_root"))?;
+    let unclean = check_after_unclean_stop(&store, &cache).await?;
+    let remotes = crate::remote::Remotes::from_config(&config, metrics.clone())?.map(Arc::new);
+    if let (true, Some(remotes)) = (unclean, &remotes) {
+        // Block records are not synced with their data: after a crash or power cut
+        // a record may name blocks that never reached the disk. Start over.
+        let forgotten = remotes.input_cache().forget_all();
+        log::info!("input cache: {forgotten} copies forgotten after the unclean stop");
+    }
+    let media = MediaRoot::new(&config.media_root)
+        .map_err(ctx("media_root"))?
+        .with_remotes(remotes);
     let (cache_root, cache_config) = (config.cache_root.clone(), config.cache.clone());
     let disk = tokio::task::spawn_blocking(move || DiskSpace::new(&cache_root, &cache_config))
         .await
@@ -241,12 +250,13 @@ fn flush(store: &Store, cache: &Cache) {
 /// Fills do not fsync; a previous run that did not stop cleanly may have left
 /// published files short, so each entry is checked (and a damaged one evicted)
 /// before this run answers anything.
-async fn check_after_unclean_stop(store: &Arc<Store>, cache: &Cache) -> Result<(), String> {
+/// True when the previous run did not stop cleanly.
+async fn check_after_unclean_stop(store: &Arc<Store>, cache: &Cache) -> Result<bool, String> {
     let (store, cache) = (store.clone(), cache.clone());
     tokio::task::spawn_blocking(move || {
         if cache.take_clean_mark().map_err(ctx("cache_root"))? {
             log::info!("the previous run stopped cleanly: published files are whole");
-            return Ok(());
+            return Ok(false);
         }
         log::info!("the previous run did not stop cleanly: checking published files");
         match crate::sweep::evict_damaged(&store, &cache) {
@@ -255,7 +265,7 @@ async fn check_after_unclean_stop(store: &Arc<Store>, cache: &Cache) -> Result<(
             }
             Err(e) => log::error!("startup check failed: {e}"),
         }
-        Ok(())
+        Ok(true)
     })
     .await
     .map_err(ctx("checking the cache"))?

@@ -14,6 +14,7 @@
 //! about the outside.
 
 use crate::error::{IoCause, SourceError};
+use crate::remote::{RemoteSource, Remotes};
 use crate::store::SourceId;
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
@@ -39,6 +40,8 @@ enum Beneath {
 pub struct MediaRoot {
     root: PathBuf,
     beneath: Beneath,
+    /// URL prefixes whose sources are remote (`[[sources]]`), if any.
+    remotes: Option<Arc<Remotes>>,
 }
 
 /// An opened source: the file itself, read-only, and its identity (size + mtime).
@@ -48,6 +51,8 @@ pub struct Source {
     pub id: SourceId,
     /// `O_CLOEXEC`, so no child gets it unless `tool.rs` hands it over.
     pub file: Arc<OwnedFd>,
+    /// For a remote source, how to fetch the bytes a segment needs into `file`.
+    pub remote: Option<Arc<RemoteSource>>,
 }
 
 /// Flags of the source file's own descriptor. `O_NONBLOCK`: a FIFO in the media
@@ -85,7 +90,11 @@ impl MediaRoot {
                 Beneath::Openat2
             }
         };
-        Ok(MediaRoot { root, beneath })
+        Ok(MediaRoot {
+            root,
+            beneath,
+            remotes: None,
+        })
     }
 
     #[cfg(test)]
@@ -94,6 +103,16 @@ impl MediaRoot {
             beneath: Beneath::PerComponent,
             ..MediaRoot::new(root).unwrap()
         }
+    }
+
+    /// Sources under the remote prefixes are opened through `remotes`.
+    pub fn with_remotes(mut self, remotes: Option<Arc<Remotes>>) -> MediaRoot {
+        self.remotes = remotes;
+        self
+    }
+
+    pub fn remotes(&self) -> Option<&Arc<Remotes>> {
+        self.remotes.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -109,6 +128,9 @@ impl MediaRoot {
         };
         if rel.is_empty() || rel.starts_with('/') {
             return Err(not_found());
+        }
+        if let Some(opened) = self.remotes.as_ref().and_then(|r| r.open(rel)) {
+            return opened;
         }
         let canonical = match self.root.join(rel).canonicalize() {
             Ok(p) => p,
@@ -150,6 +172,7 @@ impl MediaRoot {
                 mtime_ns,
             },
             file: Arc::new(file),
+            remote: None,
         })
     }
 

@@ -219,14 +219,35 @@ pub fn run(
     if !dry_run {
         store.flush()?;
     }
+    if config
+        .sources
+        .iter()
+        .any(|s| s.kind != crate::config::SourceKind::Local)
+    {
+        let ic = &config.input_cache;
+        match crate::input_cache::sweep::sweep(&ic.root, ic.ttl_secs, ic.max_bytes, now, dry_run) {
+            Ok(s) => log::info!(
+                "sweep: input cache: removed {} copies ({} B), {} in use kept, {} kept ({} B) of limit {} B",
+                s.removed, s.freed, s.in_use, s.kept, s.kept_bytes, ic.max_bytes
+            ),
+            Err(e) => log::error!("sweep: input cache {}: {e}", ic.root.display()),
+        }
+    }
     Ok(report)
 }
 
 /// Renditions whose source changed or vanished. A media root that cannot be opened
 /// at all is an unmounted disk more likely than a deleted library: evict nothing.
 fn stale_sources(entries: &[(String, Entry)], cache: &Cache, config: &Config) -> HashSet<String> {
+    // Remote sources are checked by misses and the hit feed (bounded by
+    // `remote.revalidate_secs`), not by a sweep that may run without the worker.
+    let local: Vec<(String, Entry)> = entries
+        .iter()
+        .filter(|(key, _)| !config.is_remote_key(key))
+        .cloned()
+        .collect();
     match MediaRoot::new(&config.media_root) {
-        Ok(media) => crate::freshness::stale_renditions(entries, &media, cache),
+        Ok(media) => crate::freshness::stale_renditions(&local, &media, cache),
         Err(e) => {
             log::warn!(
                 "sweep: media root {}: {e}; not checking sources",

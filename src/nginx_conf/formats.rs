@@ -42,7 +42,10 @@ mod tests {
             assert_eq!(text.matches(&opening).count(), 1, "{prefix}");
             let at = text.find(&opening).unwrap();
             let block = &text[at..at + text[at..].find("\n    }\n").unwrap()];
-            assert!(block.contains("try_files $casterpak_file @casterpak;"), "{prefix}");
+            assert!(
+                block.contains("try_files $casterpak_file @casterpak;"),
+                "{prefix}"
+            );
             assert!(block.contains("casterpak_hits"), "{prefix}");
         }
         assert!(text.contains("application/dash+xml mpd;"));

@@ -75,6 +75,13 @@ fn example_config_is_the_default_config() {
         "name",
         "propagation",
         "script",
+        "root",
+        "ttl_secs",
+        "max_bytes",
+        "revalidate_secs",
+        "connect_timeout_secs",
+        "read_timeout_secs",
+        "retries",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),

@@ -37,6 +37,7 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         durations,
         keyframes: Vec::new(),
         info,
+        ranges: Vec::new(),
     })
 }
 
@@ -71,6 +72,11 @@ impl Packager {
             .await?;
         if let Some(info) = kept {
             return Ok(info);
+        }
+        // Real Bento4 reads the whole file: a remote one is downloaded whole first
+        // (once: concurrent misses wait in this rendition's info flight).
+        if let Some(remote) = source.remote.clone() {
+            self.disk.run(move |_| remote.ensure_all()).await??;
         }
         // Real Bento4 exits 0 on garbage: ask mp4info first whether there is media.
         let probe = self.tools.probe(source.file.as_fd()).await?;
@@ -146,6 +152,7 @@ fn publish(
             durations,
             keyframes: Vec::new(),
             info,
+            ranges: Vec::new(),
         },
         added,
     ))

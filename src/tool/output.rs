@@ -111,6 +111,9 @@ pub struct PlanSegment {
     /// Presentation times of its keyframes (playlist seconds), for clipping.
     #[serde(default)]
     pub keyframes: Vec<f64>,
+    /// `[start, end)` source byte ranges of the segment's samples (our tool only).
+    #[serde(default)]
+    pub ranges: Vec<[u64; 2]>,
 }
 
 /// `mp42hls --plan` output.
@@ -123,14 +126,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Durations in segment order, after checking the numbering is 1, 2, 3, …
-    /// (the URLs and the tool must agree on what segment K is).
+    /// Each segment's `[start, end)` source ranges, in segment order.
+    pub fn byte_ranges(&self) -> Vec<Vec<(u64, u64)>> {
+        self.segments
+            .iter()
+            .map(|s| s.ranges.iter().map(|&[a, b]| (a, b)).collect())
+            .collect()
+    }
+
     /// Each segment's keyframe times, in segment order (clipping; `durations` checks
     /// the numbering).
     pub fn keyframes(&self) -> Vec<Vec<f64>> {
         self.segments.iter().map(|s| s.keyframes.clone()).collect()
     }
 
+    /// Durations in segment order, after checking the numbering is 1, 2, 3, …
+    /// (the URLs and the tool must agree on what segment K is).
     pub fn durations(&self) -> Result<Vec<f64>, ToolError> {
         let mut out = Vec::with_capacity(self.segments.len());
         for (i, s) in self.segments.iter().enumerate() {

@@ -4,6 +4,7 @@
 //! also when a test panics.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod archive;
 pub mod builder;
 pub mod hls;
 pub mod http;

@@ -11,6 +11,7 @@
 
 mod layout;
 mod parameter_sets;
+pub mod ranges;
 mod segments;
 pub mod stats;
 mod streams;

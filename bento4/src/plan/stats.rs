@@ -197,6 +197,7 @@ impl Plan<'_> {
                     "duration": s.duration,
                     "size": size_on_disk(s),
                     "keyframes": s.keyframes.iter().map(|k| k.time).collect::<Vec<f64>>(),
+                    "ranges": self.byte_ranges(s).iter().map(|&(a, b)| [a, b]).collect::<Vec<[u64; 2]>>(),
                 })
             })
             .collect();
