@@ -126,9 +126,14 @@ fn mdat_first_without_ftyp_is_fine_when_the_offsets_follow() {
     let input = scratch.path("patched.mp4");
     std::fs::write(&input, mdat_first_patched(&media_dir())).unwrap();
     let original = media("clip_low.mp4");
+    // The same plan, but for where the samples lie: the byte ranges move with the mdat.
     let plan = |path: &std::path::Path| {
         let out = run_ok(&scratch.0, &["--plan", path.to_str().unwrap()]);
-        String::from_utf8(out.stdout).unwrap()
+        let mut plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for segment in plan["segments"].as_array_mut().unwrap() {
+            segment.as_object_mut().unwrap().remove("ranges");
+        }
+        plan
     };
     assert_eq!(plan(&input), plan(&original));
     for (dir, path) in [("a", &input), ("b", &original)] {

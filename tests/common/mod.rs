@@ -411,8 +411,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
+impl Stack {
+    /// Stops nginx and starts it again on the same port and config, as after a
+    /// reboot: its open-file cache (which keeps descriptors of hit files for
+    /// `open_file_cache_valid`) starts empty.
+    pub fn restart_nginx(&mut self) {
+        self.stop_nginx();
+        self.start_nginx();
+    }
+
+    fn stop_nginx(&mut self) {
         if let Some(mut nginx) = self.nginx.take() {
             // SIGTERM: the master stops its worker process too (SIGKILL would orphan it).
             let _ = kill(Pid::from_raw(nginx.id() as i32), Signal::SIGTERM);
@@ -426,6 +434,12 @@ impl Drop for Stack {
             let _ = nginx.kill();
             let _ = nginx.wait();
         }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop_nginx();
         self.kill_worker();
         if std::thread::panicking() {
             eprintln!(
