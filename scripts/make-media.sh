@@ -3,11 +3,22 @@
 # settings) in DIR. Files already there are kept, so reruns are fast.
 # usage: scripts/make-media.sh DIR [NAME...]   (NAME without .mp4: make only those)
 # SKIP_LONG=1 skips the 10-minute 1080p title (most of the run time).
+# Each file made is also kept in a per-user cache keyed by this script's text and
+# ffmpeg's version (CASTERPAK_MEDIA_CACHE, default ~/.cache/casterpak/media; "off"
+# disables it), so a second clone on the same machine copies instead of encoding for
+# minutes: the recipes are deterministic settings, but not byte-for-byte promises, so a
+# new script or a new ffmpeg means a new cache directory.
 set -euo pipefail
 
 dir=${1:?usage: make-media.sh DIR [NAME...]}
 shift
 mkdir -p "$dir"
+cache=""
+if [ "${CASTERPAK_MEDIA_CACHE:-}" != off ]; then
+  key=$({ cat "$0"; ffmpeg -hide_banner -version 2>/dev/null | head -n 1; } | sha256sum | cut -c1-16)
+  cache=${CASTERPAK_MEDIA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/casterpak/media}/$key
+  mkdir -p "$cache" 2>/dev/null || cache=""
+fi
 cd "$dir"
 only=" $* "
 
@@ -21,9 +32,17 @@ aac() { echo -c:a aac -b:a "$1" -ac 2; }
 build() {
   local name=$1
   if [ -e "$name.mp4" ]; then return 0; fi
+  # A copy, never a link: a test that damaged its input must not damage the cache.
+  if [ -n "$cache" ] && [ -f "$cache/$name.mp4" ] && cp "$cache/$name.mp4" ".tmp-$name.mp4"; then
+    mv ".tmp-$name.mp4" "$name.mp4"
+    return 0
+  fi
   echo "make-media: $name.mp4"
   "$name" ".tmp-$name.mp4"
   mv ".tmp-$name.mp4" "$name.mp4"
+  if [ -n "$cache" ] && cp "$name.mp4" "$cache/.tmp-$name.$$.mp4" 2>/dev/null; then
+    mv "$cache/.tmp-$name.$$.mp4" "$cache/$name.mp4"
+  fi
 }
 # make NAME: build it unless the command line named other files only.
 make() {

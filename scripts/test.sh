@@ -50,17 +50,19 @@ stage test cargo test --workspace --no-fail-fast
 if [ -x tests/browser/run.sh ] || [ -f tests/browser/run.sh ]; then
   stage browser bash tests/browser/run.sh
 fi
-if [ -f tests/browser/first-run.sh ]; then
-  stage first-run bash tests/browser/first-run.sh
-fi
+# The package's release build comes first: first-run and the benchmark reuse it (one
+# release build of the dependencies for the whole run).
 if [ -f scripts/test-deb.sh ]; then
   stage deb bash scripts/test-deb.sh
 fi
-if [ -f scripts/fuzz.sh ]; then
-  stage fuzz bash scripts/fuzz.sh 10
+if [ -f tests/browser/first-run.sh ]; then
+  stage first-run bash tests/browser/first-run.sh
 fi
 if [ -f scripts/bench.sh ]; then
-  stage bench bash scripts/bench.sh --quick
+  stage bench env BENCH_PROFILE=release bash scripts/bench.sh --quick
+fi
+if [ -f scripts/fuzz.sh ]; then
+  stage fuzz bash scripts/fuzz.sh 10
 fi
 
 echo

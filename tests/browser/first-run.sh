@@ -2,7 +2,9 @@
 # The README's first command, as a new user runs it: in a copy of the repository's files alone
 # (what git tracks, as a fresh clone has them: no node_modules, no .run, no media),
 # scripts/start-origin.sh --background on a spare port (it builds, makes its media and
-# installs the demo's pinned hls.js itself), then first-run/demo.test.js plays the demo page
+# installs the demo's pinned hls.js itself; the build shares this checkout's target dir and
+# make-media.sh its per-user media cache, so a rerun costs the copy's own crates, not the
+# dependencies or minutes of encoding), then first-run/demo.test.js plays the demo page
 # in Debian's Chromium, then scripts/start-origin.sh --stop, which must leave neither
 # process running.
 # Exit code non-zero on any failure. Screenshot and logs go to CASTERPAK_ARTIFACTS.
@@ -57,7 +59,9 @@ trap cleanup EXIT
 
 [ ! -e "$CLONE/tests/browser/node_modules" ] && [ ! -e "$RUN" ] || { echo "first-run.sh: the copy is not fresh" >&2; exit 1; }
 echo "first-run.sh: in $CLONE: PORT=$PORT scripts/start-origin.sh --background"
-(cd "$CLONE" && PORT=$PORT scripts/start-origin.sh --background)
+# The checkout's target dir, so the dependencies' release build is not repeated: the
+# copy's own sources are still built (their path differs, so cargo rebuilds them).
+(cd "$CLONE" && CARGO_TARGET_DIR=$TARGET PORT=$PORT scripts/start-origin.sh --background)
 
 PIDS=("$(cat "$RUN/worker.pid")" "$(cat "$RUN/nginx.pid")")
 CASTERPAK_BASE_URL="$BASE_URL" CASTERPAK_ARTIFACTS="$ARTIFACTS" \
