@@ -3,7 +3,9 @@
 /dev/fuse, mounted with mount(2), so root is needed and no libfuse) holding one
 read-only file, NAME, whose bytes are those of BACKING. While the file CONTROL
 exists and holds a byte offset, every read that reaches that offset or beyond
-answers EIO, as a failing disk's sector would; without it reads succeed.
+answers EIO, as a failing disk's sector would; "OFFSET short" instead makes such
+a read end at OFFSET, as a file cut shorter than its size would (end of file);
+without CONTROL reads succeed.
 Direct I/O (no page cache), so each read the tool makes is the read it gets.
 
 usage: failing_disk.py MOUNTPOINT NAME BACKING CONTROL
@@ -39,13 +41,14 @@ def attr(node, size, mtime):
     )
 
 
-def fails_at(control, offset, size):
+def failure(control):
+    """(offset, short) from CONTROL, or None: reads succeed."""
     try:
         with open(control) as f:
-            from_offset = int(f.read().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    return offset + size > from_offset
+            words = f.read().split()
+        return int(words[0]), words[1:] == ["short"]
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
 
 
 def main():
@@ -94,10 +97,13 @@ def main():
             reply(unique, body=struct.pack("<QII", 0, FOPEN_DIRECT_IO if opcode == OPEN else 0, 0))
         elif opcode == READ:
             _fh, offset, want = struct.unpack_from("<QQI", args)
-            if fails_at(control, offset, want):
-                reply(unique, errno.EIO)
-            else:
+            cut = failure(control)
+            if cut is None or offset + want <= cut[0]:
                 reply(unique, body=os.pread(source, want, offset))
+            elif cut[1]:
+                reply(unique, body=os.pread(source, max(0, cut[0] - offset), offset))
+            else:
+                reply(unique, errno.EIO)
         elif opcode in (RELEASE, FLUSH, RELEASEDIR, READDIR):
             reply(unique)
         elif opcode == DESTROY:
