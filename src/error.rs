@@ -165,11 +165,14 @@ pub enum ToolError {
     Unsupported(String),
     /// Exit 5: segment number out of range.
     OutOfRange(String),
+    /// Exit 4 reading the source (`cannot read input: …`): EIO, a file taken away,
+    /// a descriptor that cannot be read. The disk's failure, never the media's.
+    SourceUnreadable(String),
     /// Killed by a signal, or an unknown exit code.
     Crashed(String),
     /// Exit 0 but output we cannot use.
     BadOutput(String),
-    /// Exit 1 (usage: our bug), 4 (tool I/O), or the spawn itself failed.
+    /// Exit 1 (usage: our bug), 4 (tool I/O on its output), or the spawn itself failed.
     Failed(String),
 }
 
@@ -237,6 +240,10 @@ impl Failure {
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
             Failure::Tool(ToolError::Crashed(_) | ToolError::BadOutput(_)) => 502,
+            // As an upstream that gave no bytes (502): what packaging reads from
+            // failed, not the request, not the media, and not the worker's own
+            // state (503 is overload, low disk, stopping).
+            Failure::Tool(ToolError::SourceUnreadable(_)) => 502,
             Failure::Tool(ToolError::Overloaded)
             | Failure::LowDiskSpace
             | Failure::ShuttingDown => 503,
@@ -308,6 +315,9 @@ impl fmt::Display for Failure {
                 write!(f, "unsupported media: {}", one_line(r))
             }
             Failure::Tool(ToolError::OutOfRange(r)) => write!(f, "not found: {}", one_line(r)),
+            Failure::Tool(ToolError::SourceUnreadable(r)) => {
+                write!(f, "source unreadable: {}", one_line(r))
+            }
             Failure::Tool(ToolError::Crashed(r)) => write!(f, "packager crashed: {}", one_line(r)),
             Failure::Tool(ToolError::BadOutput(r)) => {
                 write!(f, "packager output unusable: {}", one_line(r))
@@ -355,6 +365,20 @@ mod tests {
     }
 
     #[test]
+    fn a_source_the_tool_cannot_read_is_not_remembered() {
+        let failure = Failure::Tool(ToolError::SourceUnreadable(
+            "cannot read input: /dev/fd/7: Input/output error".into(),
+        ));
+        assert!(!failure.is_about_source(), "{failure}");
+        assert_eq!(
+            failure.to_string(),
+            "source unreadable: cannot read input: <path>: Input/output error"
+        );
+        // The corrupt verdict it must not be taken for is remembered.
+        assert!(Failure::Tool(ToolError::Corrupt("x".into())).is_about_source());
+    }
+
+    #[test]
     fn status_table() {
         let s = || "x".to_string();
         let cases: Vec<(Failure, u16)> = vec![
@@ -380,6 +404,7 @@ mod tests {
             (ToolError::Corrupt(s()).into(), 422),
             (ToolError::Crashed(s()).into(), 502),
             (ToolError::BadOutput(s()).into(), 502),
+            (ToolError::SourceUnreadable(s()).into(), 502),
             (ToolError::Overloaded.into(), 503),
             (Failure::LowDiskSpace, 503),
             (Failure::ShuttingDown, 503),
@@ -434,6 +459,7 @@ mod tests {
             Failure::Tool(ToolError::Crashed(with_path("killed"))),
             Failure::Tool(ToolError::BadOutput(with_path("no file"))),
             Failure::Tool(ToolError::Failed(with_path("cannot start"))),
+            Failure::Tool(ToolError::SourceUnreadable(with_path("cannot read input:"))),
             Failure::Tool(ToolError::Overloaded),
             Failure::Tool(ToolError::TimedOut(3)),
             Failure::Url(UrlError::DotComponent),

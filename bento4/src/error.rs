@@ -11,16 +11,34 @@ pub enum Mp4Error {
     /// Readable but not supported: "unsupported codec xxxx in track N", no usable
     /// track. Exit code 3.
     Unsupported(String),
-    /// Reading the input failed (open, permission, EIO). Exit code 2.
+    /// The input could not be read: open, permission, EIO, a descriptor that
+    /// cannot be read. Says nothing about the media (a short read is [`Corrupt`]).
+    /// Exit code 4.
+    ///
+    /// [`Corrupt`]: Mp4Error::Corrupt
     Io(String),
 }
 
 impl Mp4Error {
-    /// The process exit code for this failure (README: 2 = bad input, 3 = unsupported).
+    /// The process exit code for this failure (README: 2 = corrupt, 3 = unsupported,
+    /// 4 = I/O).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Mp4Error::Corrupt(_) | Mp4Error::Io(_) => 2,
+            Mp4Error::Corrupt(_) => 2,
             Mp4Error::Unsupported(_) => 3,
+            Mp4Error::Io(_) => 4,
+        }
+    }
+
+    /// A failed read of the source at `what` (e.g. "reading 8 bytes at 0"): the file
+    /// ending before the bytes its index names is corrupt media; any other error
+    /// (EIO, a descriptor that cannot be read) is the disk's or the caller's, not
+    /// the media's, so it must not be remembered as bad media.
+    pub fn from_read(what: String, e: &std::io::Error) -> Mp4Error {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Mp4Error::Corrupt(format!("{what}: the file ends before it"))
+        } else {
+            Mp4Error::Io(format!("{what}: {e}"))
         }
     }
 }
@@ -51,11 +69,27 @@ mod tests {
     fn exit_codes_follow_the_readme_table() {
         let cases = [
             (Mp4Error::Corrupt("x".into()), 2),
-            (Mp4Error::Io("x".into()), 2),
+            (Mp4Error::Io("x".into()), 4),
             (Mp4Error::Unsupported("x".into()), 3),
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_short_read_is_corrupt() {
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let short = Mp4Error::from_read("reading 8 bytes at 0".into(), &eof);
+        assert!(matches!(short, Mp4Error::Corrupt(_)), "{short:?}");
+        for errno in [5, 9, 21] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            let error = Mp4Error::from_read("reading 8 bytes at 0".into(), &e);
+            assert_eq!(error.exit_code(), 4, "{error:?}");
+            assert!(
+                error.to_string().starts_with("cannot read input: "),
+                "{error}"
+            );
         }
     }
 

@@ -37,10 +37,10 @@ impl Mp4Source {
         }
         let mut read_at = |offset: u64, buf: &mut [u8]| {
             file.read_exact_at(buf, offset).map_err(|e| {
-                Mp4Error::Io(format!(
-                    "{label}: reading {} bytes at {offset}: {e}",
-                    buf.len()
-                ))
+                Mp4Error::from_read(
+                    format!("{label}: reading {} bytes at {offset}", buf.len()),
+                    &e,
+                )
             })
         };
         let parsed = load_movie(metadata.len(), &mut read_at)?;
@@ -80,10 +80,10 @@ pub fn read_sample(file: &File, sample: &Sample, buf: &mut Vec<u8>) -> Result<()
     buf.clear();
     buf.resize(sample.size as usize, 0);
     file.read_exact_at(buf, sample.offset).map_err(|e| {
-        Mp4Error::Io(format!(
-            "reading {} bytes at {}: {e}",
-            sample.size, sample.offset
-        ))
+        Mp4Error::from_read(
+            format!("reading {} bytes at {}", sample.size, sample.offset),
+            &e,
+        )
     })
 }
 

@@ -49,7 +49,25 @@ fn broken_inputs_exit_2() {
         fails(name, &["--plan", input.to_str().unwrap()], 2);
         fails(name, &["--segments", "0", input.to_str().unwrap()], 2);
     }
-    fails("missing", &["/nonexistent/input.mp4"], 2);
+}
+
+/// An input that cannot be read is not corrupt media: exit 4 and "cannot read
+/// input", so the worker neither answers 422 nor remembers it. A directory opens
+/// (`open(2)` on a directory with `O_RDONLY` succeeds) but cannot be read as a file.
+#[test]
+fn unreadable_inputs_exit_4_not_2() {
+    let dir = Scratch::new("input-dir");
+    let as_dir = dir.0.to_str().unwrap();
+    for (label, input) in [("missing", "/nonexistent/input.mp4"), ("dir", as_dir)] {
+        for mode in [&[][..], &["--plan"][..], &["--segments", "1"][..]] {
+            let args: Vec<&str> = mode.iter().copied().chain([input]).collect();
+            let reason = fails(label, &args, 4);
+            assert!(
+                reason.starts_with("mp42hls: cannot read input: "),
+                "{label}: {reason}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde_json::{json, Value};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IoSlice, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -515,6 +515,37 @@ fn bad_jobs_answer_code_1_and_end_of_input_ends_the_process() {
     assert_eq!(failure_of(&answer).0, 1);
     // The process still works, then ends on end of input with exit 0.
     assert_eq!(server.ask(plan_job(6.0), &clip)["ok"], true);
+    server.finish();
+}
+
+/// A real read error (not a short file): a descriptor opened write-only `fstat`s
+/// as the regular file it is, and every `pread` through it fails with EBADF. Cold
+/// (parsing the index) and warm (the index cached, a segment's samples read) the
+/// job answers code 4 "cannot read input", like a disk's EIO would, never 2; the
+/// process goes on, and the same file through a readable descriptor serves.
+#[test]
+fn a_source_that_cannot_be_read_answers_code_4_not_corrupt() {
+    let scratch = Scratch::new("serve-unreadable");
+    let clip = scratch.path("clip.mp4");
+    std::fs::copy(media("clip_low.mp4"), &clip).unwrap();
+    let write_only = || OpenOptions::new().write(true).open(&clip).unwrap();
+    let mut server = Server::start(&[]);
+    let cannot_read = |answer: &Value| {
+        let (code, reason) = failure_of(answer);
+        assert_eq!(code, 4, "{answer}");
+        assert!(reason.starts_with("cannot read input: "), "{answer}");
+        assert!(reason.contains("Bad file descriptor"), "{answer}");
+    };
+    cannot_read(&server.ask_with(plan_job(6.0), &[&write_only()]));
+    assert_eq!(server.stats().0, 0, "a failed open is not cached");
+    let plan = server.ask(plan_job(6.0), &clip);
+    assert_eq!(plan_of(plan), one_shot_plan(&clip, 6.0));
+    let output = scratch.path("s2.ts");
+    cannot_read(&server.ask_with(segment_job(6.0, 2, &output), &[&write_only()]));
+    assert!(!output.exists(), "a failed segment leaves no file");
+    let answer = server.ask(segment_job(6.0, 2, &output), &clip);
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert!(std::fs::read(&output).unwrap() == one_shot_segment(&clip, 6.0, 2));
     server.finish();
 }
 

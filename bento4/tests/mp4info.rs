@@ -211,8 +211,9 @@ fn broken_files_exit_2_with_one_line() {
             "{name}"
         );
     }
+    // A file that cannot be read says nothing about media: the I/O code, not 2.
     let missing = mp4info(&[], Path::new("/nonexistent/input.mp4"));
-    assert_one_line_failure(&missing, 2, "missing file");
+    assert_one_line_failure(&missing, 4, "missing file");
 }
 
 /// Writes `bytes` to a temp file named after the test and runs mp4info on it.

@@ -25,6 +25,9 @@ pub fn reason(tool: &str, stderr: &[u8]) -> String {
     }
 }
 
+/// How the tools' reason for an exit 4 begins when the source could not be read.
+const SOURCE_UNREADABLE: &str = "cannot read input: ";
+
 /// Maps an exit code (None: killed by a signal) to the error the worker answers.
 pub fn exit_error(tool: &str, code: Option<i32>, signal: Option<i32>, stderr: &[u8]) -> ToolError {
     let why = reason(tool, stderr);
@@ -32,6 +35,9 @@ pub fn exit_error(tool: &str, code: Option<i32>, signal: Option<i32>, stderr: &[
         (Some(1), _) => ToolError::Failed(format!("{tool} usage error: {why}")),
         (Some(2), _) => ToolError::Corrupt(why),
         (Some(3), _) => ToolError::Unsupported(why),
+        // Exit 4 is any I/O error; the source's own is told by its reason's words
+        // (bento4/README.md): the disk failed, the media is not bad.
+        (Some(4), _) if why.starts_with(SOURCE_UNREADABLE) => ToolError::SourceUnreadable(why),
         (Some(4), _) => ToolError::Failed(format!("{tool} I/O error: {why}")),
         (Some(5), _) => ToolError::OutOfRange(why),
         (Some(c), _) => ToolError::Crashed(format!("{tool} exited with {c}: {why}")),
@@ -217,6 +223,16 @@ mod tests {
         );
         assert!(matches!(e(Some(1), None), ToolError::Failed(_)));
         assert!(matches!(e(Some(4), None), ToolError::Failed(_)));
+        let unreadable = b"mp42hls: cannot read input: /dev/fd/7: reading 8 bytes at 0: Input/output error (os error 5)\n";
+        assert!(matches!(
+            exit_error("mp42hls", Some(4), None, unreadable),
+            ToolError::SourceUnreadable(r) if r.starts_with("cannot read input: /dev/fd/7")
+        ));
+        let writing = b"mp42hls: writing /c/s1.ts: No space left on device (os error 28)\n";
+        assert!(matches!(
+            exit_error("mp42hls", Some(4), None, writing),
+            ToolError::Failed(_)
+        ));
         assert!(matches!(e(Some(9), None), ToolError::Crashed(_)));
         assert!(matches!(e(None, Some(11)), ToolError::Crashed(r) if r.contains("signal 11")));
     }

@@ -1,6 +1,6 @@
 //! `mp4info`: Bento4's command-line interface over our demuxer. Prints what the
-//! MP4 index says; a file it cannot read gives one line on stderr and exit 2 (or 3
-//! for unsupported media), never an empty report.
+//! MP4 index says; a file that is corrupt gives one line on stderr and exit 2 (3
+//! for unsupported media, 4 for a file that cannot be read), never an empty report.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ Options:
   --show-sample-data     with --show-samples, also print each sample's bytes in hex
   --fast                 accepted for compatibility (the index is always read fully)
 
-Exit codes: 0 ok, 1 usage, 2 unreadable or corrupt input, 3 unsupported, 4 output error.
+Exit codes: 0 ok, 1 usage, 2 corrupt input, 3 unsupported, 4 I/O error (input cannot be read, output).
 ";
 
 #[derive(Debug, PartialEq, Eq)]

@@ -233,14 +233,15 @@ fn missing_moov(boxes: &[TopLevelBox], file_size: u64) -> Mp4Error {
     }
 }
 
-/// A [`ReadAt`] over bytes in memory.
+/// A [`ReadAt`] over bytes in memory; reading past them is a short file (corrupt).
 pub fn slice_reader(data: &[u8]) -> impl FnMut(u64, &mut [u8]) -> Result<(), Mp4Error> + '_ {
     move |offset, buf| {
-        let start = usize::try_from(offset).map_err(|_| Mp4Error::Io("offset too large".into()))?;
+        let start =
+            usize::try_from(offset).map_err(|_| Mp4Error::Corrupt("offset too large".into()))?;
         let source = start
             .checked_add(buf.len())
             .and_then(|end| data.get(start..end))
-            .ok_or_else(|| Mp4Error::Io(format!("read past the end at offset {offset}")))?;
+            .ok_or_else(|| Mp4Error::Corrupt(format!("read past the end at offset {offset}")))?;
         buf.copy_from_slice(source);
         Ok(())
     }

@@ -148,10 +148,10 @@ impl SegmentSamples {
                 .get_mut(at..at + len)
                 .ok_or_else(|| Mp4Error::Io("read buffer too small".into()))?;
             file.read_exact_at(target, run.offset).map_err(|e| {
-                Mp4Error::Corrupt(format!(
-                    "reading {len} bytes of samples at {}: {e}",
-                    run.offset
-                ))
+                Mp4Error::from_read(
+                    format!("reading {len} bytes of samples at {}", run.offset),
+                    &e,
+                )
             })?;
         }
         self.reads = runs.len();
