@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what casterpak's tests and demo need on Debian, only when something is missing,
 # so a rerun costs a few command lookups. Rust itself is expected on the machine.
+# usage: scripts/install-deps.sh           what the demo origin needs (start-origin.sh)
+#        scripts/install-deps.sh --tests   that, plus the test-only tools (scripts/test.sh)
 set -euo pipefail
+tests=0
+[ "${1:-}" = --tests ] && tests=1
 
 # command-that-proves-it-is-there : Debian package that provides it
 needs=(
@@ -22,13 +26,18 @@ needs=(
   /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 )
 
+
 # The S3 server tests/remote_s3.rs starts on loopback: a test tool from crates.io,
-# never part of the release build. 0.14.1 is the newest that builds with Rust 1.95
-# (0.17 needs 1.96); `cargo install` took 1,247 s on 2 cores shared with other builds.
-if ! command -v s3s-fs >/dev/null 2>&1 && ! [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
-  echo "install-deps: installing s3s-fs (cargo install, several minutes)"
-  cargo install s3s-fs@0.14.1 --locked --features binary
-fi
+# never part of the release build, so the demo's first run does not wait for it.
+# 0.14.1 is the newest that builds with Rust 1.95 (0.17 needs 1.96); `cargo install`
+# took 1,247 s on 2 cores shared with other builds.
+install_test_tools() {
+  [ "$tests" = 1 ] || return 0
+  if ! command -v s3s-fs >/dev/null 2>&1 && ! [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+    echo "install-deps: installing s3s-fs (cargo install, several minutes)"
+    cargo install s3s-fs@0.14.1 --locked --features binary
+  fi
+}
 
 missing=()
 for pair in "${needs[@]}"; do
@@ -40,6 +49,7 @@ for pair in "${needs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  install_test_tools
   echo "install-deps: everything is installed"
   exit 0
 fi
@@ -55,3 +65,4 @@ $sudo apt-get install -y -q "${missing[@]}"
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   $sudo systemctl stop nginx || true
 fi
+install_test_tools

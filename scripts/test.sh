@@ -42,7 +42,7 @@ make_media() {
   SKIP_LONG=$skip_long scripts/make-media.sh "$CASTERPAK_TEST_MEDIA"
 }
 
-stage install-deps scripts/install-deps.sh
+stage install-deps scripts/install-deps.sh --tests
 stage media make_media
 stage fmt cargo fmt --all --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings

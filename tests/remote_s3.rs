@@ -1,5 +1,5 @@
 //! Remote sources in S3 (issue 10, test 1 over S3; wrong credentials): a real
-//! S3 server speaking SigV4 (`s3s-fs`, installed by scripts/install-deps.sh) on
+//! S3 server speaking SigV4 (`s3s-fs`, installed by `scripts/install-deps.sh --tests`) on
 //! loopback, serving a directory whose subdirectories are buckets.
 
 mod common;
@@ -64,7 +64,7 @@ fn start_s3() -> S3Server {
         .spawn()
         .unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (scripts/install-deps.sh installs s3s-fs)",
+                "{}: {e} (`scripts/install-deps.sh --tests` installs s3s-fs)",
                 binary.display()
             )
         });
