@@ -99,6 +99,21 @@ pub struct SegmentTrim {
     pub end: Option<f64>,
 }
 
+/// A one-shot `mp42hls --plan` run's arguments, numbered from 1 as the URLs are;
+/// `extra` goes before the input (e.g. `--cmaf video`).
+pub fn plan_args(extra: &[&str], segment_duration: f64, source: BorrowedFd<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--plan".into()];
+    args.extend(extra.iter().map(OsString::from));
+    args.extend([
+        "--first-segment-number".into(),
+        "1".into(),
+        "--segment-duration".into(),
+        seconds_arg(segment_duration).into(),
+        input_path(source),
+    ]);
+    args
+}
+
 /// The path under which a child reads `input` (see [`run_process`]).
 pub fn input_path(input: BorrowedFd<'_>) -> OsString {
     format!("/dev/fd/{}", input.as_raw_fd()).into()
@@ -543,14 +558,7 @@ impl Tools {
             let answer = self.job(pool, "plan", job, source).await?;
             return output::parse_json("mp42hls --serve plan", &answer);
         }
-        let args = vec![
-            "--plan".into(),
-            "--first-segment-number".into(),
-            "1".into(),
-            "--segment-duration".into(),
-            seconds_arg(segment_duration).into(),
-            input_path(source),
-        ];
+        let args = plan_args(&[], segment_duration, source);
         let out = self
             .run(&self.mp42hls.clone(), "plan", args, None, Some(source))
             .await?;

@@ -89,16 +89,7 @@ impl Tools {
             let answer = self.job(pool, "cmaf_plan", job, source).await?;
             return output::parse_json("mp42hls --serve cmaf plan", &answer);
         }
-        let args = vec![
-            "--plan".into(),
-            "--cmaf".into(),
-            "video".into(),
-            "--first-segment-number".into(),
-            "1".into(),
-            "--segment-duration".into(),
-            seconds_arg(segment_duration).into(),
-            input_path(source),
-        ];
+        let args = super::plan_args(&["--cmaf", "video"], segment_duration, source);
         let out = self
             .run(&self.mp42hls.clone(), "cmaf_plan", args, None, Some(source))
             .await?;
