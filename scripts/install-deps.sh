@@ -27,7 +27,7 @@ needs=(
 )
 
 
-# The S3 server tests/remote_s3.rs starts on loopback: a test tool from crates.io,
+# The S3 server tests/e2e/remote_s3.rs starts on loopback: a test tool from crates.io,
 # never part of the release build, so the demo's first run does not wait for it.
 # 0.14.1 is the newest that builds with Rust 1.95 (0.17 needs 1.96); `cargo install`
 # took 1,247 s on 2 cores shared with other builds.

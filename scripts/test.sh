@@ -14,6 +14,10 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 passed=0
 failed=0
 failed_names=()
+# Each stage's output is also kept, so the end of the run can repeat what failed:
+# CI shows only the tail of a long log.
+logs=$repo/.run/test-logs
+mkdir -p "$logs"
 
 # stage NAME COMMAND...: runs one stage, timing it, and keeps going on failure.
 stage() {
@@ -22,7 +26,7 @@ stage() {
   echo
   echo "=== $name: $*"
   local start=$SECONDS
-  if "$@"; then
+  if "$@" 2>&1 | tee "$logs/$name.log"; then
     passed=$((passed + 1))
     echo "=== $name: ok ($((SECONDS - start)) s)"
   else
@@ -36,7 +40,7 @@ make_media() {
   # The 10-minute title takes most of the media time: make it only if a test names it.
   local skip_long=${SKIP_LONG:-}
   if [ -z "$skip_long" ] && [ -n "${CI:-}" ] &&
-    ! grep -rqs long_1080p_10min tests/*.rs src bento4/src bento4/tests; then
+    ! grep -rqs --include="*.rs" long_1080p_10min tests src bento4/src bento4/tests; then
     skip_long=1
   fi
   SKIP_LONG=$skip_long scripts/make-media.sh "$CASTERPAK_TEST_MEDIA"
@@ -67,6 +71,10 @@ fi
 
 echo
 if [ "$failed" -gt 0 ]; then
+  for name in "${failed_names[@]}"; do
+    echo "--- what failed in $name (from $logs/$name.log):"
+    grep -E '^test .* FAILED$|panicked at|^error(\[|:)|FAILED|failed:|^    [a-z_:]+$' "$logs/$name.log" | head -60
+  done
   echo "failed stages: ${failed_names[*]}"
 fi
 echo "$passed passed, $failed failed"

@@ -1,6 +1,6 @@
 //! Unit tests of token parsing, checking and signing. The two signatures below were
 //! computed with `openssl dgst -sha256 -mac HMAC -macopt hexkey:KEY` over the signed
-//! string (tests/token.rs computes more the same way at run time).
+//! string (tests/e2e/token.rs computes more the same way at run time).
 
 use super::*;
 

@@ -1,0 +1,32 @@
+//! The worker's end-to-end tests, one module per subject, in one test binary: one
+//! link instead of one per file, and every file's tests share the test threads.
+//! `ops.rs` and `connections.rs` stay their own binaries: they change this process's
+//! descriptor limit, which every concurrent test would feel.
+
+mod clip;
+mod cmaf;
+#[path = "../common/mod.rs"]
+mod common;
+mod crafted;
+#[path = "../../bento4/tests/crafted_media/mod.rs"]
+mod crafted_media;
+mod crash;
+mod forms;
+mod freshness;
+mod hostile;
+mod limits;
+mod methods;
+mod nginx_conf;
+mod origin;
+mod pool;
+mod purge;
+mod race;
+mod remote_errors;
+mod remote_http;
+mod remote_s3;
+mod remote_sweep;
+mod remote_whole;
+mod shutdown;
+mod source_io;
+mod sweep;
+mod token;

@@ -1,0 +1,293 @@
+//! Token authorization checked by nginx itself (njs, `nginx/casterpak-token.js`): valid
+//! tokens pass on masters, playlists and segments, hits and misses; every kind of bad
+//! token is a 403 with one line, also with the worker stopped; the token is handed on
+//! from playlists (query) or by a cookie.
+
+use crate::common::*;
+use std::process::Command;
+
+const KEY: &str = "4c1f2b4e8a0d9c7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e";
+const ALTERNATE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const MASTER: &str = "/i/clip_,low,medium,highdef,.mp4.csmil/master.m3u8";
+
+fn protected_stack(propagation: &str) -> Stack {
+    let script = format!("{}/nginx/casterpak-token.js", env!("CARGO_MANIFEST_DIR"));
+    Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .media("clip_highdef.mp4")
+        .config("token_auth", &format!("key = \"{KEY}\""))
+        .config("token_auth", &format!("alternate_key = \"{ALTERNATE}\""))
+        .config("token_auth", "protect = [\"/i/\"]")
+        .config("token_auth", &format!("propagation = \"{propagation}\""))
+        .config("token_auth", &format!("script = {script:?}"))
+        .start()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token from `casterpak token`.
+fn token(stack: &Stack, extra: &[&str]) -> String {
+    let out = stack.casterpak(&[&["token"], extra].concat());
+    assert!(
+        out.status.success(),
+        "casterpak token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A token signed by openssl, independently of our code.
+fn openssl_token(key: &str, fields: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-mac", "HMAC", "-macopt"])
+        .arg(format!("hexkey:{key}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(fields.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run openssl (scripts/install-deps.sh installs it)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.rsplit("= ").next().unwrap().trim();
+    assert_eq!(hex.len(), 64, "{text}");
+    format!("{fields}~hmac={hex}")
+}
+
+fn without_query(uri: &str) -> &str {
+    uri.split('?').next().unwrap()
+}
+
+fn with_token(path: &str, token: &str) -> String {
+    format!("{path}?hdnts={token}")
+}
+
+fn assert_refused(stack: &Stack, path: &str, headers: &[&str], what: &str) {
+    let r = request(stack.port, "GET", path.as_bytes(), headers);
+    assert_eq!(
+        r.status,
+        403,
+        "{what}: {path} gave {}: {}",
+        r.status,
+        r.text()
+    );
+    assert!(
+        r.body.len() <= 80 && r.text().trim_end().lines().count() <= 1,
+        "{what}: more than one line: {:?}",
+        r.text()
+    );
+}
+
+/// The URIs of a playlist (URI lines and URI="…" attributes).
+fn uris(playlist: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in playlist.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('#') {
+            for part in line.split("URI=\"").skip(1) {
+                out.push(part.split('"').next().unwrap().to_string());
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn nginx_checks_tokens_on_hits_and_misses_and_propagates_them() {
+    let mut stack = protected_stack("query");
+    let good = token(&stack, &["--acl", "/i/*", "--window", "3600"]);
+
+    // Misses, then hits, all with the token; the master's URIs carry it.
+    let master = stack.get(&with_token(MASTER, &good));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let variants = uris(&master.text());
+    assert_eq!(
+        variants.len(),
+        3,
+        "{:?} {:?} {}",
+        master.headers,
+        master.text(),
+        stack.nginx_error_log()
+    );
+    for uri in &variants {
+        assert!(uri.ends_with(&format!("?hdnts={good}")), "{uri}");
+    }
+    let playlist_path = resolve(MASTER, &variants[0]);
+    assert!(playlist_path.starts_with("/i/"), "{playlist_path}");
+    let mut segment_path = String::new();
+    for round in ["MISS", "HIT"] {
+        let playlist = stack.get(&playlist_path);
+        assert_eq!(playlist.status, 200, "{round}: {}", playlist.text());
+        assert_eq!(playlist.header("x-casterpak-cache"), round);
+        let segs = uris(&playlist.text());
+        assert!(segs.len() > 2, "{}", playlist.text());
+        for uri in &segs {
+            assert!(uri.ends_with(&format!("?hdnts={good}")), "{round}: {uri}");
+        }
+        segment_path = resolve(without_query(&playlist_path), &segs[1]);
+        let segment = stack.get(&segment_path);
+        assert_eq!(segment.status, 200, "{round}: {segment_path}");
+        assert_eq!(segment.header("x-casterpak-cache"), round);
+        assert_transport_stream(&segment.body, &segment_path);
+    }
+    let master_hit = stack.get(&with_token(MASTER, &good));
+    assert_eq!(master_hit.status, 200);
+    assert_eq!(master_hit.header("x-casterpak-cache"), "HIT");
+    assert_eq!(master_hit.text(), master.text());
+
+    // The segment without its query, and each bad kind of token.
+    let segment = without_query(&segment_path).to_string();
+    let n = now();
+    let early_st = (n + 600).to_string();
+    let expired_st = (n - 600).to_string();
+    let other_key = "00".repeat(16);
+    let bad: Vec<(&str, String)> = vec![
+        ("missing", String::new()),
+        (
+            "expired",
+            token(
+                &stack,
+                &["--acl", "/i/*", "--window", "60", "--start", &expired_st],
+            ),
+        ),
+        (
+            "early",
+            token(
+                &stack,
+                &["--acl", "/i/*", "--window", "60", "--start", &early_st],
+            ),
+        ),
+        (
+            "wrong acl",
+            token(&stack, &["--acl", "/i/other/*!/c/*", "--window", "60"]),
+        ),
+        (
+            "bad hmac",
+            token(
+                &stack,
+                &["--acl", "/i/*", "--window", "60", "--key", &other_key],
+            ),
+        ),
+        ("tampered acl", good.replacen("acl=/i/*", "acl=/*", 1)),
+        ("tampered exp", {
+            let exp = good.split('~').nth(1).unwrap().to_string();
+            good.replacen(&exp, "exp=9999999999", 1)
+        }),
+        ("no hmac", good.split("~hmac=").next().unwrap().to_string()),
+    ];
+    for (what, t) in &bad {
+        for path in [MASTER, without_query(&playlist_path), &segment] {
+            let url = if t.is_empty() {
+                path.to_string()
+            } else {
+                with_token(path, t)
+            };
+            assert_refused(&stack, &url, &[], what);
+        }
+        if !t.is_empty() {
+            assert_refused(&stack, &segment, &[&format!("Cookie: hdnts={t}")], what);
+        }
+    }
+
+    // The alternate key, a token signed by openssl, and the cookie all pass.
+    let alternate = token(
+        &stack,
+        &["--acl", "/i/*", "--window", "60", "--key", ALTERNATE],
+    );
+    assert_eq!(stack.get(&with_token(&segment, &alternate)).status, 200);
+    let fields = format!("st={}~exp={}~acl=/i/clip_*!/i/nothing", n - 1, n + 60);
+    let independent = openssl_token(KEY, &fields);
+    assert_eq!(stack.get(&with_token(MASTER, &independent)).status, 200);
+    let cookie = format!("Cookie: a=b; hdnts={good}");
+    let by_cookie = request(stack.port, "GET", segment.as_bytes(), &[&cookie]);
+    assert_eq!(by_cookie.status, 200);
+
+    // nginx decides alone: with the worker stopped a cached segment still needs the token.
+    stack.stop_worker();
+    assert_refused(&stack, &segment, &[], "worker stopped, no token");
+    let hit = stack.get(&with_token(&segment, &good));
+    assert_eq!((hit.status, hit.header("x-casterpak-cache")), (200, "HIT"));
+
+    // Random garbage and mutations of a good token: 403, never a 5xx.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let alphabet: Vec<char> = "abcdef0123456789ghxyzST~=!*/_.-,;:%~~==".chars().collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..1000 {
+        let candidate: String = if i % 2 == 0 {
+            (0..next(200))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect()
+        } else {
+            let mut chars: Vec<char> = good.chars().collect();
+            for _ in 0..1 + next(3) {
+                let at = next(chars.len());
+                let old = chars[at];
+                let new = *alphabet
+                    .iter()
+                    .cycle()
+                    .skip(next(alphabet.len()))
+                    .find(|c| !c.eq_ignore_ascii_case(&old))
+                    .unwrap();
+                chars[at] = new;
+            }
+            chars.truncate(next(chars.len() + 20).min(chars.len()).max(1));
+            chars.into_iter().collect()
+        };
+        let r = request(
+            stack.port,
+            "GET",
+            with_token(&segment, &candidate).as_bytes(),
+            &[],
+        );
+        *statuses.entry(r.status).or_insert(0) += 1;
+        assert_eq!(r.status, 403, "{candidate:?} gave {}", r.status);
+    }
+    println!("1000 malformed tokens: statuses {statuses:?}");
+}
+
+#[test]
+fn cookie_propagation_sets_the_cookie_for_the_requests_that_follow() {
+    let stack = protected_stack("cookie");
+    let good = token(&stack, &["--acl", "/i/*", "--window", "600"]);
+    let master = stack.get(&with_token(MASTER, &good));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let set = master.header("set-cookie");
+    assert_eq!(set, format!("hdnts={good}; Path=/; HttpOnly"));
+    let variants = uris(&master.text());
+    assert!(
+        variants.iter().all(|u| !u.contains("hdnts")),
+        "{variants:?}"
+    );
+    let cookie = format!("Cookie: hdnts={good}");
+    let playlist_path = resolve(MASTER, &variants[0]);
+    for round in ["MISS", "HIT"] {
+        let r = request(stack.port, "GET", playlist_path.as_bytes(), &[&cookie]);
+        assert_eq!(r.status, 200, "{round}");
+        assert_eq!(r.header("x-casterpak-cache"), round);
+        // The token came by cookie: no need to set it again.
+        assert!(r.headers_named("set-cookie").is_empty());
+    }
+    let hit = stack.get(&with_token(MASTER, &good));
+    assert_eq!(hit.header("x-casterpak-cache"), "HIT");
+    assert_eq!(hit.header("set-cookie"), set);
+    assert_refused(&stack, &playlist_path, &[], "no cookie");
+}
