@@ -188,6 +188,8 @@ pub enum Failure {
     NoRenditions,
     /// A master's `b=` filter keeps none of its variants.
     NoVariantInRange,
+    /// No I-frame playlist: no video, no keyframe layout (real Bento4), or a clip.
+    NoIFrames,
     /// Writing into the cache dir.
     Cache(IoCause),
     /// The cache file system is below its free-space floor: no fill starts (temporary).
@@ -235,7 +237,7 @@ impl Failure {
             Failure::Url(_) => 400,
             Failure::Source(SourceError::NotFound(_)) => 404,
             Failure::SegmentOutOfRange(_) | Failure::NoRenditions => 404,
-            Failure::NoVariantInRange => 404,
+            Failure::NoVariantInRange | Failure::NoIFrames => 404,
             Failure::Tool(ToolError::OutOfRange(_)) => 404,
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
@@ -326,6 +328,9 @@ impl fmt::Display for Failure {
             Failure::SegmentOutOfRange(k) => write!(f, "segment {k} out of range"),
             Failure::NoRenditions => f.write_str("no rendition of this master exists"),
             Failure::NoVariantInRange => f.write_str("no variant within the b= bit rates"),
+            Failure::NoIFrames => {
+                f.write_str("no I-frame playlist here (audio only, real Bento4, or a clip)")
+            }
             Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
             Failure::ShuttingDown => f.write_str("the worker is stopping, retry later"),
@@ -399,6 +404,7 @@ mod tests {
             (upstream(UpstreamCause::Changed), 502),
             (upstream(UpstreamCause::TimedOut), 504),
             (Failure::NoRenditions, 404),
+            (Failure::NoIFrames, 404),
             (ToolError::OutOfRange(s()).into(), 404),
             (ToolError::Unsupported(s()).into(), 415),
             (ToolError::Corrupt(s()).into(), 422),

@@ -46,6 +46,16 @@ pub struct RenditionInfo {
     /// Per segment, the source byte ranges its samples occupy (JIT mode; what a
     /// remote source fetches before packaging it).
     pub ranges: Vec<Vec<(u64, u64)>>,
+    /// Per segment, its keyframes' (time, offset, size) in the TS file: the I-frame
+    /// playlist (JIT mode with our tool; empty otherwise, and no I-frame playlist).
+    pub iframes: Vec<Vec<(f64, u64, u64)>>,
+}
+
+/// Which playlist of a rendition's segments a media playlist request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Media,
+    IFrames,
 }
 
 /// How the server answers a request that went well.
@@ -164,11 +174,47 @@ impl Packager {
                 self.master(container, &request.file_key, query).await
             }
             (Resource::MediaPlaylist, Container::Single(r), _) => self
-                .media_playlist(r, 0, r.key.clone(), &request.file_key, query)
+                .media_playlist(
+                    r,
+                    0,
+                    r.key.clone(),
+                    &request.file_key,
+                    query,
+                    Listing::Media,
+                )
                 .await
                 .map(|()| redirect()),
             (Resource::MediaPlaylist, Container::Csmil { key, .. }, Some(r)) => self
-                .media_playlist(r, request.index, key.clone(), &request.file_key, query)
+                .media_playlist(
+                    r,
+                    request.index,
+                    key.clone(),
+                    &request.file_key,
+                    query,
+                    Listing::Media,
+                )
+                .await
+                .map(|()| redirect()),
+            (Resource::IFramePlaylist, Container::Single(r), _) => self
+                .media_playlist(
+                    r,
+                    0,
+                    r.key.clone(),
+                    &request.file_key,
+                    query,
+                    Listing::IFrames,
+                )
+                .await
+                .map(|()| redirect()),
+            (Resource::IFramePlaylist, Container::Csmil { key, .. }, Some(r)) => self
+                .media_playlist(
+                    r,
+                    request.index,
+                    key.clone(),
+                    &request.file_key,
+                    query,
+                    Listing::IFrames,
+                )
                 .await
                 .map(|()| redirect()),
             (Resource::Segment(k), Container::Single(r), _) => {
@@ -279,6 +325,7 @@ impl Packager {
                                 durations: plan.durations()?,
                                 keyframes: plan.keyframes(),
                                 ranges: plan.byte_ranges(),
+                                iframes: plan.iframes(),
                                 info: plan.info,
                             }
                         }
@@ -307,6 +354,7 @@ impl Packager {
         container_key: String,
         file_key: &str,
         query: &Query,
+        listing: Listing,
     ) -> Result<(), Failure> {
         // As for segments: a burst waits for the fill running, no disk step each.
         if let Some(running) = self.files.running(file_key) {
@@ -317,6 +365,10 @@ impl Packager {
             return Ok(());
         }
         let info = self.rendition_info(r, &source, query.segment_ms).await?;
+        // A clip's trimmed ends have their own layouts, which no plan lists.
+        if listing == Listing::IFrames && (info.iframes.is_empty() || query.clip.is_some()) {
+            return Err(Failure::NoIFrames);
+        }
         let window = query
             .clip
             .map(|clip| {
@@ -332,6 +384,9 @@ impl Packager {
                 abandonable(stop, async move {
                     let _guard = this.cache.begin_fill(&container_key);
                     let text = match (window, sd) {
+                        _ if listing == Listing::IFrames => {
+                            playlist::iframes::media(&info.durations, &info.iframes, index)
+                        }
                         (None, None) => playlist::media(&info.durations, index),
                         (window, sd) => {
                             let count = info.durations.len();

@@ -5,6 +5,7 @@
 //! obtained (JIT plan or a whole Bento4 run), so both modes serve the same text.
 
 pub mod clip;
+pub mod iframes;
 
 use std::fmt::Write;
 
@@ -54,12 +55,17 @@ pub struct Variant {
     pub frame_rate: Option<f64>,
 }
 
-/// Master playlist, variants sorted by BANDWIDTH ascending (stable for ties).
-pub fn master(variants: &[Variant]) -> String {
+/// The order a master lists its variants in: BANDWIDTH ascending, stable for ties.
+pub fn sorted_by_bandwidth(variants: &[Variant]) -> Vec<&Variant> {
     let mut sorted: Vec<&Variant> = variants.iter().collect();
     sorted.sort_by(|a, b| a.bandwidth.total_cmp(&b.bandwidth));
+    sorted
+}
+
+/// Master playlist, variants sorted by BANDWIDTH ascending (stable for ties).
+pub fn master(variants: &[Variant]) -> String {
     let mut out = String::from("#EXTM3U\n");
-    for v in sorted {
+    for v in sorted_by_bandwidth(variants) {
         // BANDWIDTH is an upper bound: round up.
         let _ = write!(
             out,
@@ -85,17 +91,28 @@ pub fn master(variants: &[Variant]) -> String {
 /// public base URL is configured. `key` is the rendition's cache key
 /// (`i/a/b.mp4`), `from_csmil` says whether the master lives in a csmil dir.
 pub fn variant_uri(public_base_url: &str, key: &str, name: &str, from_csmil: bool) -> String {
+    rendition_file_uri(public_base_url, key, name, from_csmil, "index_0_av.m3u8")
+}
+
+/// As [`variant_uri`], for any file of the rendition's dir (`iframes_0_av.m3u8`).
+pub fn rendition_file_uri(
+    public_base_url: &str,
+    key: &str,
+    name: &str,
+    from_csmil: bool,
+    file: &str,
+) -> String {
     use crate::url::encode_path;
     if !public_base_url.is_empty() {
         format!(
-            "{}/{}/index_0_av.m3u8",
+            "{}/{}/{file}",
             public_base_url.trim_end_matches('/'),
             encode_path(key)
         )
     } else if from_csmil {
-        format!("../{}/index_0_av.m3u8", encode_path(name))
+        format!("../{}/{file}", encode_path(name))
     } else {
-        "index_0_av.m3u8".to_string()
+        file.to_string()
     }
 }
 

@@ -544,6 +544,7 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                 let kind = match request.resource {
                     Resource::Master => "master",
                     Resource::MediaPlaylist => "playlist",
+                    Resource::IFramePlaylist => "iframes",
                     Resource::Segment(_) => "segment",
                 };
                 // Before the packager looks at the files: a sweep now keeps them

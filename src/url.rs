@@ -20,6 +20,8 @@ pub mod query;
 pub enum Resource {
     Master,
     MediaPlaylist,
+    /// `iframes_<N>_av.m3u8`: the keyframes of the media playlist's segments.
+    IFramePlaylist,
     /// Segment number K, starting at 1.
     Segment(u64),
 }
@@ -173,7 +175,8 @@ fn number(text: &str) -> Option<u64> {
     }
 }
 
-/// `master.m3u8` / `index_<N>_av.m3u8` / `segment<K>_<N>_av.ts` → (resource, N).
+/// `master.m3u8` / `index_<N>_av.m3u8` / `iframes_<N>_av.m3u8` / `segment<K>_<N>_av.ts`
+/// → (resource, N).
 fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
     let index = |n: &str| {
         number(n)
@@ -188,6 +191,12 @@ fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
         .and_then(|s| s.strip_suffix("_av.m3u8"))
     {
         return Ok((Resource::MediaPlaylist, index(n)?));
+    }
+    if let Some(n) = name
+        .strip_prefix("iframes_")
+        .and_then(|s| s.strip_suffix("_av.m3u8"))
+    {
+        return Ok((Resource::IFramePlaylist, index(n)?));
     }
     if let Some(kn) = name
         .strip_prefix("segment")
@@ -335,7 +344,7 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     }
     let scope = match resource {
         Resource::Master => query::Scope::Master,
-        Resource::MediaPlaylist => query::Scope::MediaPlaylist,
+        Resource::MediaPlaylist | Resource::IFramePlaylist => query::Scope::MediaPlaylist,
         Resource::Segment(_) => query::Scope::Segment,
     };
     let raw_query = split_query(raw).1.unwrap_or_default();
@@ -468,6 +477,13 @@ mod tests {
                 Resource::MediaPlaylist,
                 0,
                 "i/b.mp4/index_0_av.m3u8",
+            ),
+            (
+                "/i/b.mp4/iframes_0_av.m3u8",
+                single("b.mp4", "i/b.mp4"),
+                Resource::IFramePlaylist,
+                0,
+                "i/b.mp4/iframes_0_av.m3u8",
             ),
             (
                 "/i/x/y/b.mp4/segment12_0_av.ts",
@@ -627,6 +643,8 @@ mod tests {
                 UrlError::UnknownResource,
             ),
             (b"/i/a.mp4/index__av.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mp4/iframes_01_av.m3u8", UrlError::UnknownResource),
+            (b"/i/a.mp4/iframes_1_av.m3u8", UrlError::RenditionOutOfRange),
             (b"/i/a.mp4/index_00_av.m3u8", UrlError::UnknownResource),
             (b"/i/a.mp4/index_1_av.m3u8", UrlError::RenditionOutOfRange),
             (b"/i/a.mp4/segment2_1_av.ts", UrlError::RenditionOutOfRange),

@@ -3,6 +3,7 @@
 
 use super::{Answer, Dest, Packager};
 use crate::error::{Failure, SourceError, UrlError};
+use crate::playlist::iframes::IFrameStream;
 use crate::playlist::{self, Variant};
 use crate::tool::output::ShowInfo;
 use crate::url::query::{Query, QueryError};
@@ -30,6 +31,8 @@ impl Packager {
         }))
         .await;
         let mut variants = Vec::new();
+        // (the URI of the variant it belongs to, its I-frame stream)
+        let mut iframe_streams: Vec<(String, IFrameStream)> = Vec::new();
         let mut first_failure = None;
         let mut single_source = None;
         let mut longest = 0.0f64;
@@ -38,9 +41,22 @@ impl Packager {
             match result {
                 Ok((source, info)) => {
                     longest = longest.max(info.durations.iter().sum());
-                    let mut v = variant(&self.config.public_base_url, r, &info.info, from_csmil);
+                    let base = &self.config.public_base_url;
+                    let mut v = variant(base, r, &info.info, from_csmil);
+                    // A clip's I-frames would need its trimmed ends' layouts.
+                    let iframes = if query.clip.is_none() && !info.iframes.is_empty() {
+                        iframe_stream(base, r, &info.info, from_csmil)
+                    } else {
+                        None
+                    };
                     if !variant_query.is_empty() {
                         v.uri = format!("{}?{variant_query}", v.uri);
+                    }
+                    if let Some(mut stream) = iframes {
+                        if !variant_query.is_empty() {
+                            stream.uri = format!("{}?{variant_query}", stream.uri);
+                        }
+                        iframe_streams.push((v.uri.clone(), stream));
                     }
                     variants.push(v);
                     single_source = Some(source);
@@ -72,7 +88,15 @@ impl Packager {
                 return Err(Failure::NoVariantInRange);
             }
         }
-        let text = playlist::master(&variants);
+        // I-frame streams of the variants kept, in the variants' order.
+        let mut kept: Vec<IFrameStream> = Vec::new();
+        for v in playlist::sorted_by_bandwidth(&variants) {
+            if let Some((_, stream)) = iframe_streams.iter().find(|(uri, _)| *uri == v.uri) {
+                kept.push(stream.clone());
+            }
+        }
+        let mut text = playlist::master(&variants);
+        text.push_str(&playlist::iframes::stream_infs(&kept));
         if !complete {
             return Ok(Answer::Playlist(text));
         }
@@ -113,4 +137,21 @@ fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Vari
             .map(|v| (v.width, v.height)),
         frame_rate: video.map(|_| info.stats.frame_rate),
     }
+}
+
+/// The I-frame stream of a rendition with video: its keyframes over the same segments.
+fn iframe_stream(
+    base: &str,
+    r: &Rendition,
+    info: &ShowInfo,
+    from_csmil: bool,
+) -> Option<IFrameStream> {
+    let video = info.video.as_ref()?;
+    Some(IFrameStream {
+        uri: playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, "iframes_0_av.m3u8"),
+        bandwidth: info.stats.max_iframe_bitrate,
+        average_bandwidth: info.stats.avg_iframe_bitrate,
+        codec: video.codec.clone(),
+        resolution: Some((video.width, video.height)).filter(|&(w, h)| w > 0 && h > 0),
+    })
 }

@@ -38,6 +38,7 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         keyframes: Vec::new(),
         info,
         ranges: Vec::new(),
+        iframes: Vec::new(),
     })
 }
 
@@ -153,6 +154,7 @@ fn publish(
             keyframes: Vec::new(),
             info,
             ranges: Vec::new(),
+            iframes: Vec::new(),
         },
         added,
     ))

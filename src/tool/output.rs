@@ -80,6 +80,11 @@ pub struct Stats {
     pub avg_segment_bitrate: f64,
     #[serde(default)]
     pub max_segment_bitrate: f64,
+    /// Keyframe bytes over the time each keyframe stands for (I-frame streams).
+    #[serde(default)]
+    pub avg_iframe_bitrate: f64,
+    #[serde(default)]
+    pub max_iframe_bitrate: f64,
     #[serde(default)]
     pub frame_rate: f64,
 }
@@ -120,6 +125,9 @@ pub struct PlanSegment {
     /// `[start, end)` source byte ranges of the segment's samples (our tool only).
     #[serde(default)]
     pub ranges: Vec<[u64; 2]>,
+    /// `[offset, size]` of each keyframe in the TS file, as `keyframes` (our tool only).
+    #[serde(default)]
+    pub iframes: Vec<[u64; 2]>,
 }
 
 /// `mp42hls --plan` output.
@@ -137,6 +145,28 @@ impl Plan {
         self.segments
             .iter()
             .map(|s| s.ranges.iter().map(|&[a, b]| (a, b)).collect())
+            .collect()
+    }
+
+    /// Each segment's keyframes as (time, offset, size) in its TS file: an I-frame
+    /// playlist's entries. Empty when the tool gave none, or not one per keyframe.
+    pub fn iframes(&self) -> Vec<Vec<(f64, u64, u64)>> {
+        let complete = self
+            .segments
+            .iter()
+            .all(|s| s.iframes.len() == s.keyframes.len());
+        if !complete || self.segments.iter().all(|s| s.iframes.is_empty()) {
+            return Vec::new();
+        }
+        self.segments
+            .iter()
+            .map(|s| {
+                s.keyframes
+                    .iter()
+                    .zip(&s.iframes)
+                    .map(|(&t, &[offset, size])| (t, offset, size))
+                    .collect()
+            })
             .collect()
     }
 

@@ -14,6 +14,7 @@ mod crash;
 mod forms;
 mod freshness;
 mod hostile;
+mod iframes;
 mod limits;
 mod methods;
 mod nginx_conf;

@@ -113,10 +113,11 @@ fn nginx_checks_tokens_on_hits_and_misses_and_propagates_them() {
     // Misses, then hits, all with the token; the master's URIs carry it.
     let master = stack.get(&with_token(MASTER, &good));
     assert_eq!(master.status, 200, "{}", master.text());
+    // Three variants, then their three I-frame streams (`URI="…"` attributes).
     let variants = uris(&master.text());
     assert_eq!(
         variants.len(),
-        3,
+        6,
         "{:?} {:?} {}",
         master.headers,
         master.text(),

@@ -197,6 +197,9 @@ impl Plan<'_> {
                     "duration": s.duration,
                     "size": size_on_disk(s),
                     "keyframes": s.keyframes.iter().map(|k| k.time).collect::<Vec<f64>>(),
+                    // Each keyframe's [offset, size] in the segment file (PAT + PMT +
+                    // its PES): the byte ranges of an I-frame playlist.
+                    "iframes": s.keyframes.iter().map(|k| [k.offset, k.size]).collect::<Vec<[u64; 2]>>(),
                     "ranges": self.byte_ranges(s).iter().map(|&(a, b)| [a, b]).collect::<Vec<[u64; 2]>>(),
                 })
             })
