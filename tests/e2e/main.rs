@@ -24,6 +24,7 @@ mod purge;
 mod race;
 mod remote_errors;
 mod remote_http;
+mod remote_origins;
 mod remote_s3;
 mod remote_sweep;
 mod remote_whole;

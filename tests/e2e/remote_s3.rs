@@ -7,9 +7,9 @@ use crate::common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct S3Server {
-    dir: tempfile::TempDir,
-    port: u16,
+pub(crate) struct S3Server {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
     child: Child,
 }
 
@@ -35,7 +35,7 @@ fn which_s3s() -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn start_s3() -> S3Server {
+pub(crate) fn start_s3() -> S3Server {
     let dir = tempfile::Builder::new()
         .prefix("cpk-s3")
         .tempdir()
@@ -77,7 +77,7 @@ fn start_s3() -> S3Server {
     S3Server { dir, port, child }
 }
 
-fn s3_source(prefix: &str, port: u16, secret: &str) -> String {
+pub(crate) fn s3_source(prefix: &str, port: u16, secret: &str) -> String {
     format!(
         "prefix = \"{prefix}\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\n\
          bucket = \"vod\"\nkey_prefix = \"t/\"\npath_style = true\naccess_key_id = \"casterpak\"\nsecret_access_key = \"{secret}\""
