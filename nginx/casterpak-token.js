@@ -146,7 +146,11 @@ function cookie(r) {
 
 function isPlaylist(r) {
     const type = r.headersOut['Content-Type'] || '';
-    return type.startsWith('application/vnd.apple.mpegurl');
+    return type.startsWith('application/vnd.apple.mpegurl') || isManifest(type);
+}
+
+function isManifest(type) {
+    return type.startsWith('application/dash+xml');
 }
 
 // js_header_filter (propagation = "query"): the body grows, so its length goes; its
@@ -194,9 +198,19 @@ function propagate(text, param) {
     return lines.join('\n');
 }
 
+// The MPD with the token appended to the URI templates of its SegmentTemplates
+// (`initialization`, `media`): a query on the BaseURL would not reach the segments,
+// since resolving a relative reference drops the base's query. The token as
+// queryValue encodes it holds nothing XML must escape; the separator may.
+function propagateManifest(text, param) {
+    return text.replace(/ (initialization|media)="([^"]*)"/g,
+        (all, name, uri) => ' ' + name + '="' + uri + (uri.indexOf('?') < 0 ? '?' : '&amp;') + param + '"');
+}
+
 // njs runs each request in its own copy of this module, so these are one response's.
 let collected = '';
 let param;
+let manifest = false;
 
 // js_body_filter (propagation = "query"): playlists are small; they are collected whole,
 // rewritten, and sent on as one buffer. Anything else passes untouched.
@@ -204,6 +218,7 @@ function playlistBody(r, data, flags) {
     if (param === undefined) {
         const token = isPlaylist(r) ? presented(r) : '';
         param = token ? r.variables.casterpak_token_name + '=' + queryValue(token) : '';
+        manifest = isManifest(r.headersOut['Content-Type'] || '');
     }
     if (!param) {
         r.sendBuffer(data, flags);
@@ -211,8 +226,9 @@ function playlistBody(r, data, flags) {
     }
     collected += data;
     if (flags.last) {
-        r.sendBuffer(propagate(collected, param), flags);
+        const text = manifest ? propagateManifest(collected, param) : propagate(collected, param);
+        r.sendBuffer(text, flags);
     }
 }
 
-export default { refusal, cookie, playlistHeaders, playlistBody, matches, propagate };
+export default { refusal, cookie, playlistHeaders, playlistBody, matches, propagate, propagateManifest };

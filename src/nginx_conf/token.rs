@@ -79,8 +79,8 @@ pub(super) fn server_check(config: &Config) -> String {
         .to_string()
 }
 
-/// Inside the cached location: playlists served through the filter that appends the
-/// token to their URIs (query propagation). A nested location inherits neither
+/// Inside the cached location: playlists and MPDs served through the filter that
+/// appends the token to their URIs (query propagation). A nested location inherits neither
 /// try_files nor the method checks, so both are repeated.
 pub(super) fn hit_playlists(config: &Config) -> String {
     if !query_mode(config) {
@@ -90,7 +90,7 @@ pub(super) fn hit_playlists(config: &Config) -> String {
     format!(
         "        # Token propagation: playlists go through njs, which appends the token to\n\
          \x20       # each URI they list (segments keep sendfile: they never enter njs).\n\
-         \x20       location ~ \"\\.m3u8$\" {{\n\
+         \x20       location ~ \"\\.(m3u8|mpd)$\" {{\n\
          \x20           try_files $uri @casterpak;\n\
          {filters}\
          \x20           if ($request_method = OPTIONS) {{\n\
@@ -115,7 +115,7 @@ pub(super) fn filled_playlists(config: &Config) -> String {
         return String::new();
     }
     format!(
-        "        location ~ \"\\.m3u8$\" {{\n{}        }}\n",
+        "        location ~ \"\\.(m3u8|mpd)$\" {{\n{}        }}\n",
         filters("            ")
     )
 }

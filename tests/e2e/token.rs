@@ -11,6 +11,10 @@ const ALTERNATE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const MASTER: &str = "/i/clip_,low,medium,highdef,.mp4.csmil/master.m3u8";
 
 fn protected_stack(propagation: &str) -> Stack {
+    protected_stack_over(propagation, "[\"/i/\"]")
+}
+
+fn protected_stack_over(propagation: &str, protect: &str) -> Stack {
     let script = format!("{}/nginx/casterpak-token.js", env!("CARGO_MANIFEST_DIR"));
     Stack::builder()
         .media("clip_low.mp4")
@@ -18,7 +22,7 @@ fn protected_stack(propagation: &str) -> Stack {
         .media("clip_highdef.mp4")
         .config("token_auth", &format!("key = \"{KEY}\""))
         .config("token_auth", &format!("alternate_key = \"{ALTERNATE}\""))
-        .config("token_auth", "protect = [\"/i/\"]")
+        .config("token_auth", &format!("protect = {protect}"))
         .config("token_auth", &format!("propagation = \"{propagation}\""))
         .config("token_auth", &format!("script = {script:?}"))
         .start()
@@ -291,4 +295,40 @@ fn cookie_propagation_sets_the_cookie_for_the_requests_that_follow() {
     assert_eq!(hit.header("x-casterpak-cache"), "HIT");
     assert_eq!(hit.header("set-cookie"), set);
     assert_refused(&stack, &playlist_path, &[], "no cookie");
+}
+
+#[test]
+fn dash_manifests_hand_the_token_to_their_segment_templates() {
+    let stack = protected_stack_over("query", "[\"/i/\", \"/c/\", \"/d/\"]");
+    let good = token(&stack, &["--acl", "/*", "--window", "3600"]);
+    let mpd = "/d/clip_low.mp4/manifest.mpd";
+    assert_refused(&stack, mpd, &[], "MPD without a token");
+    for round in ["MISS", "HIT"] {
+        let r = stack.get(&with_token(mpd, &good));
+        assert_eq!(r.status, 200, "{round}: {}", r.text());
+        assert_eq!(r.header("x-casterpak-cache"), round);
+        let text = r.text();
+        let doc = roxmltree::Document::parse(&text).expect("still well-formed XML");
+        let base = doc
+            .descendants()
+            .find(|n| n.has_tag_name("BaseURL"))
+            .and_then(|n| n.text())
+            .expect("BaseURL")
+            .to_string();
+        let templates: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("SegmentTemplate"))
+            .collect();
+        assert_eq!(templates.len(), 2, "{text}");
+        for template in templates {
+            for name in ["initialization", "media"] {
+                let uri = template.attribute(name).expect(name);
+                assert!(uri.ends_with(&format!("?hdnts={good}")), "{round}: {uri}");
+                let path = resolve(&base, &uri.replace("$Number$", "1"));
+                let got = stack.get(&path);
+                assert_eq!(got.status, 200, "{round}: {path}: {}", got.text());
+                assert_refused(&stack, without_query(&path), &[], "a segment without it");
+            }
+        }
+    }
 }
