@@ -138,7 +138,7 @@ fn locations_follow_the_config() {
             ],
         ),
         (
-            "location ~ ^/_casterpak/(health|ready|metrics|purge)$ {",
+            "location ~ ^/_casterpak/(health|ready|metrics|purge|record)$ {",
             &["allow 127.0.0.1;", "allow ::1;", "deny all;", "scgi_pass \"unix:/run/x/w.sock\";"],
         ),
     ];

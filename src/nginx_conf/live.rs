@@ -1,0 +1,226 @@
+//! The nginx side of `[live]`: publishers PUT/DELETE (and POST, relayed as PUT) under
+//! `/live/<stream>/` with the ingest token, nginx's dav module writes each body to a
+//! temp file on the cache file system and renames it into place; viewers GET/HEAD.
+//! The gate is a `map` in the rewrite phase (no `if` + `limit_except` mix, whose
+//! access rules an `if` block silently drops).
+
+use super::quoted;
+use crate::config::Config;
+use std::fmt::Write;
+
+/// URL prefix of live streams; files live in `<cache_root>/live` (nginx's `root`).
+pub const PREFIX: &str = "/live";
+
+/// What nginx accepts as a live path: `/live/<stream>/<file>`, a stream of letters,
+/// digits, `_`, `-`, a file name that does not start with a dot. Checked on `$uri`
+/// (decoded and normalised), so `..`, an encoded `/` and NUL never match.
+pub const PATH_PATTERN: &str = "^/live/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$";
+
+/// http-context maps: who may do what on `/live/`, and the live cache headers.
+pub fn http_level(config: &Config, out: &mut String) {
+    let live = &config.live;
+    if !live.enabled {
+        return;
+    }
+    out.push_str("# Live ingest: publisher addresses (live.allow; empty: any).\n");
+    out.push_str("geo $casterpak_live_addr {\n");
+    if live.allow.is_empty() {
+        out.push_str("    default 1;\n");
+    } else {
+        out.push_str("    default 0;\n");
+        for address in &live.allow {
+            let _ = writeln!(out, "    {address} 1;");
+        }
+    }
+    out.push_str("}\n");
+    let bearer = format!("Bearer {}", live.ingest_token);
+    let _ = write!(
+        out,
+        "# Method, address, credential -> what /live/ does with the request.\n\
+         map \"$request_method $casterpak_live_addr $http_authorization\" $casterpak_live_gate {{\n\
+         \x20   default refuse;\n\
+         \x20   \"~^(GET|HEAD) \" read;\n\
+         \x20   \"~^(PUT|DELETE|POST) \" unauthorized;\n"
+    );
+    for method in ["PUT", "DELETE", "POST"] {
+        let verdict = if method == "POST" { "relay" } else { "write" };
+        let _ = writeln!(
+            out,
+            "    {} {verdict};",
+            quoted(&format!("{method} 1 {bearer}"))
+        );
+        let _ = writeln!(
+            out,
+            "    {} forbidden;",
+            quoted(&format!("{method} 0 {bearer}"))
+        );
+    }
+    let _ = write!(
+        out,
+        "}}\n\
+         # Live playlists change every segment; segment names come back after a restart.\n\
+         map $uri $casterpak_live_cache_control {{\n\
+         \x20   default \"public, max-age={segment}\";\n\
+         \x20   ~\\.m3u8$ \"public, max-age={playlist}\";\n\
+         }}\n\n",
+        segment = live.segment_max_age_secs,
+        playlist = live.playlist_max_age_secs,
+    );
+}
+
+/// The `/live/` location of the public server.
+pub fn location(config: &Config, out: &mut String) {
+    if !config.live.enabled {
+        return;
+    }
+    let relay = format!("http://unix:{}:", config.live.post_socket.to_string_lossy());
+    let _ = write!(
+        out,
+        "    # Live: publishers write with the ingest token, viewers read (issue 14).\n\
+         \x20   location ^~ {PREFIX}/ {{\n\
+         {common}\
+         \x20       if ($casterpak_live_gate = unauthorized) {{\n\
+         \x20           add_header WWW-Authenticate \"Bearer\" always;\n\
+         \x20           return 401;\n\
+         \x20       }}\n\
+         \x20       if ($casterpak_live_gate = forbidden) {{\n\
+         \x20           return 403;\n\
+         \x20       }}\n\
+         \x20       if ($casterpak_live_gate = refuse) {{\n\
+         \x20           add_header Allow \"GET, HEAD, PUT, DELETE, POST\" always;\n\
+         \x20           return 405;\n\
+         \x20       }}\n\
+         \x20       # dav has no POST (ffmpeg -method POST): the loopback relay makes it a PUT.\n\
+         \x20       if ($casterpak_live_gate = relay) {{\n\
+         \x20           proxy_pass {relay};\n\
+         \x20       }}\n\
+         \x20       proxy_method PUT;\n\
+         \x20       proxy_http_version 1.1;\n\
+         \x20       proxy_set_header Host $http_host;\n\
+         \x20   }}\n\n",
+        common = common(config),
+    );
+}
+
+/// The loopback server that takes the relayed POSTs as PUTs. Reachable only through
+/// its unix socket, and it checks the token again: any local user could connect.
+pub fn relay_server(config: &Config, out: &mut String) {
+    if !config.live.enabled {
+        return;
+    }
+    let socket = config.live.post_socket.to_string_lossy();
+    let bearer = quoted(&format!("Bearer {}", config.live.ingest_token));
+    let _ = write!(
+        out,
+        "\n# Live POST relay: the public /live/ location proxies ffmpeg's POSTs here as PUTs.\n\
+         server {{\n\
+         \x20   listen unix:{socket};\n\
+         \x20   server_name _;\n\
+         \x20   server_tokens off;\n\
+         \x20   access_log off;\n\
+         \x20   location ^~ {PREFIX}/ {{\n\
+         {common}\
+         \x20       if ($http_authorization != {bearer}) {{\n\
+         \x20           return 401;\n\
+         \x20       }}\n\
+         \x20       if ($request_method != PUT) {{\n\
+         \x20           return 405;\n\
+         \x20       }}\n\
+         \x20   }}\n\
+         \x20   location / {{\n\
+         \x20       return 404;\n\
+         \x20   }}\n\
+         }}\n",
+        common = common(config),
+    );
+}
+
+/// What both `/live/` locations share: the root, the name check, dav and limits.
+fn common(config: &Config) -> String {
+    let cache_root = super::trimmed(&config.cache_root);
+    format!(
+        "\x20       root {root};\n\
+         \x20       # Bodies land on the cache file system, so dav's rename is atomic.\n\
+         \x20       client_body_temp_path {body};\n\
+         \x20       client_max_body_size {max};\n\
+         \x20       dav_methods PUT DELETE;\n\
+         \x20       create_full_put_path on;\n\
+         \x20       dav_access user:rw group:r all:r;\n\
+         \x20       if ($uri !~ \"{PATH_PATTERN}\") {{\n\
+         \x20           return 400;\n\
+         \x20       }}\n\
+         {types}\
+         \x20       add_header Cache-Control $casterpak_live_cache_control;\n\
+         \x20       add_header Access-Control-Allow-Origin \"*\" always;\n",
+        root = quoted(&cache_root),
+        body = quoted(&format!("{cache_root}/.casterpak-live-body")),
+        max = config.live.max_body_bytes,
+        types = super::TYPES,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn live_config() -> Config {
+        Config::from_toml(
+            "cache_root = \"/var/cache/cp\"\n[live]\nenabled = true\n\
+             ingest_token = \"0123456789abcdef\"\nallow = [\"10.0.0.0/8\"]\nmax_body_bytes = 4096",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_when_disabled() {
+        let text = crate::nginx_conf::server_block(&Config::default());
+        assert!(!text.contains("/live/"), "{text}");
+        assert!(!text.contains("dav_methods"), "{text}");
+    }
+
+    #[test]
+    fn gate_needs_the_token_and_the_address() {
+        let text = crate::nginx_conf::server_block(&live_config());
+        assert!(text.contains("    10.0.0.0/8 1;\n"), "{text}");
+        assert!(
+            text.contains("\"PUT 1 Bearer 0123456789abcdef\" write;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"PUT 0 Bearer 0123456789abcdef\" forbidden;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"POST 1 Bearer 0123456789abcdef\" relay;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"~^(PUT|DELETE|POST) \" unauthorized;"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn location_writes_with_dav_on_the_cache_file_system() {
+        let text = crate::nginx_conf::server_block(&live_config());
+        let start = text.find("location ^~ /live/ {").expect("live location");
+        let block = &text[start..];
+        assert!(block.contains("root \"/var/cache/cp\";"));
+        assert!(block.contains("client_body_temp_path \"/var/cache/cp/.casterpak-live-body\";"));
+        assert!(block.contains("client_max_body_size 4096;"));
+        assert!(block.contains("dav_methods PUT DELETE;"));
+        assert!(block.contains("proxy_pass http://unix:/run/casterpak/live-post.sock:;"));
+        assert!(text.contains("listen unix:/run/casterpak/live-post.sock;"));
+    }
+
+    #[test]
+    fn path_pattern_refuses_hostile_names() {
+        // Checked here with the same rules nginx's regex states.
+        let pattern = super::PATH_PATTERN;
+        assert!(pattern.starts_with("^/live/") && pattern.ends_with('$'));
+        assert!(
+            !pattern.contains("\\."),
+            "the file part may hold dots, not start with one"
+        );
+    }
+}
