@@ -1,0 +1,343 @@
+//! Live streams on disk (`<cache_root>/live/<stream>/`, written by nginx's dav module
+//! for publishers): marking streams that stopped as ended, sweeping them, counting
+//! them, and recording them (`record`). All of it is blocking file-system work:
+//! callers run it on the blocking pool.
+//!
+//! The live dir is inside the cache root on purpose: recordings hard-link segments
+//! (one file system), nginx's dav rename needs its body temp dir on the same file
+//! system, and the free-space floor covers live bytes too.
+
+pub mod playlist;
+pub mod record;
+
+use crate::config::Config;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The live dir's name under the cache root (also the URL prefix, `/live`).
+pub const LIVE_DIR: &str = "live";
+/// A file that tells the cache sweep's walk a directory is not cache entries.
+pub const NOT_CACHE_MARK: &str = ".casterpak-not-cache";
+/// How often the worker looks at live streams and recordings.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// What the last tick counted, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveStats {
+    pub streams_live: u64,
+    pub streams_ended: u64,
+    /// Segment files on disk per stream.
+    pub segments: BTreeMap<String, u64>,
+    /// Bytes of segment files first seen by a tick, since the worker started.
+    pub ingest_bytes: u64,
+    pub recordings_active: u64,
+    pub recordings_done: u64,
+}
+
+/// What one live sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveSweep {
+    pub streams: usize,
+    pub segments: usize,
+}
+
+pub struct Live {
+    root: PathBuf,
+    recordings: PathBuf,
+    config: crate::config::LiveConfig,
+    stats: Mutex<LiveStats>,
+    /// Segment inodes seen per stream at the last tick (to count new bytes once).
+    seen: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Recording commands and ticks one at a time (all on blocking threads).
+    recorder: Mutex<()>,
+}
+
+impl Live {
+    /// Creates the live and recordings dirs with their not-cache marks.
+    pub fn new(config: &Config) -> io::Result<Live> {
+        let live = Live {
+            root: live_root(config),
+            recordings: recordings_root(config),
+            config: config.live.clone(),
+            stats: Mutex::new(LiveStats::default()),
+            seen: Mutex::new(HashMap::new()),
+            recorder: Mutex::new(()),
+        };
+        for dir in [&live.root, &live.recordings] {
+            fs::create_dir_all(dir)?;
+            let mark = dir.join(NOT_CACHE_MARK);
+            if !mark.exists() {
+                fs::write(
+                    mark,
+                    b"live streams and recordings: not swept as cache entries\n",
+                )?;
+            }
+        }
+        Ok(live)
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// One look at every stream and recording: marks stopped streams ended, lets
+    /// active recordings take new segments, counts.
+    pub fn tick(&self, now: SystemTime) {
+        let mut stats = LiveStats::default();
+        let mut seen_now = HashMap::new();
+        let ended_after = Duration::from_secs(self.config.ended_after_secs);
+        for (name, dir) in stream_dirs(&self.root) {
+            let stream = match Stream::read(&dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("live: reading stream {name}: {e}");
+                    continue;
+                }
+            };
+            for media in stream.media.iter().filter(|m| !m.list.ended) {
+                if now.duration_since(media.mtime).unwrap_or_default() >= ended_after {
+                    match mark_ended(&dir, &media.file) {
+                        Ok(()) => log::info!("live: stream {name} ({}) ended", media.file),
+                        Err(e) => log::warn!("live: marking {name}/{} ended: {e}", media.file),
+                    }
+                }
+            }
+            // Counted before this tick's marking: a stream ended now counts next time.
+            if stream.ended() {
+                stats.streams_ended += 1;
+            } else if !stream.media.is_empty() {
+                stats.streams_live += 1;
+            }
+            stats
+                .segments
+                .insert(name.clone(), stream.segment_files.len() as u64);
+            let inodes: HashSet<u64> = stream.segment_files.iter().map(|f| f.ino).collect();
+            seen_now.insert(name, (inodes, stream.segment_files));
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new_bytes = 0u64;
+        let mut next = HashMap::new();
+        for (name, (inodes, files)) in seen_now {
+            let before = seen.get(&name);
+            for file in &files {
+                if !before.is_some_and(|b| b.contains(&file.ino)) {
+                    new_bytes = new_bytes.saturating_add(file.bytes);
+                }
+            }
+            next.insert(name, inodes);
+        }
+        *seen = next;
+        drop(seen);
+        {
+            let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+            let (active, done) = record::tick(&self.root, &self.recordings, now);
+            stats.recordings_active = active;
+            stats.recordings_done = done;
+        }
+        let mut last = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.ingest_bytes = last.ingest_bytes.saturating_add(new_bytes);
+        *last = stats;
+    }
+
+    /// A recording command (`casterpak record …`): one answer line.
+    pub fn record(&self, command: &record::Command, now: SystemTime) -> String {
+        let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        record::run(command, &self.root, &self.recordings, now)
+    }
+}
+
+/// `<cache_root>/live`.
+pub fn live_root(config: &Config) -> PathBuf {
+    config.cache_root.join(LIVE_DIR)
+}
+
+/// `<cache_root>/<url_prefix>/recordings`: served by nginx like any cached title.
+pub fn recordings_root(config: &Config) -> PathBuf {
+    config
+        .cache_root
+        .join(config.url_prefix.trim_start_matches('/'))
+        .join(record::RECORDINGS)
+}
+
+/// Removes the segments that left every playlist of their stream more than
+/// `live_ttl_secs` ago and streams that ended more than `ended_ttl_secs` ago.
+/// Recordings hold their own links, so removing a live name loses nothing of them.
+pub fn sweep(config: &Config, now: SystemTime, dry_run: bool) -> io::Result<LiveSweep> {
+    let live = &config.live;
+    let mut out = LiveSweep::default();
+    let root = live_root(config);
+    if !root.is_dir() {
+        return Ok(out);
+    }
+    let older = |mtime: SystemTime, secs: u64| {
+        now.duration_since(mtime).unwrap_or_default() >= Duration::from_secs(secs)
+    };
+    for (name, dir) in stream_dirs(&root) {
+        let stream = Stream::read(&dir)?;
+        let gone = if stream.media.is_empty() {
+            // Nothing to play (a publisher that never sent a playlist): by its files.
+            stream
+                .segment_files
+                .iter()
+                .all(|f| older(f.mtime, live.ended_ttl_secs))
+        } else {
+            stream.ended()
+                && stream
+                    .media
+                    .iter()
+                    .all(|m| older(m.mtime, live.ended_ttl_secs))
+        };
+        if gone {
+            log::info!("live sweep: removing ended stream {name}");
+            if !dry_run {
+                fs::remove_dir_all(&dir)?;
+            }
+            out.streams += 1;
+            continue;
+        }
+        let listed: HashSet<&str> = stream
+            .media
+            .iter()
+            .flat_map(|m| m.list.segments.iter().map(|s| s.uri.as_str()))
+            .collect();
+        for file in &stream.segment_files {
+            if !listed.contains(file.name.as_str()) && older(file.mtime, live.live_ttl_secs) {
+                if !dry_run {
+                    match fs::remove_file(dir.join(&file.name)) {
+                        Ok(()) => {}
+                        // The publisher's own DELETE came first.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                out.segments += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The stream dirs under the live root (names nginx accepts; anything else is not ours).
+fn stream_dirs(root: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(items) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, PathBuf)> = items
+        .filter_map(Result::ok)
+        .filter(|i| i.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|i| {
+            let name = i.file_name().into_string().ok()?;
+            playlist::valid_stream(&name).then(|| (name, i.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A media playlist of a stream as it is on disk.
+struct Media {
+    file: String,
+    mtime: SystemTime,
+    list: playlist::LivePlaylist,
+}
+
+/// A segment (any file that is not a playlist) of a stream.
+struct SegmentFile {
+    name: String,
+    mtime: SystemTime,
+    bytes: u64,
+    ino: u64,
+}
+
+struct Stream {
+    /// Media playlists (masters are left out: they never change and never end).
+    media: Vec<Media>,
+    segment_files: Vec<SegmentFile>,
+}
+
+impl Stream {
+    fn read(dir: &Path) -> io::Result<Stream> {
+        let mut stream = Stream {
+            media: Vec::new(),
+            segment_files: Vec::new(),
+        };
+        for item in fs::read_dir(dir)? {
+            let item = item?;
+            let Ok(name) = item.file_name().into_string() else {
+                continue;
+            };
+            if !playlist::plain_file_name(&name) {
+                continue;
+            }
+            let meta = match item.metadata() {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => continue,
+                // Deleted by the publisher between the listing and the stat.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let mtime = meta.modified()?;
+            if name.ends_with(".m3u8") {
+                let text = match fs::read_to_string(item.path()) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Some(list) = playlist::parse(&text).filter(|l| !l.master) {
+                    stream.media.push(Media {
+                        file: name,
+                        mtime,
+                        list,
+                    });
+                }
+            } else {
+                stream.segment_files.push(SegmentFile {
+                    name,
+                    mtime,
+                    bytes: meta.len(),
+                    ino: meta.ino(),
+                });
+            }
+        }
+        Ok(stream)
+    }
+
+    fn ended(&self) -> bool {
+        !self.media.is_empty() && self.media.iter().all(|m| m.list.ended)
+    }
+}
+
+/// Appends ENDLIST to a live playlist: written beside it under a dot name (nginx
+/// serves no such name) and renamed over it, so a viewer reads the old or the new.
+fn mark_ended(dir: &Path, file: &str) -> io::Result<()> {
+    let path = dir.join(file);
+    let text = fs::read_to_string(&path)?;
+    write_atomically(&path, playlist::with_endlist(&text).as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temp file in the same dir and a rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    fs::rename(&tmp, path)
+}
+
+/// Unix time in seconds with fractions.
+pub(crate) fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
