@@ -571,3 +571,29 @@ fn publish_view_record_end_and_sweep() {
     );
     assert!(record(&stack, &["list"]).contains(&r2));
 }
+
+#[test]
+fn a_publisher_restart_is_a_discontinuity_in_the_recording() {
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let stack = live_stack(sockets.path(), &[]);
+    let mut first = publish(&stack, "s3", "PUT", "320x240", 8, true);
+    wait_for(Duration::from_secs(30), "s3's first playlist", || {
+        live_playlist(&stack, "s3").filter(|t| !segments(t).is_empty())
+    });
+    let id = started_id(&record(&stack, &["start", "s3", "--from", "-4s"]));
+    assert!(first.wait().expect("first publisher").success());
+    // The same stream again: ffmpeg numbers from 0 and reuses the segment names.
+    let mut second = publish(&stack, "s3", "PUT", "320x240", 8, true);
+    assert!(second.wait().expect("second publisher").success());
+    let answer = record(&stack, &["stop", &id]);
+    let (total, text) = vod_duration(&stack, &id);
+    eprintln!("{answer}{text}");
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY").count(), 1, "{text}");
+    assert!(total >= 10.0, "{total} s:\n{text}");
+    // ffmpeg's HLS reader does not reset timestamps at a discontinuity (its null muxer
+    // then refuses the restarted DTS), so each segment is decoded on its own.
+    for (_, uri) in segments(&text) {
+        let errors = ffmpeg_reads(&stack, &format!("/i/recordings/{id}/{uri}"), &[]);
+        assert!(errors.trim().is_empty(), "{id}/{uri}: {errors}");
+    }
+}
