@@ -410,6 +410,17 @@ impl Config {
         }
         self.token_auth.validate()?;
         self.live.validate()?;
+        if self.live.enabled {
+            let live = crate::live::LIVE_PREFIX;
+            for (key, prefix) in prefixes {
+                if formats::overlap(prefix, live) {
+                    return invalid(
+                        key,
+                        "must not equal or lie beneath /live while live is enabled",
+                    );
+                }
+            }
+        }
         let input = &self.input_cache.root;
         if input.starts_with(&self.cache_root)
             || self.cache_root.starts_with(input)

@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The live dir's name under the cache root (also the URL prefix, `/live`).
+/// The live dir's name under the cache root, and the URL prefix nginx serves it at
+/// (`root` is the cache root, so the two are one name).
 pub const LIVE_DIR: &str = "live";
+pub const LIVE_PREFIX: &str = "/live";
 /// A file that tells the cache sweep's walk a directory is not cache entries.
 pub const NOT_CACHE_MARK: &str = ".casterpak-not-cache";
 /// How often the worker looks at live streams and recordings.

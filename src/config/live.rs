@@ -183,6 +183,10 @@ mod tests {
                 "live.post_socket",
             ),
             ("enable = true".into(), "enable"),
+            (
+                format!("enabled = true\n{TOKEN}\n[formats]\ncmaf_prefix = \"/live\""),
+                "formats.cmaf_prefix",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(&format!("[live]\n{text}"))

@@ -8,8 +8,7 @@ use super::quoted;
 use crate::config::Config;
 use std::fmt::Write;
 
-/// URL prefix of live streams; files live in `<cache_root>/live` (nginx's `root`).
-pub const PREFIX: &str = "/live";
+use crate::live::LIVE_PREFIX as PREFIX;
 
 /// What nginx accepts as a live path: `/live/<stream>/<file>`, a stream of letters,
 /// digits, `_`, `-`, a file name that does not start with a dot. Checked on `$uri`
@@ -79,6 +78,8 @@ pub fn location(config: &Config, out: &mut String) {
         "    # Live: publishers write with the ingest token, viewers read (issue 14).\n\
          \x20   location ^~ {PREFIX}/ {{\n\
          {common}\
+         \x20       add_header Cache-Control $casterpak_live_cache_control;\n\
+         \x20       add_header Access-Control-Allow-Origin \"*\" always;\n\
          \x20       if ($casterpak_live_gate = unauthorized) {{\n\
          \x20           add_header WWW-Authenticate \"Bearer\" always;\n\
          \x20           return 401;\n\
@@ -146,12 +147,12 @@ fn common(config: &Config) -> String {
          \x20       dav_methods PUT DELETE;\n\
          \x20       create_full_put_path on;\n\
          \x20       dav_access user:rw group:r all:r;\n\
+         \x20       # Playlists are replaced every segment: a kept descriptor would serve the old one.\n\
+         \x20       open_file_cache off;\n\
          \x20       if ($uri !~ \"{PATH_PATTERN}\") {{\n\
          \x20           return 400;\n\
          \x20       }}\n\
-         {types}\
-         \x20       add_header Cache-Control $casterpak_live_cache_control;\n\
-         \x20       add_header Access-Control-Allow-Origin \"*\" always;\n",
+         {types}",
         root = quoted(&cache_root),
         body = quoted(&format!("{cache_root}/.casterpak-live-body")),
         max = config.live.max_body_bytes,

@@ -82,6 +82,11 @@ fn example_config_is_the_default_config() {
         "connect_timeout_secs",
         "read_timeout_secs",
         "retries",
+        "ingest_token",
+        "ended_after_secs",
+        "live_ttl_secs",
+        "ended_ttl_secs",
+        "post_socket",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
