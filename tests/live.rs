@@ -597,3 +597,76 @@ fn a_publisher_restart_is_a_discontinuity_in_the_recording() {
         assert!(errors.trim().is_empty(), "{id}/{uri}: {errors}");
     }
 }
+
+#[test]
+fn a_master_over_two_renditions_is_viewed_recorded_and_swept() {
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let stack = live_stack(sockets.path(), &["ended_ttl_secs = 1"]);
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine", "-t", "12"])
+        .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=160:120[b2]"])
+        .args(["-map", "[a]", "-map", "[b2]", "-map", "1:a", "-map", "1:a"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-f", "hls", "-hls_time", "2", "-hls_list_size", "4"])
+        .args(["-hls_flags", "delete_segments"])
+        .args([
+            "-var_stream_map",
+            "v:0,a:0 v:1,a:1",
+            "-master_pl_name",
+            "master.m3u8",
+        ])
+        .args(["-method", "PUT", "-headers", &format!("{}\r\n", bearer())])
+        .arg(stack.url("/live/s4/index_%v.m3u8"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn ffmpeg");
+    let master = wait_for(
+        Duration::from_secs(30),
+        "s4's master and media playlists",
+        || {
+            let r = stack.get("/live/s4/master.m3u8");
+            let ready = r.status == 200
+                && variants(&r.text())
+                    .iter()
+                    .all(|(_, uri)| stack.get(&format!("/live/s4/{uri}")).status == 200);
+            ready.then(|| r.text())
+        },
+    );
+    let uris: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(uris, ["index_0.m3u8", "index_1.m3u8"], "{master}");
+    ffmpeg_reads(&stack, "/live/s4/master.m3u8", &["-t", "2"]);
+    let id = started_id(&record(&stack, &["start", "s4", "--from", "-4s"]));
+    assert!(publisher.wait().expect("publisher").success());
+    record(&stack, &["stop", &id]);
+    let (total, text) = vod_duration(&stack, &id);
+    assert!(total >= 6.0, "{total} s\n{text}");
+    let errors = ffmpeg_reads(&stack, &format!("/i/recordings/{id}/master.m3u8"), &[]);
+    assert!(errors.trim().is_empty(), "{id}: {errors}");
+    // Both renditions ended (the publisher's own ENDLIST); the master never ends.
+    for uri in &uris {
+        assert!(stack
+            .get(&format!("/live/s4/{uri}"))
+            .text()
+            .contains("#EXT-X-ENDLIST"));
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = stack.casterpak(&["--sweep"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(published(&stack), Vec::<PathBuf>::new());
+    ffmpeg_reads(&stack, &format!("/i/recordings/{id}/master.m3u8"), &[]);
+}

@@ -21,6 +21,8 @@ pub struct LivePlaylist {
     pub ended: bool,
     /// A master playlist (variants), not a media playlist.
     pub master: bool,
+    /// A master's variant URIs, in order.
+    pub variants: Vec<String>,
 }
 
 /// Reads a media playlist; `None` when the text is not a playlist at all. Unknown
@@ -54,7 +56,9 @@ pub fn parse(text: &str) -> Option<LivePlaylist> {
         } else if line.starts_with("#EXT-X-STREAM-INF:") {
             list.master = true;
         } else if !line.is_empty() && !line.starts_with('#') {
-            if let Some(duration) = duration.take() {
+            if list.master && duration.is_none() {
+                list.variants.push(line.to_string());
+            } else if let Some(duration) = duration.take() {
                 let sequence = list.media_sequence + list.segments.len() as u64;
                 list.segments.push(LiveSegment {
                     sequence,

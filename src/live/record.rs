@@ -19,7 +19,8 @@ use std::time::SystemTime;
 /// The recordings dir's name under the URL prefix's cache dir.
 pub const RECORDINGS: &str = "recordings";
 const STATE: &str = ".recording.json";
-/// The live media playlist a recording follows (ffmpeg's `-f hls` default output name).
+/// The live media playlist a recording follows: ffmpeg's usual output name, else
+/// the first variant of the stream's master (several renditions: `-master_pl_name`).
 const LIVE_PLAYLIST: &str = "index.m3u8";
 pub const MEDIA_PLAYLIST: &str = "index_0_av.m3u8";
 pub const MASTER_PLAYLIST: &str = "master.m3u8";
@@ -122,6 +123,8 @@ pub fn valid_id(id: &str) -> bool {
 struct State {
     id: String,
     stream: String,
+    /// The media playlist followed, a file name in the stream's dir.
+    playlist: String,
     /// Unix seconds: segments that end after it are kept.
     from: f64,
     /// Unix seconds: set at stop; segments starting before it were kept.
@@ -166,11 +169,11 @@ fn start(
         Some(f) => parse_from(f, now_secs)?,
         None => now_secs,
     };
-    if !live.join(stream).join(LIVE_PLAYLIST).is_file() {
+    let Some(followed) = followed_playlist(&live.join(stream)) else {
         return Err(format!(
-            "stream {stream:?} is not publishing ({LIVE_PLAYLIST} missing)"
+            "stream {stream:?} is not publishing (no media playlist)"
         ));
-    }
+    };
     let base = format!("{stream}-{}", now_secs as u64);
     let mut id = base.clone();
     let mut n = 1;
@@ -188,6 +191,7 @@ fn start(
     let mut state = State {
         id: id.clone(),
         stream: stream.to_string(),
+        playlist: followed,
         from,
         stop: None,
         last_sequence: None,
@@ -309,11 +313,32 @@ fn recording_dirs(recordings: &Path) -> Vec<(String, std::path::PathBuf)> {
     out
 }
 
+/// `index.m3u8` when there is one, else the first variant (a plain file name beside
+/// it) of the first master in the stream's dir.
+fn followed_playlist(stream_dir: &Path) -> Option<String> {
+    if stream_dir.join(LIVE_PLAYLIST).is_file() {
+        return Some(LIVE_PLAYLIST.to_string());
+    }
+    let mut names: Vec<String> = fs::read_dir(stream_dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|i| i.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".m3u8") && playlist::plain_file_name(n))
+        .collect();
+    names.sort();
+    names.iter().find_map(|name| {
+        let list = playlist::parse(&fs::read_to_string(stream_dir.join(name)).ok()?)?;
+        list.variants
+            .into_iter()
+            .find(|v| playlist::plain_file_name(v) && stream_dir.join(v).is_file())
+    })
+}
+
 /// Links the live playlist's segments that lie within the recording's times and
 /// were not taken yet. A segment's file was renamed into place by nginx when its
 /// upload ended, so its mtime is its end on the wall clock.
 fn take_new(state: &mut State, stream_dir: &Path, dir: &Path) -> io::Result<()> {
-    let text = match fs::read_to_string(stream_dir.join(LIVE_PLAYLIST)) {
+    let text = match fs::read_to_string(stream_dir.join(&state.playlist)) {
         Ok(t) => t,
         // Between a publisher's restart and its first playlist: nothing new.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
