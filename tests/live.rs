@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "test-ingest-token-0123456789";
+// With `.` and `+`, which the nginx side must match literally.
+const TOKEN: &str = "test.ingest+token/0123456789=~_-";
 
 /// A stack with `[live]` on; the POST relay's socket in `socket_dir`.
 fn live_stack(socket_dir: &Path, extra: &[&str]) -> Stack {

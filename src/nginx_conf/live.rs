@@ -32,28 +32,26 @@ pub fn http_level(config: &Config, out: &mut String) {
         }
     }
     out.push_str("}\n");
-    let bearer = format!("Bearer {}", live.ingest_token);
+    // A regex key: map hashes exact keys, and a long token would overflow nginx's
+    // default map_hash_bucket_size (64), which an included block cannot raise.
+    let token = regex_literal(&live.ingest_token);
     let _ = write!(
         out,
-        "# Method, address, credential -> what /live/ does with the request.\n\
-         map \"$request_method $casterpak_live_addr $http_authorization\" $casterpak_live_gate {{\n\
+        "# The ingest credential (live.ingest_token), then method, address, credential ->\n\
+         # what /live/ does with the request.\n\
+         map $http_authorization $casterpak_live_token {{\n\
+         \x20   default 0;\n\
+         \x20   \"~^Bearer {token}$\" 1;\n\
+         }}\n\
+         map \"$request_method $casterpak_live_addr $casterpak_live_token\" $casterpak_live_gate {{\n\
          \x20   default refuse;\n\
          \x20   \"~^(GET|HEAD) \" read;\n\
-         \x20   \"~^(PUT|DELETE|POST) \" unauthorized;\n"
+         \x20   \"~^(PUT|DELETE|POST) [01] 0$\" unauthorized;\n\
+         \x20   \"~^(PUT|DELETE|POST) 0 1$\" forbidden;\n\
+         \x20   \"PUT 1 1\" write;\n\
+         \x20   \"DELETE 1 1\" write;\n\
+         \x20   \"POST 1 1\" relay;\n"
     );
-    for method in ["PUT", "DELETE", "POST"] {
-        let verdict = if method == "POST" { "relay" } else { "write" };
-        let _ = writeln!(
-            out,
-            "    {} {verdict};",
-            quoted(&format!("{method} 1 {bearer}"))
-        );
-        let _ = writeln!(
-            out,
-            "    {} forbidden;",
-            quoted(&format!("{method} 0 {bearer}"))
-        );
-    }
     let _ = write!(
         out,
         "}}\n\
@@ -101,6 +99,18 @@ pub fn location(config: &Config, out: &mut String) {
          \x20   }}\n\n",
         common = common(config),
     );
+}
+
+/// The token as a regex matching only itself (its characters: letters, digits, `-._~+/=`).
+fn regex_literal(token: &str) -> String {
+    let mut out = String::with_capacity(token.len() * 2);
+    for c in token.chars() {
+        if c == '.' || c == '+' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The loopback server that takes the relayed POSTs as PUTs. Reachable only through
@@ -183,21 +193,26 @@ mod tests {
     fn gate_needs_the_token_and_the_address() {
         let text = crate::nginx_conf::server_block(&live_config());
         assert!(text.contains("    10.0.0.0/8 1;\n"), "{text}");
+        assert!(text.contains("\"~^Bearer 0123456789abcdef$\" 1;"), "{text}");
+        assert!(text.contains("\"PUT 1 1\" write;"), "{text}");
+        assert!(text.contains("\"POST 1 1\" relay;"), "{text}");
         assert!(
-            text.contains("\"PUT 1 Bearer 0123456789abcdef\" write;"),
+            text.contains("\"~^(PUT|DELETE|POST) 0 1$\" forbidden;"),
             "{text}"
         );
         assert!(
-            text.contains("\"PUT 0 Bearer 0123456789abcdef\" forbidden;"),
+            text.contains("\"~^(PUT|DELETE|POST) [01] 0$\" unauthorized;"),
             "{text}"
         );
-        assert!(
-            text.contains("\"POST 1 Bearer 0123456789abcdef\" relay;"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\"~^(PUT|DELETE|POST) \" unauthorized;"),
-            "{text}"
+        // No map key holds the token: exact keys are hashed in 64-byte buckets.
+        assert!(!text.contains("\"PUT 1 Bearer"), "{text}");
+    }
+
+    #[test]
+    fn token_is_a_literal_in_its_regex() {
+        assert_eq!(
+            super::regex_literal("a.b+c/d=e~f-g_h"),
+            "a\\.b\\+c/d=e~f-g_h"
         );
     }
 
