@@ -114,6 +114,12 @@ fn ingest_is_gated_and_names_are_checked() {
         send(port, "PUT", b"/live/s1/index.m3u8", &[wrong], body),
         401
     );
+    // The token's `.` is a literal dot, not any character.
+    let dotless = format!("Authorization: Bearer {}", TOKEN.replace('.', "X"));
+    assert_eq!(
+        send(port, "PUT", b"/live/s1/index.m3u8", &[&dotless], body),
+        401
+    );
     assert_eq!(send(port, "POST", b"/live/s1/index.m3u8", &[], body), 401);
     assert_eq!(send(port, "DELETE", b"/live/s1/index.m3u8", &[], b""), 401);
     assert_eq!(published(&stack), Vec::<PathBuf>::new());
