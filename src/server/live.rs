@@ -114,5 +114,13 @@ mod tests {
         assert!(is_recording_path(b"/i/recordings/s1-5/master.m3u8", "/i"));
         assert!(!is_recording_path(b"/i/recordings.mp4/master.m3u8", "/i"));
         assert!(!is_recording_path(b"/c/recordings/x", "/i"));
+        // nginx's hits on recordings name no cache entry: the sweep never sees them.
+        for file in ["master.m3u8", "index_0_av.m3u8", "seg3.ts"] {
+            let uri = format!("/i/recordings/s1-5/{file}");
+            assert_eq!(
+                crate::url::keys_for_hit(uri.as_bytes(), "/i", 4096),
+                Vec::<String>::new()
+            );
+        }
     }
 }
