@@ -497,6 +497,25 @@ fn publish_view_record_end_and_sweep() {
         let _ = e.read_to_string(&mut s1_err);
     }
     assert!(s1_status.success(), "publisher s1: {s1_err}");
+    // ffmpeg's delete_segments DELETEs (with an empty chunked body, which dav alone
+    // refuses with 415) reached dav through the relay: 204, or 404 for the segments the
+    // mid-stream sweep removed first.
+    let access =
+        std::fs::read_to_string(stack.nginx_prefix.join("logs/access.log")).expect("access log");
+    let deletes: Vec<&str> = access
+        .lines()
+        .filter(|l| l.contains("\"DELETE /live/s1/"))
+        .collect();
+    assert!(
+        deletes.iter().any(|l| l.contains("\" 204 ")),
+        "no DELETE done: {deletes:#?}"
+    );
+    assert!(
+        deletes
+            .iter()
+            .all(|l| l.contains("\" 204 ") || l.contains("\" 404 ")),
+        "{deletes:#?}"
+    );
     for stream in ["s1", "s2"] {
         wait_for(
             Duration::from_secs(30),

@@ -49,8 +49,14 @@ pub fn http_level(config: &Config, out: &mut String) {
          \x20   \"~^(PUT|DELETE|POST) [01] 0$\" unauthorized;\n\
          \x20   \"~^(PUT|DELETE|POST) 0 1$\" forbidden;\n\
          \x20   \"PUT 1 1\" write;\n\
-         \x20   \"DELETE 1 1\" write;\n\
-         \x20   \"POST 1 1\" relay;\n"
+         \x20   \"DELETE 1 1\" relay;\n\
+         \x20   \"POST 1 1\" relay;\n\
+         }}\n\
+         # What the relay is asked: dav has no POST, and refuses a DELETE with a body\n\
+         # (ffmpeg's delete_segments sends an empty chunked one; nginx relays it without).\n\
+         map $request_method $casterpak_live_relay_method {{\n\
+         \x20   default PUT;\n\
+         \x20   DELETE DELETE;\n"
     );
     let _ = write!(
         out,
@@ -89,11 +95,14 @@ pub fn location(config: &Config, out: &mut String) {
          \x20           add_header Allow \"GET, HEAD, PUT, DELETE, POST\" always;\n\
          \x20           return 405;\n\
          \x20       }}\n\
-         \x20       # dav has no POST (ffmpeg -method POST): the loopback relay makes it a PUT.\n\
+         \x20       # POST (ffmpeg -method POST) and DELETE go through the loopback relay, as PUT\n\
+         \x20       # and as a DELETE without a body (see $casterpak_live_relay_method).\n\
          \x20       if ($casterpak_live_gate = relay) {{\n\
          \x20           proxy_pass {relay};\n\
          \x20       }}\n\
-         \x20       proxy_method PUT;\n\
+         \x20       proxy_method $casterpak_live_relay_method;\n\
+         \x20       # ffmpeg hangs up before reading some answers: finish the write anyway.\n\
+         \x20       proxy_ignore_client_abort on;\n\
          \x20       proxy_http_version 1.1;\n\
          \x20       proxy_set_header Host $http_host;\n\
          \x20   }}\n\n",
@@ -134,7 +143,7 @@ pub fn relay_server(config: &Config, out: &mut String) {
          \x20       if ($http_authorization != {bearer}) {{\n\
          \x20           return 401;\n\
          \x20       }}\n\
-         \x20       if ($request_method != PUT) {{\n\
+         \x20       if ($request_method !~ ^(PUT|DELETE)$) {{\n\
          \x20           return 405;\n\
          \x20       }}\n\
          \x20   }}\n\
@@ -226,6 +235,8 @@ mod tests {
         assert!(block.contains("client_max_body_size 4096;"));
         assert!(block.contains("dav_methods PUT DELETE;"));
         assert!(block.contains("proxy_pass http://unix:/run/casterpak/live-post.sock:;"));
+        assert!(block.contains("proxy_method $casterpak_live_relay_method;"));
+        assert!(text.contains("\"DELETE 1 1\" relay;"), "{text}");
         assert!(text.contains("listen unix:/run/casterpak/live-post.sock;"));
     }
 
