@@ -325,7 +325,10 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
                 quoted(www)
             );
         }
-        None => out.push_str("    # Nothing else reaches the worker.\n    location / {\n        return 404;\n    }\n"),
+        None => out.push_str(
+            "    # Nothing else reaches the worker, and nothing else is writable.\n    location / {\n        \
+             if ($request_method !~ ^(GET|HEAD)$) {\n            return 405;\n        }\n        return 404;\n    }\n",
+        ),
     }
     out.push_str("}\n");
 }
