@@ -14,7 +14,7 @@ use crate::config::Config;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,6 +72,11 @@ impl Live {
         };
         for dir in [&live.root, &live.recordings] {
             fs::create_dir_all(dir)?;
+        }
+        // nginx (another user, in one group with the worker) makes the stream dirs:
+        // group-writable, and setgid so they and their files keep the live dir's group.
+        fs::set_permissions(&live.root, fs::Permissions::from_mode(0o2775))?;
+        for dir in [&live.root, &live.recordings] {
             let mark = dir.join(NOT_CACHE_MARK);
             if !mark.exists() {
                 fs::write(

@@ -165,7 +165,9 @@ fn common(config: &Config) -> String {
          \x20       client_max_body_size {max};\n\
          \x20       dav_methods PUT DELETE;\n\
          \x20       create_full_put_path on;\n\
-         \x20       dav_access user:rw group:r all:r;\n\
+         \x20       # Group write: the worker (in nginx's group) appends ENDLIST, deletes in the\n\
+         \x20       # sweep and hard-links into recordings, which needs read and write access.\n\
+         \x20       dav_access user:rw group:rw all:r;\n\
          \x20       # Playlists are replaced every segment: a kept descriptor would serve the old one.\n\
          \x20       open_file_cache off;\n\
          \x20       if ($uri !~ \"{PATH_PATTERN}\") {{\n\
