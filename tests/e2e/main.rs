@@ -15,6 +15,7 @@ mod forms;
 mod freshness;
 mod hostile;
 mod limits;
+mod live;
 mod methods;
 mod nginx_conf;
 mod origin;

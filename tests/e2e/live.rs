@@ -3,9 +3,7 @@
 //! reads the live playlist and the recordings, the worker marks ended streams, records
 //! and sweeps.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
