@@ -11,10 +11,11 @@ pub mod playlist;
 pub mod record;
 
 use crate::config::Config;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::hitlog::tail::LogTail;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,6 +26,8 @@ pub const LIVE_DIR: &str = "live";
 pub const LIVE_PREFIX: &str = "/live";
 /// A file that tells the cache sweep's walk a directory is not cache entries.
 pub const NOT_CACHE_MARK: &str = ".casterpak-not-cache";
+/// The worker truncates the ingest feed past this (it reads it every second).
+const INGEST_LOG_MAX_BYTES: u64 = 16 << 20;
 /// How often the worker looks at live streams and recordings.
 pub const TICK: Duration = Duration::from_secs(1);
 
@@ -35,8 +38,11 @@ pub struct LiveStats {
     pub streams_ended: u64,
     /// Segment files on disk per stream.
     pub segments: BTreeMap<String, u64>,
-    /// Bytes of segment files first seen by a tick, since the worker started.
+    /// Request bytes of the writes nginx accepted (its ingest feed), since the worker
+    /// started.
     pub ingest_bytes: u64,
+    /// Accepted writes (2xx) in the ingest feed, since the worker started.
+    pub ingest_requests: u64,
     pub recordings_active: u64,
     pub recordings_done: u64,
 }
@@ -53,8 +59,8 @@ pub struct Live {
     recordings: PathBuf,
     config: crate::config::LiveConfig,
     stats: Mutex<LiveStats>,
-    /// Segment inodes seen per stream at the last tick (to count new bytes once).
-    seen: Mutex<HashMap<String, HashSet<u64>>>,
+    /// nginx's ingest feed (`live.ingest_log`); None when it cannot be opened.
+    ingest: Mutex<Option<LogTail>>,
     /// Recording commands and ticks one at a time (all on blocking threads).
     recorder: Mutex<()>,
 }
@@ -67,7 +73,11 @@ impl Live {
             recordings: recordings_root(config),
             config: config.live.clone(),
             stats: Mutex::new(LiveStats::default()),
-            seen: Mutex::new(HashMap::new()),
+            ingest: Mutex::new(
+                LogTail::open_at_end(&config.live.ingest_log, INGEST_LOG_MAX_BYTES)
+                    .map_err(|e| log::warn!("live: ingest log: {e} (no ingest metrics)"))
+                    .ok(),
+            ),
             recorder: Mutex::new(()),
         };
         for dir in [&live.root, &live.recordings] {
@@ -96,7 +106,6 @@ impl Live {
     /// active recordings take new segments, counts.
     pub fn tick(&self, now: SystemTime) {
         let mut stats = LiveStats::default();
-        let mut seen_now = HashMap::new();
         let ended_after = Duration::from_secs(self.config.ended_after_secs);
         for (name, dir) in stream_dirs(&self.root) {
             let stream = match Stream::read(&dir) {
@@ -123,23 +132,24 @@ impl Live {
             stats
                 .segments
                 .insert(name.clone(), stream.segment_files.len() as u64);
-            let inodes: HashSet<u64> = stream.segment_files.iter().map(|f| f.ino).collect();
-            seen_now.insert(name, (inodes, stream.segment_files));
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut new_bytes = 0u64;
-        let mut next = HashMap::new();
-        for (name, (inodes, files)) in seen_now {
-            let before = seen.get(&name);
-            for file in &files {
-                if !before.is_some_and(|b| b.contains(&file.ino)) {
-                    new_bytes = new_bytes.saturating_add(file.bytes);
+        let (mut new_bytes, mut new_requests) = (0u64, 0u64);
+        if let Some(tail) = self
+            .ingest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            let read = tail.read_new(&mut |line| {
+                if let Some(bytes) = accepted_write_bytes(line) {
+                    new_bytes = new_bytes.saturating_add(bytes);
+                    new_requests += 1;
                 }
+            });
+            if let Err(e) = read {
+                log::warn!("live: reading the ingest log: {e}");
             }
-            next.insert(name, inodes);
         }
-        *seen = next;
-        drop(seen);
         {
             let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
             let (active, done) = record::tick(&self.root, &self.recordings, now);
@@ -148,6 +158,7 @@ impl Live {
         }
         let mut last = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.ingest_bytes = last.ingest_bytes.saturating_add(new_bytes);
+        stats.ingest_requests = last.ingest_requests.saturating_add(new_requests);
         *last = stats;
     }
 
@@ -156,6 +167,17 @@ impl Live {
         let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
         record::run(command, &self.root, &self.recordings, now)
     }
+}
+
+/// An ingest feed line (`$request_method $status $request_length $uri`, nginx's
+/// `casterpak_ingest` format) → the request's bytes when the write was accepted (pure).
+pub fn accepted_write_bytes(line: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut fields = text.splitn(4, ' ');
+    let (_method, status, bytes) = (fields.next()?, fields.next()?, fields.next()?);
+    fields.next().filter(|uri| uri.starts_with(LIVE_PREFIX))?;
+    (status.len() == 3 && status.starts_with('2')).then_some(())?;
+    bytes.parse().ok()
 }
 
 /// `<cache_root>/live`.
@@ -257,8 +279,6 @@ struct Media {
 struct SegmentFile {
     name: String,
     mtime: SystemTime,
-    bytes: u64,
-    ino: u64,
 }
 
 struct Stream {
@@ -303,12 +323,7 @@ impl Stream {
                     });
                 }
             } else {
-                stream.segment_files.push(SegmentFile {
-                    name,
-                    mtime,
-                    bytes: meta.len(),
-                    ino: meta.ino(),
-                });
+                stream.segment_files.push(SegmentFile { name, mtime });
             }
         }
         Ok(stream)
@@ -347,4 +362,31 @@ pub(crate) fn unix_secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_write_bytes;
+
+    #[test]
+    fn ingest_lines_count_accepted_writes() {
+        assert_eq!(
+            accepted_write_bytes(b"PUT 201 184512 /live/s1/index3.ts"),
+            Some(184512)
+        );
+        assert_eq!(
+            accepted_write_bytes(b"POST 204 410 /live/s1/index.m3u8"),
+            Some(410)
+        );
+        for refused in [
+            &b"PUT 413 70000 /live/s1/index3.ts"[..],
+            b"PUT 400 12 /live/s 1/x",
+            b"PUT 201 x /live/s1/a.ts",
+            b"PUT 201 12 /i/a.ts",
+            b"PUT 201",
+            b"\xff 201 1 /live/a/b",
+        ] {
+            assert_eq!(accepted_write_bytes(refused), None, "{refused:?}");
+        }
+    }
 }

@@ -323,9 +323,15 @@ pub fn live_text(stats: &crate::live::LiveStats) -> String {
         ),
         (
             "casterpak_live_ingest_bytes_total",
-            "Bytes of live segments that arrived (as the live tick saw them)",
+            "Request bytes of the live writes nginx accepted (its ingest feed)",
             "counter",
             stats.ingest_bytes,
+        ),
+        (
+            "casterpak_live_ingest_requests_total",
+            "Live writes nginx accepted (PUT, POST, DELETE answered 2xx)",
+            "counter",
+            stats.ingest_requests,
         ),
         (
             "casterpak_recordings_active",

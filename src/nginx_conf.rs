@@ -312,7 +312,7 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
         token_filled = token::filled_playlists(config),
     );
     formats::add_locations(config, out);
-    live::location(config, out);
+    live::location(config, access_log, out);
     match www {
         Some(www) => {
             let _ = write!(

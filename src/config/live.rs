@@ -28,6 +28,9 @@ pub struct LiveConfig {
     pub segment_max_age_secs: u64,
     /// Unix socket of nginx's loopback server that turns ffmpeg's POST into a dav PUT.
     pub post_socket: PathBuf,
+    /// File nginx appends a line to per accepted write under `/live/` (method, status,
+    /// request bytes, path); the worker reads it for the ingest metrics.
+    pub ingest_log: PathBuf,
 }
 
 impl Default for LiveConfig {
@@ -43,6 +46,7 @@ impl Default for LiveConfig {
             playlist_max_age_secs: 1,
             segment_max_age_secs: 600,
             post_socket: PathBuf::from("/run/casterpak/live-post.sock"),
+            ingest_log: PathBuf::from("/run/casterpak/live-ingest.log"),
         }
     }
 }
@@ -90,16 +94,21 @@ impl LiveConfig {
                 return invalid(key, "must be at least 1");
             }
         }
-        let socket = self.post_socket.to_string_lossy();
-        if !self.post_socket.is_absolute()
-            || socket
-                .chars()
-                .any(|c| c.is_whitespace() || "\"';{}$\\".contains(c))
-        {
-            return invalid(
-                "live.post_socket",
-                "must be an absolute path without spaces, quotes, ';', '{', '}', '$' or '\\'",
-            );
+        for (key, path) in [
+            ("live.post_socket", &self.post_socket),
+            ("live.ingest_log", &self.ingest_log),
+        ] {
+            let text = path.to_string_lossy();
+            if !path.is_absolute()
+                || text
+                    .chars()
+                    .any(|c| c.is_whitespace() || "\"';{}$\\".contains(c))
+            {
+                return invalid(
+                    key,
+                    "must be an absolute path without spaces, quotes, ';', '{', '}', '$' or '\\'",
+                );
+            }
         }
         Ok(())
     }
@@ -183,6 +192,10 @@ mod tests {
                 "live.post_socket",
             ),
             ("enable = true".into(), "enable"),
+            (
+                format!("enabled = true\n{TOKEN}\ningest_log = \"/a b.log\""),
+                "live.ingest_log",
+            ),
             (
                 format!("enabled = true\n{TOKEN}\n[formats]\ncmaf_prefix = \"/live\""),
                 "formats.cmaf_prefix",

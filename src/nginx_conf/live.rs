@@ -56,7 +56,14 @@ pub fn http_level(config: &Config, out: &mut String) {
          # (ffmpeg's delete_segments sends an empty chunked one; nginx relays it without).\n\
          map $request_method $casterpak_live_relay_method {{\n\
          \x20   default PUT;\n\
-         \x20   DELETE DELETE;\n"
+         \x20   DELETE DELETE;\n\
+         }}\n\
+         # Ingest feed: one line per write let through, read by the worker (metrics).\n\
+         log_format casterpak_ingest '$request_method $status $request_length $uri';\n\
+         map $casterpak_live_gate $casterpak_live_logged {{\n\
+         \x20   default 0;\n\
+         \x20   write 1;\n\
+         \x20   relay 1;\n"
     );
     let _ = write!(
         out,
@@ -72,7 +79,7 @@ pub fn http_level(config: &Config, out: &mut String) {
 }
 
 /// The `/live/` location of the public server.
-pub fn location(config: &Config, out: &mut String) {
+pub fn location(config: &Config, access_log: &str, out: &mut String) {
     if !config.live.enabled {
         return;
     }
@@ -105,8 +112,12 @@ pub fn location(config: &Config, out: &mut String) {
          \x20       proxy_ignore_client_abort on;\n\
          \x20       proxy_http_version 1.1;\n\
          \x20       proxy_set_header Host $http_host;\n\
+         \x20       # Both logs: an access_log here replaces the inherited one.\n\
+         \x20       {access_log}\n\
+         \x20       access_log {ingest_log} casterpak_ingest buffer=16k flush=1s if=$casterpak_live_logged;\n\
          \x20   }}\n\n",
         common = common(config),
+        ingest_log = quoted(&config.live.ingest_log.to_string_lossy()),
     );
 }
 

@@ -87,6 +87,7 @@ fn example_config_is_the_default_config() {
         "live_ttl_secs",
         "ended_ttl_secs",
         "post_socket",
+        "ingest_log",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),

@@ -99,6 +99,7 @@ script = "$ROOT/nginx/casterpak-token.js"
 enabled = true
 ingest_token = "$LIVE_TOKEN"
 post_socket = "$TMP/live-post.sock"
+ingest_log = "$TMP/live-ingest.log"
 EOF
   # With [live], nginx makes its body temp dir inside the cache root at start.
   mkdir -p "$TMP/cache"

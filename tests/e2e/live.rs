@@ -24,6 +24,13 @@ fn live_stack(socket_dir: &Path, extra: &[&str]) -> Stack {
                 "post_socket = {:?}",
                 socket_dir.join("post.sock").display().to_string()
             ),
+        )
+        .config(
+            "live",
+            &format!(
+                "ingest_log = {:?}",
+                socket_dir.join("ingest.log").display().to_string()
+            ),
         );
     for line in extra {
         b = b.config("live", line);
@@ -558,12 +565,36 @@ fn publish_view_record_end_and_sweep() {
             .any(|l| l.starts_with("casterpak_recordings 2")),
         "{metrics}"
     );
-    let ingest = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("casterpak_live_ingest_bytes_total "))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(ingest > 0, "{metrics}");
+    // Every file on disk came in through an accepted write, whose request (headers
+    // and body) nginx's ingest feed counted: the total is at least their size.
+    let on_disk: u64 = published(&stack)
+        .iter()
+        .filter_map(|p| std::fs::metadata(stack.cache_root.join("live").join(p)).ok())
+        .map(|m| m.len())
+        .sum();
+    let sample = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let metrics = wait_for(
+        Duration::from_secs(10),
+        "the ingest feed to be read",
+        || {
+            let text = stack.get("/_casterpak/metrics").text();
+            (sample(&text, "casterpak_live_ingest_bytes_total") >= on_disk).then_some(text)
+        },
+    );
+    eprintln!(
+        "ingest: {} requests, {} bytes; {on_disk} bytes on disk",
+        sample(&metrics, "casterpak_live_ingest_requests_total"),
+        sample(&metrics, "casterpak_live_ingest_bytes_total")
+    );
+    assert!(
+        sample(&metrics, "casterpak_live_ingest_requests_total") > 0,
+        "{metrics}"
+    );
 
     // After the ended TTL the sweep removes the streams; the recordings stay whole.
     std::thread::sleep(Duration::from_millis(1100));

@@ -78,11 +78,12 @@ fn live_block_passes_nginx_test() {
     let text = format!(
         "listen = {:?}\nhit_log = {:?}\ncache_root = {:?}\n[live]\nenabled = true\n\
          ingest_token = \"{token}\"\nallow = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
-         post_socket = {:?}\n",
+         post_socket = {:?}\ningest_log = {:?}\n",
         dir.path().join("worker.sock").display().to_string(),
         dir.path().join("hits.log").display().to_string(),
         dir.path().join("cache").display().to_string(),
         dir.path().join("post.sock").display().to_string(),
+        dir.path().join("logs/ingest.log").display().to_string(),
         // Long, with the characters a regex would read: the map must still build.
         token = "0123456789abcdef.+/=~-_".repeat(8),
     );
