@@ -85,7 +85,10 @@ impl Live {
         }
         // nginx (another user, in one group with the worker) makes the stream dirs:
         // group-writable, and setgid so they and their files keep the live dir's group.
-        fs::set_permissions(&live.root, fs::Permissions::from_mode(0o2775))?;
+        // Not fatal: nginx may have made the dir first (then it is its own to set).
+        if let Err(e) = fs::set_permissions(&live.root, fs::Permissions::from_mode(0o2775)) {
+            log::warn!("live: making {} group-writable: {e}", live.root.display());
+        }
         for dir in [&live.root, &live.recordings] {
             let mark = dir.join(NOT_CACHE_MARK);
             if !mark.exists() {
