@@ -3,6 +3,7 @@
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use std::path::{Path, PathBuf};
 
+mod record;
 mod token;
 
 const USAGE: &str = "\
@@ -14,6 +15,7 @@ USAGE:
     casterpak check-config [--config FILE]
     casterpak nginx-conf [--config FILE] [--standalone --listen 127.0.0.1:PORT --prefix DIR]
     casterpak purge PATH|PREFIX [--config FILE]       (PREFIX: ends in '/' or '*')
+    casterpak record start STREAM [--from UNIX|-SECS] | stop ID | list | delete ID [--config FILE]
     casterpak token --acl PATTERN[!PATTERN…] --window SECS [--start UNIX] [--key HEX] [--config FILE]
     casterpak --help | --version
 
@@ -49,6 +51,10 @@ pub enum Command {
         config: PathBuf,
         path: String,
     },
+    Record {
+        config: PathBuf,
+        command: crate::live::record::Command,
+    },
     Help,
     Version,
 }
@@ -67,6 +73,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         }
         if first == "purge" {
             return parse_purge(rest);
+        }
+        if first == "record" && !rest.iter().any(|a| a == "--help" || a == "-h") {
+            return record::parse(rest)
+                .map(|(config, command)| Command::Record { config, command });
         }
     }
     let mut mode: Option<&str> = None;
@@ -193,6 +203,10 @@ pub fn main() -> i32 {
         Command::Token(args) => token::run(&args),
         Command::Purge { config, path } => match load(&config) {
             Some(cfg) => crate::purge::run_cli(&cfg, &path),
+            None => 1,
+        },
+        Command::Record { config, command } => match load(&config) {
+            Some(cfg) => record::run(&cfg, command),
             None => 1,
         },
         Command::CheckConfig { config } => match load(&config) {

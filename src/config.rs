@@ -12,6 +12,8 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod live;
+pub use live::LiveConfig;
 mod token_auth;
 pub use token_auth::{Propagation, TokenAuthConfig};
 
@@ -51,6 +53,7 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub input_cache: InputCacheConfig,
     pub remote: RemoteConfig,
+    pub live: LiveConfig,
 }
 
 /// MSOD query features (`url::query`).
@@ -171,6 +174,7 @@ impl Default for Config {
             sources: Vec::new(),
             input_cache: InputCacheConfig::default(),
             remote: RemoteConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -405,6 +409,18 @@ impl Config {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
         self.token_auth.validate()?;
+        self.live.validate()?;
+        if self.live.enabled {
+            let live = crate::live::LIVE_PREFIX;
+            for (key, prefix) in prefixes {
+                if formats::overlap(prefix, live) {
+                    return invalid(
+                        key,
+                        "must not equal or lie beneath /live while live is enabled",
+                    );
+                }
+            }
+        }
         let input = &self.input_cache.root;
         if input.starts_with(&self.cache_root)
             || self.cache_root.starts_with(input)

@@ -34,6 +34,8 @@ pub enum ControlRequest {
         path: String,
     },
     Ping,
+    /// `casterpak record …` (live recordings).
+    Record(crate::live::record::Command),
 }
 
 impl ControlRequest {
@@ -46,6 +48,9 @@ impl ControlRequest {
             });
         }
         let words: Vec<&str> = text.split_ascii_whitespace().collect();
+        if let Some(("record", rest)) = words.split_first().map(|(w, r)| (*w, r)) {
+            return crate::live::record::Command::parse(rest).map(ControlRequest::Record);
+        }
         match words.as_slice() {
             ["sweep"] => Ok(ControlRequest::Sweep { dry_run: false }),
             ["sweep", "--dry-run"] => Ok(ControlRequest::Sweep { dry_run: true }),
@@ -63,6 +68,7 @@ impl ControlRequest {
             ControlRequest::Sweep { dry_run: true } => "sweep --dry-run".into(),
             ControlRequest::Purge { path } => format!("purge {path}"),
             ControlRequest::Ping => "ping".into(),
+            ControlRequest::Record(command) => format!("record {}", command.to_words()),
         }
     }
 }

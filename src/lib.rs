@@ -13,6 +13,7 @@ pub mod flight;
 pub mod freshness;
 pub mod hitlog;
 pub mod input_cache;
+pub mod live;
 pub mod metrics;
 pub mod mpd;
 pub mod nginx_conf;

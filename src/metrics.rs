@@ -305,8 +305,86 @@ impl Metrics {
     }
 }
 
+/// The live series (`[live]`), from what the last live tick counted.
+pub fn live_text(stats: &crate::live::LiveStats) -> String {
+    let mut out = String::new();
+    for (name, help, kind, value) in [
+        (
+            "casterpak_live_streams",
+            "Live streams publishing now",
+            "gauge",
+            stats.streams_live,
+        ),
+        (
+            "casterpak_live_streams_ended",
+            "Ended live streams not swept yet",
+            "gauge",
+            stats.streams_ended,
+        ),
+        (
+            "casterpak_live_ingest_bytes_total",
+            "Request bytes of the live writes nginx accepted (its ingest feed)",
+            "counter",
+            stats.ingest_bytes,
+        ),
+        (
+            "casterpak_live_ingest_requests_total",
+            "Live writes nginx accepted (PUT, POST, DELETE answered 2xx)",
+            "counter",
+            stats.ingest_requests,
+        ),
+        (
+            "casterpak_recordings_active",
+            "Recordings taking segments now",
+            "gauge",
+            stats.recordings_active,
+        ),
+        (
+            "casterpak_recordings",
+            "Stopped recordings kept",
+            "gauge",
+            stats.recordings_done,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let name = "casterpak_live_segments";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Segment files on disk per live stream\n# TYPE {name} gauge"
+    );
+    for (stream, n) in &stats.segments {
+        let _ = writeln!(out, "{name}{} {n}", labels(&[("stream", stream)]));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn renders_live_series() {
+        let mut stats = crate::live::LiveStats {
+            streams_live: 2,
+            ingest_bytes: 1234,
+            recordings_done: 1,
+            ..Default::default()
+        };
+        stats.segments.insert("s1".into(), 5);
+        let text = live_text(&stats);
+        for line in [
+            "casterpak_live_streams 2\n",
+            "casterpak_live_ingest_bytes_total 1234\n",
+            "casterpak_recordings 1\n",
+            "casterpak_live_segments{stream=\"s1\"} 5\n",
+            "# TYPE casterpak_live_ingest_bytes_total counter\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from {text}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -62,6 +62,7 @@ pub fn server_block(config: &Config) -> String {
         None,
         &mut out,
     );
+    live::relay_server(config, &mut out);
     out
 }
 
@@ -118,6 +119,7 @@ pub fn standalone_with(config: &Config, opts: &Standalone) -> String {
     let access_log = format!("access_log {};", inside("logs/access.log"));
     let www = format!("{prefix}/www");
     server(config, opts.listen, &access_log, Some(&www), &mut out);
+    live::relay_server(config, &mut out);
     out.push_str("}\n");
     out
 }
@@ -146,6 +148,7 @@ fn http_level(config: &Config, out: &mut String) {
         query_maps = QUERY_MAPS,
     );
     token::http_level(config, out);
+    live::http_level(config, out);
 }
 
 /// The MSOD query (`start`, `end`, `b`, `sd`; every other key ignored) → the file a
@@ -285,8 +288,8 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
          {cors}\
          \x20       return 503 \"evicted while being answered, retry\\n\";\n\
          \x20   }}\n\n\
-         \x20   # Worker health, readiness, Prometheus metrics and purge, from this host only.\n\
-         \x20   location ~ ^/_casterpak/(health|ready|metrics|purge)$ {{\n\
+         \x20   # Worker health, readiness, Prometheus metrics, purge and record, from this host only.\n\
+         \x20   location ~ ^/_casterpak/(health|ready|metrics|purge|record)$ {{\n\
          \x20       allow 127.0.0.1;\n\
          \x20       allow ::1;\n\
          \x20       deny all;\n\
@@ -309,6 +312,7 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
         token_filled = token::filled_playlists(config),
     );
     formats::add_locations(config, out);
+    live::location(config, access_log, out);
     match www {
         Some(www) => {
             let _ = write!(
@@ -321,7 +325,10 @@ fn server(config: &Config, listen: &str, access_log: &str, www: Option<&str>, ou
                 quoted(www)
             );
         }
-        None => out.push_str("    # Nothing else reaches the worker.\n    location / {\n        return 404;\n    }\n"),
+        None => out.push_str(
+            "    # Nothing else reaches the worker, and nothing else is writable.\n    location / {\n        \
+             if ($request_method !~ ^(GET|HEAD)$) {\n            return 405;\n        }\n        return 404;\n    }\n",
+        ),
     }
     out.push_str("}\n");
 }
@@ -397,6 +404,7 @@ fn quoted(text: &str) -> String {
 }
 
 mod formats;
+mod live;
 mod token;
 
 #[cfg(test)]

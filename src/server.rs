@@ -5,6 +5,7 @@
 
 mod cmaf;
 pub mod connections;
+pub mod live;
 pub mod scgi;
 pub mod scrape;
 
@@ -45,6 +46,8 @@ struct State {
     scrape: scrape::Sources,
     /// What `/_casterpak/purge` evicts with (the same as the control socket's purge).
     purge_with: (Arc<Store>, Cache),
+    /// The live recorder, when `[live]` is enabled.
+    live: Option<Arc<crate::live::Live>>,
     /// nginx sends the whole header block at once; a client slower than this is
     /// dropped, and an answer nginx does not take in this long is abandoned.
     header_timeout: Duration,
@@ -154,7 +157,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
         Some(check),
     )
     .map_err(ctx("hit_log"))?;
+    let live = live::start(&config)?;
+    let live_recorder = live.as_ref().map(|(l, _)| l.clone());
     let handler = crate::sweep::control_handler(store.clone(), cache.clone(), config.clone());
+    let handler = live::control_handler(handler, live_recorder.clone());
     let control =
         crate::control::serve(&config.control_socket, handler).map_err(ctx("control_socket"))?;
 
@@ -168,7 +174,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         connections.clone(),
         packager.clone(),
         store.clone(),
-    );
+    )
+    .with_live(live_recorder.clone());
     let state = Arc::new(State {
         config: config.clone(),
         packager,
@@ -177,6 +184,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         connections,
         scrape,
         purge_with: (store.clone(), cache.clone()),
+        live: live_recorder,
         header_timeout: Duration::from_secs(config.limits.scgi_header_timeout_secs),
     });
     let connections = accept_until_signal(listener, state.clone()).await;
@@ -193,6 +201,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let _ = hitlog.await;
     control.abort();
     let _ = control.await;
+    if let Some((_, tick)) = live {
+        tick.abort();
+    }
     let (flush_store, flush_cache) = (store.clone(), cache.clone());
     match tokio::task::spawn_blocking(move || flush(&flush_store, &flush_cache)).await {
         Ok(()) => {}
@@ -511,6 +522,31 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                 400
             };
             return text(status, &answer);
+        }
+        // `casterpak record` over HTTP, from localhost only (nginx's allow list).
+        b"/_casterpak/record" => {
+            let Some(recorder) = state.live.clone() else {
+                return text(404, "live is not enabled");
+            };
+            let query = uri.splitn(2, |&b| b == b'?').nth(1).unwrap_or_default();
+            let command = std::str::from_utf8(query)
+                .map_err(|_| "query is not UTF-8".to_string())
+                .and_then(live::command_from_query);
+            return match command {
+                Ok(command) => {
+                    let answer = live::answer(recorder, command).await;
+                    let status = if answer.starts_with("record:") {
+                        200
+                    } else {
+                        400
+                    };
+                    text(status, &answer)
+                }
+                Err(e) => text(400, &e),
+            };
+        }
+        _ if live::is_recording_path(path, &state.config.url_prefix) => {
+            return text(404, "no such recording file");
         }
         b"/_casterpak/metrics" => {
             return response(

@@ -219,6 +219,17 @@ pub fn run(
     if !dry_run {
         store.flush()?;
     }
+    if config.live.enabled {
+        // The clock itself, not `now` in whole seconds: live TTLs are a few seconds.
+        match crate::live::sweep(config, std::time::SystemTime::now(), dry_run) {
+            Ok(l) => log::info!(
+                "sweep: live: removed {} ended streams and {} segments out of their window",
+                l.streams,
+                l.segments
+            ),
+            Err(e) => log::error!("sweep: live: {e}"),
+        }
+    }
     if config
         .sources
         .iter()
@@ -377,6 +388,8 @@ pub fn control_handler(store: Arc<Store>, cache: Cache, config: Arc<Config>) -> 
                     return crate::purge::control_answer(store, cache, path).await
                 }
                 ControlRequest::Sweep { dry_run } => dry_run,
+                // The server routes these to the live recorder when live is enabled.
+                ControlRequest::Record(_) => return "error: live is not enabled".to_string(),
             };
             let _turn = one_at_a_time.lock().await;
             let now = crate::store::unix_now();

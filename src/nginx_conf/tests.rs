@@ -82,6 +82,12 @@ fn example_config_is_the_default_config() {
         "connect_timeout_secs",
         "read_timeout_secs",
         "retries",
+        "ingest_token",
+        "ended_after_secs",
+        "live_ttl_secs",
+        "ended_ttl_secs",
+        "post_socket",
+        "ingest_log",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),
@@ -138,7 +144,7 @@ fn locations_follow_the_config() {
             ],
         ),
         (
-            "location ~ ^/_casterpak/(health|ready|metrics|purge)$ {",
+            "location ~ ^/_casterpak/(health|ready|metrics|purge|record)$ {",
             &["allow 127.0.0.1;", "allow ::1;", "deny all;", "scgi_pass \"unix:/run/x/w.sock\";"],
         ),
     ];

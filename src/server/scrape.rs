@@ -31,6 +31,8 @@ pub struct Sources {
     pub connections: Arc<Connections>,
     pub packager: Arc<Packager>,
     pub store: Arc<Store>,
+    /// Live streams and recordings, when `[live]` is enabled.
+    live: Option<Arc<crate::live::Live>>,
     /// The last totals and when they were taken; held across a scan so concurrent
     /// scrapes wait for one scan instead of starting their own.
     totals: tokio::sync::Mutex<Option<(Instant, Totals)>>,
@@ -52,8 +54,14 @@ impl Sources {
             connections,
             packager,
             store,
+            live: None,
             totals: tokio::sync::Mutex::new(None),
         }
+    }
+
+    pub fn with_live(mut self, live: Option<Arc<crate::live::Live>>) -> Sources {
+        self.live = live;
+        self
     }
 
     /// Updates every copied series and renders the text.
@@ -95,7 +103,11 @@ impl Sources {
             m.set_gauge("casterpak_cache_bytes", totals.bytes);
             m.set_gauge("casterpak_cache_entries", totals.entries);
         }
-        m.render()
+        let mut text = m.render();
+        if let Some(live) = &self.live {
+            text.push_str(&crate::metrics::live_text(&live.stats()));
+        }
+        text
     }
 
     /// The index totals, scanned again when older than [`TOTALS_MAX_AGE`]; None

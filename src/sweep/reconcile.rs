@@ -199,6 +199,8 @@ fn walk_dir(root: &Path, rel: &Path, depth: usize, walk: &mut Walk) -> Result<()
                     mtime,
                 });
             }
+            // Live streams and recordings keep their own rules (crate::live).
+            (None, _) if path.join(crate::live::NOT_CACHE_MARK).exists() => {}
             (None, _) => walk_dir(root, &child_rel, depth + 1, walk)?,
         }
     }

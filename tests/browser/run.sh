@@ -71,8 +71,10 @@ cp page/dash-test.html "$TMP/nginx/www/dash-test.html"
 
 start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)
-  local TOKEN_KEY
+  local TOKEN_KEY LIVE_TOKEN
   TOKEN_KEY=$(openssl rand -hex 32)
+  LIVE_TOKEN=$(openssl rand -hex 16)
+  export CASTERPAK_LIVE_TOKEN=$LIVE_TOKEN CASTERPAK_CONFIG="$TMP/casterpak.toml" CASTERPAK_BIN="$TARGET/debug/casterpak"
   # The worker refuses sources whose real path leaves the media root (symlinks included), so
   # the root is the media folder itself (read only), not a folder of links to it.
   cat >"$TMP/casterpak.toml" <<EOF
@@ -91,7 +93,16 @@ mode = "${PACKAGING_MODE:-auto}"
 key = "$TOKEN_KEY"
 protect = ["/i/clip_,low,.mp4.csmil/"]
 script = "$ROOT/nginx/casterpak-token.js"
+
+# e2e/live.test.js: ffmpeg publishes a live stream, hls.js plays it and a recording of it.
+[live]
+enabled = true
+ingest_token = "$LIVE_TOKEN"
+post_socket = "$TMP/live-post.sock"
+ingest_log = "$TMP/live-ingest.log"
 EOF
+  # With [live], nginx makes its body temp dir inside the cache root at start.
+  mkdir -p "$TMP/cache"
   CASTERPAK_TOKEN=$("$TARGET/debug/casterpak" token --config "$TMP/casterpak.toml" \
     --acl '/i/clip_,low,.mp4.csmil/*' --window 3600)
   export CASTERPAK_TOKEN

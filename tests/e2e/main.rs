@@ -16,6 +16,7 @@ mod freshness;
 mod hostile;
 mod iframes;
 mod limits;
+mod live;
 mod methods;
 mod nginx_conf;
 mod origin;

@@ -71,3 +71,27 @@ fn admin_block_passes_nginx_test_inside_an_http_context() {
     let (ok, stderr) = nginx_accepts(&text, dir.path());
     assert!(ok, "nginx -t failed:\n{stderr}\n{text}");
 }
+
+#[test]
+fn live_block_passes_nginx_test() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "listen = {:?}\nhit_log = {:?}\ncache_root = {:?}\n[live]\nenabled = true\n\
+         ingest_token = \"{token}\"\nallow = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
+         post_socket = {:?}\ningest_log = {:?}\n",
+        dir.path().join("worker.sock").display().to_string(),
+        dir.path().join("hits.log").display().to_string(),
+        dir.path().join("cache").display().to_string(),
+        dir.path().join("post.sock").display().to_string(),
+        dir.path().join("logs/ingest.log").display().to_string(),
+        // Long, with the characters a regex would read: the map must still build.
+        token = "0123456789abcdef.+/=~-_".repeat(8),
+    );
+    let config = Config::from_toml(&text).expect("live config");
+    // nginx makes the body temp dir (one level) at start: the cache root must exist.
+    std::fs::create_dir_all(&config.cache_root).expect("cache root");
+    let conf = nginx_conf::standalone(&config, "127.0.0.1:1", dir.path());
+    assert!(conf.contains("location ^~ /live/ {"), "{conf}");
+    let (ok, stderr) = nginx_accepts(&conf, dir.path());
+    assert!(ok, "nginx -t failed:\n{stderr}\n{conf}");
+}
