@@ -25,6 +25,8 @@ const TRASH_DIR: &str = ".casterpak-trash";
 /// means published files may be short (a crash or power cut before their data
 /// reached the disk).
 const CLEAN_MARK: &str = ".casterpak-clean";
+/// The `[encryption]` fingerprint the cache's files were made under.
+const ENCRYPTION_MARK: &str = ".casterpak-encryption";
 /// nginx runs as another user: published files and dirs must be world-readable.
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
@@ -264,6 +266,28 @@ impl Cache {
         nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&root))?;
         fs::File::create(self.inner.root.join(CLEAN_MARK))?.sync_all()?;
         root.sync_all()
+    }
+
+    /// The encryption fingerprint recorded by the last run ("" when none was).
+    pub fn encryption_mark(&self) -> io::Result<String> {
+        match fs::read_to_string(self.inner.root.join(ENCRYPTION_MARK)) {
+            Ok(text) => Ok(text.trim_end_matches('\n').to_string()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records `fingerprint` durably (written aside, synced, renamed), so the next
+    /// start compares against what this run's files were made under.
+    pub fn set_encryption_mark(&self, fingerprint: &str) -> io::Result<()> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix("mark-")
+            .tempfile_in(&self.inner.tmp)?;
+        tmp.write_all(format!("{fingerprint}\n").as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.inner.root.join(ENCRYPTION_MARK))
+            .map_err(|e| e.error)?;
+        fs::File::open(&self.inner.root)?.sync_all()
     }
 
     /// Removes whatever is in the scratch dir (at shutdown, once no fill and no

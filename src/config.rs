@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 mod live;
 pub use live::LiveConfig;
+mod encryption;
+pub use encryption::EncryptionConfig;
 mod token_auth;
 pub use token_auth::{Propagation, TokenAuthConfig};
 
@@ -48,6 +50,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub msod: MsodConfig,
     pub token_auth: TokenAuthConfig,
+    /// AES-128 for the TS segments of titles under some paths (`[encryption]`).
+    pub encryption: EncryptionConfig,
     pub formats: FormatsConfig,
     /// Per URL prefix, where sources are when not under `media_root` (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
@@ -170,6 +174,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             msod: MsodConfig::default(),
             token_auth: TokenAuthConfig::default(),
+            encryption: EncryptionConfig::default(),
             formats: FormatsConfig::default(),
             sources: Vec::new(),
             input_cache: InputCacheConfig::default(),
@@ -409,6 +414,7 @@ impl Config {
             return invalid("cache.hit_flush_ms", "must be at least 1");
         }
         self.token_auth.validate()?;
+        self.encryption.validate()?;
         self.live.validate()?;
         if self.live.enabled {
             let live = crate::live::LIVE_PREFIX;

@@ -190,6 +190,11 @@ pub enum Failure {
     NoVariantInRange,
     /// No I-frame playlist: no video, no keyframe layout (real Bento4), or a clip.
     NoIFrames,
+    /// A key request for a title that is not encrypted.
+    NotEncrypted,
+    /// An encrypted title asked for in a form that cannot carry its encryption
+    /// (CMAF HLS, DASH, real Bento4): refused, never served in the clear.
+    EncryptedElsewhere,
     /// Writing into the cache dir.
     Cache(IoCause),
     /// The cache file system is below its free-space floor: no fill starts (temporary).
@@ -237,7 +242,8 @@ impl Failure {
             Failure::Url(_) => 400,
             Failure::Source(SourceError::NotFound(_)) => 404,
             Failure::SegmentOutOfRange(_) | Failure::NoRenditions => 404,
-            Failure::NoVariantInRange | Failure::NoIFrames => 404,
+            Failure::NoVariantInRange | Failure::NoIFrames | Failure::NotEncrypted => 404,
+            Failure::EncryptedElsewhere => 403,
             Failure::Tool(ToolError::OutOfRange(_)) => 404,
             Failure::Tool(ToolError::Unsupported(_)) => 415,
             Failure::Tool(ToolError::Corrupt(_)) => 422,
@@ -331,6 +337,10 @@ impl fmt::Display for Failure {
             Failure::NoIFrames => {
                 f.write_str("no I-frame playlist here (audio only, real Bento4, or a clip)")
             }
+            Failure::NotEncrypted => f.write_str("this title is not encrypted: it has no key"),
+            Failure::EncryptedElsewhere => f.write_str(
+                "this title is encrypted (AES-128): it is served as HLS with MPEG-TS only",
+            ),
             Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),
             Failure::ShuttingDown => f.write_str("the worker is stopping, retry later"),
@@ -405,6 +415,8 @@ mod tests {
             (upstream(UpstreamCause::TimedOut), 504),
             (Failure::NoRenditions, 404),
             (Failure::NoIFrames, 404),
+            (Failure::NotEncrypted, 404),
+            (Failure::EncryptedElsewhere, 403),
             (ToolError::OutOfRange(s()).into(), 404),
             (ToolError::Unsupported(s()).into(), 415),
             (ToolError::Corrupt(s()).into(), 422),

@@ -21,7 +21,7 @@ use crate::playlist;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
-use crate::tool::{Mode, SegmentTrim, Tools};
+use crate::tool::{Mode, SegmentCut, Tools};
 use crate::url::query::{self, Query, QueryError};
 use crate::url::{Container, Rendition, Request, Resource};
 use disk::{Busy, Dest, Disk, Looked, Scratch, Work};
@@ -65,6 +65,8 @@ pub enum Answer {
     Redirect(String),
     /// A master missing some renditions: served, not cached (it heals later).
     Playlist(String),
+    /// An encrypted title's AES-128 key: answered by the worker, never cached.
+    Key([u8; 16]),
 }
 
 pub struct Packager {
@@ -217,6 +219,10 @@ impl Packager {
                 )
                 .await
                 .map(|()| redirect()),
+            (Resource::Key, Container::Single(r), _) => self.key(r).await,
+            (Resource::Key, Container::Csmil { .. }, _) => {
+                Err(Failure::Url(UrlError::UnknownResource))
+            }
             (Resource::Segment(k), Container::Single(r), _) => {
                 self.segment(r, *k, query).await.map(|()| redirect())
             }
@@ -257,6 +263,18 @@ impl Packager {
             .await?
     }
 
+    /// An encrypted title's key, once its source is known to exist (so a key is
+    /// never handed out for a title that is not there).
+    async fn key(&self, r: &Rendition) -> Result<Answer, Failure> {
+        let key = self
+            .config
+            .encryption
+            .key_for(&r.source)
+            .ok_or(Failure::NotEncrypted)?;
+        self.prepare(r, None).await?;
+        Ok(Answer::Key(key))
+    }
+
     fn filled(&self, kind: &str, bytes: u64) {
         self.metrics.add("casterpak_fill_bytes_total", &[], bytes);
         self.metrics.inc("casterpak_fills_total", &[("kind", kind)]);
@@ -284,6 +302,10 @@ impl Packager {
             return Err(Failure::Url(UrlError::BadQuery(
                 QueryError::SegmentDurationNeedsJit,
             )));
+        }
+        let key = self.config.encryption.key_for(&r.source);
+        if key.is_some() && self.tools.mode() == Mode::Whole {
+            return Err(Failure::EncryptedElsewhere);
         }
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         // Plans at another duration are other plans of the same source.
@@ -319,13 +341,19 @@ impl Packager {
                         Mode::Jit => {
                             let plan = this
                                 .tools
-                                .plan(source2.file.as_fd(), segment_duration)
+                                .plan(source2.file.as_fd(), segment_duration, key)
                                 .await?;
                             RenditionInfo {
                                 durations: plan.durations()?,
                                 keyframes: plan.keyframes(),
                                 ranges: plan.byte_ranges(),
-                                iframes: plan.iframes(),
+                                // Byte ranges into CBC-encrypted segments do not
+                                // decrypt on their own: no I-frame playlist.
+                                iframes: if key.is_some() {
+                                    Vec::new()
+                                } else {
+                                    plan.iframes()
+                                },
                                 info: plan.info,
                             }
                         }
@@ -377,6 +405,15 @@ impl Packager {
             .transpose()
             .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
         let sd = query.segment_ms;
+        let key_uri = self.config.encryption.covers(&r.source).then(|| {
+            playlist::rendition_file_uri(
+                &self.config.public_base_url,
+                &r.key,
+                &r.name,
+                container_key != r.key,
+                crate::url::KEY_FILE,
+            )
+        });
         let (this, r, file_key) = (self.clone(), r.clone(), file_key.to_string());
         self.files
             .run(&file_key.clone(), move || {
@@ -393,6 +430,10 @@ impl Packager {
                             let window = window.unwrap_or(playlist::clip::Window::whole(count));
                             playlist::clip::media(&info.durations, &window, index, sd)
                         }
+                    };
+                    let text = match &key_uri {
+                        Some(uri) => playlist::with_key(&text, uri),
+                        None => text,
                     };
                     let dest = if container_key == r.key {
                         Dest::Rendition {
@@ -452,12 +493,15 @@ impl Packager {
     ) -> Result<(), Failure> {
         let sd = query.segment_ms;
         // A clip's first or last segment: trimmed at the keyframes its URI names.
-        let trim = query
-            .clip
-            .map_or(SegmentTrim::default(), |clip| SegmentTrim {
-                start: Some(clip.start()).filter(|_| clip.start_ms > 0),
-                end: clip.end(),
-            });
+        let trim = query.clip.map_or(SegmentCut::default(), |clip| SegmentCut {
+            start: Some(clip.start()).filter(|_| clip.start_ms > 0),
+            end: clip.end(),
+            key: None,
+        });
+        let trim = SegmentCut {
+            key: self.config.encryption.key_for(&r.source),
+            ..trim
+        };
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
@@ -508,7 +552,7 @@ impl Packager {
         &self,
         r: &Rendition,
         k: u64,
-        (segment_duration, trim): (f64, SegmentTrim),
+        (segment_duration, trim): (f64, SegmentCut),
         source: &Source,
         file_key: String,
     ) -> Result<(), Failure> {

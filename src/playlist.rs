@@ -40,6 +40,24 @@ pub fn media(durations: &[f64], index: usize) -> String {
     out
 }
 
+/// `text` (a media playlist) with its segments AES-128 encrypted under the key at
+/// `key_uri`: one `EXT-X-KEY` before the first segment. No IV attribute: each
+/// segment's IV is then its media sequence number (RFC 8216 5.2), which is the
+/// segment number the tool encrypted it with.
+pub fn with_key(text: &str, key_uri: &str) -> String {
+    let tag = format!("#EXT-X-KEY:METHOD=AES-128,URI=\"{key_uri}\"\n");
+    let mut out = String::with_capacity(text.len() + tag.len());
+    let mut placed = false;
+    for line in text.split_inclusive('\n') {
+        if !placed && line.starts_with("#EXTINF:") {
+            out.push_str(&tag);
+            placed = true;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// One `#EXT-X-STREAM-INF` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
@@ -163,6 +181,17 @@ pub fn parse_media(text: &str) -> Result<Vec<(f64, String)>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_comes_once_before_the_first_segment() {
+        let text = super::with_key(&super::media(&[6.0, 4.0], 0), "../a.mp4/aes128.key");
+        let key = "#EXT-X-KEY:METHOD=AES-128,URI=\"../a.mp4/aes128.key\"\n";
+        assert_eq!(text.matches("#EXT-X-KEY").count(), 1);
+        assert!(text.contains(&format!(
+            "#EXT-X-MEDIA-SEQUENCE:1\n{key}#EXTINF:6.000000,\n"
+        )));
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
     use super::*;
 
     #[test]

@@ -266,6 +266,60 @@ pub fn run_cli(config: &Config, path: &str) -> i32 {
     i32::from(answer.contains("FAILED"))
 }
 
+/// At startup (blocking, before anything is answered): when the `[encryption]`
+/// fingerprint differs from the one the cache's files were made under, purges every
+/// title the old or the new paths cover, under every URL prefix. Otherwise nginx
+/// would serve a title that became encrypted in the clear from its cached files, or
+/// segments made under an old master key that no key served now opens. Records the
+/// new fingerprint only once the purge is complete.
+pub fn after_encryption_change(
+    store: &Store,
+    cache: &Cache,
+    config: &Config,
+) -> Result<(), String> {
+    let now = config.encryption.fingerprint();
+    let before = cache.encryption_mark().map_err(|e| e.to_string())?;
+    if now == before {
+        return Ok(());
+    }
+    let paths_of = |fingerprint: &str| -> Vec<String> {
+        match fingerprint.split_once(' ') {
+            Some((_, paths)) => paths.split('\u{1f}').map(str::to_string).collect(),
+            None => Vec::new(),
+        }
+    };
+    let mut paths = paths_of(&before);
+    paths.extend(paths_of(&now));
+    paths.sort_unstable();
+    paths.dedup();
+    let formats = &config.formats;
+    for prefix in [
+        &config.url_prefix,
+        &formats.cmaf_prefix,
+        &formats.dash_prefix,
+    ] {
+        let prefix = prefix.trim_matches('/');
+        for path in &paths {
+            let key = [prefix, path.as_str()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("/");
+            let report = run(store, cache, &Selector::Path(key)).map_err(|e| e.to_string())?;
+            if !report.failed.is_empty() || !report.kept.is_empty() {
+                return Err(format!(
+                    "encryption changed and the purge of what it covers failed: {}",
+                    report.summary()
+                ));
+            }
+            if !report.evicted.is_empty() {
+                log::info!("encryption changed: {}", report.summary());
+            }
+        }
+    }
+    cache.set_encryption_mark(&now).map_err(|e| e.to_string())
+}
+
 fn local(config: &Config, selector: &Selector) -> Result<String, String> {
     // The store first: holding its lock proves no worker uses this cache.
     let store = Store::open(&config.db_path).map_err(|e| e.to_string())?;

@@ -105,6 +105,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = Arc::new(store);
     let cache = Cache::new(config.cache_root.clone()).map_err(ctx("cache_root"))?;
     let unclean = check_after_unclean_stop(&store, &cache).await?;
+    let (purge_store, purge_cache, purge_config) = (store.clone(), cache.clone(), config.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::purge::after_encryption_change(&purge_store, &purge_cache, &purge_config)
+    })
+    .await
+    .map_err(ctx("checking the encryption settings"))?
+    .map_err(ctx("encryption"))?;
     let remotes = crate::remote::Remotes::from_config(&config, metrics.clone())?.map(Arc::new);
     if let (true, Some(remotes)) = (unclean, &remotes) {
         // Block records are not synced with their data: after a crash or power cut
@@ -124,6 +131,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // Adopts what a previous run or a lost database left on disk; runs beside serving.
     let _reconcile = crate::sweep::spawn_startup_reconcile(store.clone(), cache.clone());
     let tools = Arc::new(Tools::start(&config, metrics.clone()).await?);
+    if config.encryption.enabled() && tools.mode() == crate::tool::Mode::Whole {
+        return Err(
+            "encryption: [encryption] paths need casterpak's mp42hls (it encrypts \
+                    one segment per miss); the configured tools package whole titles"
+                .into(),
+        );
+    }
     let freshness = Arc::new(crate::freshness::Freshness::new(
         media.clone(),
         cache.clone(),
@@ -582,6 +596,7 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                     Resource::MediaPlaylist => "playlist",
                     Resource::IFramePlaylist => "iframes",
                     Resource::Segment(_) => "segment",
+                    Resource::Key => "key",
                 };
                 // Before the packager looks at the files: a sweep now keeps them
                 // until nginx has opened what we redirect it to.
@@ -607,6 +622,18 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
             let target = format!("{}/{}", config.internal_prefix, url::encode_path(file_key));
             (200, response(200, &[("X-Accel-Redirect", target)], b""))
         }
+        Ok(Answer::Key(key)) => (
+            200,
+            response(
+                200,
+                &[
+                    ("Content-Type", "application/octet-stream".into()),
+                    // Never in a shared cache; the key is derived again on each ask.
+                    ("Cache-Control", "private, no-store".into()),
+                ],
+                key,
+            ),
+        ),
         Ok(Answer::Playlist(body)) => (
             200,
             response(

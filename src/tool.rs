@@ -91,12 +91,19 @@ async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> 
     (kept, dropped)
 }
 
-/// Where a clip's first or last segment is cut (seconds on the playlist timeline):
-/// from the last keyframe at or before `start`, up to the first at or after `end`.
+/// How one segment is made beyond its number: where a clip's first or last segment
+/// is cut (seconds on the playlist timeline: from the last keyframe at or before
+/// `start`, up to the first at or after `end`), and its AES-128 key, if encrypted.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SegmentTrim {
+pub struct SegmentCut {
     pub start: Option<f64>,
     pub end: Option<f64>,
+    pub key: Option<[u8; 16]>,
+}
+
+/// A key as `--encryption-key` and serve jobs take it: 32 lowercase hex digits.
+pub fn hex_key(key: &[u8; 16]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A one-shot `mp42hls --plan` run's arguments, numbered from 1 as the URLs are;
@@ -548,17 +555,27 @@ impl Tools {
     }
 
     /// `mp42hls --plan`: segment list and master facts from the index alone.
+    /// With `key`, segment sizes are given as encrypted.
     pub async fn plan(
         &self,
         source: BorrowedFd<'_>,
         segment_duration: f64,
+        key: Option<[u8; 16]>,
     ) -> Result<Plan, ToolError> {
         if let Some(pool) = &self.serve {
-            let job = serve::Job::Plan { segment_duration };
+            let job = serve::Job::Plan {
+                segment_duration,
+                key,
+            };
             let answer = self.job(pool, "plan", job, source).await?;
             return output::parse_json("mp42hls --serve plan", &answer);
         }
-        let args = plan_args(&[], segment_duration, source);
+        let key_arg = key.map(|k| hex_key(&k));
+        let extra: Vec<&str> = match &key_arg {
+            Some(hex) => vec!["--encryption-key", hex],
+            None => Vec::new(),
+        };
+        let args = plan_args(&extra, segment_duration, source);
         let out = self
             .run(&self.mp42hls.clone(), "plan", args, None, Some(source))
             .await?;
@@ -573,7 +590,7 @@ impl Tools {
         k: u64,
         output: SegmentOutput<'_>,
     ) -> Result<PathBuf, ToolError> {
-        let untrimmed = SegmentTrim::default();
+        let untrimmed = SegmentCut::default();
         self.package_trimmed_segment(source, segment_duration, k, untrimmed, output)
             .await
     }
@@ -584,7 +601,7 @@ impl Tools {
         source: BorrowedFd<'_>,
         segment_duration: f64,
         k: u64,
-        trim: SegmentTrim,
+        trim: SegmentCut,
         output: SegmentOutput<'_>,
     ) -> Result<PathBuf, ToolError> {
         let dir = match (output, &self.serve) {
@@ -629,6 +646,10 @@ impl Tools {
                 args.push(option.into());
                 args.push(seconds.to_string().into());
             }
+        }
+        if let Some(key) = &trim.key {
+            args.push("--encryption-key".into());
+            args.push(hex_key(key).into());
         }
         args.push(input_path(source));
         self.run(

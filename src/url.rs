@@ -24,7 +24,13 @@ pub enum Resource {
     IFramePlaylist,
     /// Segment number K, starting at 1.
     Segment(u64),
+    /// `aes128.key`: an encrypted title's AES-128 key (single renditions only; a
+    /// csmil's playlists name each rendition's own).
+    Key,
 }
+
+/// The key file's name in a rendition's URL dir.
+pub const KEY_FILE: &str = "aes128.key";
 
 /// One source MP4 and the cache dir its packaging lives in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +192,9 @@ fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
     if name == "master.m3u8" {
         return Ok((Resource::Master, 0));
     }
+    if name == KEY_FILE {
+        return Ok((Resource::Key, 0));
+    }
     if let Some(n) = name
         .strip_prefix("index_")
         .and_then(|s| s.strip_suffix("_av.m3u8"))
@@ -345,12 +354,18 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     let scope = match resource {
         Resource::Master => query::Scope::Master,
         Resource::MediaPlaylist | Resource::IFramePlaylist => query::Scope::MediaPlaylist,
-        Resource::Segment(_) => query::Scope::Segment,
+        Resource::Segment(_) | Resource::Key => query::Scope::Segment,
     };
     let raw_query = split_query(raw).1.unwrap_or_default();
     let query = query::parse(raw_query)
         .map_err(UrlError::BadQuery)?
         .scoped(scope);
+    // One key per title, whatever clip or cut a playlist naming it has.
+    let query = if resource == Resource::Key {
+        query::Query::default()
+    } else {
+        query
+    };
     let file_key = match query.tag() {
         Some(tag) => format!("{}/{tag}/{file}", container.key()),
         None => format!("{}/{file}", container.key()),

@@ -33,6 +33,17 @@ impl Packager {
                     .into(),
             )));
         }
+        let renditions = match &request.media {
+            Container::Single(r) => std::slice::from_ref(r),
+            Container::Csmil { renditions, .. } => renditions.as_slice(),
+        };
+        // AES-128 here is TS's; CMAF would need cbcs: refused rather than served clear.
+        if renditions
+            .iter()
+            .any(|r| self.config.encryption.covers(&r.source))
+        {
+            return Err(Failure::EncryptedElsewhere);
+        }
         let redirect = Answer::Redirect(request.file_key.clone());
         let file = match (&request.resource, request.rendition()) {
             (Resource::Master, _) => return self.cmaf_master(request).await,

@@ -50,14 +50,16 @@ pub struct ServeOptions {
 pub enum Job<'a> {
     Plan {
         segment_duration: f64,
+        /// Sizes as encrypted with this key.
+        key: Option<[u8; 16]>,
     },
     /// Segment `k` (1-based) into `output`, an absolute path that does not exist yet.
     Segment {
         segment_duration: f64,
         k: u64,
         output: &'a str,
-        /// A clip's first or last segment (none: the title's own).
-        trim: super::SegmentTrim,
+        /// A clip's first or last segment (none: the title's own), and the key.
+        trim: super::SegmentCut,
     },
     Stats,
     /// `mp42hls --serve` CMAF jobs (bento4/README.md, "CMAF output"): the plan with
@@ -74,10 +76,19 @@ pub enum Job<'a> {
 impl Job<'_> {
     fn message(&self, id: u64) -> Vec<u8> {
         let value = match *self {
-            Job::Plan { segment_duration } => serde_json::json!({
-                "id": id, "op": "plan", "segment_duration": segment_duration,
-                "first_segment_number": 1,
-            }),
+            Job::Plan {
+                segment_duration,
+                key,
+            } => {
+                let mut job = serde_json::json!({
+                    "id": id, "op": "plan", "segment_duration": segment_duration,
+                    "first_segment_number": 1,
+                });
+                if let (Some(key), Some(object)) = (key, job.as_object_mut()) {
+                    object.insert("encryption_key".into(), super::hex_key(&key).into());
+                }
+                job
+            }
             Job::Segment {
                 segment_duration,
                 k,
@@ -92,6 +103,9 @@ impl Job<'_> {
                     if let (Some(at), Some(object)) = (at, job.as_object_mut()) {
                         object.insert(field.into(), serde_json::Value::from(at));
                     }
+                }
+                if let (Some(key), Some(object)) = (trim.key, job.as_object_mut()) {
+                    object.insert("encryption_key".into(), super::hex_key(&key).into());
                 }
                 job
             }

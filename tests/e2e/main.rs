@@ -11,6 +11,7 @@ mod crafted;
 #[path = "../../bento4/tests/crafted_media/mod.rs"]
 mod crafted_media;
 mod crash;
+mod encryption;
 mod forms;
 mod freshness;
 mod hostile;

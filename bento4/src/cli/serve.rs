@@ -57,6 +57,10 @@ pub struct Job {
     /// `"cmaf": "video"|"audio"`: a segment or init job writes CMAF for that track
     /// (same plan, same cuts); a plan job adds the `cmaf` timelines.
     pub cmaf: Option<CmafTrack>,
+    /// `"encryption_key": "<32 hex digits>"` on a TS plan or segment job: the segment
+    /// is AES-128 encrypted (IV: its sequence number, as `--encryption-key` with the
+    /// default IV mode), and a plan gives the segments' sizes as encrypted.
+    pub encryption_key: Option<[u8; 16]>,
 }
 
 /// A job that cannot be run as sent: answered with code 1.
@@ -79,6 +83,7 @@ struct RawJob {
     trim_start: Option<f64>,
     trim_end: Option<f64>,
     cmaf: Option<String>,
+    encryption_key: Option<String>,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -123,8 +128,15 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
     let op = match raw.op.as_str() {
         "stats" => {
             source_free("stats")?;
-            if raw.input.is_some() || raw.k.is_some() || raw.output.is_some() || cmaf.is_some() {
-                return Err(bad("stats takes no input, k, output or cmaf".into()));
+            if raw.input.is_some()
+                || raw.k.is_some()
+                || raw.output.is_some()
+                || cmaf.is_some()
+                || raw.encryption_key.is_some()
+            {
+                return Err(bad(
+                    "stats takes no input, k, output, cmaf or encryption_key".into(),
+                ));
             }
             return Ok(Job {
                 id: raw.id,
@@ -132,6 +144,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 input: None,
                 plan: PlanOptions::default(),
                 cmaf: None,
+                encryption_key: None,
             });
         }
         "plan" => {
@@ -181,6 +194,16 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
     if first_segment_number >= 1 << 52 {
         return Err(bad("first_segment_number is too large".into()));
     }
+    let encryption_key = match (&raw.encryption_key, &op, cmaf) {
+        (None, _, _) => None,
+        (Some(_), Op::Init { .. }, _) | (Some(_), _, Some(_)) => {
+            return Err(bad("encryption_key is for TS plan and segment jobs".into()))
+        }
+        (Some(text), _, None) => Some(
+            crate::aes::parse_key(text)
+                .ok_or_else(|| bad("encryption_key must be 32 hex digits".into()))?,
+        ),
+    };
     let trim = match (&op, raw.trim_start, raw.trim_end) {
         (_, None, None) => None,
         (Op::Segment { k, .. }, start, end) => {
@@ -209,6 +232,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             ..PlanOptions::default()
         },
         cmaf,
+        encryption_key,
     })
 }
 

@@ -6,6 +6,7 @@
 
 use crate::job::{self, output_error, Failure, Muxer};
 use crate::serve_input::{JobInput, Received};
+use bento4::cli::mp42hls::{Encryption, IvMode};
 use bento4::cli::serve::{self as protocol, BadJob, Job, Op, ServeOptions, MAX_JOB_BYTES};
 use bento4::cmaf::CmafTrack;
 use bento4::error::Mp4Error;
@@ -241,8 +242,15 @@ impl Server {
             }),
             (Op::Init { .. }, None) => Err(Failure(1, "init needs cmaf".into())),
             (Op::Segment { k, output }, None) => index.with_plan(&file, &job.plan, |plan, _| {
-                write_segment(muxer, &file, plan, *k, output).map(Answer::Fields)
+                write_segment(muxer, &file, plan, *k, output, job.encryption_key)
+                    .map(Answer::Fields)
             }),
+            // Sizes as encrypted: not the document kept for plain plans.
+            (Op::Plan, None) if job.encryption_key.is_some() => {
+                index.with_plan(&file, &job.plan, |plan, _| {
+                    Ok(Answer::Object(job::plan_document(plan, true).to_string()))
+                })
+            }
             (Op::Plan, None) => index.with_plan(&file, &job.plan, |plan, document| {
                 let text =
                     document.get_or_insert_with(|| job::plan_document(plan, false).to_string());
@@ -283,10 +291,22 @@ fn write_segment(
     plan: &Plan,
     k: u64,
     output: &Path,
+    encryption_key: Option<[u8; 16]>,
 ) -> Result<Map<String, Value>, Failure> {
     let index = *job::segment_indices(plan, k, k)?.start();
     let mut writer = SegmentWriter::new(plan);
-    let bytes = muxer.segment(file, plan, &mut writer, index, None)?.len();
+    let encryption = encryption_key.map(|key| Encryption {
+        key,
+        iv_mode: IvMode::Sequence,
+        key_uri: String::new(),
+    });
+    let key = encryption.as_ref().map(|encryption| job::Key {
+        encryption,
+        random_iv: None,
+    });
+    let bytes = muxer
+        .segment(file, plan, &mut writer, index, key.as_ref())?
+        .len();
     let mut created = NewFile::create(output).map_err(|e| output_error(output, e))?;
     created
         .file

@@ -40,13 +40,20 @@ fn good_jobs() {
     );
     assert_eq!(segment.input, Some(PathBuf::from("a.mp4")));
     assert_eq!(segment.plan.first_segment_number, 0);
+    assert_eq!(segment.encryption_key, None);
+    let encrypted = job(
+        r#"{"id":8,"op":"segment","segment_duration":6,"k":1,"output":"/tmp/x.ts","encryption_key":"000102030405060708090a0b0c0d0e0f"}"#,
+    )
+    .unwrap();
+    let key: Vec<u8> = (0..16).collect();
+    assert_eq!(encrypted.encryption_key.map(|k| k.to_vec()), Some(key));
     assert_eq!(job(r#"{"id":9,"op":"stats"}"#).unwrap().op, Op::Stats);
 }
 
 #[test]
 fn bad_jobs_keep_their_id_when_it_can_be_read() {
     // (job, id answered, words of the reason)
-    let cases: [(&str, Option<u64>, &str); 14] = [
+    let cases: [(&str, Option<u64>, &str); 16] = [
         ("not json", None, "not JSON"),
         ("[1,2]", None, "JSON object"),
         (r#"{"op":"plan","segment_duration":6}"#, None, "id"),
@@ -90,11 +97,21 @@ fn bad_jobs_keep_their_id_when_it_can_be_read() {
             Some(7),
             "absolute",
         ),
-        // Encryption is not part of serve mode: an unknown field, not ignored.
+        // An unknown field is refused, not ignored.
+        (
+            r#"{"id":8,"op":"plan","segment_duration":6,"encryption_mode":"AES-128"}"#,
+            Some(8),
+            "unknown field",
+        ),
         (
             r#"{"id":8,"op":"plan","segment_duration":6,"encryption_key":"00"}"#,
             Some(8),
-            "unknown field",
+            "32 hex digits",
+        ),
+        (
+            r#"{"id":8,"op":"plan","segment_duration":6,"cmaf":"video","encryption_key":"00112233445566778899aabbccddeeff"}"#,
+            Some(8),
+            "TS plan and segment",
         ),
         (
             r#"{"id":9,"op":"plan","segment_duration":6,"first_segment_number":4503599627370496}"#,

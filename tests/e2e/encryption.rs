@@ -1,0 +1,181 @@
+//! AES-128 at the origin (`[encryption]`): titles under the configured paths get
+//! `EXT-X-KEY` in their media playlists and encrypted segments in the cache; the key
+//! comes from the worker, never from the cache; a real client (ffmpeg) plays them,
+//! and openssl decrypts a segment into the very bytes the title's clear copy has.
+//! A change of master key or paths purges what it covers at the next start.
+
+use crate::common::*;
+use std::process::Command;
+
+const KEY_A: &str = "00112233445566778899aabbccddeeff";
+const KEY_B: &str = "ffeeddccbbaa99887766554433221100";
+const KEY_LINE: &str = "#EXT-X-KEY:METHOD=AES-128,URI=";
+
+fn stack(paths: &str) -> Stack {
+    Stack::builder()
+        .file_as(&media("clip_low.mp4"), "secure/clip_low.mp4")
+        .file_as(&media("clip_medium.mp4"), "secure/clip_medium.mp4")
+        .file_as(&media("clip_low.mp4"), "open/clip_low.mp4")
+        .config("encryption", &format!("master_key = {KEY_A:?}"))
+        .config("encryption", &format!("paths = {paths}"))
+        .start()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `ciphertext` decrypted by openssl as a player does: AES-128-CBC, PKCS#7, the IV
+/// the segment's media sequence number.
+fn decrypt(ciphertext: &[u8], key: &[u8], sequence: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, ciphertext).unwrap();
+    let out = Command::new("openssl")
+        .args(["enc", "-d", "-aes-128-cbc", "-K", &hex(key)])
+        .args(["-iv", &format!("{sequence:032x}"), "-in"])
+        .arg(&input)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn key_of(stack: &Stack, path: &str) -> Vec<u8> {
+    let r = stack.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    assert_eq!(r.header("content-type"), "application/octet-stream");
+    assert_eq!(r.header("cache-control"), "private, no-store");
+    assert_eq!(r.body.len(), 16, "{path}");
+    r.body
+}
+
+fn get_ok(stack: &Stack, path: &str) -> Response {
+    let r = stack.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r
+}
+
+#[test]
+fn encrypted_titles_play_and_decrypt_into_their_clear_bytes() {
+    let stack = stack(r#"["secure"]"#);
+    let playlist = get_ok(&stack, "/i/secure/clip_low.mp4/index_0_av.m3u8").text();
+    assert_eq!(playlist.matches(KEY_LINE).count(), 1, "{playlist}");
+    assert!(playlist.contains(r#"URI="aes128.key""#), "{playlist}");
+    let clear = get_ok(&stack, "/i/open/clip_low.mp4/index_0_av.m3u8").text();
+    assert!(!clear.contains("EXT-X-KEY"), "{clear}");
+
+    let key = key_of(&stack, "/i/secure/clip_low.mp4/aes128.key");
+    assert_ne!(key, key_of(&stack, "/i/secure/clip_medium.mp4/aes128.key"));
+    let segments = segments(&playlist);
+    assert!(segments.len() > 1, "{playlist}");
+    for (k, (_, uri)) in (1u64..).zip(&segments) {
+        let encrypted = get_ok(&stack, &format!("/i/secure/clip_low.mp4/{uri}")).body;
+        let plain = get_ok(&stack, &format!("/i/open/clip_low.mp4/{uri}")).body;
+        assert_eq!(encrypted.len() % 16, 0, "{uri}");
+        assert_ne!(
+            encrypted.get(..188),
+            plain.get(..188),
+            "{uri} is in the clear"
+        );
+        assert_eq!(decrypt(&encrypted, &key, k), plain, "{uri}");
+    }
+    // The cache holds the encrypted bytes; the key is never a cached file.
+    let cached = stack.cache_path("/i/secure/clip_low.mp4/segment1_0_av.ts");
+    assert_ne!(std::fs::read(cached).unwrap().first(), Some(&0x47));
+    assert!(!stack
+        .cached_files()
+        .iter()
+        .any(|f| f.ends_with("aes128.key")));
+    // Again after a restart (another origin with the same master key): the same key.
+    let mut stack = stack;
+    stack.stop_worker();
+    stack.start_worker();
+    assert_eq!(key, key_of(&stack, "/i/secure/clip_low.mp4/aes128.key"));
+
+    // A csmil: each variant's playlist names its own rendition's key; ffmpeg plays it
+    // all, fetching the keys as a player does; clips are encrypted too.
+    let csmil = "/i/secure/clip_,low,medium,.mp4.csmil";
+    let master = get_ok(&stack, &format!("{csmil}/master.m3u8")).text();
+    assert!(!master.contains("I-FRAME"), "{master}");
+    let second = get_ok(&stack, &format!("{csmil}/index_1_av.m3u8")).text();
+    assert!(
+        second.contains(r#"URI="../clip_medium.mp4/aes128.key""#),
+        "{second}"
+    );
+    assert_ffmpeg_decodes(&stack, &format!("{csmil}/master.m3u8"), "csmil");
+    let clipped = format!("{csmil}/index_0_av.m3u8?start=3&end=8");
+    assert!(get_ok(&stack, &clipped).text().contains(KEY_LINE));
+    assert_ffmpeg_decodes(&stack, &clipped, "clip");
+
+    // What cannot carry AES-128 is refused, never served in the clear.
+    for (path, status) in [
+        ("/i/secure/clip_low.mp4/iframes_0_av.m3u8", 404),
+        ("/c/secure/clip_low.mp4/master.m3u8", 403),
+        ("/d/secure/clip_low.mp4/manifest.mpd", 403),
+        ("/i/open/clip_low.mp4/aes128.key", 404),
+        (&format!("{csmil}/aes128.key"), 404),
+        ("/i/secure/missing.mp4/aes128.key", 404),
+    ] {
+        let r = stack.get(path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+    }
+}
+
+#[test]
+fn a_new_master_key_or_new_paths_purge_what_they_cover() {
+    let mut stack = stack(r#"["secure"]"#);
+    let open = "/i/open/clip_low.mp4";
+    let plain = get_ok(&stack, &format!("{open}/segment1_0_av.ts")).body;
+    let playlist_file = stack.cache_path(&format!("{open}/index_0_av.m3u8"));
+    get_ok(&stack, &format!("{open}/index_0_av.m3u8"));
+    assert!(playlist_file.exists());
+    let secure = get_ok(&stack, "/i/secure/clip_low.mp4/segment1_0_av.ts").body;
+
+    // `open` becomes encrypted: its clear copies go before anything is answered.
+    stack.stop_worker();
+    stack.reconfigure("encryption", r#"paths = ["secure", "open"]"#);
+    stack.start_worker();
+    assert!(
+        !playlist_file.exists(),
+        "a clear playlist outlived the change"
+    );
+    let text = get_ok(&stack, &format!("{open}/index_0_av.m3u8")).text();
+    assert!(text.contains(KEY_LINE), "{text}");
+    let key = key_of(&stack, &format!("{open}/aes128.key"));
+    let encrypted = get_ok(&stack, &format!("{open}/segment1_0_av.ts")).body;
+    assert_eq!(decrypt(&encrypted, &key, 1), plain);
+
+    // A new master key: segments made under the old one go too.
+    stack.stop_worker();
+    stack.reconfigure("encryption", &format!("master_key = {KEY_B:?}"));
+    stack.start_worker();
+    let new_key = key_of(&stack, "/i/secure/clip_low.mp4/aes128.key");
+    let again = get_ok(&stack, "/i/secure/clip_low.mp4/segment1_0_av.ts").body;
+    assert_ne!(again, secure, "a segment made under the old key was served");
+    assert_eq!(decrypt(&again, &new_key, 1), plain);
+}
+
+#[test]
+fn real_bento4_with_encryption_refuses_to_start() {
+    // Real Bento4 packages whole titles in the clear: no origin may start that way.
+    let mut stack = Stack::builder()
+        .media("clip_low.mp4")
+        .packaging(Packaging::Whole)
+        .start();
+    stack.stop_worker();
+    stack.reconfigure("encryption", &format!("master_key = {KEY_A:?}"));
+    stack.reconfigure("encryption", r#"paths = [""]"#);
+    let out = Command::new(casterpak_bin())
+        .args(["serve", "--config"])
+        .arg(&stack.config_path)
+        .output()
+        .expect("run casterpak serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(stderr.contains("need casterpak's mp42hls"), "{stderr}");
+}
