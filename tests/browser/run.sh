@@ -73,6 +73,14 @@ start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)
   local TOKEN_KEY LIVE_TOKEN
   TOKEN_KEY=$(openssl rand -hex 32)
+  # e2e/encryption.test.js: one title no other test plays alone is AES-128 encrypted
+  # (not with whole packaging: the worker rightly refuses to start with it).
+  ENCRYPTION=
+  if [ "${PACKAGING_MODE:-auto}" != whole ]; then
+    ENCRYPTION="[encryption]
+master_key = \"$(openssl rand -hex 16)\"
+paths = [\"a_720p_60s_faststart.mp4\"]"
+  fi
   LIVE_TOKEN=$(openssl rand -hex 16)
   export CASTERPAK_LIVE_TOKEN=$LIVE_TOKEN CASTERPAK_CONFIG="$TMP/casterpak.toml" CASTERPAK_BIN="$TARGET/debug/casterpak"
   # The worker refuses sources whose real path leaves the media root (symlinks included), so
@@ -93,6 +101,8 @@ mode = "${PACKAGING_MODE:-auto}"
 key = "$TOKEN_KEY"
 protect = ["/i/clip_,low,.mp4.csmil/"]
 script = "$ROOT/nginx/casterpak-token.js"
+
+$ENCRYPTION
 
 # e2e/live.test.js: ffmpeg publishes a live stream, hls.js plays it and a recording of it.
 [live]
