@@ -54,6 +54,10 @@ make() {
 a_720p_60s() {
   ff $(av 1280x720) -t 60 -map 0:v -map 1:a $(h264) -preset medium -bf 3 -b:v 2000k $(aac 128k) "$1"
 }
+# The 60 s title's lowest rendition (a 3-rendition csmil for clips): same GOP.
+a_360p_60s() {
+  ff $(av 640x360) -t 60 -map 0:v -map 1:a $(h264) -preset fast -bf 3 -b:v 500k $(aac 64k) "$1"
+}
 a_720p_60s_faststart() { build a_720p_60s && ff -i a_720p_60s.mp4 -c copy -movflags +faststart "$1"; }
 
 # csmil renditions: 30 s, same GOP, constrained bit rates.
@@ -108,7 +112,7 @@ garbage() {
 }
 empty() { : > "$1"; }
 
-for name in a_720p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef video_only \
+for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef video_only \
   audio_only irregular_gop fragmented truncated truncated_faststart garbage empty; do
   make "$name"
 done

@@ -1,5 +1,6 @@
 // hls.js in Chromium plays MSOD clips of the 60 s title: a clipped csmil master
-// `?start=12&end=40` (two renditions of it) and a single master `?start=15&end=40`, whose
+// `?start=12&end=40` (three renditions of it: 360p, 720p, 720p with moov first, the last
+// one AES-128 encrypted by run.sh; each variant lists about 28 s) and a single master `?start=15&end=40`, whose
 // start falls inside a segment. Playback begins within 0.5 s of the clip's start in title
 // time and ends within 0.5 s of its end, with no fatal or media error. Title time is the
 // first listed segment's start (its `?start=` keyframe when trimmed, else the title's
@@ -11,7 +12,7 @@ import { launchBrowser } from './browser.js';
 import { intolerableErrors } from '../lib/player-errors.js';
 import { STACK, url } from './catalog.js';
 
-const CSMIL = '/i/a_720p_60s,.mp4,_faststart.mp4,.csmil';
+const CSMIL = '/i/a_,360p_60s,720p_60s,720p_60s_faststart,.mp4.csmil';
 const CLIPS = [
   { master: `${CSMIL}/master.m3u8?start=12&end=40`, playlist: `${CSMIL}/index_0_av.m3u8?start=12&end=40`, title: `${CSMIL}/index_0_av.m3u8`, start: 12, end: 40 },
   { master: '/i/a_720p_60s.mp4/master.m3u8?start=15&end=40', playlist: '/i/a_720p_60s.mp4/index_0_av.m3u8?start=15&end=40', title: '/i/a_720p_60s.mp4/index_0_av.m3u8', start: 15, end: 40 },
@@ -42,6 +43,22 @@ async function clipOrigin(clip) {
 }
 
 // ffmpeg's static HLS (STACK=ffmpeg, the checkers' control) has no query features.
+if (STACK === 'casterpak') {
+  test('every variant of the clipped csmil lists the clip, from the keyframe at or before 12 s to the one at or after 40 s', async () => {
+    const master = await text(`${CSMIL}/master.m3u8?start=12&end=40`);
+    const variants = uris(master).filter((u) => u.includes('index_'));
+    assert.equal(variants.length, 3, master);
+    for (const variant of variants) {
+      assert.ok(variant.endsWith('?start=12&end=40'), variant);
+      const playlist = await text(`${CSMIL}/${variant}`);
+      assert.match(playlist, /^#EXT-X-START:TIME-OFFSET=/m, variant);
+      const sum = extinfs(playlist).reduce((a, b) => a + b, 0);
+      // 2 s GOPs: at most one GOP more at each end.
+      assert.ok(sum >= 28 - 0.05 && sum <= 32 + 0.05, `${variant}: ${sum} s`);
+    }
+  });
+}
+
 for (const clip of STACK === 'casterpak' ? CLIPS : []) {
   test(`hls.js plays ${clip.master} from ${clip.start} s to ${clip.end} s`, { timeout: 90_000 }, async () => {
     const origin = await clipOrigin(clip);
