@@ -126,6 +126,10 @@ fn encrypted_titles_play_and_decrypt_into_their_clear_bytes() {
     }
 }
 
+/// nginx's `open_file_cache_valid`, and a margin: a file nginx opened before the purge
+/// can be served from its open-file cache until the entry is checked again.
+const NGINX_FILE_CHECK: std::time::Duration = std::time::Duration::from_millis(2500);
+
 #[test]
 fn a_new_master_key_or_new_paths_purge_what_they_cover() {
     let mut stack = stack(r#"["secure"]"#);
@@ -154,6 +158,7 @@ fn a_new_master_key_or_new_paths_purge_what_they_cover() {
     stack.stop_worker();
     stack.reconfigure("encryption", &format!("master_key = {KEY_B:?}"));
     stack.start_worker();
+    std::thread::sleep(NGINX_FILE_CHECK);
     let new_key = key_of(&stack, "/i/secure/clip_low.mp4/aes128.key");
     let again = get_ok(&stack, "/i/secure/clip_low.mp4/segment1_0_av.ts").body;
     assert_ne!(again, secure, "a segment made under the old key was served");

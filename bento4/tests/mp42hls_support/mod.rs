@@ -39,12 +39,14 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(label: &str) -> Scratch {
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("mp42hls-{label}-{}-{unique}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // A counter, not the clock: tests run on parallel threads, and two of them with
+        // the same label once got the same nanosecond and so one directory.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("mp42hls-{label}-{}-{n}", std::process::id()));
+        // An old run's leftover with this name is not ours: start empty.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         Scratch(dir)
     }
 
