@@ -71,8 +71,23 @@ cp page/dash-test.html "$TMP/nginx/www/dash-test.html"
 
 start_casterpak() {
   (cd "$ROOT" && cargo build --workspace --quiet)
-  local TOKEN_KEY LIVE_TOKEN
+  local TOKEN_KEY LIVE_TOKEN S3S_FS S3_PORT S3_SECRET name
   TOKEN_KEY=$(openssl rand -hex 32)
+  # e2e/remote.test.js: the csmil's renditions also live in a bucket of a real S3 server
+  # (s3s-fs, SigV4), read with range requests under /i/s3/.
+  S3S_FS=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
+  [ -x "$S3S_FS" ] || { echo "run.sh: s3s-fs is missing (scripts/install-deps.sh --tests)" >&2; exit 1; }
+  mkdir -p "$TMP/s3/vod/t"
+  for name in clip_low clip_medium clip_highdef; do cp "$MEDIA/$name.mp4" "$TMP/s3/vod/t/"; done
+  S3_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  S3_SECRET=$(openssl rand -hex 16)
+  "$S3S_FS" --host 127.0.0.1 --port "$S3_PORT" --access-key casterpak --secret-key "$S3_SECRET" \
+    "$TMP/s3" >"$TMP/s3s-fs.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    if (: >"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
   # e2e/encryption.test.js: one title no other test plays alone is AES-128 encrypted
   # (not with whole packaging: the worker rightly refuses to start with it).
   ENCRYPTION=
@@ -103,6 +118,20 @@ protect = ["/i/clip_,low,.mp4.csmil/"]
 script = "$ROOT/nginx/casterpak-token.js"
 
 $ENCRYPTION
+
+[[sources]]
+prefix = "s3"
+kind = "s3"
+endpoint = "http://127.0.0.1:$S3_PORT"
+region = "us-east-1"
+bucket = "vod"
+key_prefix = "t/"
+path_style = true
+access_key_id = "casterpak"
+secret_access_key = "$S3_SECRET"
+
+[input_cache]
+root = "$TMP/input-cache"
 
 # e2e/live.test.js: ffmpeg publishes a live stream, hls.js plays it and a recording of it.
 [live]
