@@ -16,6 +16,8 @@ mod live;
 pub use live::LiveConfig;
 mod encryption;
 pub use encryption::EncryptionConfig;
+mod subtitles;
+pub use subtitles::SubtitlesConfig;
 mod token_auth;
 pub use token_auth::{Propagation, TokenAuthConfig};
 
@@ -52,6 +54,8 @@ pub struct Config {
     pub token_auth: TokenAuthConfig,
     /// AES-128 for the TS segments of titles under some paths (`[encryption]`).
     pub encryption: EncryptionConfig,
+    /// Sidecar WebVTT subtitles (`[subtitles]`).
+    pub subtitles: SubtitlesConfig,
     pub formats: FormatsConfig,
     /// Per URL prefix, where sources are when not under `media_root` (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
@@ -175,6 +179,7 @@ impl Default for Config {
             msod: MsodConfig::default(),
             token_auth: TokenAuthConfig::default(),
             encryption: EncryptionConfig::default(),
+            subtitles: SubtitlesConfig::default(),
             formats: FormatsConfig::default(),
             sources: Vec::new(),
             input_cache: InputCacheConfig::default(),
@@ -415,6 +420,7 @@ impl Config {
         }
         self.token_auth.validate()?;
         self.encryption.validate()?;
+        self.subtitles.validate()?;
         self.live.validate()?;
         if self.live.enabled {
             let live = crate::live::LIVE_PREFIX;

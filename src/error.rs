@@ -192,6 +192,8 @@ pub enum Failure {
     NoIFrames,
     /// A key request for a title that is not encrypted.
     NotEncrypted,
+    /// No usable sidecar for that language (none configured, none there, or broken).
+    NoSubtitles,
     /// An encrypted title asked for in a form that cannot carry its encryption
     /// (CMAF HLS, DASH, real Bento4): refused, never served in the clear.
     EncryptedElsewhere,
@@ -243,6 +245,7 @@ impl Failure {
             Failure::Source(SourceError::NotFound(_)) => 404,
             Failure::SegmentOutOfRange(_) | Failure::NoRenditions => 404,
             Failure::NoVariantInRange | Failure::NoIFrames | Failure::NotEncrypted => 404,
+            Failure::NoSubtitles => 404,
             Failure::EncryptedElsewhere => 403,
             Failure::Tool(ToolError::OutOfRange(_)) => 404,
             Failure::Tool(ToolError::Unsupported(_)) => 415,
@@ -338,6 +341,7 @@ impl fmt::Display for Failure {
                 f.write_str("no I-frame playlist here (audio only, real Bento4, or a clip)")
             }
             Failure::NotEncrypted => f.write_str("this title is not encrypted: it has no key"),
+            Failure::NoSubtitles => f.write_str("no subtitles in this language here"),
             Failure::EncryptedElsewhere => f.write_str(
                 "this title is encrypted (AES-128): it is served as HLS with MPEG-TS only",
             ),
@@ -416,6 +420,7 @@ mod tests {
             (Failure::NoRenditions, 404),
             (Failure::NoIFrames, 404),
             (Failure::NotEncrypted, 404),
+            (Failure::NoSubtitles, 404),
             (Failure::EncryptedElsewhere, 403),
             (ToolError::OutOfRange(s()).into(), 404),
             (ToolError::Unsupported(s()).into(), 415),

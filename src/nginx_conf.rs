@@ -142,6 +142,7 @@ fn http_level(config: &Config, out: &mut String) {
          \x20   ~\\.m4a$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~/init_[0-9]+_v\\.mp4$ \"public, max-age={segment}, immutable\";\n\
          \x20   ~\\.mpd$ \"public, max-age={playlist}\";\n\
+         \x20   ~\\.vtt$ \"public, max-age={playlist}\";\n\
          }}\n\n{query_maps}",
         segment = config.cache.segment_max_age_secs,
         playlist = config.cache.playlist_max_age_secs,
@@ -339,6 +340,7 @@ const TYPES: &str = "        types {
             video/mp4 m4s mp4;
             audio/mp4 m4a;
             application/dash+xml mpd;
+            text/vtt vtt;
         }
         default_type application/octet-stream;
 ";

@@ -9,6 +9,7 @@
 mod cmaf;
 mod disk;
 mod master;
+mod subtitles;
 mod whole;
 
 use crate::cache::Cache;
@@ -49,6 +50,8 @@ pub struct RenditionInfo {
     /// Per segment, its keyframes' (time, offset, size) in the TS file: the I-frame
     /// playlist (JIT mode with our tool; empty otherwise, and no I-frame playlist).
     pub iframes: Vec<Vec<(f64, u64, u64)>>,
+    /// The PTS of playlist time 0, when the plan said (a subtitle's timestamp map).
+    pub pts_zero: Option<u64>,
 }
 
 /// Which playlist of a rendition's segments a media playlist request asks for.
@@ -220,7 +223,11 @@ impl Packager {
                 .await
                 .map(|()| redirect()),
             (Resource::Key, Container::Single(r), _) => self.key(r).await,
-            (Resource::Key, Container::Csmil { .. }, _) => {
+            (Resource::Subtitles { language, text }, Container::Single(r), _) => self
+                .subtitles_file(r, language, *text, &request.file_key)
+                .await
+                .map(|()| redirect()),
+            (Resource::Key | Resource::Subtitles { .. }, Container::Csmil { .. }, _) => {
                 Err(Failure::Url(UrlError::UnknownResource))
             }
             (Resource::Segment(k), Container::Single(r), _) => {
@@ -354,6 +361,7 @@ impl Packager {
                                 } else {
                                     plan.iframes()
                                 },
+                                pts_zero: plan.pts_zero,
                                 info: plan.info,
                             }
                         }

@@ -6,6 +6,7 @@
 
 pub mod clip;
 pub mod iframes;
+pub mod subtitles;
 
 use std::fmt::Write;
 

@@ -597,6 +597,7 @@ async fn respond(headers: &scgi::Headers, state: &State) -> Vec<u8> {
                     Resource::IFramePlaylist => "iframes",
                     Resource::Segment(_) => "segment",
                     Resource::Key => "key",
+                    Resource::Subtitles { .. } => "subtitles",
                 };
                 // Before the packager looks at the files: a sweep now keeps them
                 // until nginx has opened what we redirect it to.

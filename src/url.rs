@@ -27,6 +27,12 @@ pub enum Resource {
     /// `aes128.key`: an encrypted title's AES-128 key (single renditions only; a
     /// csmil's playlists name each rendition's own).
     Key,
+    /// `subtitles_<lang>.m3u8` / `subtitles_<lang>.vtt`: a sidecar's playlist or text
+    /// (single renditions only, as keys).
+    Subtitles {
+        language: String,
+        text: bool,
+    },
 }
 
 /// The key file's name in a rendition's URL dir.
@@ -195,6 +201,18 @@ fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
     if name == KEY_FILE {
         return Ok((Resource::Key, 0));
     }
+    if let Some(rest) = name.strip_prefix("subtitles_") {
+        let (language, text) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
+            (Some(language), _) => (language, false),
+            (None, Some(language)) => (language, true),
+            (None, None) => return Err(UrlError::UnknownResource),
+        };
+        if !crate::playlist::subtitles::is_language(language) {
+            return Err(UrlError::UnknownResource);
+        }
+        let language = language.to_string();
+        return Ok((Resource::Subtitles { language, text }, 0));
+    }
     if let Some(n) = name
         .strip_prefix("index_")
         .and_then(|s| s.strip_suffix("_av.m3u8"))
@@ -354,14 +372,14 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     let scope = match resource {
         Resource::Master => query::Scope::Master,
         Resource::MediaPlaylist | Resource::IFramePlaylist => query::Scope::MediaPlaylist,
-        Resource::Segment(_) | Resource::Key => query::Scope::Segment,
+        Resource::Segment(_) | Resource::Key | Resource::Subtitles { .. } => query::Scope::Segment,
     };
     let raw_query = split_query(raw).1.unwrap_or_default();
     let query = query::parse(raw_query)
         .map_err(UrlError::BadQuery)?
         .scoped(scope);
-    // One key per title, whatever clip or cut a playlist naming it has.
-    let query = if resource == Resource::Key {
+    // One key and one sidecar per title, whatever clip or cut a playlist has.
+    let query = if matches!(resource, Resource::Key | Resource::Subtitles { .. }) {
         query::Query::default()
     } else {
         query

@@ -36,6 +36,8 @@ impl Packager {
         let mut first_failure = None;
         let mut single_source = None;
         let mut longest = 0.0f64;
+        // Sidecar subtitles are looked for beside the first rendition that exists.
+        let mut subtitled: Option<&Rendition> = None;
         let variant_query = query.variant_query();
         for (r, result) in renditions.iter().zip(results) {
             match result {
@@ -59,6 +61,7 @@ impl Packager {
                         iframe_streams.push((v.uri.clone(), stream));
                     }
                     variants.push(v);
+                    subtitled.get_or_insert(r);
                     single_source = Some(source);
                 }
                 Err(failure) => {
@@ -97,6 +100,11 @@ impl Packager {
         }
         let mut text = playlist::master(&variants);
         text.push_str(&playlist::iframes::stream_infs(&kept));
+        // A clip's cues would need the clip's offset: clipped masters list none.
+        if let (Some(r), None) = (subtitled, query.clip) {
+            let subtitles = self.master_subtitles(r, from_csmil).await;
+            text = playlist::subtitles::with_group(&text, &subtitles);
+        }
         if !complete {
             return Ok(Answer::Playlist(text));
         }

@@ -39,6 +39,7 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         info,
         ranges: Vec::new(),
         iframes: Vec::new(),
+        pts_zero: None,
     })
 }
 
@@ -155,6 +156,7 @@ fn publish(
             info,
             ranges: Vec::new(),
             iframes: Vec::new(),
+            pts_zero: None,
         },
         added,
     ))

@@ -134,6 +134,9 @@ pub struct PlanSegment {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Plan {
     pub first_segment_number: u64,
+    /// The PTS (90 kHz) of playlist time 0 (our tool; absent from older ones).
+    #[serde(default)]
+    pub pts_zero: Option<u64>,
     pub segments: Vec<PlanSegment>,
     #[serde(flatten)]
     pub info: ShowInfo,

@@ -32,5 +32,6 @@ mod remote_sweep;
 mod remote_whole;
 mod shutdown;
 mod source_io;
+mod subtitles;
 mod sweep;
 mod token;

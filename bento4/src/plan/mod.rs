@@ -263,6 +263,13 @@ impl<'m> Plan<'m> {
         }
     }
 
+    /// The PTS (90 kHz) of playlist time 0: where a WebVTT `X-TIMESTAMP-MAP` puts
+    /// `LOCAL:00:00:00.000` so cues line up with these segments.
+    pub fn pts_zero(&self) -> u64 {
+        let (origin, timescale) = self.origin;
+        self.output_time(origin, timescale)
+    }
+
     fn output_time(&self, ticks: i64, timescale: u32) -> u64 {
         let time = to_90k(ticks, timescale)
             .saturating_sub(self.base)

@@ -208,6 +208,7 @@ impl Plan<'_> {
             "segment_duration": self.options.segment_duration,
             "target_duration": self.target_duration(),
             "first_segment_number": self.options.first_segment_number,
+            "pts_zero": self.pts_zero(),
             "segments": segments,
             "stats": {
                 "duration": stats.duration,

@@ -1,0 +1,169 @@
+//! Sidecar WebVTT subtitles (`[subtitles]`): `title_<lang>.vtt` beside `title.mp4` is
+//! offered in the title's masters as a `SUBTITLES` group, served as a one-segment
+//! playlist and the text with an `X-TIMESTAMP-MAP` on the segments' own clock; a broken
+//! sidecar is left out, never a failed master; ffmpeg reads it all.
+
+use crate::common::*;
+use std::process::Command;
+
+const CUES: &str =
+    "\n\n00:00:01.000 --> 00:00:03.000\nHello\n\n00:00:10.000 --> 00:00:12.500\nWorld\n";
+
+fn stack() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let en = write("en.vtt", format!("WEBVTT{CUES}").as_bytes());
+    let fr = write(
+        "fr.vtt",
+        format!("\u{feff}WEBVTT{CUES}")
+            .replace('\n', "\r\n")
+            .as_bytes(),
+    );
+    let de = write(
+        "de.vtt",
+        b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\xff\xfe\n",
+    );
+    Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .file_as(&en, "clip_low_en.vtt")
+        .file_as(&fr, "clip_low_fr.vtt")
+        .file_as(&de, "clip_low_de.vtt")
+        .config("subtitles", r#"languages = ["en", "fr", "de"]"#)
+        .config("subtitles", r#"default_language = "fr""#)
+        .start()
+}
+
+fn media_lines(master: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
+        .map(attributes)
+        .collect()
+}
+
+/// The first video PTS (90 kHz) of `path` (its first frames in decode order), as
+/// ffprobe reads it over HTTP.
+fn first_video_pts(stack: &Stack, path: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=pts",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#3",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(stack.url(path))
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .filter_map(|n| n.trim_end_matches(',').parse().ok())
+        .min()
+        .unwrap_or_else(|| panic!("{path}: ffprobe said {text:?}"))
+}
+
+#[test]
+fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
+    let stack = stack();
+    let master = stack.get("/i/clip_low.mp4/master.m3u8");
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    let subtitles = media_lines(&text);
+    let languages: Vec<&str> = subtitles.iter().map(|m| m["LANGUAGE"].as_str()).collect();
+    assert_eq!(
+        languages,
+        ["en", "fr"],
+        "the broken de sidecar is left out: {text}"
+    );
+    for m in &subtitles {
+        assert_eq!(m["TYPE"], "SUBTITLES");
+        assert_eq!(m["GROUP-ID"], "subs");
+        assert_eq!(m["AUTOSELECT"], "YES");
+        let default = if m["LANGUAGE"] == "fr" { "YES" } else { "NO" };
+        assert_eq!(m["DEFAULT"], default, "{m:?}");
+    }
+    assert_eq!(subtitles[1]["NAME"], "Français");
+    for (attrs, _) in variants(&text) {
+        assert_eq!(attrs["SUBTITLES"], "subs", "{attrs:?}");
+    }
+
+    let playlist = stack.get("/i/clip_low.mp4/subtitles_fr.m3u8");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    assert_eq!(
+        playlist.header("content-type"),
+        "application/vnd.apple.mpegurl"
+    );
+    let title: f64 = segments(&stack.get("/i/clip_low.mp4/index_0_av.m3u8").text())
+        .iter()
+        .map(|(d, _)| d)
+        .sum();
+    let listed = segments(&playlist.text());
+    assert_eq!(listed.len(), 1);
+    assert!((listed[0].0 - title).abs() < 1e-6, "{listed:?} vs {title}");
+    assert_eq!(listed[0].1, "subtitles_fr.vtt");
+
+    let vtt = stack.get("/i/clip_low.mp4/subtitles_fr.vtt");
+    assert_eq!(vtt.status, 200, "{}", vtt.text());
+    assert_eq!(vtt.header("content-type"), "text/vtt");
+    let body = vtt.text();
+    assert!(
+        body.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:"),
+        "{body:?}"
+    );
+    assert!(!body.contains('\r') && body.contains("00:00:10.000 --> 00:00:12.500\nWorld\n"));
+    // The map puts cue time 0 on the TS clock where the first frame is presented.
+    let mpegts: u64 = body
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("X-TIMESTAMP-MAP=MPEGTS:"))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("MPEGTS value");
+    assert_eq!(
+        mpegts,
+        first_video_pts(&stack, "/i/clip_low.mp4/segment1_0_av.ts")
+    );
+    // Cached like the rest: nginx answers the second time alone.
+    let again = stack.get("/i/clip_low.mp4/subtitles_fr.vtt");
+    assert_eq!(again.header("x-casterpak-cache"), "HIT");
+    assert_eq!(again.body, vtt.body);
+
+    for path in [
+        "/i/clip_low.mp4/subtitles_de.m3u8",
+        "/i/clip_low.mp4/subtitles_de.vtt",
+        "/i/clip_low.mp4/subtitles_es.vtt",
+        "/i/clip_medium.mp4/subtitles_en.vtt",
+        "/i/clip_low.mp4/subtitles_EN.vtt",
+    ] {
+        assert_eq!(stack.get(path).status, 404, "{path}");
+    }
+    assert!(media_lines(&stack.get("/i/clip_medium.mp4/master.m3u8").text()).is_empty());
+
+    // A csmil lists its first rendition's sidecars, by their own URLs; clips list none.
+    let csmil = "/i/clip_,low,medium,.mp4.csmil/master.m3u8";
+    let text = stack.get(csmil).text();
+    let uris: Vec<String> = media_lines(&text)
+        .iter()
+        .map(|m| m["URI"].clone())
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "../clip_low.mp4/subtitles_en.m3u8",
+            "../clip_low.mp4/subtitles_fr.m3u8"
+        ]
+    );
+    assert_eq!(stack.get(&resolve(csmil, &uris[0])).status, 200);
+    let clipped = stack.get(&format!("{csmil}?start=3&end=9")).text();
+    assert!(!clipped.contains("SUBTITLES"), "{clipped}");
+    assert_ffmpeg_decodes(&stack, csmil, "csmil with subtitles");
+}
