@@ -148,6 +148,7 @@ fn a_new_master_key_or_new_paths_purge_what_they_cover() {
         !playlist_file.exists(),
         "a clear playlist outlived the change"
     );
+    std::thread::sleep(NGINX_FILE_CHECK);
     let text = get_ok(&stack, &format!("{open}/index_0_av.m3u8")).text();
     assert!(text.contains(KEY_LINE), "{text}");
     let key = key_of(&stack, &format!("{open}/aes128.key"));

@@ -11,10 +11,16 @@ test('fatal errors, media errors of other kinds and holes after the first fragme
     error('fragParsingError', { type: 'mediaError' }),
     error('bufferSeekOverHole', { fragStart: 12 }),
     error('manifestLoadError', { type: 'networkError', fatal: true }),
+    error('aborted', { type: 'networkError', fatal: true }),
+    error('fragLoadError', { type: 'networkError' }),
   ];
   assert.deepEqual(intolerableErrors(failing), failing);
 });
 
 test('recoverable stalls and a hole before the first frame are tolerated', () => {
   assert.deepEqual(intolerableErrors([error('bufferStalledError'), error('bufferNudgeOnStall'), error('bufferSeekOverHole')]), []);
+});
+
+test('a fragment load the player aborted itself (a seek) is tolerated', () => {
+  assert.deepEqual(intolerableErrors([error('aborted', { type: 'networkError', fragStart: 42 })]), []);
 });
