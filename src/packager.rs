@@ -501,14 +501,12 @@ impl Packager {
     ) -> Result<(), Failure> {
         let sd = query.segment_ms;
         // A clip's first or last segment: trimmed at the keyframes its URI names.
-        let trim = query.clip.map_or(SegmentCut::default(), |clip| SegmentCut {
-            start: Some(clip.start()).filter(|_| clip.start_ms > 0),
-            end: clip.end(),
-            key: None,
-        });
         let trim = SegmentCut {
+            start: query
+                .clip
+                .and_then(|clip| Some(clip.start()).filter(|_| clip.start_ms > 0)),
+            end: query.clip.and_then(|clip| clip.end()),
             key: self.config.encryption.key_for(&r.source),
-            ..trim
         };
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;

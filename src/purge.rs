@@ -10,7 +10,7 @@
 //! publishes after the purge took the entry is a whole new entry, refilled on demand.
 
 use crate::cache::{Cache, SweepEviction};
-use crate::config::Config;
+use crate::config::{Config, EncryptionConfig};
 use crate::control::{self, ControlClientError, ControlRequest};
 use crate::entry::{self, Spare};
 use crate::store::{EntryKind, Store, StoreError};
@@ -282,14 +282,8 @@ pub fn after_encryption_change(
     if now == before {
         return Ok(());
     }
-    let paths_of = |fingerprint: &str| -> Vec<String> {
-        match fingerprint.split_once(' ') {
-            Some((_, paths)) => paths.split('\u{1f}').map(str::to_string).collect(),
-            None => Vec::new(),
-        }
-    };
-    let mut paths = paths_of(&before);
-    paths.extend(paths_of(&now));
+    let mut paths = EncryptionConfig::paths_of_fingerprint(&before);
+    paths.extend(EncryptionConfig::paths_of_fingerprint(&now));
     paths.sort_unstable();
     paths.dedup();
     let formats = &config.formats;

@@ -122,7 +122,7 @@ pub fn make(key: &[u8], acl: &str, start: u64, window: u64) -> String {
     let signed = format!("st={start}~exp={}~acl={acl}", start.saturating_add(window));
     let mut mac = mac(key);
     mac.update(signed.as_bytes());
-    format!("{signed}~hmac={}", hex(&mac.finalize().into_bytes()))
+    format!("{signed}~hmac={}", encode_hex(&mac.finalize().into_bytes()))
 }
 
 /// Whether `pattern` (with `*` wildcards) matches the whole of `path`.
@@ -158,7 +158,7 @@ pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -101,11 +101,6 @@ pub struct SegmentCut {
     pub key: Option<[u8; 16]>,
 }
 
-/// A key as `--encryption-key` and serve jobs take it: 32 lowercase hex digits.
-pub fn hex_key(key: &[u8; 16]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A one-shot `mp42hls --plan` run's arguments, numbered from 1 as the URLs are;
 /// `extra` goes before the input (e.g. `--cmaf video`).
 pub fn plan_args(extra: &[&str], segment_duration: f64, source: BorrowedFd<'_>) -> Vec<OsString> {
@@ -570,7 +565,7 @@ impl Tools {
             let answer = self.job(pool, "plan", job, source).await?;
             return output::parse_json("mp42hls --serve plan", &answer);
         }
-        let key_arg = key.map(|k| hex_key(&k));
+        let key_arg = key.map(|k| crate::token::encode_hex(&k));
         let extra: Vec<&str> = match &key_arg {
             Some(hex) => vec!["--encryption-key", hex],
             None => Vec::new(),
@@ -649,7 +644,7 @@ impl Tools {
         }
         if let Some(key) = &trim.key {
             args.push("--encryption-key".into());
-            args.push(hex_key(key).into());
+            args.push(crate::token::encode_hex(key).into());
         }
         args.push(input_path(source));
         self.run(

@@ -60,15 +60,18 @@ impl EncryptionConfig {
             return String::new();
         }
         let digest = self.mac(FINGERPRINT_LABEL, b"");
-        let hex: String = digest
-            .get(..8)
-            .unwrap_or_default()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::token::encode_hex(digest.get(..8).unwrap_or_default());
         let mut paths: Vec<&str> = self.paths.iter().map(|p| p.trim_matches('/')).collect();
         paths.sort_unstable();
         format!("{hex} {}", paths.join("\u{1f}"))
+    }
+
+    /// The paths a [`fingerprint`](Self::fingerprint) was made over ("" gives none).
+    pub fn paths_of_fingerprint(fingerprint: &str) -> Vec<String> {
+        match fingerprint.split_once(' ') {
+            Some((_, paths)) => paths.split('\u{1f}').map(str::to_string).collect(),
+            None => Vec::new(),
+        }
     }
 
     fn mac(&self, label: &[u8], message: &[u8]) -> Vec<u8> {
@@ -156,6 +159,9 @@ mod tests {
         assert_ne!(c.fingerprint(), config(&["a"]).fingerprint());
         assert!(!c.fingerprint().contains("00112233"));
         assert_eq!("", config(&[]).fingerprint());
+        let paths = EncryptionConfig::paths_of_fingerprint(&c.fingerprint());
+        assert_eq!(paths, ["a", "b"]);
+        assert!(EncryptionConfig::paths_of_fingerprint("").is_empty());
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl Job<'_> {
                     "first_segment_number": 1,
                 });
                 if let (Some(key), Some(object)) = (key, job.as_object_mut()) {
-                    object.insert("encryption_key".into(), super::hex_key(&key).into());
+                    object.insert(
+                        "encryption_key".into(),
+                        crate::token::encode_hex(&key).into(),
+                    );
                 }
                 job
             }
@@ -105,7 +108,10 @@ impl Job<'_> {
                     }
                 }
                 if let (Some(key), Some(object)) = (trim.key, job.as_object_mut()) {
-                    object.insert("encryption_key".into(), super::hex_key(&key).into());
+                    object.insert(
+                        "encryption_key".into(),
+                        crate::token::encode_hex(&key).into(),
+                    );
                 }
                 job
             }
