@@ -70,6 +70,17 @@ clip_low() { clip 640x360 400k 64k "$1"; }
 clip_medium() { clip 960x540 800k 96k "$1"; }
 clip_highdef() { clip 1280x720 1500k 128k "$1"; }
 
+# Alternate audio (issue 12): English and French AAC (different tones, named in their
+# handlers) and an English AC-3 track, 30 s, same GOP as the clips.
+multi_audio() {
+  ff $(av 960x540) -f lavfi -i "sine=frequency=660:sample_rate=48000" -t 30 \
+    -map 0:v -map 1:a -map 2:a -map 1:a $(h264) -preset fast -bf 3 -b:v 800k \
+    -c:a:0 aac -b:a:0 96k -ac:a:0 2 -c:a:1 aac -b:a:1 96k -ac:a:1 2 -c:a:2 ac3 -b:a:2 192k \
+    -metadata:s:a:0 language=eng -metadata:s:a:0 handler_name="English" \
+    -metadata:s:a:1 language=fra -metadata:s:a:1 handler_name="Français" \
+    -metadata:s:a:2 language=eng -metadata:s:a:2 handler_name="English (AC-3)" "$1"
+}
+
 video_only() {
   ff -f lavfi -i testsrc2=size=1280x720:rate=24 -t 30 $(h264) -preset fast -b:v 1500k "$1"
 }
@@ -112,7 +123,7 @@ garbage() {
 }
 empty() { : > "$1"; }
 
-for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef video_only \
+for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef multi_audio video_only \
   audio_only irregular_gop fragmented truncated truncated_faststart garbage empty; do
   make "$name"
 done

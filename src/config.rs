@@ -18,6 +18,8 @@ mod encryption;
 pub use encryption::EncryptionConfig;
 mod subtitles;
 pub use subtitles::SubtitlesConfig;
+mod audio;
+pub use audio::{AudioConfig, GroupFrom};
 mod token_auth;
 pub use token_auth::{Propagation, TokenAuthConfig};
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub encryption: EncryptionConfig,
     /// Sidecar WebVTT subtitles (`[subtitles]`).
     pub subtitles: SubtitlesConfig,
+    /// Alternate audio of titles with several audio tracks (`[audio]`).
+    pub audio: AudioConfig,
     pub formats: FormatsConfig,
     /// Per URL prefix, where sources are when not under `media_root` (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
@@ -180,6 +184,7 @@ impl Default for Config {
             token_auth: TokenAuthConfig::default(),
             encryption: EncryptionConfig::default(),
             subtitles: SubtitlesConfig::default(),
+            audio: AudioConfig::default(),
             formats: FormatsConfig::default(),
             sources: Vec::new(),
             input_cache: InputCacheConfig::default(),
@@ -421,6 +426,7 @@ impl Config {
         self.token_auth.validate()?;
         self.encryption.validate()?;
         self.subtitles.validate()?;
+        self.audio.validate()?;
         self.live.validate()?;
         if self.live.enabled {
             let live = crate::live::LIVE_PREFIX;

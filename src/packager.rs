@@ -22,9 +22,9 @@ use crate::playlist;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::output::ShowInfo;
-use crate::tool::{Mode, SegmentCut, Tools};
+use crate::tool::{Mode, SegmentCut, Tools, TrackChoice};
 use crate::url::query::{self, Query, QueryError};
-use crate::url::{Container, Rendition, Request, Resource};
+use crate::url::{Container, Rendition, Request, Resource, Stream};
 use disk::{Busy, Dest, Disk, Looked, Scratch, Work};
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,7 +57,7 @@ pub struct RenditionInfo {
 /// Which playlist of a rendition's segments a media playlist request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listing {
-    Media,
+    Media(Stream),
     IFrames,
 }
 
@@ -185,7 +185,7 @@ impl Packager {
                     r.key.clone(),
                     &request.file_key,
                     query,
-                    Listing::Media,
+                    Listing::Media(request.stream),
                 )
                 .await
                 .map(|()| redirect()),
@@ -196,7 +196,7 @@ impl Packager {
                     key.clone(),
                     &request.file_key,
                     query,
-                    Listing::Media,
+                    Listing::Media(request.stream),
                 )
                 .await
                 .map(|()| redirect()),
@@ -230,16 +230,18 @@ impl Packager {
             (Resource::Key | Resource::Subtitles { .. }, Container::Csmil { .. }, _) => {
                 Err(Failure::Url(UrlError::UnknownResource))
             }
-            (Resource::Segment(k), Container::Single(r), _) => {
-                self.segment(r, *k, query).await.map(|()| redirect())
-            }
+            (Resource::Segment(k), Container::Single(r), _) => self
+                .segment(r, *k, query, request.stream)
+                .await
+                .map(|()| redirect()),
             (Resource::Segment(k), Container::Csmil { key, .. }, Some(r)) => {
-                self.segment(r, *k, query).await?;
+                self.segment(r, *k, query, request.stream).await?;
                 let _guard = self.cache.begin_fill(key);
                 // The link sits as deep in the csmil dir as its target in the rendition's.
+                let stream = request.stream.suffix();
                 let target = match query.tag() {
-                    Some(tag) => format!("../../{}/{tag}/segment{k}_0_av.ts", r.name),
-                    None => format!("../{}/segment{k}_0_av.ts", r.name),
+                    Some(tag) => format!("../../{}/{tag}/segment{k}_0_{stream}.ts", r.name),
+                    None => format!("../{}/segment{k}_0_{stream}.ts", r.name),
                 };
                 let (key, link) = (key.clone(), request.file_key.clone());
                 self.disk
@@ -304,6 +306,7 @@ impl Packager {
         r: &Rendition,
         source: &Source,
         sd: Option<u64>,
+        tracks: TrackChoice,
     ) -> Result<Arc<RenditionInfo>, Failure> {
         if sd.is_some() && self.tools.mode() == Mode::Whole {
             return Err(Failure::Url(UrlError::BadQuery(
@@ -315,14 +318,20 @@ impl Packager {
             return Err(Failure::EncryptedElsewhere);
         }
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
-        // Plans at another duration are other plans of the same source.
-        let (known_key, flight_key) = match sd {
+        // Plans at another duration or of other tracks are other plans of the source.
+        let (mut known_key, mut flight_key) = match sd {
             Some(ms) => (
                 format!("{}\0sd{ms}", source.id.path),
                 format!("{}/~sd{ms}", r.key),
             ),
             None => (source.id.path.clone(), r.key.clone()),
         };
+        let muxed = tracks == TrackChoice::default();
+        if !muxed {
+            let (video, audio) = (tracks.video, tracks.audio);
+            known_key.push_str(&format!("\0v{video:?}a{audio:?}"));
+            flight_key.push_str(&format!("/~v{video:?}a{audio:?}"));
+        }
         let known = {
             let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             known
@@ -335,7 +344,13 @@ impl Packager {
                 return Ok(info);
             }
         }
-        if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
+        // Failures are remembered for the title's own (muxed) plan: a request for a
+        // track choice never answers for, or poisons, the title.
+        if let Some(failure) = self
+            .failures
+            .check(&source.id, Attempt::Plan)
+            .filter(|_| muxed)
+        {
             return Err(failure);
         }
         let (this, r2, source2) = (self.clone(), r.clone(), source.clone());
@@ -348,7 +363,7 @@ impl Packager {
                         Mode::Jit => {
                             let plan = this
                                 .tools
-                                .plan(source2.file.as_fd(), segment_duration, key)
+                                .plan(source2.file.as_fd(), segment_duration, key, tracks)
                                 .await?;
                             RenditionInfo {
                                 durations: plan.durations()?,
@@ -377,10 +392,45 @@ impl Packager {
                 })
             })
             .await;
-        if let Err(failure) = &result {
+        if let (Err(failure), true) = (&result, muxed) {
             self.failures.remember(&source.id, Attempt::Plan, failure);
         }
         result
+    }
+
+    /// The plan of `stream` of a rendition: the muxed plan, or (alternate audio,
+    /// with our tools, at the title's own cut) the plan of its video alone or of one
+    /// of the audio tracks its plan lists. Anything else is a 404, not a tool run.
+    async fn stream_info(
+        self: &Arc<Self>,
+        r: &Rendition,
+        source: &Source,
+        query: &Query,
+        stream: Stream,
+    ) -> Result<Arc<RenditionInfo>, Failure> {
+        let muxed = self
+            .rendition_info(r, source, query.segment_ms, TrackChoice::default())
+            .await?;
+        // Any rendition of a csmil whose master has alternate audio plays its video
+        // alone, whatever audio it has itself.
+        let listed = match stream {
+            Stream::Muxed => return Ok(muxed),
+            Stream::Audio(id) => muxed.info.audio_tracks.iter().any(|t| t.id == id),
+            Stream::Video => muxed.info.video.is_some(),
+        };
+        if !listed || query.tag().is_some() || self.tools.mode() != Mode::Jit {
+            return Err(Failure::Url(UrlError::UnknownResource));
+        }
+        self.rendition_info(r, source, None, tracks_of(stream))
+            .await
+    }
+
+    /// A title gets alternate audio when it has video and several audio tracks,
+    /// with our tools (a plan lists the tracks; real Bento4 stays muxed).
+    fn offers_alternate_audio(&self, muxed: &RenditionInfo) -> bool {
+        self.tools.mode() == Mode::Jit
+            && muxed.info.video.is_some()
+            && muxed.info.audio_tracks.len() >= 2
     }
 
     async fn media_playlist(
@@ -400,7 +450,11 @@ impl Packager {
         if there {
             return Ok(());
         }
-        let info = self.rendition_info(r, &source, query.segment_ms).await?;
+        let stream = match listing {
+            Listing::Media(stream) => stream,
+            Listing::IFrames => Stream::Muxed,
+        };
+        let info = self.stream_info(r, &source, query, stream).await?;
         // A clip's trimmed ends have their own layouts, which no plan lists.
         if listing == Listing::IFrames && (info.iframes.is_empty() || query.clip.is_some()) {
             return Err(Failure::NoIFrames);
@@ -432,7 +486,9 @@ impl Packager {
                         _ if listing == Listing::IFrames => {
                             playlist::iframes::media(&info.durations, &info.iframes, index)
                         }
-                        (None, None) => playlist::media(&info.durations, index),
+                        (None, None) => {
+                            playlist::media_of_stream(&info.durations, index, &stream.suffix())
+                        }
                         (window, sd) => {
                             let count = info.durations.len();
                             let window = window.unwrap_or(playlist::clip::Window::whole(count));
@@ -472,20 +528,22 @@ impl Packager {
         r: &Rendition,
         k: u64,
         query: &Query,
+        stream: Stream,
     ) -> Result<(), Failure> {
         if query.clip.is_some() && self.tools.mode() == Mode::Whole {
             return Err(Failure::Url(UrlError::BadQuery(QueryError::TrimNeedsJit)));
         }
+        let name = format!("segment{k}_0_{}.ts", stream.suffix());
         let file_key = match query.tag() {
-            Some(tag) => format!("{}/{tag}/segment{k}_0_av.ts", r.key),
-            None => format!("{}/segment{k}_0_av.ts", r.key),
+            Some(tag) => format!("{}/{tag}/{name}", r.key),
+            None => format!("{}/{name}", r.key),
         };
         let (this, r, query) = (self.clone(), r.clone(), query.clone());
         self.files
             .run(&file_key.clone(), move || {
                 let stop = this.stoppable();
                 abandonable(stop, async move {
-                    this.fill_segment(&r, k, &query, file_key).await
+                    this.fill_segment(&r, (k, stream), &query, file_key).await
                 })
             })
             .await
@@ -495,7 +553,7 @@ impl Packager {
     async fn fill_segment(
         self: &Arc<Self>,
         r: &Rendition,
-        k: u64,
+        (k, stream): (u64, Stream),
         query: &Query,
         file_key: String,
     ) -> Result<(), Failure> {
@@ -507,13 +565,14 @@ impl Packager {
                 .and_then(|clip| Some(clip.start()).filter(|_| clip.start_ms > 0)),
             end: query.clip.and_then(|clip| clip.end()),
             key: self.config.encryption.key_for(&r.source),
+            tracks: tracks_of(stream),
         };
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
         }
-        let info = self.rendition_info(r, &source, sd).await?;
+        let info = self.stream_info(r, &source, query, stream).await?;
         let count = info.durations.len() as u64;
         if k == 0 || k > count {
             return Err(Failure::SegmentOutOfRange(k));
@@ -531,7 +590,7 @@ impl Packager {
         }
         // Failures are remembered per segment number of the title's own cut; a trimmed
         // or `sd=` segment is another file, so it neither answers nor fills that entry.
-        let own_cut = query.tag().is_none();
+        let own_cut = query.tag().is_none() && stream == Stream::Muxed;
         if let Some(failure) = self
             .failures
             .check(&source.id, Attempt::Segment(k))
@@ -633,6 +692,15 @@ impl Packager {
         self.disk
             .run(move |disk| disk.scratch_unless_there(&look))
             .await?
+    }
+}
+
+/// The tracks a stream's plan and segments mux.
+fn tracks_of(stream: Stream) -> TrackChoice {
+    match stream {
+        Stream::Muxed => TrackChoice::default(),
+        Stream::Video => TrackChoice::VIDEO,
+        Stream::Audio(id) => TrackChoice::audio(id),
     }
 }
 

@@ -4,6 +4,7 @@
 //! The media playlist is written here from durations whichever way they were
 //! obtained (JIT plan or a whole Bento4 run), so both modes serve the same text.
 
+pub mod audio;
 pub mod clip;
 pub mod iframes;
 pub mod subtitles;
@@ -29,13 +30,23 @@ pub fn target_duration(durations: &[f64]) -> u64 {
 
 /// Media playlist of rendition `index` (URIs `segment<K>_<index>_av.ts`, K from 1).
 pub fn media(durations: &[f64], index: usize) -> String {
+    media_of_stream(durations, index, "av")
+}
+
+/// As [`media`], for the stream whose names end in `_<suffix>` (`v`, `a<T>`).
+pub fn media_of_stream(durations: &[f64], index: usize, suffix: &str) -> String {
     let mut out = String::with_capacity(64 + durations.len() * 40);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
     out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
     for (i, d) in durations.iter().enumerate() {
-        let _ = write!(out, "#EXTINF:{:.6},\nsegment{}_{index}_av.ts\n", d, i + 1);
+        let _ = write!(
+            out,
+            "#EXTINF:{:.6},\nsegment{}_{index}_{suffix}.ts\n",
+            d,
+            i + 1
+        );
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -72,6 +83,8 @@ pub struct Variant {
     /// Width and height; `None` for audio-only.
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
+    /// The `EXT-X-MEDIA` audio group it plays with (alternate audio; `None`: muxed).
+    pub audio_group: Option<String>,
 }
 
 /// The order a master lists its variants in: BANDWIDTH ascending, stable for ties.
@@ -100,6 +113,9 @@ pub fn master(variants: &[Variant]) -> String {
         }
         if let Some(rate) = v.frame_rate.filter(|r| r.is_finite() && *r > 0.0) {
             let _ = write!(out, ",FRAME-RATE={rate:.3}");
+        }
+        if let Some(group) = &v.audio_group {
+            let _ = write!(out, ",AUDIO=\"{group}\"");
         }
         let _ = write!(out, "\n{}\n", v.uri);
     }
@@ -235,6 +251,7 @@ mod tests {
             },
             resolution: res,
             frame_rate: res.map(|_| 24.0),
+            audio_group: None,
         };
         let text = master(&[
             v("hi", 1_156_684.2, Some((1280, 720))),

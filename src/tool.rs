@@ -93,19 +93,65 @@ async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<R>, limit: usize) -> 
 
 /// How one segment is made beyond its number: where a clip's first or last segment
 /// is cut (seconds on the playlist timeline: from the last keyframe at or before
-/// `start`, up to the first at or after `end`), and its AES-128 key, if encrypted.
+/// `start`, up to the first at or after `end`), its AES-128 key, if encrypted, and
+/// which tracks it carries.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SegmentCut {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub key: Option<[u8; 16]>,
+    pub tracks: TrackChoice,
+}
+
+/// Which tracks a plan or segment muxes, as `--video-track-id`/`--audio-track-id`:
+/// None is the tool's default (the first of that kind), `Some(0)` none of it. The
+/// default is today's muxed stream; alternate audio plans each kind on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TrackChoice {
+    pub video: Option<u32>,
+    pub audio: Option<u32>,
+}
+
+impl TrackChoice {
+    /// The video without audio: the variants of a title with alternate audio.
+    pub const VIDEO: TrackChoice = TrackChoice {
+        video: None,
+        audio: Some(0),
+    };
+
+    /// Audio track `id` alone.
+    pub fn audio(id: u32) -> TrackChoice {
+        TrackChoice {
+            video: Some(0),
+            audio: Some(id),
+        }
+    }
+
+    /// The one-shot options that choose these tracks.
+    fn args(&self) -> Vec<OsString> {
+        let mut args = Vec::new();
+        for (option, id) in [
+            ("--video-track-id", self.video),
+            ("--audio-track-id", self.audio),
+        ] {
+            if let Some(id) = id {
+                args.push(option.into());
+                args.push(id.to_string().into());
+            }
+        }
+        args
+    }
 }
 
 /// A one-shot `mp42hls --plan` run's arguments, numbered from 1 as the URLs are;
 /// `extra` goes before the input (e.g. `--cmaf video`).
-pub fn plan_args(extra: &[&str], segment_duration: f64, source: BorrowedFd<'_>) -> Vec<OsString> {
+pub fn plan_args<S: AsRef<std::ffi::OsStr>>(
+    extra: &[S],
+    segment_duration: f64,
+    source: BorrowedFd<'_>,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--plan".into()];
-    args.extend(extra.iter().map(OsString::from));
+    args.extend(extra.iter().map(|a| a.as_ref().to_os_string()));
     args.extend([
         "--first-segment-number".into(),
         "1".into(),
@@ -556,20 +602,22 @@ impl Tools {
         source: BorrowedFd<'_>,
         segment_duration: f64,
         key: Option<[u8; 16]>,
+        tracks: TrackChoice,
     ) -> Result<Plan, ToolError> {
         if let Some(pool) = &self.serve {
             let job = serve::Job::Plan {
                 segment_duration,
                 key,
+                tracks,
             };
             let answer = self.job(pool, "plan", job, source).await?;
             return output::parse_json("mp42hls --serve plan", &answer);
         }
         let key_arg = key.map(|k| crate::token::encode_hex(&k));
-        let extra: Vec<&str> = match &key_arg {
-            Some(hex) => vec!["--encryption-key", hex],
-            None => Vec::new(),
-        };
+        let mut extra = tracks.args();
+        if let Some(hex) = key_arg {
+            extra.extend(["--encryption-key".into(), hex.into()]);
+        }
         let args = plan_args(&extra, segment_duration, source);
         let out = self
             .run(&self.mp42hls.clone(), "plan", args, None, Some(source))
@@ -646,6 +694,7 @@ impl Tools {
             args.push("--encryption-key".into());
             args.push(crate::token::encode_hex(key).into());
         }
+        args.extend(trim.tracks.args());
         args.push(input_path(source));
         self.run(
             &self.mp42hls.clone(),

@@ -35,6 +35,39 @@ pub enum Resource {
     },
 }
 
+/// Which elementary streams a media playlist or segment carries, from the suffix of
+/// its name: `_av` muxed (the default, the only one of a title with one audio
+/// track), `_v` the video alone and `_a<T>` audio track T alone (a title with
+/// alternate audio: its variants list `_v`, its audio renditions `_a<T>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Muxed,
+    Video,
+    Audio(u32),
+}
+
+impl Stream {
+    /// The name suffix, `av`, `v` or `a<T>`.
+    pub fn suffix(&self) -> String {
+        match self {
+            Stream::Muxed => "av".into(),
+            Stream::Video => "v".into(),
+            Stream::Audio(t) => format!("a{t}"),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Stream> {
+        match text {
+            "av" => Some(Stream::Muxed),
+            "v" => Some(Stream::Video),
+            _ => {
+                let t = number(text.strip_prefix('a')?)?;
+                u32::try_from(t).ok().filter(|&t| t > 0).map(Stream::Audio)
+            }
+        }
+    }
+}
+
 /// The key file's name in a rendition's URL dir.
 pub const KEY_FILE: &str = "aes128.key";
 
@@ -76,6 +109,8 @@ pub struct Request {
     pub resource: Resource,
     /// Rendition index N from the file name (always 0 for a single rendition).
     pub index: usize,
+    /// The streams a media playlist or segment carries (`Muxed` for anything else).
+    pub stream: Stream,
     /// Cache-relative path of the requested file, e.g. `i/a/b.mp4/segment3_0_av.ts`;
     /// with a query, in the dir its tag names: `i/a/b.mp4/~start12/index_0_av.m3u8`.
     pub file_key: String,
@@ -187,19 +222,37 @@ fn number(text: &str) -> Option<u64> {
     }
 }
 
-/// `master.m3u8` / `index_<N>_av.m3u8` / `iframes_<N>_av.m3u8` / `segment<K>_<N>_av.ts`
-/// → (resource, N).
-fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
+/// `master.m3u8` / `index_<N>_<S>.m3u8` / `iframes_<N>_av.m3u8` / `segment<K>_<N>_<S>.ts`
+/// (S: `av`, `v` or `a<T>`) → (resource, N, stream).
+fn file_name(name: &str) -> Result<(Resource, usize, Stream), UrlError> {
+    let stream = |s: &str| Stream::parse(s).ok_or(UrlError::UnknownResource);
+    let (resource, index) = match stream_less_name(name)? {
+        Named::Other(resource, index) => return Ok((resource, index, Stream::Muxed)),
+        Named::Playlist(n, s) => (Resource::MediaPlaylist, (n, stream(s)?)),
+        Named::Segment(k, n, s) => (Resource::Segment(k), (n, stream(s)?)),
+    };
+    Ok((resource, index.0, index.1))
+}
+
+enum Named<'a> {
+    Other(Resource, usize),
+    /// `index_<N>_<S>.m3u8`: N and S.
+    Playlist(usize, &'a str),
+    /// `segment<K>_<N>_<S>.ts`: K, N and S.
+    Segment(u64, usize, &'a str),
+}
+
+fn stream_less_name(name: &str) -> Result<Named<'_>, UrlError> {
     let index = |n: &str| {
         number(n)
             .and_then(|n| usize::try_from(n).ok())
             .ok_or(UrlError::UnknownResource)
     };
     if name == "master.m3u8" {
-        return Ok((Resource::Master, 0));
+        return Ok(Named::Other(Resource::Master, 0));
     }
     if name == KEY_FILE {
-        return Ok((Resource::Key, 0));
+        return Ok(Named::Other(Resource::Key, 0));
     }
     if let Some(rest) = name.strip_prefix("subtitles_") {
         let (language, text) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
@@ -211,29 +264,33 @@ fn file_name(name: &str) -> Result<(Resource, usize), UrlError> {
             return Err(UrlError::UnknownResource);
         }
         let language = language.to_string();
-        return Ok((Resource::Subtitles { language, text }, 0));
-    }
-    if let Some(n) = name
-        .strip_prefix("index_")
-        .and_then(|s| s.strip_suffix("_av.m3u8"))
-    {
-        return Ok((Resource::MediaPlaylist, index(n)?));
+        return Ok(Named::Other(Resource::Subtitles { language, text }, 0));
     }
     if let Some(n) = name
         .strip_prefix("iframes_")
         .and_then(|s| s.strip_suffix("_av.m3u8"))
     {
-        return Ok((Resource::IFramePlaylist, index(n)?));
+        return Ok(Named::Other(Resource::IFramePlaylist, index(n)?));
     }
-    if let Some(kn) = name
-        .strip_prefix("segment")
-        .and_then(|s| s.strip_suffix("_av.ts"))
+    if let Some(ns) = name
+        .strip_prefix("index_")
+        .and_then(|s| s.strip_suffix(".m3u8"))
     {
-        let (k, n) = kn.split_once('_').ok_or(UrlError::UnknownResource)?;
+        let (n, s) = ns.split_once('_').ok_or(UrlError::UnknownResource)?;
+        return Ok(Named::Playlist(index(n)?, s));
+    }
+    if let Some(kns) = name
+        .strip_prefix("segment")
+        .and_then(|s| s.strip_suffix(".ts"))
+    {
+        let mut parts = kns.splitn(3, '_');
+        let (Some(k), Some(n), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(UrlError::UnknownResource);
+        };
         let k = number(k)
             .filter(|&k| k >= 1)
             .ok_or(UrlError::UnknownResource)?;
-        return Ok((Resource::Segment(k), index(n)?));
+        return Ok(Named::Segment(k, index(n)?, s));
     }
     Err(UrlError::UnknownResource)
 }
@@ -334,7 +391,7 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     let rest = comps.get(prefix.len()..).unwrap_or_default();
     let (file, before) = rest.split_last().ok_or(UrlError::UnknownResource)?;
     let (container_name, dirs) = before.split_last().ok_or(UrlError::UnknownResource)?;
-    let (resource, index) = file_name(file)?;
+    let (resource, index, stream) = file_name(file)?;
     let dir = dirs.join("/");
     let key_dir = join(&[&prefix.join("/"), &dir]);
     let rendition = |name: String| Rendition {
@@ -392,6 +449,7 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
         container,
         resource,
         index,
+        stream,
         file_key,
         query,
     })
@@ -555,6 +613,47 @@ mod tests {
                 r.index,
             ),
             other => panic!("{uri}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn streams_from_name_suffixes() {
+        let stream = |uri: &str| parse(uri.as_bytes(), "/i", MAX).map(|r| (r.resource, r.stream));
+        assert_eq!(
+            stream("/i/b.mp4/index_0_av.m3u8"),
+            Ok((Resource::MediaPlaylist, Stream::Muxed))
+        );
+        assert_eq!(
+            stream("/i/b.mp4/index_0_v.m3u8"),
+            Ok((Resource::MediaPlaylist, Stream::Video))
+        );
+        assert_eq!(
+            stream("/i/,a,b,.mp4.csmil/segment3_1_a12.ts"),
+            Ok((Resource::Segment(3), Stream::Audio(12)))
+        );
+        assert_eq!(
+            stream("/i/b.mp4/master.m3u8"),
+            Ok((Resource::Master, Stream::Muxed))
+        );
+        for bad in [
+            "/i/b.mp4/index_0_a0.m3u8",
+            "/i/b.mp4/index_0_a01.m3u8",
+            "/i/b.mp4/index_0_a.m3u8",
+            "/i/b.mp4/index_0_.m3u8",
+            "/i/b.mp4/index_0_x.m3u8",
+            "/i/b.mp4/index_0_av_v.m3u8",
+            "/i/b.mp4/segment1_0_av_x.ts",
+            "/i/b.mp4/segment1_0_a99999999999.ts",
+            "/i/b.mp4/iframes_0_v.m3u8",
+        ] {
+            assert_eq!(stream(bad), Err(UrlError::UnknownResource), "{bad}");
+        }
+        for (suffix, s) in [
+            ("av", Stream::Muxed),
+            ("v", Stream::Video),
+            ("a7", Stream::Audio(7)),
+        ] {
+            assert_eq!(s.suffix(), suffix);
         }
     }
 

@@ -258,6 +258,7 @@ mod tests {
                 duration: 10_000,
                 movie_duration: 10_000,
                 language: "und".into(),
+                name: String::new(),
                 display_width: 16.0,
                 display_height: 16.0,
                 codec,

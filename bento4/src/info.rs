@@ -144,6 +144,7 @@ mod tests {
             duration,
             movie_duration: duration,
             language: "und".into(),
+            name: String::new(),
             display_width: 0.0,
             display_height: 0.0,
             codec: Codec::Unsupported(*b"test"),

@@ -53,6 +53,9 @@ pub struct Track {
     pub movie_duration: u64,
     /// ISO-639-2/T code from `mdhd`, e.g. "und".
     pub language: String,
+    /// The `hdlr` name (UTF-8, up to its NUL), e.g. "Français"; often a muxer's
+    /// default such as "SoundHandler".
+    pub name: String,
     /// `tkhd` width and height (16.16 fixed point, already divided).
     pub display_width: f64,
     pub display_height: f64,
@@ -159,6 +162,9 @@ pub struct AudioBasics {
     /// From the sample entry.
     pub sample_rate: u32,
     pub channels: u16,
+    /// The channels the stream codes, where its configuration says (`dac3`'s
+    /// acmod and lfeon); 0 when it does not. Sample entries often say 2 for any.
+    pub coded_channels: u16,
     pub sample_size: u16,
     /// From `esds` DecoderConfigDescriptor, 0 when absent.
     pub object_type_indication: u8,

@@ -298,6 +298,7 @@ impl Packager {
                 codecs: video.map(|v| vec![v.codec.clone()]).unwrap_or_default(),
                 resolution: video.map(|v| (v.width, v.height)),
                 frame_rate: video.map(|_| info.stats.frame_rate),
+                audio_group: None,
             });
             if audio.is_none() {
                 audio = info.audio.as_ref().map(|a| Audio {

@@ -2,10 +2,14 @@
 //! complete ones are published, incomplete ones answered but not cached.
 
 use super::{Answer, Dest, Packager};
+use super::{RenditionInfo, Source};
+use crate::config::GroupFrom;
 use crate::error::{Failure, SourceError, UrlError};
+use crate::playlist::audio::{self, AudioRendition};
 use crate::playlist::iframes::IFrameStream;
 use crate::playlist::{self, Variant};
 use crate::tool::output::ShowInfo;
+use crate::tool::TrackChoice;
 use crate::url::query::{Query, QueryError};
 use crate::url::{Container, Rendition};
 use std::sync::Arc;
@@ -26,7 +30,9 @@ impl Packager {
         };
         let results = futures::future::join_all(renditions.iter().map(|r| async move {
             let source = self.prepare(r, None).await?.source;
-            let info = self.rendition_info(r, &source, query.segment_ms).await?;
+            let info = self
+                .rendition_info(r, &source, query.segment_ms, TrackChoice::default())
+                .await?;
             Ok::<_, Failure>((source, info))
         }))
         .await;
@@ -39,12 +45,36 @@ impl Packager {
         // Sidecar subtitles are looked for beside the first rendition that exists.
         let mut subtitled: Option<&Rendition> = None;
         let variant_query = query.variant_query();
+        let alternate = self.alternate_audio(&renditions, &results, from_csmil, query);
         for (r, result) in renditions.iter().zip(results) {
             match result {
                 Ok((source, info)) => {
                     longest = longest.max(info.durations.iter().sum());
                     let base = &self.config.public_base_url;
                     let mut v = variant(base, r, &info.info, from_csmil);
+                    if let (Some(audio), Some(video)) = (&alternate, &info.info.video) {
+                        // The video alone, once per audio group it plays with.
+                        v.uri = playlist::rendition_file_uri(
+                            base,
+                            &r.key,
+                            &r.name,
+                            from_csmil,
+                            "index_0_v.m3u8",
+                        );
+                        for (group, codec) in audio::groups(audio) {
+                            variants.push(Variant {
+                                codecs: vec![video.codec.clone(), codec],
+                                audio_group: Some(group),
+                                ..v.clone()
+                            });
+                        }
+                        if let Some(stream) = iframe_stream(base, r, &info.info, from_csmil) {
+                            iframe_streams.push((v.uri.clone(), stream));
+                        }
+                        subtitled.get_or_insert(r);
+                        single_source = Some(source);
+                        continue;
+                    }
                     // A clip's I-frames would need its trimmed ends' layouts.
                     let iframes = if query.clip.is_none() && !info.iframes.is_empty() {
                         iframe_stream(base, r, &info.info, from_csmil)
@@ -95,10 +125,16 @@ impl Packager {
         let mut kept: Vec<IFrameStream> = Vec::new();
         for v in playlist::sorted_by_bandwidth(&variants) {
             if let Some((_, stream)) = iframe_streams.iter().find(|(uri, _)| *uri == v.uri) {
-                kept.push(stream.clone());
+                // A video plays with each audio group: its I-frames are listed once.
+                if !kept.contains(stream) {
+                    kept.push(stream.clone());
+                }
             }
         }
         let mut text = playlist::master(&variants);
+        if let Some(audio) = &alternate {
+            text = audio::with_renditions(&text, audio);
+        }
         text.push_str(&playlist::iframes::stream_infs(&kept));
         // A clip's cues would need the clip's offset: clipped masters list none.
         if let (Some(r), None) = (subtitled, query.clip) {
@@ -126,6 +162,47 @@ impl Packager {
     }
 }
 
+impl Packager {
+    /// The audio renditions of a master whose title has several audio tracks (an
+    /// unclipped master at the title's own cut): those of one rendition, the first
+    /// or the highest bit rate among those with several (`[audio] group_from`), so
+    /// players fetch one audio stream whichever variant plays. `None`: muxed.
+    fn alternate_audio(
+        &self,
+        renditions: &[Rendition],
+        results: &[Result<(Source, Arc<RenditionInfo>), Failure>],
+        from_csmil: bool,
+        query: &Query,
+    ) -> Option<Vec<AudioRendition>> {
+        if query.clip.is_some() || query.segment_ms.is_some() {
+            return None;
+        }
+        let mut candidates = renditions
+            .iter()
+            .zip(results)
+            .filter_map(|(r, result)| Some((r, &result.as_ref().ok()?.1)))
+            .filter(|(_, info)| self.offers_alternate_audio(info));
+        let (r, info) = match self.config.audio.group_from {
+            GroupFrom::First => candidates.next()?,
+            GroupFrom::Highest => candidates.max_by(|a, b| {
+                let rate = |info: &RenditionInfo| info.info.stats.max_segment_bitrate;
+                rate(a.1).total_cmp(&rate(b.1))
+            })?,
+        };
+        let base = &self.config.public_base_url;
+        let uri_of = |id: u32| {
+            let file = format!("index_0_a{id}.m3u8");
+            playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, &file)
+        };
+        let preferred = self.config.audio.preferred();
+        Some(audio::renditions(
+            &info.info.audio_tracks,
+            preferred,
+            uri_of,
+        ))
+    }
+}
+
 fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Variant {
     let mut codecs = Vec::new();
     if let Some(v) = &info.video {
@@ -144,6 +221,7 @@ fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Vari
             .filter(|v| v.width > 0 && v.height > 0)
             .map(|v| (v.width, v.height)),
         frame_rate: video.map(|_| info.stats.frame_rate),
+        audio_group: None,
     }
 }
 

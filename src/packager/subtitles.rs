@@ -59,7 +59,9 @@ impl Packager {
         if there {
             return Ok(());
         }
-        let info = self.rendition_info(r, &source, None).await?;
+        let info = self
+            .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
+            .await?;
         let mpegts = info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO);
         let sidecar = self.sidecar(r, language, mpegts).await?;
         let body = if text {

@@ -99,6 +99,7 @@ mod tests {
             codecs: vec!["avc1.64001E".into()],
             resolution: Some((640, 360)),
             frame_rate: Some(24.0),
+            audio_group: None,
         }
     }
 

@@ -136,7 +136,7 @@ pub fn with_group(master: &str, subtitles: &[Subtitle]) -> String {
 }
 
 /// A human name for the common languages; the tag itself otherwise.
-fn language_name(tag: &str) -> &str {
+pub(crate) fn language_name(tag: &str) -> &str {
     let primary = tag.split('-').next().unwrap_or(tag);
     match primary {
         "en" | "eng" => "English",

@@ -103,10 +103,27 @@ pub struct VideoInfo {
     pub height: u32,
 }
 
+/// One audio track of a plan's `audio_tracks` (our tool only): an alternate audio
+/// rendition's facts.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct AudioTrack {
+    pub id: u32,
+    pub codec: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub channels: u16,
+}
+
 /// `--show-info` output (also the tail of a plan): what a master variant needs.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ShowInfo {
     pub stats: Stats,
+    /// Every audio track the tool can mux (plans of our tool; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio_tracks: Vec<AudioTrack>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -52,6 +52,7 @@ pub enum Job<'a> {
         segment_duration: f64,
         /// Sizes as encrypted with this key.
         key: Option<[u8; 16]>,
+        tracks: super::TrackChoice,
     },
     /// Segment `k` (1-based) into `output`, an absolute path that does not exist yet.
     Segment {
@@ -73,12 +74,28 @@ pub enum Job<'a> {
     },
 }
 
+/// Adds a job's track choice (absent fields: the tool's defaults).
+fn with_tracks(job: &mut serde_json::Value, tracks: super::TrackChoice) {
+    let Some(object) = job.as_object_mut() else {
+        return;
+    };
+    for (field, id) in [
+        ("video_track_id", tracks.video),
+        ("audio_track_id", tracks.audio),
+    ] {
+        if let Some(id) = id {
+            object.insert(field.into(), id.into());
+        }
+    }
+}
+
 impl Job<'_> {
     fn message(&self, id: u64) -> Vec<u8> {
         let value = match *self {
             Job::Plan {
                 segment_duration,
                 key,
+                tracks,
             } => {
                 let mut job = serde_json::json!({
                     "id": id, "op": "plan", "segment_duration": segment_duration,
@@ -90,6 +107,7 @@ impl Job<'_> {
                         crate::token::encode_hex(&key).into(),
                     );
                 }
+                with_tracks(&mut job, tracks);
                 job
             }
             Job::Segment {
@@ -113,6 +131,7 @@ impl Job<'_> {
                         crate::token::encode_hex(&key).into(),
                     );
                 }
+                with_tracks(&mut job, trim.tracks);
                 job
             }
             Job::Stats => serde_json::json!({"id": id, "op": "stats"}),

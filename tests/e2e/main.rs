@@ -3,6 +3,7 @@
 //! `ops.rs` and `connections.rs` stay their own binaries: they change this process's
 //! descriptor limit, which every concurrent test would feel.
 
+mod audio;
 mod clip;
 mod cmaf;
 #[path = "../common/mod.rs"]

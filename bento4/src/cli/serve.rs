@@ -84,6 +84,8 @@ struct RawJob {
     trim_end: Option<f64>,
     cmaf: Option<String>,
     encryption_key: Option<String>,
+    video_track_id: Option<u32>,
+    audio_track_id: Option<u32>,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -133,9 +135,11 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.output.is_some()
                 || cmaf.is_some()
                 || raw.encryption_key.is_some()
+                || raw.video_track_id.is_some()
+                || raw.audio_track_id.is_some()
             {
                 return Err(bad(
-                    "stats takes no input, k, output, cmaf or encryption_key".into(),
+                    "stats takes no input, k, output, cmaf, encryption_key or track ids".into(),
                 ));
             }
             return Ok(Job {
@@ -229,6 +233,9 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             segment_duration: seconds,
             first_segment_number,
             trim,
+            // As `--video-track-id` / `--audio-track-id`: 0 leaves that kind out.
+            video_track_id: raw.video_track_id,
+            audio_track_id: raw.audio_track_id,
             ..PlanOptions::default()
         },
         cmaf,

@@ -300,6 +300,7 @@ mod tests {
                 duration: 0,
                 movie_duration: 0,
                 language: "und".into(),
+                name: String::new(),
                 display_width: 0.0,
                 display_height: 0.0,
                 codec: Codec::Unsupported(*b"test"),

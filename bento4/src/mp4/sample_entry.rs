@@ -109,6 +109,12 @@ fn dolby_entry(body: &[u8], config: &[u8; 4]) -> Result<AudioBasics, Mp4Error> {
         // fscod(2) bsid(5) bsmod(3) acmod(3) lfeon(1) bit_rate_code(5) reserved(5)
         let bits = reader.u24()?;
         let code = ((bits >> 5) & 0x1f) as usize;
+        // Full-bandwidth channels per acmod (ATSC A/52 Table 5.8), plus the LFE.
+        let acmod = ((bits >> 11) & 0x7) as usize;
+        let lfe = ((bits >> 10) & 0x1) as u16;
+        basics.coded_channels = [2u16, 1, 2, 3, 3, 4, 4, 5]
+            .get(acmod)
+            .map_or(0, |n| n + lfe);
         AC3_BITRATES.get(code).copied().unwrap_or(0)
     } else {
         // data_rate(13) num_ind_sub(3)
@@ -366,6 +372,7 @@ mod tests {
                 Ok(Codec::Ac3(AudioBasics {
                     sample_rate: 48000,
                     channels: 2,
+                    coded_channels: 2,
                     sample_size: 16,
                     max_bitrate: 192000,
                     average_bitrate: 192000,

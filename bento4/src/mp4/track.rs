@@ -16,7 +16,7 @@ pub fn parse_trak(
     let tkhd = parse_tkhd(require(trak, b"tkhd", "trak")?)?;
     let mdia = require(trak, b"mdia", "trak")?;
     let (timescale, duration, language) = parse_mdhd(require(mdia, b"mdhd", "mdia")?)?;
-    let handler = parse_hdlr(require(mdia, b"hdlr", "mdia")?)?;
+    let (handler, name) = parse_hdlr(require(mdia, b"hdlr", "mdia")?)?;
     let minf = require(mdia, b"minf", "mdia")?;
     let stbl = require(minf, b"stbl", "minf")?;
     let (codec, mut details) = parse_stsd(require(stbl, b"stsd", "stbl")?)?;
@@ -43,6 +43,7 @@ pub fn parse_trak(
         duration,
         movie_duration: tkhd.duration,
         language,
+        name,
         display_width: tkhd.width,
         display_height: tkhd.height,
         codec: if kind == TrackKind::Video || kind == TrackKind::Audio {
@@ -114,11 +115,22 @@ fn parse_mdhd(body: &[u8]) -> Result<(u32, u64, String), Mp4Error> {
     Ok((timescale, duration, language))
 }
 
-fn parse_hdlr(body: &[u8]) -> Result<[u8; 4], Mp4Error> {
+/// The handler type and name. The name is a NUL-terminated UTF-8 string (ISO BMFF);
+/// QuickTime files write a counted string instead, told apart by its length byte.
+fn parse_hdlr(body: &[u8]) -> Result<([u8; 4], String), Mp4Error> {
     let mut reader = Reader::new(body, "hdlr");
     reader.full_box()?;
     reader.u32()?; // pre_defined
-    reader.fourcc()
+    let handler = reader.fourcc()?;
+    // 12 reserved bytes, then the name to the end of the box.
+    let name = body.get(4 + 4 + 4 + 12..).unwrap_or_default();
+    let name = match name.first() {
+        Some(&n) if usize::from(n) + 1 == name.len() && n > 0 => &name[1..],
+        _ => name,
+    };
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = String::from_utf8_lossy(&name[..end]).trim().to_string();
+    Ok((handler, name))
 }
 
 /// Reduces an edit list to one shift: an optional leading empty edit and one media
@@ -266,5 +278,31 @@ mod tests {
             Some((48000, 96000, "eng".to_string()))
         );
         assert!(parse_mdhd(&body[..10]).is_err());
+    }
+
+    #[test]
+    fn hdlr_names_in_both_spellings() {
+        let hdlr = |name: &[u8]| {
+            let mut body = vec![0u8; 8];
+            body.extend_from_slice(b"soun");
+            body.extend_from_slice(&[0; 12]);
+            body.extend_from_slice(name);
+            parse_hdlr(&body).ok()
+        };
+        let named = |n: &str| Some((*b"soun", n.to_string()));
+        assert_eq!(hdlr("Français\0".as_bytes()), named("Français"));
+        assert_eq!(
+            hdlr(b"English"),
+            named("English"),
+            "no NUL: to the box's end"
+        );
+        assert_eq!(
+            hdlr(b"\x07English"),
+            named("English"),
+            "QuickTime's counted form"
+        );
+        assert_eq!(hdlr(b""), named(""));
+        assert_eq!(hdlr(b"\0"), named(""));
+        assert!(parse_hdlr(&[0u8; 10]).is_err());
     }
 }

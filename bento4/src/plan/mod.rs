@@ -165,6 +165,7 @@ impl<'m> Plan<'m> {
         ]
         .into_iter()
         .flatten()
+        .chain(streams::left_out_first_times(movie, &options))
         .min()
         .unwrap_or(0);
         let mut plan = Plan {

@@ -220,6 +220,7 @@ impl Plan<'_> {
             },
         });
         if let Some(map) = doc.as_object_mut() {
+            map.insert("audio_tracks".into(), audio_tracks(self.movie));
             if self.streams.audio.is_some() {
                 map.insert("audio".into(), json!({ "codec": codecs.audio }));
             }
@@ -232,4 +233,37 @@ impl Plan<'_> {
         }
         doc
     }
+}
+
+/// Every audio track the tool can mux, whichever the plan picked: what an origin
+/// needs to offer alternate audio (`--audio-track-id` of each), in file order.
+pub fn audio_tracks(movie: &crate::media::Movie) -> Value {
+    use crate::media::TrackKind;
+    let tracks: Vec<Value> = movie
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Audio)
+        .filter_map(|t| {
+            let codec = crate::mp4::codecs_string(&t.codec)?;
+            let channels = match &t.codec {
+                Codec::Aac(aac) if aac.channel_configuration > 0 => {
+                    u16::from(aac.channel_configuration)
+                }
+                Codec::Aac(aac) => aac.basics.channels,
+                Codec::Mp3(b) | Codec::Ac3(b) | Codec::Eac3(b) if b.coded_channels > 0 => {
+                    b.coded_channels
+                }
+                Codec::Mp3(b) | Codec::Ac3(b) | Codec::Eac3(b) => b.channels,
+                _ => return None,
+            };
+            Some(json!({
+                "id": t.id,
+                "codec": codec,
+                "language": t.language,
+                "name": t.name,
+                "channels": channels,
+            }))
+        })
+        .collect();
+    Value::from(tracks)
 }

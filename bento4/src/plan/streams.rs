@@ -97,6 +97,27 @@ pub fn select_streams<'m>(
     Ok(Streams { video, audio })
 }
 
+/// The first time (90 kHz, before the plan's base) of the tracks a default run would
+/// mux but `options` leave out (`--video-track-id 0`, `--audio-track-id 0`): a
+/// video-only or audio-only plan keeps the muxed plan's timeline, so its PTS line
+/// up with the other kind's as alternate audio needs. Tracks that could not be
+/// muxed anyway are left out of it.
+pub fn left_out_first_times(movie: &Movie, options: &PlanOptions) -> Vec<i64> {
+    [
+        (TrackKind::Video, options.video_track_id),
+        (TrackKind::Audio, options.audio_track_id),
+    ]
+    .into_iter()
+    .filter(|(_, wanted)| *wanted == Some(0))
+    .filter_map(|(kind, _)| {
+        let track = pick_track(movie, kind, None).ok()??;
+        let shift = shift_of(track).ok()?;
+        let first = track.samples.first()?;
+        Some(to_90k(shifted(first.dts, shift), track.timescale))
+    })
+    .collect()
+}
+
 /// `wanted`: None = the first track of that kind with samples, Some(0) = none,
 /// Some(id) = that track, which must exist and be of that kind.
 fn pick_track(

@@ -39,6 +39,7 @@ fn video_track(frames: usize, gop: usize, nalu_length_size: u8) -> Track {
         duration: (frames as u64) * u64::from(FRAME),
         movie_duration: 0,
         language: "und".into(),
+        name: String::new(),
         display_width: 64.0,
         display_height: 32.0,
         codec: Codec::Avc(AvcConfig {
@@ -80,6 +81,7 @@ fn audio_track(frames: usize) -> Track {
         duration: (frames as u64) * 1024,
         movie_duration: 0,
         language: "und".into(),
+        name: String::new(),
         display_width: 0.0,
         display_height: 0.0,
         codec: Codec::Aac(AacConfig {

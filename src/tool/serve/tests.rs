@@ -4,7 +4,7 @@
 //! job message with one `dd` read, so the test knows the job arrived.
 
 use super::*;
-use crate::tool::{discover, Mode, SegmentOutput, Tools};
+use crate::tool::{discover, Mode, SegmentOutput, Tools, TrackChoice};
 use std::fs::File;
 use std::os::fd::AsFd;
 
@@ -128,16 +128,26 @@ async fn one_shot_segment(tools: &Tools, source: &File, k: u64) -> Vec<u8> {
 
 /// An encrypted segment of `source`, by `tools` (served: into a file; one-shot: a dir).
 async fn encrypted_segment(tools: &Tools, source: &File, k: u64, key: [u8; 16]) -> Vec<u8> {
+    let cut = crate::tool::SegmentCut {
+        key: Some(key),
+        ..Default::default()
+    };
+    cut_segment(tools, source, k, cut).await
+}
+
+/// Segment `k` of `source` made as `cut` says, by `tools`.
+async fn cut_segment(
+    tools: &Tools,
+    source: &File,
+    k: u64,
+    cut: crate::tool::SegmentCut,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("segment{k}_0_av.ts"));
     let output = if tools.serves() {
         SegmentOutput::File(&file)
     } else {
         SegmentOutput::Dir(dir.path())
-    };
-    let cut = crate::tool::SegmentCut {
-        key: Some(key),
-        ..Default::default()
     };
     let path = tools
         .package_trimmed_segment(source.as_fd(), SECONDS, k, cut, output)
@@ -153,14 +163,19 @@ async fn encrypted_jobs_answer_what_one_shot_runs_write() {
     let served = serving(1, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
     let key = [7u8; 16];
-    let plain = served.plan(source.as_fd(), SECONDS, None).await.unwrap();
+    let plain = served
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap();
     let plan = served
-        .plan(source.as_fd(), SECONDS, Some(key))
+        .plan(source.as_fd(), SECONDS, Some(key), TrackChoice::default())
         .await
         .unwrap();
     assert_eq!(
         plan,
-        once.plan(source.as_fd(), SECONDS, Some(key)).await.unwrap()
+        once.plan(source.as_fd(), SECONDS, Some(key), TrackChoice::default())
+            .await
+            .unwrap()
     );
     for (k, (padded, size)) in (1..).zip(plan.segments.iter().zip(&plain.segments)) {
         // CBC with PKCS#7: one to 16 bytes of padding.
@@ -176,15 +191,63 @@ async fn encrypted_jobs_answer_what_one_shot_runs_write() {
 }
 
 #[tokio::test]
+async fn track_choices_answer_what_one_shot_runs_write() {
+    let metrics = Arc::new(Metrics::new());
+    let once = one_shot(1, 60, &metrics);
+    let served = serving(1, &metrics);
+    let source = File::open(media("multi_audio.mp4")).unwrap();
+    let muxed = served
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap();
+    let ids: Vec<u32> = muxed.info.audio_tracks.iter().map(|t| t.id).collect();
+    assert_eq!(ids, [2, 3, 4]);
+    for tracks in [
+        TrackChoice::VIDEO,
+        TrackChoice::audio(3),
+        TrackChoice::audio(4),
+    ] {
+        let plan = served
+            .plan(source.as_fd(), SECONDS, None, tracks)
+            .await
+            .unwrap();
+        assert_eq!(
+            plan,
+            once.plan(source.as_fd(), SECONDS, None, tracks)
+                .await
+                .unwrap()
+        );
+        assert_eq!(plan.info.video.is_some(), tracks == TrackChoice::VIDEO);
+        assert_eq!(plan.info.audio.is_some(), tracks != TrackChoice::VIDEO);
+        let cut = crate::tool::SegmentCut {
+            tracks,
+            ..Default::default()
+        };
+        let bytes = cut_segment(&served, &source, 2, cut).await;
+        assert_eq!(bytes.len() as u64, plan.segments[1].size, "{tracks:?}");
+        assert_eq!(
+            bytes,
+            cut_segment(&once, &source, 2, cut).await,
+            "{tracks:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn jobs_answer_what_one_shot_runs_print() {
     let metrics = Arc::new(Metrics::new());
     let once = one_shot(1, 60, &metrics);
     let served = serving(2, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
-    let plan = served.plan(source.as_fd(), SECONDS, None).await.unwrap();
+    let plan = served
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap();
     assert_eq!(
         plan,
-        once.plan(source.as_fd(), SECONDS, None).await.unwrap()
+        once.plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+            .await
+            .unwrap()
     );
     let count = plan.durations().unwrap().len() as u64;
     assert_eq!(count, 5);
@@ -215,12 +278,14 @@ async fn jobs_answer_what_one_shot_runs_print() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     let garbage = File::open(media("garbage.mp4")).unwrap();
     let corrupt = served
-        .plan(garbage.as_fd(), SECONDS, None)
+        .plan(garbage.as_fd(), SECONDS, None, TrackChoice::default())
         .await
         .unwrap_err();
     assert_eq!(
         corrupt,
-        once.plan(garbage.as_fd(), SECONDS, None).await.unwrap_err()
+        once.plan(garbage.as_fd(), SECONDS, None, TrackChoice::default())
+            .await
+            .unwrap_err()
     );
     assert!(matches!(corrupt, ToolError::Corrupt(_)), "{corrupt:?}");
     let mut after = pool(&served).groups();
@@ -297,7 +362,11 @@ async fn a_process_killed_mid_job_fails_that_job_and_a_fresh_one_takes_the_next(
     let source = File::open(media("clip_low.mp4")).unwrap();
     let job = {
         let (tools, source) = (tools.clone(), source.try_clone().unwrap());
-        tokio::spawn(async move { tools.plan(source.as_fd(), SECONDS, None).await })
+        tokio::spawn(async move {
+            tools
+                .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+                .await
+        })
     };
     let pid = read_pid(&dir.path().join("pid")).await;
     std::fs::write(dir.path().join("real"), b"").unwrap();
@@ -311,7 +380,10 @@ async fn a_process_killed_mid_job_fails_that_job_and_a_fresh_one_takes_the_next(
         .unwrap()
         .starts_with(b"{"));
     assert_eq!(restarts(&metrics, "died"), 1);
-    let plan = tools.plan(source.as_fd(), SECONDS, None).await.unwrap();
+    let plan = tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap();
     assert_eq!(plan.durations().unwrap().len(), 5);
     let groups = pool(&tools).groups();
     assert_eq!(groups.len(), 1);
@@ -328,7 +400,10 @@ async fn a_job_over_the_timeout_kills_the_group_and_the_process_is_replaced() {
     let tools = scripted(dir.path(), &body, 1, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
     let started = Instant::now();
-    let err = tools.plan(source.as_fd(), SECONDS, None).await.unwrap_err();
+    let err = tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap_err();
     assert_eq!(err, ToolError::TimedOut(1));
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = read_pid(&dir.path().join("pid")).await;
@@ -339,7 +414,10 @@ async fn a_job_over_the_timeout_kills_the_group_and_the_process_is_replaced() {
     .await;
     assert_eq!(restarts(&metrics, "timeout"), 1);
     std::fs::write(dir.path().join("real"), b"").unwrap();
-    assert!(tools.plan(source.as_fd(), SECONDS, None).await.is_ok());
+    assert!(tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .is_ok());
     assert!(!pool(&tools).groups().contains(&pid));
 }
 
@@ -351,7 +429,10 @@ async fn an_answer_to_another_job_is_bad_output_and_ends_the_process() {
         after_one_job("echo $$ > \"$DIR/pid\"\necho '{\"id\":7,\"ok\":true}'\nexec sleep 600");
     let tools = scripted(dir.path(), &body, 60, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
-    let err = tools.plan(source.as_fd(), SECONDS, None).await.unwrap_err();
+    let err = tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ToolError::BadOutput(r) if r.contains("job Some(7)")),
         "{err:?}"
@@ -369,7 +450,7 @@ async fn a_cancelled_job_kills_its_process() {
     let tools = scripted(dir.path(), &body, 60, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
     let pidfile = dir.path().join("pid");
-    let job = tools.plan(source.as_fd(), SECONDS, None);
+    let job = tools.plan(source.as_fd(), SECONDS, None, TrackChoice::default());
     let cancelled = tokio::time::timeout(Duration::from_secs(20), async {
         tokio::select! {
             _ = job => panic!("the script answered"),
@@ -392,7 +473,10 @@ async fn a_process_that_ended_while_idle_is_replaced_before_the_job() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     wait_for("the idle process to die", || gone(pid)).await;
     let source = File::open(media("clip_low.mp4")).unwrap();
-    assert!(tools.plan(source.as_fd(), SECONDS, None).await.is_ok());
+    assert!(tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .is_ok());
     assert!(restarts(&metrics, "exited") + restarts(&metrics, "died") == 1);
     assert!(!pool(&tools).groups().contains(&pid));
 }
@@ -415,7 +499,10 @@ async fn shutdown_ends_every_process_and_refuses_new_jobs() {
     wait_for("every process to exit", || groups.iter().all(|&p| gone(p))).await;
     let source = File::open(media("clip_low.mp4")).unwrap();
     assert_eq!(
-        tools.plan(source.as_fd(), SECONDS, None).await.unwrap_err(),
+        tools
+            .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+            .await
+            .unwrap_err(),
         ToolError::Overloaded
     );
 }
@@ -467,7 +554,10 @@ async fn an_answer_past_the_output_bound_is_bad_output_and_ends_the_process() {
     ));
     let tools = scripted(dir.path(), &body, 60, &metrics);
     let source = File::open(media("clip_low.mp4")).unwrap();
-    let err = tools.plan(source.as_fd(), SECONDS, None).await.unwrap_err();
+    let err = tools
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ToolError::BadOutput(r) if r.contains("longer than")),
         "{err:?}"

@@ -53,7 +53,7 @@ function splitTag(line) {
  */
 export function checkPlaylist(text) {
   const problems = [];
-  const result = { kind: undefined, problems, version: 1, variants: [], segments: [] };
+  const result = { kind: undefined, problems, version: 1, variants: [], segments: [], media: [] };
   if (text.includes('\r')) problems.push('CR in the playlist: lines must end with LF only');
   const lines = text.split('\n');
   if (lines[0] !== '#EXTM3U') problems.push('first line is not #EXTM3U');
@@ -127,7 +127,9 @@ export function checkPlaylist(text) {
         break;
       case 'EXT-X-MEDIA':
         try {
-          const id = unquote(parseAttributeList(value).get('INSTREAM-ID'));
+          const attributes = parseAttributeList(value);
+          result.media.push({ line: lineNo, attributes });
+          const id = unquote(attributes.get('INSTREAM-ID'));
           if (id && id.startsWith('SERVICE')) need(7, 'an INSTREAM-ID SERVICE value');
         } catch (error) {
           problems.push(`line ${lineNo}: ${error.message}`);
@@ -179,8 +181,52 @@ function checkMedia(result, problems) {
   if (result.playlistType === 'VOD' && !result.endList) problems.push('EXT-X-PLAYLIST-TYPE:VOD without EXT-X-ENDLIST');
 }
 
+/** The variant attribute that names a group of each EXT-X-MEDIA TYPE. */
+const GROUP_ATTRIBUTE = { AUDIO: 'AUDIO', VIDEO: 'VIDEO', SUBTITLES: 'SUBTITLES', 'CLOSED-CAPTIONS': 'CLOSED-CAPTIONS' };
+
+/**
+ * RFC 8216 4.3.4.1-2 and Apple's authoring rules for renditions: TYPE, GROUP-ID and NAME
+ * present, NAME unique in its group, exactly one DEFAULT=YES per group, DEFAULT=YES only
+ * with AUTOSELECT=YES, a URI for subtitles and none for captions, and every group a variant
+ * names listed.
+ */
+function checkRenditions(result, problems) {
+  const groups = new Map(); // "TYPE GROUP-ID" → { names, defaults }
+  for (const { line, attributes } of result.media) {
+    const type = attributes.get('TYPE');
+    const group = unquote(attributes.get('GROUP-ID'));
+    const name = unquote(attributes.get('NAME'));
+    const where = `line ${line}`;
+    if (!GROUP_ATTRIBUTE[type]) { problems.push(`${where}: EXT-X-MEDIA TYPE ${type}`); continue; }
+    if (!group || !name) { problems.push(`${where}: EXT-X-MEDIA without GROUP-ID or NAME`); continue; }
+    const key = `${type} ${group}`;
+    const entry = groups.get(key) ?? { names: new Set(), defaults: 0 };
+    groups.set(key, entry);
+    if (entry.names.has(name)) problems.push(`${where}: NAME "${name}" twice in ${key}`);
+    entry.names.add(name);
+    const isDefault = attributes.get('DEFAULT') === 'YES';
+    if (isDefault) entry.defaults += 1;
+    if (isDefault && attributes.has('AUTOSELECT') && attributes.get('AUTOSELECT') !== 'YES') {
+      problems.push(`${where}: DEFAULT=YES with AUTOSELECT=${attributes.get('AUTOSELECT')}`);
+    }
+    if (type === 'SUBTITLES' && !attributes.has('URI')) problems.push(`${where}: SUBTITLES without URI`);
+    if (type === 'CLOSED-CAPTIONS' && attributes.has('URI')) problems.push(`${where}: CLOSED-CAPTIONS with a URI`);
+  }
+  for (const [key, { defaults }] of groups) {
+    if (defaults !== 1) problems.push(`${key}: ${defaults} renditions with DEFAULT=YES, not one`);
+  }
+  for (const { uri, attributes } of result.variants) {
+    for (const [type, attribute] of Object.entries(GROUP_ATTRIBUTE)) {
+      const group = attributes.get(attribute);
+      if (group === undefined || group === 'NONE') continue;
+      if (!groups.has(`${type} ${unquote(group)}`)) problems.push(`variant ${uri}: ${attribute} group ${group} is not listed`);
+    }
+  }
+}
+
 function checkMaster(result, problems) {
   if (result.variants.length === 0) problems.push('master playlist without variants');
+  checkRenditions(result, problems);
   for (const { uri, attributes } of result.variants) {
     const where = `variant ${uri}`;
     const bandwidth = attributes.get('BANDWIDTH');

@@ -99,3 +99,33 @@ test('variant bit rates: peak and mean measured on the segments', () => {
   assert.match(checkVariantBandwidth(attrs(2_000_000), segments, 6)[0], /above every segment's bit rate/);
   assert.match(checkVariantBandwidth(attrs(1_000_000, 700_000), segments, 6)[0], /AVERAGE-BANDWIDTH 700000 is not the mean bit rate 864640/);
 });
+
+const GROUPED_MASTER = media([
+  '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud-mp4a.40.2",LANGUAGE="en",NAME="English",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="index_0_a2.m3u8"',
+  '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud-mp4a.40.2",LANGUAGE="fr",NAME="Français",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="index_0_a3.m3u8"',
+  '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="en",NAME="English",DEFAULT=YES,AUTOSELECT=YES,URI="subtitles_en.m3u8"',
+  '#EXT-X-STREAM-INF:BANDWIDTH=700000,CODECS="avc1.64001E,mp4a.40.2",RESOLUTION=640x360,FRAME-RATE=24.000,AUDIO="aud-mp4a.40.2",SUBTITLES="subs"',
+  'index_0_v.m3u8',
+]);
+
+test('a master with audio and subtitle groups has no problems', () => {
+  const result = checkPlaylist(GROUPED_MASTER);
+  assert.deepEqual(result.problems, []);
+  assert.equal(result.media.length, 3);
+});
+
+const BROKEN_GROUPS = [
+  ['two defaults in a group', swap(GROUPED_MASTER, 'DEFAULT=NO', 'DEFAULT=YES'), /TYPE=|AUDIO aud-mp4a.40.2: 2 renditions with DEFAULT=YES/],
+  ['no default in a group', swap(GROUPED_MASTER, 'NAME="English",DEFAULT=YES,AUTOSELECT=YES,CHANNELS', 'NAME="English",DEFAULT=NO,AUTOSELECT=YES,CHANNELS'), /AUDIO aud-mp4a.40.2: 0 renditions with DEFAULT=YES/],
+  ['a name twice in a group', swap(GROUPED_MASTER, 'NAME="Français"', 'NAME="English"'), /NAME "English" twice/],
+  ['a variant naming a group nobody lists', swap(GROUPED_MASTER, 'AUDIO="aud-mp4a.40.2",', 'AUDIO="aud-ac-3",'), /AUDIO group "aud-ac-3" is not listed/],
+  ['subtitles without a URI', swap(GROUPED_MASTER, ',URI="subtitles_en.m3u8"', ''), /SUBTITLES without URI/],
+  ['DEFAULT=YES without AUTOSELECT=YES', swap(GROUPED_MASTER, 'DEFAULT=YES,AUTOSELECT=YES,CHANNELS', 'DEFAULT=YES,AUTOSELECT=NO,CHANNELS'), /DEFAULT=YES with AUTOSELECT=NO/],
+];
+
+for (const [what, text, problem] of BROKEN_GROUPS) {
+  test(`the checker catches ${what}`, () => {
+    const { problems } = checkPlaylist(text);
+    assert.ok(problems.some((p) => problem.test(p)), `${what}: ${JSON.stringify(problems)}`);
+  });
+}

@@ -23,9 +23,10 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// Plans kept per index (one per segment duration and first number asked for):
-/// casterpak asks for one, a few more cost little, an unbounded list could grow.
-const PLANS_PER_INDEX: usize = 4;
+/// Plans kept per index (one per segment duration, first number and track choice
+/// asked for): casterpak asks for one per stream it serves (muxed, video, each
+/// audio track), a few more cost little, an unbounded list could grow.
+const PLANS_PER_INDEX: usize = 8;
 
 /// Read and mux buffers kept between jobs, at most (each): a 6 s segment of 1080p
 /// is about 1.3 MB; a rare huge one is not kept for the process's life.

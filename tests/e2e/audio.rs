@@ -1,0 +1,256 @@
+//! Alternate audio (issue 12): a title with an English and a French AAC track and an
+//! English AC-3 track is offered as `EXT-X-MEDIA:TYPE=AUDIO` renditions grouped by
+//! codec, its variants carry the video alone; each stream is its own TS on the
+//! muxed title's clock; titles with one audio track stay muxed; ffmpeg plays it all.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const CSMIL: &str = "/i/,multi_audio,clip_low,.mp4.csmil";
+
+fn stack(default_language: Option<&str>) -> Stack {
+    let builder = Stack::builder()
+        .media("multi_audio.mp4")
+        .media("clip_low.mp4")
+        .media("audio_only.mp4");
+    match default_language {
+        Some(l) => builder
+            .config("audio", &format!("default_language = {l:?}"))
+            .start(),
+        None => builder.start(),
+    }
+}
+
+fn audio_lines(master: &str) -> Vec<BTreeMap<String, String>> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
+        .map(attributes)
+        .filter(|a| a.get("TYPE").map(String::as_str) == Some("AUDIO"))
+        .collect()
+}
+
+fn get_ok(stack: &Stack, path: &str) -> Vec<u8> {
+    let r = stack.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.body
+}
+
+/// (codec_type, start_pts) of each stream of a TS file, as ffprobe reads it.
+fn streams_of(stack: &Stack, path: &str) -> Vec<(String, i64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_pts",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(stack.url(path))
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut streams: Vec<(String, i64)> = Vec::new();
+    // The program's list repeats the streams.
+    for line in text.lines() {
+        let Some((kind, pts)) = line.split_once(',') else {
+            continue;
+        };
+        let stream = (kind.to_string(), pts.trim().parse().unwrap_or(i64::MIN));
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    assert!(!streams.is_empty(), "{path}: ffprobe said {text:?}");
+    streams
+}
+
+/// Every EXT-X-MEDIA rule a player relies on: one DEFAULT per group, every
+/// variant's group exists, CODECS holds the group's codec.
+fn check_groups(master: &str, path: &str) -> Vec<BTreeMap<String, String>> {
+    let audio = audio_lines(master);
+    let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &audio {
+        let defaults = groups.entry(&a["GROUP-ID"]).or_default();
+        *defaults += usize::from(a["DEFAULT"] == "YES");
+        assert_eq!(a["AUTOSELECT"], "YES", "{a:?}");
+    }
+    assert!(groups.values().all(|&n| n == 1), "{path}: {groups:?}");
+    for (attrs, uri) in variants(master) {
+        let group = &attrs["AUDIO"];
+        assert!(groups.contains_key(group.as_str()), "{path}: {uri} {group}");
+        let codec = group.strip_prefix("aud-").expect("group named by codec");
+        let codecs: Vec<&str> = attrs["CODECS"].split(',').collect();
+        assert_eq!(codecs.len(), 2, "{path}: {codecs:?}");
+        assert!(codecs[0].starts_with("avc1."), "{path}: {codecs:?}");
+        assert_eq!(codecs[1], codec, "{path}: {codecs:?}");
+    }
+    audio
+}
+
+#[test]
+fn several_audio_tracks_become_audio_renditions_on_one_clock() {
+    let stack = stack(None);
+    let master_path = "/i/multi_audio.mp4/master.m3u8";
+    let master = String::from_utf8(get_ok(&stack, master_path)).unwrap();
+    let audio = check_groups(&master, master_path);
+    let summary: Vec<[&str; 6]> = audio
+        .iter()
+        .map(|a| {
+            [
+                &a["GROUP-ID"],
+                &a["LANGUAGE"],
+                &a["NAME"],
+                &a["DEFAULT"],
+                &a["CHANNELS"],
+                &a["URI"],
+            ]
+            .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            [
+                "aud-mp4a.40.2",
+                "en",
+                "English",
+                "YES",
+                "2",
+                "index_0_a2.m3u8"
+            ],
+            [
+                "aud-mp4a.40.2",
+                "fr",
+                "Français",
+                "NO",
+                "2",
+                "index_0_a3.m3u8"
+            ],
+            [
+                "aud-ac-3",
+                "en",
+                "English (AC-3)",
+                "YES",
+                "1",
+                "index_0_a4.m3u8"
+            ],
+        ],
+        "{master}"
+    );
+    let uris: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(uris, ["index_0_v.m3u8", "index_0_v.m3u8"], "{master}");
+    assert!(master.contains("#EXT-X-I-FRAME-STREAM-INF:"), "{master}");
+    assert_eq!(master.matches("#EXT-X-I-FRAME-STREAM-INF:").count(), 1);
+
+    // Each stream alone in its segments, every one on the muxed title's clock.
+    let dir = "/i/multi_audio.mp4";
+    let muxed = streams_of(&stack, &format!("{dir}/segment2_0_av.ts"));
+    let video = streams_of(&stack, &format!("{dir}/segment2_0_v.ts"));
+    let english = streams_of(&stack, &format!("{dir}/segment2_0_a2.ts"));
+    let kinds = |s: &[(String, i64)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&muxed), ["video", "audio"]);
+    assert_eq!(kinds(&video), ["video"]);
+    assert_eq!(kinds(&english), ["audio"]);
+    assert_eq!(video[0].1, muxed[0].1, "video PTS as muxed");
+    // The audio alone is cut at its own frames (at most a frame or two from the
+    // video's cut), on the same clock: its frames sit where the muxed ones do.
+    let frame = 1024 * 90_000 / 48_000;
+    let apart = english[0].1 - muxed[1].1;
+    assert!(
+        apart % frame == 0 && apart.abs() <= 2 * frame,
+        "{apart} ticks"
+    );
+    let first = |name: &str| streams_of(&stack, &format!("{dir}/segment1_0_{name}.ts"));
+    assert_eq!(
+        first("a2")[0].1,
+        first("av")[1].1,
+        "first audio PTS as muxed"
+    );
+    for stream in ["v", "a2", "a3", "a4"] {
+        let path = format!("{dir}/index_0_{stream}.m3u8");
+        let playlist = String::from_utf8(get_ok(&stack, &path)).unwrap();
+        let listed = segments(&playlist);
+        let total: f64 = listed.iter().map(|(d, _)| d).sum();
+        assert!((total - 30.0).abs() < 0.1, "{path}: {total} s");
+        for (_, uri) in &listed {
+            assert!(uri.ends_with(&format!("_0_{stream}.ts")), "{path}: {uri}");
+        }
+    }
+    assert_ffmpeg_decodes(&stack, master_path, "the alternate audio master");
+    assert_ffmpeg_decodes(&stack, &format!("{dir}/index_0_a3.m3u8"), "French");
+
+    // What the master does not list is not packaged, and does not poison the title.
+    for path in [
+        "/i/multi_audio.mp4/index_0_a1.m3u8",
+        "/i/multi_audio.mp4/index_0_a9.m3u8",
+        "/i/multi_audio.mp4/segment1_0_a9.ts",
+        "/i/multi_audio.mp4/index_0_a2.m3u8?start=5",
+        "/i/clip_low.mp4/segment1_0_a9.ts",
+        "/i/audio_only.mp4/index_0_v.m3u8",
+        "/i/multi_audio.mp4/index_0_a02.m3u8",
+        "/i/multi_audio.mp4/index_0_a0.m3u8",
+    ] {
+        let r = stack.get(path);
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    get_ok(&stack, "/i/multi_audio.mp4/index_0_av.m3u8");
+
+    // One audio track: muxed as before, no group.
+    let plain = String::from_utf8(get_ok(&stack, "/i/clip_low.mp4/master.m3u8")).unwrap();
+    assert!(!plain.contains("#EXT-X-MEDIA"), "{plain}");
+    assert!(!plain.contains("AUDIO="), "{plain}");
+    let uris: Vec<String> = variants(&plain).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(uris, ["index_0_av.m3u8"]);
+    // A clipped master stays muxed.
+    let clipped = stack.get("/i/multi_audio.mp4/master.m3u8?start=6");
+    assert_eq!(clipped.status, 200, "{}", clipped.text());
+    assert!(
+        !clipped.text().contains("#EXT-X-MEDIA"),
+        "{}",
+        clipped.text()
+    );
+}
+
+#[test]
+fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language() {
+    let stack = stack(Some("fr"));
+    let master_path = format!("{CSMIL}/master.m3u8");
+    let master = String::from_utf8(get_ok(&stack, &master_path)).unwrap();
+    let audio = check_groups(&master, &master_path);
+    let defaults: Vec<(&str, &str)> = audio
+        .iter()
+        .filter(|a| a["DEFAULT"] == "YES")
+        .map(|a| (a["LANGUAGE"].as_str(), a["URI"].as_str()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [
+            ("fr", "../multi_audio.mp4/index_0_a3.m3u8"),
+            ("en", "../multi_audio.mp4/index_0_a4.m3u8")
+        ],
+        "{master}"
+    );
+    let mut uris: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
+    uris.dedup();
+    assert_eq!(
+        uris,
+        [
+            "../clip_low.mp4/index_0_v.m3u8",
+            "../multi_audio.mp4/index_0_v.m3u8"
+        ],
+        "{master}"
+    );
+    // The csmil-relative forms too: playlists and segments through the csmil dir.
+    for path in [
+        format!("{CSMIL}/index_1_v.m3u8"),
+        format!("{CSMIL}/index_0_a3.m3u8"),
+    ] {
+        let playlist = String::from_utf8(get_ok(&stack, &path)).unwrap();
+        let (_, first) = segments(&playlist).into_iter().next().expect("a segment");
+        let body = get_ok(&stack, &resolve(&path, &first));
+        assert_transport_stream(&body, &first);
+    }
+    assert_ffmpeg_decodes(&stack, &master_path, "the csmil master");
+}
