@@ -3,11 +3,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::names::described_codecs;
 use super::{fourcc, hex, layout, names, to_ms, track_stats, Options, SampleBytes};
 use crate::error::Mp4Error;
 use crate::media::{Codec, Movie, Track, TrackKind};
 use crate::mp4::audio_config::parse_audio_specific_config;
-use crate::mp4::{codecs_string, EntryDetails};
+use crate::mp4::EntryDetails;
 
 pub fn render(
     movie: &Movie,
@@ -131,7 +132,7 @@ fn sample_description(codec: &Codec, detail: &EntryDetails) -> Value {
     let mut entry = Map::new();
     entry.insert("coding".into(), json!(fourcc(&detail.fourcc)));
     entry.insert("coding_name".into(), json!(names::coding_name(codec)));
-    if let Some(codecs) = codecs_string(codec) {
+    if let Some(codecs) = described_codecs(codec) {
         entry.insert("codecs_string".into(), json!(codecs));
     }
     match codec {

@@ -30,6 +30,20 @@ pub fn track_flag_names(flags: u32) -> Vec<&'static str> {
     .collect()
 }
 
+/// The codecs string mp4info reports: RFC 6381 for what we mux, and for any other
+/// sample entry (`tx3g`, `text`, `tmcd`, `wvtt`, …) its four-character code, as Bento4
+/// does, rather than nothing. Only a report: the muxers go by `codecs_string`.
+pub fn described_codecs(codec: &Codec) -> Option<String> {
+    match codec {
+        Codec::Unsupported(fourcc) => {
+            let text = String::from_utf8_lossy(fourcc);
+            let printable = fourcc.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+            printable.then(|| text.trim_end().to_string())
+        }
+        known => crate::mp4::codecs_string(known),
+    }
+}
+
 pub fn coding_name(codec: &Codec) -> &'static str {
     match codec {
         Codec::Avc(_) => "H.264",
@@ -140,6 +154,27 @@ pub fn audio_object_type(object_type: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_sample_entries_report_their_fourcc_as_codecs() {
+        assert_eq!(
+            described_codecs(&Codec::Unsupported(*b"tx3g")).as_deref(),
+            Some("tx3g")
+        );
+        assert_eq!(
+            described_codecs(&Codec::Unsupported(*b"tmcd")).as_deref(),
+            Some("tmcd")
+        );
+        assert_eq!(
+            described_codecs(&Codec::Unsupported(*b"mp4s")).as_deref(),
+            Some("mp4s")
+        );
+        assert_eq!(described_codecs(&Codec::Unsupported([0, 1, 2, 3])), None);
+        assert_eq!(
+            crate::mp4::codecs_string(&Codec::Unsupported(*b"tx3g")),
+            None
+        );
+    }
 
     #[test]
     fn names() {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::{fourcc, hex, layout, names, to_ms, track_stats, Options, SampleBytes};
 use crate::error::Mp4Error;
 use crate::media::{Codec, Movie, TrackKind};
-use crate::mp4::{codecs_string, EntryDetails};
+use crate::mp4::EntryDetails;
 
 pub fn render(
     movie: &Movie,
@@ -95,7 +95,7 @@ pub fn render(
             fourcc(&detail.fourcc),
             names::coding_name(&track.codec)
         );
-        if let Some(codecs) = codecs_string(&track.codec) {
+        if let Some(codecs) = super::names::described_codecs(&track.codec) {
             let _ = writeln!(out, "    codecs:       {codecs}");
         }
         codec_lines(&mut out, &track.codec);
