@@ -81,6 +81,18 @@ multi_audio() {
     -metadata:s:a:2 language=eng -metadata:s:a:2 handler_name="English (AC-3)" "$1"
 }
 
+# Embedded subtitles (issue 12): an English mov_text (tx3g) track, and a chapter list
+# (which ffmpeg writes as a QuickTime text track that is no subtitle); 20 s.
+subtitled() {
+  local srt=".tmp-subtitled.$$.srt" chapters=".tmp-subtitled.$$.txt"
+  printf '1\n00:00:01,000 --> 00:00:04,000\nHello from the track\n\n2\n00:00:07,500 --> 00:00:12,000\nFish & chips\n' > "$srt"
+  printf ';FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=10000\ntitle=One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=10000\nEND=20000\ntitle=Two\n' > "$chapters"
+  ff $(av 640x360) -i "$srt" -f ffmetadata -i "$chapters" -t 20 -map 0:v -map 1:a -map 2:s \
+    -map_chapters 3 $(h264) -preset fast -b:v 400k $(aac 64k) -c:s mov_text \
+    -metadata:s:s:0 language=eng "$1"
+  rm -f "$srt" "$chapters"
+}
+
 video_only() {
   ff -f lavfi -i testsrc2=size=1280x720:rate=24 -t 30 $(h264) -preset fast -b:v 1500k "$1"
 }
@@ -123,10 +135,17 @@ garbage() {
 }
 empty() { : > "$1"; }
 
-for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef multi_audio video_only \
+for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef multi_audio subtitled video_only \
   audio_only irregular_gop fragmented truncated truncated_faststart garbage empty; do
   make "$name"
 done
+# A French SubRip sidecar of the subtitled title (a text file: made here, not cached).
+if [ "$only" = "  " ] || [[ $only == *" subtitled "* ]]; then
+  if [ ! -e subtitled_fr.srt ]; then
+    printf '1\n00:00:02,000 --> 00:00:05,000\nBonjour\n\n2\n00:00:14,000 --> 00:00:18,000\nAu revoir\n' > .tmp-subtitled_fr.srt
+    mv .tmp-subtitled_fr.srt subtitled_fr.srt
+  fi
+fi
 # Not `ffmpeg … | grep -q`: with pipefail, grep quitting early fails the pipeline.
 encoders=$(ffmpeg -hide_banner -encoders 2>/dev/null || true)
 if [[ $encoders == *libx265* ]]; then

@@ -6,6 +6,7 @@
 //! miss on a rendition packages all of it (see `whole.rs`). Playlists are written
 //! by `playlist.rs` from durations in both modes, so they are identical.
 
+mod audio;
 mod cmaf;
 mod disk;
 mod master;
@@ -223,8 +224,8 @@ impl Packager {
                 .await
                 .map(|()| redirect()),
             (Resource::Key, Container::Single(r), _) => self.key(r).await,
-            (Resource::Subtitles { language, text }, Container::Single(r), _) => self
-                .subtitles_file(r, language, *text, &request.file_key)
+            (Resource::Subtitles { of, text }, Container::Single(r), _) => self
+                .subtitles_file(r, of, *text, &request.file_key)
                 .await
                 .map(|()| redirect()),
             (Resource::Key | Resource::Subtitles { .. }, Container::Csmil { .. }, _) => {
@@ -401,7 +402,7 @@ impl Packager {
     /// The plan of `stream` of a rendition: the muxed plan, or (alternate audio,
     /// with our tools, at the title's own cut) the plan of its video alone or of one
     /// of the audio tracks its plan lists. Anything else is a 404, not a tool run.
-    async fn stream_info(
+    pub(super) async fn stream_info(
         self: &Arc<Self>,
         r: &Rendition,
         source: &Source,
@@ -427,7 +428,7 @@ impl Packager {
 
     /// A title gets alternate audio when it has video and several audio tracks,
     /// with our tools (a plan lists the tracks; real Bento4 stays muxed).
-    fn offers_alternate_audio(&self, muxed: &RenditionInfo) -> bool {
+    pub(super) fn offers_alternate_audio(&self, muxed: &RenditionInfo) -> bool {
         self.tools.mode() == Mode::Jit
             && muxed.info.video.is_some()
             && muxed.info.audio_tracks.len() >= 2

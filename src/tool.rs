@@ -625,6 +625,30 @@ impl Tools {
         output::parse_json("mp42hls --plan", &out.stdout)
     }
 
+    /// The cues of timed text track `track_id` as WebVTT (`mp42hls --webvtt`).
+    pub async fn webvtt(&self, source: BorrowedFd<'_>, track_id: u32) -> Result<String, ToolError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            webvtt: String,
+        }
+        if let Some(pool) = &self.serve {
+            let job = serve::Job::WebVtt { track_id };
+            let answer = self.job(pool, "webvtt", job, source).await?;
+            let answer: Answer = output::parse_json("mp42hls --serve webvtt", &answer)?;
+            return Ok(answer.webvtt);
+        }
+        let args = vec![
+            "--webvtt".into(),
+            track_id.to_string().into(),
+            input_path(source),
+        ];
+        let out = self
+            .run(&self.mp42hls.clone(), "webvtt", args, None, Some(source))
+            .await?;
+        String::from_utf8(out.stdout)
+            .map_err(|_| ToolError::BadOutput("mp42hls --webvtt: not UTF-8".into()))
+    }
+
     /// Writes segment K as `<dir>/segment<K>_0_av.ts`; returns its path.
     pub async fn package_segment(
         &self,

@@ -27,12 +27,32 @@ pub enum Resource {
     /// `aes128.key`: an encrypted title's AES-128 key (single renditions only; a
     /// csmil's playlists name each rendition's own).
     Key,
-    /// `subtitles_<lang>.m3u8` / `subtitles_<lang>.vtt`: a sidecar's playlist or text
-    /// (single renditions only, as keys).
+    /// `subtitles_<lang>.m3u8` / `subtitles_<lang>.vtt`: a sidecar's playlist or text;
+    /// `subtitles_t<ID>.…`: those of the MP4's timed text track ID (single renditions
+    /// only, as keys).
     Subtitles {
-        language: String,
+        of: SubtitleSource,
         text: bool,
     },
+}
+
+/// Where a subtitle rendition's cues come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubtitleSource {
+    /// The sidecar file of this language.
+    Sidecar(String),
+    /// The title's own timed text (`tx3g`) track of this id.
+    Track(u32),
+}
+
+impl SubtitleSource {
+    /// What its file names carry after `subtitles_`: the language, or `t<ID>`.
+    pub fn stem(&self) -> String {
+        match self {
+            SubtitleSource::Sidecar(language) => language.clone(),
+            SubtitleSource::Track(id) => format!("t{id}"),
+        }
+    }
 }
 
 /// Which elementary streams a media playlist or segment carries, from the suffix of
@@ -255,16 +275,24 @@ fn stream_less_name(name: &str) -> Result<Named<'_>, UrlError> {
         return Ok(Named::Other(Resource::Key, 0));
     }
     if let Some(rest) = name.strip_prefix("subtitles_") {
-        let (language, text) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
-            (Some(language), _) => (language, false),
-            (None, Some(language)) => (language, true),
+        let (stem, text) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
+            (Some(stem), _) => (stem, false),
+            (None, Some(stem)) => (stem, true),
             (None, None) => return Err(UrlError::UnknownResource),
         };
-        if !crate::playlist::subtitles::is_language(language) {
-            return Err(UrlError::UnknownResource);
-        }
-        let language = language.to_string();
-        return Ok(Named::Other(Resource::Subtitles { language, text }, 0));
+        let track = stem
+            .strip_prefix('t')
+            .and_then(number)
+            .and_then(|id| u32::try_from(id).ok())
+            .filter(|&id| id > 0);
+        let of = match track {
+            Some(id) => SubtitleSource::Track(id),
+            None if crate::playlist::subtitles::is_language(stem) => {
+                SubtitleSource::Sidecar(stem.to_string())
+            }
+            None => return Err(UrlError::UnknownResource),
+        };
+        return Ok(Named::Other(Resource::Subtitles { of, text }, 0));
     }
     if let Some(n) = name
         .strip_prefix("iframes_")

@@ -15,4 +15,5 @@ pub mod mux;
 pub mod plan;
 pub mod segmenter;
 pub mod source;
+pub mod text;
 pub mod ts;

@@ -21,6 +21,9 @@ pub struct AudioConfig {
     /// it (BCP 47 or ISO 639-2, "fr" or "fra"); empty: each group's first track.
     pub default_language: String,
     pub group_from: GroupFrom,
+    /// MSOD's audio-only variant: masters also list the audio alone of their lowest
+    /// rendition.
+    pub audio_only_variant: bool,
 }
 
 impl AudioConfig {

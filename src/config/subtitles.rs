@@ -9,7 +9,8 @@ pub struct SubtitlesConfig {
     /// Languages looked for, in the master's order: `dir/title_<lang>.vtt` beside
     /// `dir/title.mp4`. Empty: no sidecar is looked for.
     pub languages: Vec<String>,
-    /// The language marked `DEFAULT=YES` when the title has it; empty: none is.
+    /// The language whose first subtitle (sidecar or the title's own track) is marked
+    /// `DEFAULT=YES`; empty: none is.
     pub default_language: String,
 }
 
@@ -28,10 +29,12 @@ impl SubtitlesConfig {
                 ));
             }
         }
-        if !self.default_language.is_empty() && !self.languages.contains(&self.default_language) {
+        // Not necessarily a sidecar language: a title's own text track may have it.
+        let default = &self.default_language;
+        if !default.is_empty() && !crate::playlist::subtitles::is_language(default) {
             return Err(ConfigError::Invalid {
                 key: "subtitles.default_language",
-                message: "must be one of subtitles.languages".into(),
+                message: format!("{default:?} is not a language tag like \"en\""),
             });
         }
         Ok(())

@@ -2,10 +2,8 @@
 //! complete ones are published, incomplete ones answered but not cached.
 
 use super::{Answer, Dest, Packager};
-use super::{RenditionInfo, Source};
-use crate::config::GroupFrom;
 use crate::error::{Failure, SourceError, UrlError};
-use crate::playlist::audio::{self, AudioRendition};
+use crate::playlist::audio;
 use crate::playlist::iframes::IFrameStream;
 use crate::playlist::{self, Variant};
 use crate::tool::output::ShowInfo;
@@ -43,9 +41,18 @@ impl Packager {
         let mut single_source = None;
         let mut longest = 0.0f64;
         // Sidecar subtitles are looked for beside the first rendition that exists.
-        let mut subtitled: Option<&Rendition> = None;
+        let mut subtitled: Option<(&Rendition, Arc<super::RenditionInfo>, bool)> = None;
         let variant_query = query.variant_query();
         let alternate = self.alternate_audio(&renditions, &results, from_csmil, query);
+        let audio_only = self
+            .audio_only_variant(
+                &renditions,
+                &results,
+                from_csmil,
+                query,
+                alternate.as_deref(),
+            )
+            .await;
         for (r, result) in renditions.iter().zip(results) {
             match result {
                 Ok((source, info)) => {
@@ -71,7 +78,7 @@ impl Packager {
                         if let Some(stream) = iframe_stream(base, r, &info.info, from_csmil) {
                             iframe_streams.push((v.uri.clone(), stream));
                         }
-                        subtitled.get_or_insert(r);
+                        subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));
                         single_source = Some(source);
                         continue;
                     }
@@ -91,7 +98,7 @@ impl Packager {
                         iframe_streams.push((v.uri.clone(), stream));
                     }
                     variants.push(v);
-                    subtitled.get_or_insert(r);
+                    subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));
                     single_source = Some(source);
                 }
                 Err(failure) => {
@@ -107,6 +114,7 @@ impl Packager {
         if variants.is_empty() {
             return Err(first_failure.unwrap_or(Failure::NoRenditions));
         }
+        variants.extend(audio_only);
         if query.clip.is_some_and(|clip| clip.start() >= longest) {
             return Err(Failure::Url(UrlError::BadQuery(QueryError::StartBeyondEnd)));
         }
@@ -137,8 +145,8 @@ impl Packager {
         }
         text.push_str(&playlist::iframes::stream_infs(&kept));
         // A clip's cues would need the clip's offset: clipped masters list none.
-        if let (Some(r), None) = (subtitled, query.clip) {
-            let subtitles = self.master_subtitles(r, from_csmil).await;
+        if let (Some((r, info, remote)), None) = (subtitled, query.clip) {
+            let subtitles = self.master_subtitles(r, &info, remote, from_csmil).await;
             text = playlist::subtitles::with_group(&text, &subtitles);
         }
         if !complete {
@@ -159,47 +167,6 @@ impl Packager {
             self.filled("master", added);
         }
         Ok(Answer::Redirect(file_key.to_string()))
-    }
-}
-
-impl Packager {
-    /// The audio renditions of a master whose title has several audio tracks (an
-    /// unclipped master at the title's own cut): those of one rendition, the first
-    /// or the highest bit rate among those with several (`[audio] group_from`), so
-    /// players fetch one audio stream whichever variant plays. `None`: muxed.
-    fn alternate_audio(
-        &self,
-        renditions: &[Rendition],
-        results: &[Result<(Source, Arc<RenditionInfo>), Failure>],
-        from_csmil: bool,
-        query: &Query,
-    ) -> Option<Vec<AudioRendition>> {
-        if query.clip.is_some() || query.segment_ms.is_some() {
-            return None;
-        }
-        let mut candidates = renditions
-            .iter()
-            .zip(results)
-            .filter_map(|(r, result)| Some((r, &result.as_ref().ok()?.1)))
-            .filter(|(_, info)| self.offers_alternate_audio(info));
-        let (r, info) = match self.config.audio.group_from {
-            GroupFrom::First => candidates.next()?,
-            GroupFrom::Highest => candidates.max_by(|a, b| {
-                let rate = |info: &RenditionInfo| info.info.stats.max_segment_bitrate;
-                rate(a.1).total_cmp(&rate(b.1))
-            })?,
-        };
-        let base = &self.config.public_base_url;
-        let uri_of = |id: u32| {
-            let file = format!("index_0_a{id}.m3u8");
-            playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, &file)
-        };
-        let preferred = self.config.audio.preferred();
-        Some(audio::renditions(
-            &info.info.audio_tracks,
-            preferred,
-            uri_of,
-        ))
     }
 }
 

@@ -1,59 +1,69 @@
-//! Sidecar WebVTT subtitles of a title: found beside its MP4 (`[subtitles] languages`),
+//! Sidecar subtitles of a title (WebVTT, or SubRip served as WebVTT): found beside its
+//! MP4 (`[subtitles] languages`),
 //! checked, and published into the rendition's dir as a one-segment playlist and the
 //! text with its `X-TIMESTAMP-MAP`. A missing or broken sidecar only leaves that
 //! language out of the master (logged); it never fails the master.
 
-use super::{Dest, Looked, Packager};
+use super::{Dest, Looked, Packager, RenditionInfo};
 use crate::error::Failure;
 use crate::playlist::{self, subtitles};
-use crate::source::MediaRoot;
-use crate::url::Rendition;
+use crate::source::{MediaRoot, Source};
+use crate::url::{Rendition, SubtitleSource};
 use std::io::Read;
+use std::os::fd::AsFd;
 
 impl Packager {
-    /// The subtitles a master over `r` lists (`from_csmil`: URIs from the csmil dir).
+    /// The subtitles a master over `r` lists (`from_csmil`: URIs from the csmil dir):
+    /// its sidecars in the configured languages, then the MP4's own timed text tracks
+    /// (`info`, its plan; local sources only, like sidecars).
     pub(super) async fn master_subtitles(
         &self,
         r: &Rendition,
+        info: &RenditionInfo,
+        remote: bool,
         from_csmil: bool,
     ) -> Vec<subtitles::Subtitle> {
         let config = &self.config.subtitles;
+        let uri = |of: &SubtitleSource| {
+            playlist::rendition_file_uri(
+                &self.config.public_base_url,
+                &r.key,
+                &r.name,
+                from_csmil,
+                &subtitles::playlist_name(&of.stem()),
+            )
+        };
         let mut found = Vec::new();
         for language in &config.languages {
             if self.sidecar(r, language, 0).await.is_err() {
                 continue;
             }
-            found.push(subtitles::Subtitle {
-                language: language.clone(),
-                uri: playlist::rendition_file_uri(
-                    &self.config.public_base_url,
-                    &r.key,
-                    &r.name,
-                    from_csmil,
-                    &subtitles::playlist_name(language),
-                ),
-                default: *language == config.default_language,
-            });
+            let of = SubtitleSource::Sidecar(language.clone());
+            found.push(subtitles::subtitle(language, "", uri(&of)));
         }
-        found
+        if !remote {
+            for track in &info.info.text_tracks {
+                let of = SubtitleSource::Track(track.id);
+                let language = crate::playlist::audio::bcp47(&track.language);
+                found.push(subtitles::subtitle(&language, &track.name, uri(&of)));
+            }
+        }
+        subtitles::group(found, &config.default_language)
     }
 
-    /// Publishes `subtitles_<language>.m3u8` (`text` false) or `.vtt` of `r`.
+    /// Publishes `subtitles_<stem>.m3u8` (`text` false) or `.vtt` of `r`: a sidecar's,
+    /// or a timed text track's (its cues from the tool).
     pub(super) async fn subtitles_file(
         self: &std::sync::Arc<Self>,
         r: &Rendition,
-        language: &str,
+        of: &SubtitleSource,
         text: bool,
         file_key: &str,
     ) -> Result<(), Failure> {
-        if !self
-            .config
-            .subtitles
-            .languages
-            .iter()
-            .any(|l| l == language)
-        {
-            return Err(Failure::NoSubtitles);
+        if let SubtitleSource::Sidecar(language) = of {
+            if !self.config.subtitles.languages.contains(language) {
+                return Err(Failure::NoSubtitles);
+            }
         }
         let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
         if there {
@@ -63,11 +73,25 @@ impl Packager {
             .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
             .await?;
         let mpegts = info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO);
-        let sidecar = self.sidecar(r, language, mpegts).await?;
-        let body = if text {
-            sidecar
-        } else {
-            subtitles::media_playlist(language, info.durations.iter().sum())
+        let body = match (of, text) {
+            (_, false) => {
+                // The text must be there to be listed: a playlist is not made for cues
+                // that cannot be served.
+                if let SubtitleSource::Track(id) = of {
+                    self.track_text(&info, &source, *id).await?;
+                } else {
+                    self.sidecar(r, &of.stem(), mpegts).await?;
+                }
+                subtitles::media_playlist(&of.stem(), info.durations.iter().sum())
+            }
+            (SubtitleSource::Sidecar(language), true) => self.sidecar(r, language, mpegts).await?,
+            (SubtitleSource::Track(id), true) => {
+                let webvtt = self.track_text(&info, &source, *id).await?;
+                subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
+                    log::warn!("timed text track {id} of {} left out: {reason}", r.key);
+                    Failure::NoSubtitles
+                })?
+            }
         };
         let dest = Dest::Rendition {
             key: r.key.clone(),
@@ -80,24 +104,60 @@ impl Packager {
         Ok(())
     }
 
-    /// The sidecar of `r` in `language`, ready to serve (on the blocking pool).
+    /// The WebVTT of a timed text track the plan lists, from the tool (local sources).
+    async fn track_text(
+        &self,
+        info: &RenditionInfo,
+        source: &Source,
+        id: u32,
+    ) -> Result<String, Failure> {
+        let listed = info.info.text_tracks.iter().any(|t| t.id == id);
+        if !listed || source.remote.is_some() {
+            return Err(Failure::NoSubtitles);
+        }
+        self.tools
+            .webvtt(source.file.as_fd(), id)
+            .await
+            .map_err(Failure::Tool)
+    }
+
+    /// The sidecar of `r` in `language`, ready to serve (on the blocking pool): the
+    /// WebVTT one, else the SubRip one converted.
     async fn sidecar(&self, r: &Rendition, language: &str, mpegts: u64) -> Result<String, Failure> {
-        let path = subtitles::sidecar_path(&r.source, language);
+        let vtt = subtitles::sidecar_path(&r.source, language);
+        let srt = subtitles::srt_sidecar_path(&r.source, language);
         self.disk
-            .run(move |disk| read_sidecar(&disk.media, &path, mpegts))
+            .run(move |disk| {
+                let (path, bytes, subrip) = match read_sidecar(&disk.media, &vtt)? {
+                    Some(bytes) => (vtt, bytes, false),
+                    None => match read_sidecar(&disk.media, &srt)? {
+                        Some(bytes) => (srt, bytes, true),
+                        None => return Err(Failure::NoSubtitles),
+                    },
+                };
+                let prepared = if subrip {
+                    subtitles::prepare_srt(&bytes, mpegts)
+                } else {
+                    subtitles::prepare(&bytes, mpegts)
+                };
+                prepared.map_err(|reason| {
+                    log::warn!("sidecar {path:?} left out: {reason}");
+                    Failure::NoSubtitles
+                })
+            })
             .await?
     }
 }
 
-/// Reads and checks a sidecar beneath the media root (local files only: a remote
-/// prefix's sidecars are not looked for).
-fn read_sidecar(media: &MediaRoot, path: &str, mpegts: u64) -> Result<String, Failure> {
+/// Reads a sidecar beneath the media root, at most one byte past the size served
+/// (`None`: there is none; local files only, a remote prefix's are not looked for).
+fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<Vec<u8>>, Failure> {
     if media.remotes().is_some_and(|r| r.claims(path)) {
-        return Err(Failure::NoSubtitles);
+        return Ok(None);
     }
     let source = match media.resolve(path) {
         Ok(source) => source,
-        Err(crate::error::SourceError::NotFound(_)) => return Err(Failure::NoSubtitles),
+        Err(crate::error::SourceError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let file = source
@@ -111,8 +171,5 @@ fn read_sidecar(media: &MediaRoot, path: &str, mpegts: u64) -> Result<String, Fa
         .map_err(|e| {
             Failure::Source(crate::error::SourceError::Io(crate::error::IoCause::of(&e)))
         })?;
-    subtitles::prepare(&bytes, mpegts).map_err(|reason| {
-        log::warn!("sidecar {path:?} left out: {reason}");
-        Failure::NoSubtitles
-    })
+    Ok(Some(bytes))
 }

@@ -1,6 +1,9 @@
-//! Sidecar WebVTT subtitles (pure): which sidecar a title's language has, its text made
-//! fit for HLS (checked, `X-TIMESTAMP-MAP` added), its one-segment media playlist, and
-//! the master's `EXT-X-MEDIA:TYPE=SUBTITLES` group.
+//! Sidecar subtitles (pure): which sidecar a title's language has (WebVTT, or SubRip
+//! turned into WebVTT), its text made fit for HLS (cue timing checked,
+//! `X-TIMESTAMP-MAP` added), its one-segment media playlist, and the master's
+//! `EXT-X-MEDIA:TYPE=SUBTITLES` group.
+
+mod cues;
 
 use std::fmt::Write;
 
@@ -32,6 +35,29 @@ pub fn sidecar_path(source: &str, language: &str) -> String {
     format!("{stem}_{language}.vtt")
 }
 
+/// The SubRip sidecar looked for when there is no WebVTT one: `dir/title_<language>.srt`.
+pub fn srt_sidecar_path(source: &str, language: &str) -> String {
+    let stem = source.strip_suffix(".mp4").unwrap_or(source);
+    format!("{stem}_{language}.srt")
+}
+
+/// A sidecar's bytes as text: at most [`MAX_SIDECAR_BYTES`], UTF-8, a BOM dropped, lines
+/// ending in LF.
+fn sidecar_text(bytes: &[u8]) -> Result<String, String> {
+    if bytes.len() > MAX_SIDECAR_BYTES {
+        return Err(format!("larger than {MAX_SIDECAR_BYTES} bytes"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Ok(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// [`prepare`] for a SubRip sidecar: converted to WebVTT first.
+pub fn prepare_srt(bytes: &[u8], mpegts: u64) -> Result<String, String> {
+    let webvtt = cues::srt_to_webvtt(&sidecar_text(bytes)?)?;
+    prepare(webvtt.as_bytes(), mpegts)
+}
+
 pub fn playlist_name(language: &str) -> String {
     format!("subtitles_{language}.m3u8")
 }
@@ -45,12 +71,7 @@ pub fn file_name(language: &str) -> String {
 /// up with the segments' timestamps, `mpegts` being the PTS of playlist time 0 (any
 /// map of the sidecar's own is replaced).
 pub fn prepare(bytes: &[u8], mpegts: u64) -> Result<String, String> {
-    if bytes.len() > MAX_SIDECAR_BYTES {
-        return Err(format!("larger than {MAX_SIDECAR_BYTES} bytes"));
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text = sidecar_text(bytes)?;
     let (header, body) = text.split_once("\n\n").unwrap_or((&text, ""));
     let mut lines = header.lines();
     let first = lines.next().unwrap_or_default();
@@ -59,7 +80,7 @@ pub fn prepare(bytes: &[u8], mpegts: u64) -> Result<String, String> {
     if !is_header {
         return Err("does not start with WEBVTT".into());
     }
-    if !body.contains("-->") {
+    if cues::check_webvtt_cues(body)? == 0 {
         return Err("has no cue".into());
     }
     let mut out = String::with_capacity(text.len() + 64);
@@ -96,9 +117,55 @@ pub fn media_playlist(language: &str, duration: f64) -> String {
 /// One subtitle rendition of a master.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subtitle {
+    /// BCP 47.
     pub language: String,
+    pub name: String,
     pub uri: String,
     pub default: bool,
+}
+
+/// A sidecar's or track's entry before [`group`] picks the default.
+pub fn subtitle(language: &str, own_name: &str, uri: String) -> Subtitle {
+    let own = own_name.trim();
+    let generic = own.is_empty()
+        || own.eq_ignore_ascii_case("SubtitleHandler")
+        || own.to_ascii_lowercase().ends_with("text handler")
+        || own.to_ascii_lowercase().ends_with("subtitle handler");
+    let name = if generic {
+        language_name(language).to_string()
+    } else {
+        own.to_string()
+    };
+    Subtitle {
+        language: language.to_string(),
+        name,
+        uri,
+        default: false,
+    }
+}
+
+/// The group as a master lists it: one `DEFAULT=YES`, the first subtitle in
+/// `default_language` (none when empty or absent), and NAMEs made unique (HLS requires
+/// it) by the position of a later namesake.
+pub fn group(mut subtitles: Vec<Subtitle>, default_language: &str) -> Vec<Subtitle> {
+    let same =
+        |a: &str, b: &str| super::audio::bcp47(a).eq_ignore_ascii_case(&super::audio::bcp47(b));
+    if !default_language.is_empty() {
+        if let Some(s) = subtitles
+            .iter_mut()
+            .find(|s| same(&s.language, default_language))
+        {
+            s.default = true;
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (i, s) in subtitles.iter_mut().enumerate() {
+        if seen.contains(&s.name) {
+            s.name = format!("{} ({})", s.name, i + 1);
+        }
+        seen.push(s.name.clone());
+    }
+    subtitles
 }
 
 /// `master` with a `SUBTITLES` group: one `EXT-X-MEDIA` per subtitle after the header,
@@ -125,7 +192,7 @@ pub fn with_group(master: &str, subtitles: &[Subtitle]) -> String {
                     out,
                     "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP_ID}\",LANGUAGE=\"{}\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,FORCED=NO,URI=\"{}\"",
                     s.language,
-                    language_name(&s.language),
+                    s.name.replace('"', "'"),
                     yes_no(s.default),
                     s.uri
                 );
@@ -203,25 +270,38 @@ mod tests {
         assert!(prepare(b"WEBVTT\n\nno cues here\n", 0)
             .unwrap_err()
             .contains("cue"));
+        assert!(prepare(b"WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nhi\n", 0)
+            .unwrap_err()
+            .contains("before"));
+        assert!(prepare(b"WEBVTT\n\n00:00:0x.000 --> 00:00:01.000\nhi\n", 0)
+            .unwrap_err()
+            .contains("timing"));
         let huge = vec![b'a'; MAX_SIDECAR_BYTES + 1];
         assert!(prepare(&huge, 0).unwrap_err().contains("larger"));
+        assert!(prepare_srt(&huge, 0).unwrap_err().contains("larger"));
+        assert!(prepare_srt(b"\xff", 0).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_subrip_sidecar_is_served_as_webvtt() {
+        let srt = "\u{feff}1\r\n00:00:01,000 --> 00:00:03,000\r\nHello\r\n\r\n";
+        assert_eq!(
+            prepare_srt(srt.as_bytes(), 17_500).unwrap(),
+            "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:17500,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:03.000\nHello\n"
+        );
+        assert_eq!(srt_sidecar_path("a/b.mp4", "fr"), "a/b_fr.srt");
     }
 
     #[test]
     fn the_master_names_the_group_on_every_variant() {
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nb.m3u8\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\"\n";
-        let subs = [
-            Subtitle {
-                language: "en".into(),
-                uri: "subtitles_en.m3u8".into(),
-                default: false,
-            },
-            Subtitle {
-                language: "fr".into(),
-                uri: "subtitles_fr.m3u8".into(),
-                default: true,
-            },
-        ];
+        let subs = group(
+            vec![
+                subtitle("en", "", "subtitles_en.m3u8".into()),
+                subtitle("fr", "", "subtitles_fr.m3u8".into()),
+            ],
+            "fr",
+        );
         let out = with_group(master, &subs);
         assert_eq!(out.matches("SUBTITLES=\"subs\"").count(), 2, "{out}");
         assert_eq!(out.matches("TYPE=SUBTITLES").count(), 2, "{out}");
@@ -232,6 +312,28 @@ mod tests {
         );
         assert!(!out.contains("I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\",SUBTITLES"));
         assert_eq!(with_group(master, &[]), master);
+    }
+
+    #[test]
+    fn one_default_and_unique_names_across_sidecars_and_tracks() {
+        let subs = group(
+            vec![
+                subtitle("en", "", "subtitles_en.m3u8".into()),
+                subtitle("en", "SubtitleHandler", "subtitles_t3.m3u8".into()),
+                subtitle("en", "Director's notes", "subtitles_t4.m3u8".into()),
+                subtitle("fr", "", "subtitles_t5.m3u8".into()),
+            ],
+            "eng",
+        );
+        let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["English", "English (2)", "Director's notes", "Français"]
+        );
+        let defaults: Vec<bool> = subs.iter().map(|s| s.default).collect();
+        assert_eq!(defaults, [true, false, false, false]);
+        assert!(group(subs.clone(), "").iter().skip(1).all(|s| !s.default));
+        assert!(group(subs, "de").iter().skip(1).all(|s| !s.default));
     }
 
     #[test]

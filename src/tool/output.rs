@@ -117,6 +117,16 @@ pub struct AudioTrack {
     pub channels: u16,
 }
 
+/// One timed text (`tx3g`) track of a plan's `text_tracks` (our tool only).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct TextTrack {
+    pub id: u32,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub name: String,
+}
+
 /// `--show-info` output (also the tail of a plan): what a master variant needs.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ShowInfo {
@@ -124,6 +134,9 @@ pub struct ShowInfo {
     /// Every audio track the tool can mux (plans of our tool; empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audio_tracks: Vec<AudioTrack>,
+    /// The timed text tracks `--webvtt` turns into WebVTT (our tool's plans).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_tracks: Vec<TextTrack>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -63,6 +63,10 @@ pub enum Job<'a> {
         trim: super::SegmentCut,
     },
     Stats,
+    /// The WebVTT of timed text track `track_id`.
+    WebVtt {
+        track_id: u32,
+    },
     /// `mp42hls --serve` CMAF jobs (bento4/README.md, "CMAF output"): the plan with
     /// timelines (`k` and `output` None), an init segment (`k` None) or segment `k`
     /// of `track` ("video" or "audio") into `output`.
@@ -135,6 +139,9 @@ impl Job<'_> {
                 job
             }
             Job::Stats => serde_json::json!({"id": id, "op": "stats"}),
+            Job::WebVtt { track_id } => {
+                serde_json::json!({"id": id, "op": "webvtt", "track_id": track_id})
+            }
             Job::Cmaf {
                 segment_duration,
                 track,

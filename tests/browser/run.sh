@@ -21,7 +21,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ARTIFACTS=${CASTERPAK_ARTIFACTS:-$TARGET/browser-artifacts}
 
 # Every title the e2e tests request; keep in step with e2e/catalog.js.
-NEEDED=(a_720p_60s a_360p_60s a_720p_60s_faststart audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef multi_audio)
+NEEDED=(a_720p_60s a_360p_60s a_720p_60s_faststart audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef multi_audio subtitled)
 for name in "${NEEDED[@]}"; do
   if [ ! -f "$MEDIA/$name.mp4" ]; then
     echo "run.sh: missing test medium $MEDIA/$name.mp4 (make it with scripts/make-media.sh)" >&2
@@ -118,6 +118,10 @@ protect = ["/i/clip_,low,.mp4.csmil/"]
 script = "$ROOT/nginx/casterpak-token.js"
 
 $ENCRYPTION
+
+# e2e/subtitles.test.js: subtitled.mp4 has a French SubRip sidecar (and its own English track).
+[subtitles]
+languages = ["fr"]
 
 [[sources]]
 prefix = "s3"

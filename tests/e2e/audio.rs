@@ -9,17 +9,16 @@ use std::process::Command;
 
 const CSMIL: &str = "/i/,multi_audio,clip_low,.mp4.csmil";
 
-fn stack(default_language: Option<&str>) -> Stack {
-    let builder = Stack::builder()
+/// The titles, with `[audio]` lines.
+fn stack(audio: &[&str]) -> Stack {
+    let mut builder = Stack::builder()
         .media("multi_audio.mp4")
         .media("clip_low.mp4")
         .media("audio_only.mp4");
-    match default_language {
-        Some(l) => builder
-            .config("audio", &format!("default_language = {l:?}"))
-            .start(),
-        None => builder.start(),
+    for line in audio {
+        builder = builder.config("audio", line);
     }
+    builder.start()
 }
 
 fn audio_lines(master: &str) -> Vec<BTreeMap<String, String>> {
@@ -82,16 +81,21 @@ fn check_groups(master: &str, path: &str) -> Vec<BTreeMap<String, String>> {
         assert!(groups.contains_key(group.as_str()), "{path}: {uri} {group}");
         let codec = group.strip_prefix("aud-").expect("group named by codec");
         let codecs: Vec<&str> = attrs["CODECS"].split(',').collect();
-        assert_eq!(codecs.len(), 2, "{path}: {codecs:?}");
-        assert!(codecs[0].starts_with("avc1."), "{path}: {codecs:?}");
-        assert_eq!(codecs[1], codec, "{path}: {codecs:?}");
+        // Video variants: the video codec, then the group's; the audio-only one: its own.
+        let video = attrs.contains_key("RESOLUTION");
+        assert_eq!(codecs.len(), 1 + usize::from(video), "{path}: {codecs:?}");
+        assert!(
+            !video || codecs[0].starts_with("avc1."),
+            "{path}: {codecs:?}"
+        );
+        assert_eq!(codecs.last(), Some(&codec), "{path}: {codecs:?}");
     }
     audio
 }
 
 #[test]
 fn several_audio_tracks_become_audio_renditions_on_one_clock() {
-    let stack = stack(None);
+    let stack = stack(&[]);
     let master_path = "/i/multi_audio.mp4/master.m3u8";
     let master = String::from_utf8(get_ok(&stack, master_path)).unwrap();
     let audio = check_groups(&master, master_path);
@@ -214,8 +218,9 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
 }
 
 #[test]
-fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language() {
-    let stack = stack(Some("fr"));
+fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language_and_an_audio_only_variant()
+{
+    let stack = stack(&[r#"default_language = "fr""#, "audio_only_variant = true"]);
     let master_path = format!("{CSMIL}/master.m3u8");
     let master = String::from_utf8(get_ok(&stack, &master_path)).unwrap();
     let audio = check_groups(&master, &master_path);
@@ -232,7 +237,16 @@ fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language() {
         ],
         "{master}"
     );
-    let mut uris: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
+    let listed = variants(&master);
+    // MSOD's audio-only variant: the lowest rendition's audio, in its codec's group.
+    let (audio_only, uri) = listed.first().expect("variants");
+    assert_eq!(uri, "../clip_low.mp4/index_0_a2.m3u8", "{master}");
+    assert_eq!(audio_only["CODECS"], "mp4a.40.2");
+    assert_eq!(audio_only["AUDIO"], "aud-mp4a.40.2");
+    assert!(!audio_only.contains_key("RESOLUTION"));
+    let bandwidth: u64 = audio_only["BANDWIDTH"].parse().unwrap();
+    assert!((64_000..150_000).contains(&bandwidth), "{bandwidth}");
+    let mut uris: Vec<String> = listed.into_iter().skip(1).map(|(_, u)| u).collect();
     uris.dedup();
     assert_eq!(
         uris,
@@ -242,6 +256,12 @@ fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language() {
         ],
         "{master}"
     );
+    // A title with one audio track: its audio alone, beside its muxed variant.
+    let single = String::from_utf8(get_ok(&stack, "/i/clip_low.mp4/master.m3u8")).unwrap();
+    let uris: Vec<String> = variants(&single).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(uris, ["index_0_a2.m3u8", "index_0_av.m3u8"], "{single}");
+    assert!(!single.contains("AUDIO="), "{single}");
+    assert_ffmpeg_decodes(&stack, "/i/clip_low.mp4/index_0_a2.m3u8", "the audio alone");
     // The csmil-relative forms too: playlists and segments through the csmil dir.
     for path in [
         format!("{CSMIL}/index_1_v.m3u8"),

@@ -1,4 +1,4 @@
-//! Sidecar WebVTT subtitles (`[subtitles]`): `title_<lang>.vtt` beside `title.mp4` is
+//! Sidecar subtitles (`[subtitles]`): `title_<lang>.vtt` (or `.srt`) beside `title.mp4` is
 //! offered in the title's masters as a `SUBTITLES` group, served as a one-segment
 //! playlist and the text with an `X-TIMESTAMP-MAP` on the segments' own clock; a broken
 //! sidecar is left out, never a failed master; ffmpeg reads it all.
@@ -27,13 +27,21 @@ fn stack() -> Stack {
         "de.vtt",
         b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\xff\xfe\n",
     );
+    // SubRip sidecars are served as WebVTT; one with broken timing is left out too.
+    let pt = write(
+        "pt.srt",
+        b"1\r\n00:00:01,000 --> 00:00:03,000\r\nOla\r\n\r\n2\r\n00:00:10,000 --> 00:00:12,500\r\nMundo\r\n",
+    );
+    let it = write("it.srt", b"1\n00:00:05,000 --> 00:00:01,000\nCiao\n");
     Stack::builder()
         .media("clip_low.mp4")
         .media("clip_medium.mp4")
         .file_as(&en, "clip_low_en.vtt")
         .file_as(&fr, "clip_low_fr.vtt")
         .file_as(&de, "clip_low_de.vtt")
-        .config("subtitles", r#"languages = ["en", "fr", "de"]"#)
+        .file_as(&pt, "clip_low_pt.srt")
+        .file_as(&it, "clip_low_it.srt")
+        .config("subtitles", r#"languages = ["en", "fr", "de", "pt", "it"]"#)
         .config("subtitles", r#"default_language = "fr""#)
         .start()
 }
@@ -81,8 +89,8 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
     let languages: Vec<&str> = subtitles.iter().map(|m| m["LANGUAGE"].as_str()).collect();
     assert_eq!(
         languages,
-        ["en", "fr"],
-        "the broken de sidecar is left out: {text}"
+        ["en", "fr", "pt"],
+        "the broken de and it sidecars are left out: {text}"
     );
     for m in &subtitles {
         assert_eq!(m["TYPE"], "SUBTITLES");
@@ -137,9 +145,21 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
     assert_eq!(again.header("x-casterpak-cache"), "HIT");
     assert_eq!(again.body, vtt.body);
 
+    let pt = stack.get("/i/clip_low.mp4/subtitles_pt.vtt");
+    assert_eq!(pt.status, 200, "{}", pt.text());
+    let body = pt.text();
+    assert!(
+        body.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:"),
+        "{body:?}"
+    );
+    assert!(
+        body.ends_with("\n\n00:00:10.000 --> 00:00:12.500\nMundo\n"),
+        "{body:?}"
+    );
     for path in [
         "/i/clip_low.mp4/subtitles_de.m3u8",
         "/i/clip_low.mp4/subtitles_de.vtt",
+        "/i/clip_low.mp4/subtitles_it.vtt",
         "/i/clip_low.mp4/subtitles_es.vtt",
         "/i/clip_medium.mp4/subtitles_en.vtt",
         "/i/clip_low.mp4/subtitles_EN.vtt",
@@ -159,11 +179,89 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
         uris,
         [
             "../clip_low.mp4/subtitles_en.m3u8",
-            "../clip_low.mp4/subtitles_fr.m3u8"
+            "../clip_low.mp4/subtitles_fr.m3u8",
+            "../clip_low.mp4/subtitles_pt.m3u8"
         ]
     );
     assert_eq!(stack.get(&resolve(csmil, &uris[0])).status, 200);
     let clipped = stack.get(&format!("{csmil}?start=3&end=9")).text();
     assert!(!clipped.contains("SUBTITLES"), "{clipped}");
     assert_ffmpeg_decodes(&stack, csmil, "csmil with subtitles");
+}
+
+/// The MP4's own `mov_text` (tx3g) track is a subtitle rendition beside a SubRip
+/// sidecar: listed with the track's language, served as WebVTT on the segments' clock,
+/// read by ffmpeg; the chapter track (QuickTime text) is no subtitle.
+#[test]
+fn a_timed_text_track_is_offered_beside_the_sidecars() {
+    let stack = Stack::builder()
+        .media("subtitled.mp4")
+        .file_as(&media("subtitled_fr.srt"), "subtitled_fr.srt")
+        .config("subtitles", r#"languages = ["fr"]"#)
+        .config("subtitles", r#"default_language = "en""#)
+        .start();
+    let master = stack.get("/i/subtitled.mp4/master.m3u8");
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    let listed: Vec<[String; 4]> = media_lines(&text)
+        .into_iter()
+        .map(|m| {
+            ["LANGUAGE", "NAME", "DEFAULT", "URI"].map(|k| m.get(k).cloned().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ["fr", "Français", "NO", "subtitles_fr.m3u8"],
+            ["en", "English", "YES", "subtitles_t3.m3u8"],
+        ]
+        .map(|row| row.map(String::from)),
+        "{text}"
+    );
+    let vtt = stack.get("/i/subtitled.mp4/subtitles_t3.vtt");
+    assert_eq!(vtt.status, 200, "{}", vtt.text());
+    assert_eq!(vtt.header("content-type"), "text/vtt");
+    let body = vtt.text();
+    let mpegts = format!(
+        "X-TIMESTAMP-MAP=MPEGTS:{},LOCAL:00:00:00.000\n",
+        first_video_pts(&stack, "/i/subtitled.mp4/segment1_0_av.ts")
+    );
+    assert!(body.starts_with(&format!("WEBVTT\n{mpegts}")), "{body:?}");
+    assert!(
+        body.contains("\n00:00:01.000 --> 00:00:04.000\nHello from the track\n")
+            && body.contains("\n00:00:07.500 --> 00:00:12.000\nFish &amp; chips\n"),
+        "{body:?}"
+    );
+    let sidecar = stack.get("/i/subtitled.mp4/subtitles_fr.vtt").text();
+    assert!(
+        sidecar.contains("00:00:14.000 --> 00:00:18.000\nAu revoir\n"),
+        "{sidecar:?}"
+    );
+    for path in [
+        "/i/subtitled.mp4/subtitles_t4.vtt",
+        "/i/subtitled.mp4/subtitles_t4.m3u8",
+        "/i/subtitled.mp4/subtitles_t9.vtt",
+        "/i/subtitled.mp4/subtitles_t03.vtt",
+        "/i/subtitled.mp4/subtitles_t0.vtt",
+    ] {
+        assert_eq!(stack.get(path).status, 404, "{path}");
+    }
+    // ffmpeg reads the cues back through the subtitle playlist.
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(stack.url("/i/subtitled.mp4/subtitles_t3.m3u8"))
+        .args(["-f", "webvtt", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let cues = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && cues.contains("Hello from the track"),
+        "ffmpeg: {cues} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ffmpeg_decodes(
+        &stack,
+        "/i/subtitled.mp4/master.m3u8",
+        "master with subtitles",
+    );
 }

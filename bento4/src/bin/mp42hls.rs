@@ -65,6 +65,10 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Failure> {
     let (file, movie) = Mp4Source::open(&args.input)?.into_parts();
+    // Text alone: no plan (the title may have no track we mux).
+    if let Mode::WebVtt(track_id) = args.mode {
+        return write_stdout(&job::webvtt_document(&movie, &file, track_id)?);
+    }
     let plan = job::build_plan(&movie, &file, &args.plan)?;
     if let Some(kind) = args.cmaf {
         let mut outputs = Outputs::default();
@@ -76,6 +80,7 @@ fn run(args: &Args) -> Result<(), Failure> {
     }
     match args.mode {
         Mode::Init => Err(Failure(1, "--init-segment needs --cmaf".into())),
+        Mode::WebVtt(_) => Err(Failure(1, "--webvtt runs before any plan".into())),
         Mode::Plan => write_stdout(&format!(
             "{}\n",
             job::plan_document(&plan, args.encryption.is_some())

@@ -42,6 +42,8 @@ pub enum Op {
     Stats,
     /// Write the CMAF init segment of the job's `cmaf` track to `output`.
     Init { output: PathBuf },
+    /// Answer the timed text track's cues as WebVTT (`--webvtt`).
+    WebVtt { track_id: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,7 @@ struct RawJob {
     encryption_key: Option<String>,
     video_track_id: Option<u32>,
     audio_track_id: Option<u32>,
+    track_id: Option<u32>,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -127,7 +130,35 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             )))
         }
     };
+    if raw.op != "webvtt" && raw.track_id.is_some() {
+        return Err(bad("only a webvtt job takes track_id".into()));
+    }
     let op = match raw.op.as_str() {
+        "webvtt" => {
+            source_free("webvtt")?;
+            let extra = raw.k.is_some()
+                || raw.output.is_some()
+                || cmaf.is_some()
+                || raw.encryption_key.is_some()
+                || raw.trim_start.is_some()
+                || raw.trim_end.is_some()
+                || raw.video_track_id.is_some()
+                || raw.audio_track_id.is_some();
+            if extra {
+                return Err(bad("webvtt takes input and track_id only".into()));
+            }
+            let track_id = raw
+                .track_id
+                .ok_or_else(|| bad("webvtt needs track_id".into()))?;
+            return Ok(Job {
+                id: raw.id,
+                op: Op::WebVtt { track_id },
+                input: raw.input.map(PathBuf::from),
+                plan: PlanOptions::default(),
+                cmaf: None,
+                encryption_key: None,
+            });
+        }
         "stats" => {
             source_free("stats")?;
             if raw.input.is_some()
@@ -181,7 +212,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         }
         other => {
             return Err(bad(format!(
-                "unknown op {other:?}: use plan, segment, init or stats"
+                "unknown op {other:?}: use plan, segment, init, webvtt or stats"
             )))
         }
     };

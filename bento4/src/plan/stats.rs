@@ -221,6 +221,7 @@ impl Plan<'_> {
         });
         if let Some(map) = doc.as_object_mut() {
             map.insert("audio_tracks".into(), audio_tracks(self.movie));
+            map.insert("text_tracks".into(), text_tracks(self.movie));
             if self.streams.audio.is_some() {
                 map.insert("audio".into(), json!({ "codec": codecs.audio }));
             }
@@ -263,6 +264,24 @@ pub fn audio_tracks(movie: &crate::media::Movie) -> Value {
                 "name": t.name,
                 "channels": channels,
             }))
+        })
+        .collect();
+    Value::from(tracks)
+}
+
+/// The timed text (`tx3g`) tracks, which `--webvtt <id>` turns into WebVTT.
+pub fn text_tracks(movie: &crate::media::Movie) -> Value {
+    let tracks: Vec<Value> = movie
+        .tracks
+        .iter()
+        .filter(|t| crate::text::is_timed_text(t) && !t.samples.is_empty())
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "codec": "tx3g",
+                "language": t.language,
+                "name": t.name,
+            })
         })
         .collect();
     Value::from(tracks)

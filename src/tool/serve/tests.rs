@@ -234,6 +234,30 @@ async fn track_choices_answer_what_one_shot_runs_write() {
 }
 
 #[tokio::test]
+async fn webvtt_jobs_answer_what_one_shot_runs_print() {
+    let metrics = Arc::new(Metrics::new());
+    let once = one_shot(1, 60, &metrics);
+    let served = serving(1, &metrics);
+    let source = File::open(media("subtitled.mp4")).unwrap();
+    let plan = served
+        .plan(source.as_fd(), SECONDS, None, TrackChoice::default())
+        .await
+        .unwrap();
+    let ids: Vec<u32> = plan.info.text_tracks.iter().map(|t| t.id).collect();
+    assert_eq!(ids, [3], "the tx3g track, not the chapters' text track");
+    let text = served.webvtt(source.as_fd(), 3).await.unwrap();
+    assert!(
+        text.starts_with("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n"),
+        "{text}"
+    );
+    assert_eq!(text, once.webvtt(source.as_fd(), 3).await.unwrap());
+    for tools in [&served, &once] {
+        let err = tools.webvtt(source.as_fd(), 4).await.unwrap_err();
+        assert!(format!("{err:?}").contains("not tx3g"), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn jobs_answer_what_one_shot_runs_print() {
     let metrics = Arc::new(Metrics::new());
     let once = one_shot(1, 60, &metrics);

@@ -186,9 +186,10 @@ const GROUP_ATTRIBUTE = { AUDIO: 'AUDIO', VIDEO: 'VIDEO', SUBTITLES: 'SUBTITLES'
 
 /**
  * RFC 8216 4.3.4.1-2 and Apple's authoring rules for renditions: TYPE, GROUP-ID and NAME
- * present, NAME unique in its group, exactly one DEFAULT=YES per group, DEFAULT=YES only
- * with AUTOSELECT=YES, a URI for subtitles and none for captions, and every group a variant
- * names listed.
+ * present, NAME unique in its group, exactly one DEFAULT=YES per audio or video group (a
+ * player must start on one) and at most one per subtitles or captions group (none: off
+ * until chosen), DEFAULT=YES only with AUTOSELECT=YES, a URI for subtitles and none for
+ * captions, and every group a variant names listed.
  */
 function checkRenditions(result, problems) {
   const groups = new Map(); // "TYPE GROUP-ID" → { names, defaults }
@@ -213,7 +214,10 @@ function checkRenditions(result, problems) {
     if (type === 'CLOSED-CAPTIONS' && attributes.has('URI')) problems.push(`${where}: CLOSED-CAPTIONS with a URI`);
   }
   for (const [key, { defaults }] of groups) {
-    if (defaults !== 1) problems.push(`${key}: ${defaults} renditions with DEFAULT=YES, not one`);
+    const optional = key.startsWith('SUBTITLES ') || key.startsWith('CLOSED-CAPTIONS ');
+    if (defaults > 1 || (defaults === 0 && !optional)) {
+      problems.push(`${key}: ${defaults} renditions with DEFAULT=YES, not one`);
+    }
   }
   for (const { uri, attributes } of result.variants) {
     for (const [type, attribute] of Object.entries(GROUP_ATTRIBUTE)) {

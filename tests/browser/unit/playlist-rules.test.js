@@ -112,6 +112,9 @@ test('a master with audio and subtitle groups has no problems', () => {
   const result = checkPlaylist(GROUPED_MASTER);
   assert.deepEqual(result.problems, []);
   assert.equal(result.media.length, 3);
+  // Subtitles may all be off by default.
+  const off = swap(GROUPED_MASTER, 'NAME="English",DEFAULT=YES,AUTOSELECT=YES,URI="subtitles_en.m3u8"', 'NAME="English",DEFAULT=NO,AUTOSELECT=YES,URI="subtitles_en.m3u8"');
+  assert.deepEqual(checkPlaylist(off).problems, []);
 });
 
 const BROKEN_GROUPS = [
@@ -119,6 +122,7 @@ const BROKEN_GROUPS = [
   ['no default in a group', swap(GROUPED_MASTER, 'NAME="English",DEFAULT=YES,AUTOSELECT=YES,CHANNELS', 'NAME="English",DEFAULT=NO,AUTOSELECT=YES,CHANNELS'), /AUDIO aud-mp4a.40.2: 0 renditions with DEFAULT=YES/],
   ['a name twice in a group', swap(GROUPED_MASTER, 'NAME="Français"', 'NAME="English"'), /NAME "English" twice/],
   ['a variant naming a group nobody lists', swap(GROUPED_MASTER, 'AUDIO="aud-mp4a.40.2",', 'AUDIO="aud-ac-3",'), /AUDIO group "aud-ac-3" is not listed/],
+  ['two default subtitles', swap(GROUPED_MASTER, 'NAME="Français",DEFAULT=NO', 'NAME="Français",DEFAULT=NO').replace('URI="index_0_a3.m3u8"', 'URI="index_0_a3.m3u8"\n#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="fr",NAME="Français",DEFAULT=YES,AUTOSELECT=YES,URI="subtitles_fr.m3u8"'), /SUBTITLES subs: 2 renditions with DEFAULT=YES/],
   ['subtitles without a URI', swap(GROUPED_MASTER, ',URI="subtitles_en.m3u8"', ''), /SUBTITLES without URI/],
   ['DEFAULT=YES without AUTOSELECT=YES', swap(GROUPED_MASTER, 'DEFAULT=YES,AUTOSELECT=YES,CHANNELS', 'DEFAULT=YES,AUTOSELECT=NO,CHANNELS'), /DEFAULT=YES with AUTOSELECT=NO/],
 ];

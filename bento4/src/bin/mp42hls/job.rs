@@ -95,6 +95,41 @@ pub fn size_on_disk(encrypted: bool) -> impl Fn(&SegmentPlan) -> u64 {
     }
 }
 
+/// The largest WebVTT a timed text track gives (`--webvtt`): beyond it the track is
+/// refused, as casterpak refuses a sidecar that large.
+pub const MAX_WEBVTT_BYTES: usize = 4 << 20;
+
+/// What `--webvtt <track-id>` prints (and a `webvtt` job answers): the cues of that
+/// timed text (`tx3g`) track as WebVTT.
+pub fn webvtt_document(movie: &Movie, file: &File, track_id: u32) -> Result<String, Failure> {
+    let track = movie
+        .tracks
+        .iter()
+        .find(|t| t.id == track_id)
+        .ok_or_else(|| Failure(3, format!("unsupported input: no track {track_id}")))?;
+    if !bento4::text::is_timed_text(track) {
+        return Err(Failure(
+            3,
+            format!("unsupported input: track {track_id} is not tx3g timed text"),
+        ));
+    }
+    let cues = bento4::text::cues(track, |sample| {
+        let mut buf = Vec::new();
+        read_sample(file, sample, &mut buf)?;
+        Ok(buf)
+    })?;
+    let text = bento4::text::webvtt(&cues);
+    if text.len() > MAX_WEBVTT_BYTES {
+        return Err(Failure(
+            3,
+            format!(
+                "unsupported input: track {track_id} gives over {MAX_WEBVTT_BYTES} bytes of WebVTT"
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 /// What `--plan` prints (and a `plan` job answers).
 pub fn plan_document(plan: &Plan, encrypted: bool) -> Value {
     let stats = plan.stats(size_on_disk(encrypted));

@@ -226,6 +226,12 @@ impl Server {
         };
         let muxer = &mut self.muxer;
         let result = match (&job.op, job.cmaf) {
+            (Op::WebVtt { track_id }, _) => job::webvtt_document(&index.movie, &file, *track_id)
+                .map(|text| {
+                    let mut fields = Map::new();
+                    fields.insert("webvtt".into(), Value::from(text));
+                    Answer::Fields(fields)
+                }),
             (Op::Segment { k, output }, Some(kind)) => {
                 index.with_plan(&file, &job.plan, |plan, _| {
                     write_cmaf_segment(muxer, &file, plan, *k, kind, output).map(Answer::Fields)

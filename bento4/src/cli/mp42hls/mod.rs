@@ -46,6 +46,7 @@ Extensions (casterpak only, not in Bento4):
                                       EXT-X-MAP; with --plan, adds each track's [tfdt, duration] timeline
   --init-segment-filename <f>         with --cmaf: the init segment's path and EXT-X-MAP URI (default init.mp4)
   --init-segment                      with --cmaf: write only the init segment
+  --webvtt <track-id>                 print that tx3g (mov_text) track's cues as WebVTT; write nothing
   --serve                             long-lived: run jobs from stdin, answer each on stdout (below)
   --index-cache-entries <n>           with --serve: parsed indexes kept, least recently used evicted (default 64)
   --index-cache-bytes <b>             with --serve: bytes of index memory kept (default 268435456)
@@ -56,6 +57,7 @@ Serve mode (extension; full protocol in bento4/README.md):
   Jobs: {\"id\":N,\"op\":\"plan\",\"segment_duration\":S[,\"first_segment_number\":F (default 1)]}
         {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"[,\"trim_start\":T][,\"trim_end\":T]}
         {\"id\":N,\"op\":\"stats\"}
+        {\"id\":N,\"op\":\"webvtt\",\"track_id\":T} (answer: \"webvtt\", the --webvtt text)
         \"cmaf\":\"video\"|\"audio\" on plan/segment jobs: CMAF (plan: with timelines), and
         {\"id\":N,\"op\":\"init\",\"cmaf\":T,\"segment_duration\":S,\"output\":\"/abs/new.mp4\"}
   A segment job creates output (O_EXCL, mode 0644) and removes it on any failure.
@@ -91,6 +93,8 @@ pub enum Mode {
     Segments(u64, u64),
     /// `--cmaf` only: write only the init segment.
     Init,
+    /// Print a timed text track as WebVTT, write nothing.
+    WebVtt(u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +262,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 }
             }
             "--plan" => mode = Mode::Plan,
+            "--webvtt" => mode = Mode::WebVtt(track_id(arg, &value(arg)?)?),
             "--trim-start" => trim_start = Some(trim_seconds(arg, &value(arg)?)?),
             "--trim-end" => trim_end = Some(trim_seconds(arg, &value(arg)?)?),
             "--cmaf" => {
@@ -349,6 +354,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         || plan.video_pid == plan.audio_pid
     {
         return Err("--pmt-pid, --audio-pid and --video-pid must differ".into());
+    }
+    if matches!(mode, Mode::WebVtt(_)) && (cmaf.is_some() || init_only) {
+        return Err("--webvtt goes without --cmaf and --init-segment".into());
     }
     if init_only {
         if cmaf.is_none() || mode != Mode::Whole {

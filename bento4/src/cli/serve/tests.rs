@@ -48,6 +48,42 @@ fn good_jobs() {
     let key: Vec<u8> = (0..16).collect();
     assert_eq!(encrypted.encryption_key.map(|k| k.to_vec()), Some(key));
     assert_eq!(job(r#"{"id":9,"op":"stats"}"#).unwrap().op, Op::Stats);
+    let tracks =
+        job(r#"{"id":9,"op":"plan","segment_duration":6,"video_track_id":0,"audio_track_id":3}"#)
+            .unwrap();
+    assert_eq!(
+        (tracks.plan.video_track_id, tracks.plan.audio_track_id),
+        (Some(0), Some(3))
+    );
+    let webvtt = job(r#"{"id":9,"op":"webvtt","track_id":3,"input":"a.mp4"}"#).unwrap();
+    assert_eq!(webvtt.op, Op::WebVtt { track_id: 3 });
+}
+
+#[test]
+fn bad_track_fields() {
+    for (text, needle) in [
+        (r#"{"id":1,"op":"webvtt"}"#, "needs track_id"),
+        (
+            r#"{"id":1,"op":"webvtt","track_id":3,"segment_duration":6}"#,
+            "takes no",
+        ),
+        (
+            r#"{"id":1,"op":"webvtt","track_id":3,"k":1}"#,
+            "input and track_id only",
+        ),
+        (
+            r#"{"id":1,"op":"plan","segment_duration":6,"track_id":3}"#,
+            "only a webvtt job",
+        ),
+        (r#"{"id":1,"op":"stats","audio_track_id":3}"#, "track ids"),
+        (
+            r#"{"id":1,"op":"plan","segment_duration":6,"audio_track_id":-1}"#,
+            "bad job",
+        ),
+    ] {
+        let error = job(text).expect_err(text);
+        assert!(error.reason.contains(needle), "{text}: {}", error.reason);
+    }
 }
 
 #[test]

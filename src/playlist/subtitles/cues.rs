@@ -1,0 +1,175 @@
+//! Cue timing, which a sidecar must have right to be served, and SubRip (`.srt`)
+//! sidecars turned into WebVTT. Pure: text in, text or a reason out.
+
+/// Milliseconds of a cue timestamp: WebVTT's `[hh:]mm:ss.ttt`, or SubRip's
+/// `hh:mm:ss,ttt` when `comma`.
+pub fn timestamp_ms(text: &str, comma: bool) -> Option<u64> {
+    let (clock, millis) = text.split_once(if comma { ',' } else { '.' })?;
+    let fields: Vec<&str> = clock.split(':').collect();
+    let (h, m, s) = match fields.as_slice() {
+        [h, m, s] => (*h, *m, *s),
+        [m, s] if !comma => ("0", *m, *s),
+        _ => return None,
+    };
+    let digits = |t: &str, len: Option<usize>| {
+        let ok = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        (ok && len.is_none_or(|l| t.len() == l))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
+    let (h, m, s, ms) = (
+        digits(h, None)?,
+        digits(m, Some(2))?,
+        digits(s, Some(2))?,
+        digits(millis, Some(3))?,
+    );
+    if m > 59 || s > 59 || h > 99_999 {
+        return None;
+    }
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms)
+}
+
+/// The start and end of a cue timing line (`start --> end [settings]`).
+pub fn cue_timing(line: &str, comma: bool) -> Result<(u64, u64), String> {
+    let broken = || format!("broken cue timing {line:?}");
+    let (start, rest) = line.split_once("-->").ok_or_else(broken)?;
+    let end = rest.split_whitespace().next().ok_or_else(broken)?;
+    let start = timestamp_ms(start.trim(), comma).ok_or_else(broken)?;
+    let end = timestamp_ms(end, comma).ok_or_else(broken)?;
+    if end < start {
+        return Err(format!("cue ends before it starts: {line:?}"));
+    }
+    Ok((start, end))
+}
+
+/// Checks every cue of a WebVTT body (the blocks after the header): a block whose
+/// first or second line holds `-->` is a cue, and its timing must parse. Returns how
+/// many cues there are.
+pub fn check_webvtt_cues(body: &str) -> Result<usize, String> {
+    let mut cues = 0;
+    for block in blocks(body) {
+        let timing = block.iter().take(2).find(|l| l.contains("-->"));
+        if let Some(line) = timing {
+            cue_timing(line, false)?;
+            cues += 1;
+        }
+    }
+    Ok(cues)
+}
+
+/// WebVTT from a SubRip file's text (UTF-8, BOM and CRs already gone): each block's
+/// counter dropped, its timing written with WebVTT's `.`; a block without a valid
+/// timing line is broken timing.
+pub fn srt_to_webvtt(text: &str) -> Result<String, String> {
+    let mut out = String::from("WEBVTT\n");
+    let mut cues = 0;
+    for block in blocks(text) {
+        let mut lines = block.iter().copied().peekable();
+        if lines
+            .peek()
+            .is_some_and(|l| !l.is_empty() && l.trim().bytes().all(|b| b.is_ascii_digit()))
+        {
+            lines.next();
+        }
+        let timing = lines.next().unwrap_or_default();
+        let (start, end) = cue_timing(timing, true)?;
+        out.push('\n');
+        out.push_str(&format!("{} --> {}\n", vtt_time(start), vtt_time(end)));
+        for line in lines {
+            // A cue's text may not hold the timing arrow.
+            out.push_str(&line.replace("-->", "->"));
+            out.push('\n');
+        }
+        cues += 1;
+    }
+    if cues == 0 {
+        return Err("has no cue".into());
+    }
+    Ok(out)
+}
+
+/// Blank-line separated blocks, each its lines (blank runs of any length separate).
+fn blocks(text: &str) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn vtt_time(ms: u64) -> String {
+    let (s, ms) = (ms / 1000, ms % 1000);
+    format!("{:02}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_of_both_formats() {
+        assert_eq!(timestamp_ms("00:00:01.500", false), Some(1500));
+        assert_eq!(timestamp_ms("01:02.003", false), Some(62_003));
+        assert_eq!(timestamp_ms("100:00:00.000", false), Some(360_000_000));
+        assert_eq!(timestamp_ms("00:00:01,500", true), Some(1500));
+        for bad in [
+            "00:00:01,500",
+            "0:0:1.5",
+            "00:60:00.000",
+            "00:00:01.5",
+            "x",
+            "",
+        ] {
+            assert_eq!(timestamp_ms(bad, false), None, "{bad}");
+        }
+        assert_eq!(
+            timestamp_ms("01:02,003", true),
+            None,
+            "SubRip always has hours"
+        );
+    }
+
+    #[test]
+    fn cue_timings_must_parse_and_run_forward() {
+        assert_eq!(
+            cue_timing("00:01.000 --> 00:02.000 line:0 align:start", false),
+            Ok((1000, 2000))
+        );
+        assert!(cue_timing("00:03.000 --> 00:02.000", false)
+            .unwrap_err()
+            .contains("before"));
+        assert!(cue_timing("00:01.000 -> 00:02.000", false).is_err());
+        assert!(cue_timing("00:01.000 --> ", false).is_err());
+        assert_eq!(
+            check_webvtt_cues(
+                "NOTE a note\n\nid\n00:01.000 --> 00:02.000\nhi\n\n\n00:03.000 --> 00:04.000\nho\n"
+            ),
+            Ok(2)
+        );
+        assert!(check_webvtt_cues("00:01.000 --> 00:0x.000\nhi\n").is_err());
+    }
+
+    #[test]
+    fn subrip_becomes_webvtt() {
+        let srt = "1\n00:00:01,000 --> 00:00:03,000\nHello\nthere\n\n\n2\n01:00:04,250 --> 01:00:06,500 X1:10\nWorld --> end\n";
+        assert_eq!(
+            srt_to_webvtt(srt).unwrap(),
+            "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\nthere\n\n01:00:04.250 --> 01:00:06.500\nWorld -> end\n"
+        );
+        assert!(srt_to_webvtt("1\nHello\n").unwrap_err().contains("timing"));
+        assert!(srt_to_webvtt("\n\n").unwrap_err().contains("no cue"));
+        assert!(srt_to_webvtt("1\n00:00:05,000 --> 00:00:01,000\nx\n")
+            .unwrap_err()
+            .contains("before"));
+    }
+}
