@@ -224,8 +224,8 @@ impl Packager {
                 .await
                 .map(|()| redirect()),
             (Resource::Key, Container::Single(r), _) => self.key(r).await,
-            (Resource::Subtitles { of, text }, Container::Single(r), _) => self
-                .subtitles_file(r, of, *text, &request.file_key)
+            (Resource::Subtitles { of, segment }, Container::Single(r), _) => self
+                .subtitles_file(r, of, *segment, &request.file_key)
                 .await
                 .map(|()| redirect()),
             (Resource::Key | Resource::Subtitles { .. }, Container::Csmil { .. }, _) => {

@@ -27,12 +27,12 @@ pub enum Resource {
     /// `aes128.key`: an encrypted title's AES-128 key (single renditions only; a
     /// csmil's playlists name each rendition's own).
     Key,
-    /// `subtitles_<lang>.m3u8` / `subtitles_<lang>.vtt`: a sidecar's playlist or text;
-    /// `subtitles_t<ID>.…`: those of the MP4's timed text track ID (single renditions
-    /// only, as keys).
+    /// `subtitles_<lang>.m3u8` / `subtitles_<lang>_<K>.vtt`: a sidecar's playlist or
+    /// its WebVTT segment K (from 1); `subtitles_t<ID>…`: those of the MP4's timed text
+    /// track ID (single renditions only, as keys).
     Subtitles {
         of: SubtitleSource,
-        text: bool,
+        segment: Option<u64>,
     },
 }
 
@@ -275,9 +275,15 @@ fn stream_less_name(name: &str) -> Result<Named<'_>, UrlError> {
         return Ok(Named::Other(Resource::Key, 0));
     }
     if let Some(rest) = name.strip_prefix("subtitles_") {
-        let (stem, text) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
-            (Some(stem), _) => (stem, false),
-            (None, Some(stem)) => (stem, true),
+        let (stem, segment) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
+            (Some(stem), _) => (stem, None),
+            (None, Some(named)) => {
+                let (stem, k) = named.rsplit_once('_').ok_or(UrlError::UnknownResource)?;
+                let k = number(k)
+                    .filter(|&k| k >= 1)
+                    .ok_or(UrlError::UnknownResource)?;
+                (stem, Some(k))
+            }
             (None, None) => return Err(UrlError::UnknownResource),
         };
         let track = stem
@@ -292,7 +298,7 @@ fn stream_less_name(name: &str) -> Result<Named<'_>, UrlError> {
             }
             None => return Err(UrlError::UnknownResource),
         };
-        return Ok(Named::Other(Resource::Subtitles { of, text }, 0));
+        return Ok(Named::Other(Resource::Subtitles { of, segment }, 0));
     }
     if let Some(n) = name
         .strip_prefix("iframes_")

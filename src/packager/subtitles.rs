@@ -51,13 +51,13 @@ impl Packager {
         subtitles::group(found, &config.default_language)
     }
 
-    /// Publishes `subtitles_<stem>.m3u8` (`text` false) or `.vtt` of `r`: a sidecar's,
-    /// or a timed text track's (its cues from the tool).
+    /// Publishes `subtitles_<stem>.m3u8` (`segment` None) or its WebVTT segment K of
+    /// `r`: a sidecar's cues, or a timed text track's (from the tool).
     pub(super) async fn subtitles_file(
         self: &std::sync::Arc<Self>,
         r: &Rendition,
         of: &SubtitleSource,
-        text: bool,
+        segment: Option<u64>,
         file_key: &str,
     ) -> Result<(), Failure> {
         if let SubtitleSource::Sidecar(language) = of {
@@ -73,25 +73,23 @@ impl Packager {
             .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
             .await?;
         let mpegts = info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO);
-        let body = match (of, text) {
-            (_, false) => {
-                // The text must be there to be listed: a playlist is not made for cues
-                // that cannot be served.
-                if let SubtitleSource::Track(id) = of {
-                    self.track_text(&info, &source, *id).await?;
-                } else {
-                    self.sidecar(r, &of.stem(), mpegts).await?;
-                }
-                subtitles::media_playlist(&of.stem(), info.durations.iter().sum())
-            }
-            (SubtitleSource::Sidecar(language), true) => self.sidecar(r, language, mpegts).await?,
-            (SubtitleSource::Track(id), true) => {
+        // The cues must be servable for the playlist to be made, too.
+        let prepared = match of {
+            SubtitleSource::Sidecar(language) => self.sidecar(r, language, mpegts).await?,
+            SubtitleSource::Track(id) => {
                 let webvtt = self.track_text(&info, &source, *id).await?;
                 subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
                     log::warn!("timed text track {id} of {} left out: {reason}", r.key);
                     Failure::NoSubtitles
                 })?
             }
+        };
+        let body = match segment {
+            None => subtitles::media_playlist(&of.stem(), &info.durations),
+            Some(k) => usize::try_from(k)
+                .ok()
+                .and_then(|k| subtitles::segment(&prepared, &info.durations, k))
+                .ok_or(Failure::SegmentOutOfRange(k))?,
         };
         let dest = Dest::Rendition {
             key: r.key.clone(),

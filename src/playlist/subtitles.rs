@@ -62,8 +62,9 @@ pub fn playlist_name(language: &str) -> String {
     format!("subtitles_{language}.m3u8")
 }
 
-pub fn file_name(language: &str) -> String {
-    format!("subtitles_{language}.vtt")
+/// Segment K (from 1) of a subtitle rendition: `subtitles_<stem>_<K>.vtt`.
+pub fn segment_name(stem: &str, k: usize) -> String {
+    format!("subtitles_{stem}_{k}.vtt")
 }
 
 /// Why a sidecar cannot be served; the text to serve when it can: UTF-8 (a BOM
@@ -99,19 +100,43 @@ pub fn prepare(bytes: &[u8], mpegts: u64) -> Result<String, String> {
     Ok(out)
 }
 
-/// The media playlist of one language: the whole sidecar as one segment as long as
-/// the title (a player fetches it once).
-pub fn media_playlist(language: &str, duration: f64) -> String {
+/// The media playlist of one subtitle rendition: one WebVTT segment per media segment
+/// of the title, with the same durations, so a player fetches the cues of the time it
+/// plays and the targets match the video's.
+pub fn media_playlist(stem: &str, durations: &[f64]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     let _ = writeln!(
         out,
         "#EXT-X-TARGETDURATION:{}",
-        duration.max(1.0).ceil() as u64
+        super::target_duration(durations)
     );
     out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
-    let _ = writeln!(out, "#EXTINF:{duration:.6},\n{}", file_name(language));
+    for (i, d) in durations.iter().enumerate() {
+        let _ = writeln!(out, "#EXTINF:{d:.6},\n{}", segment_name(stem, i + 1));
+    }
     out.push_str("#EXT-X-ENDLIST\n");
     out
+}
+
+/// Segment K (from 1) of a prepared WebVTT text ([`prepare`]) over a title cut into
+/// `durations`: its header (the timestamp map included) and every cue that overlaps
+/// the segment's time, so a cue across a boundary is in both segments (players drop
+/// the repeat). `None` when K is not a segment.
+pub fn segment(prepared: &str, durations: &[f64], k: usize) -> Option<String> {
+    let index = k.checked_sub(1).filter(|&i| i < durations.len())?;
+    let start: f64 = durations.iter().take(index).sum();
+    let end = start + durations.get(index)?;
+    // Milliseconds, as cues are timed; the last segment runs to any cue's end.
+    let (from, to) = (
+        (start * 1000.0).round() as u64,
+        (end * 1000.0).round() as u64,
+    );
+    let last = index + 1 == durations.len();
+    Some(cues::window(
+        prepared,
+        from,
+        if last { u64::MAX } else { to },
+    ))
 }
 
 /// One subtitle rendition of a master.
@@ -337,12 +362,36 @@ mod tests {
     }
 
     #[test]
-    fn the_playlist_is_one_segment_as_long_as_the_title() {
-        let text = media_playlist("en", 30.0);
-        assert!(text.contains("#EXT-X-TARGETDURATION:30\n"), "{text}");
+    fn the_playlist_has_the_titles_segments_and_cues_cross_boundaries() {
+        let durations = [6.0, 6.0, 4.5];
+        let text = media_playlist("t3", &durations);
+        assert!(text.contains("#EXT-X-TARGETDURATION:6\n"), "{text}");
         assert!(
-            text.contains("#EXTINF:30.000000,\nsubtitles_en.vtt\n"),
+            text.contains("#EXTINF:6.000000,\nsubtitles_t3_1.vtt\n#EXTINF:6.000000,\nsubtitles_t3_2.vtt\n#EXTINF:4.500000,\nsubtitles_t3_3.vtt\n#EXT-X-ENDLIST\n"),
             "{text}"
         );
+        let vtt = prepare(
+            b"WEBVTT\n\n00:00:05.000 --> 00:00:07.000\nacross\n\n00:00:15.000 --> 00:00:30.000\nlong end\n",
+            17_500,
+        )
+        .unwrap();
+        let header = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:17500,LOCAL:00:00:00.000\n";
+        let across = "\n00:00:05.000 --> 00:00:07.000\nacross\n";
+        let long = "\n00:00:15.000 --> 00:00:30.000\nlong end\n";
+        assert_eq!(
+            segment(&vtt, &durations, 1),
+            Some(format!("{header}{across}"))
+        );
+        assert_eq!(
+            segment(&vtt, &durations, 2),
+            Some(format!("{header}{across}"))
+        );
+        assert_eq!(
+            segment(&vtt, &durations, 3),
+            Some(format!("{header}{long}")),
+            "the last segment takes cues past the title's end"
+        );
+        assert_eq!(segment(&vtt, &durations, 0), None);
+        assert_eq!(segment(&vtt, &durations, 4), None);
     }
 }

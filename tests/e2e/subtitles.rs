@@ -110,24 +110,57 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
         playlist.header("content-type"),
         "application/vnd.apple.mpegurl"
     );
-    let title: f64 = segments(&stack.get("/i/clip_low.mp4/index_0_av.m3u8").text())
+    // Segmented as the title is: the same durations, one WebVTT file per segment.
+    let title: Vec<f64> = segments(&stack.get("/i/clip_low.mp4/index_0_av.m3u8").text())
         .iter()
-        .map(|(d, _)| d)
-        .sum();
+        .map(|(d, _)| *d)
+        .collect();
     let listed = segments(&playlist.text());
-    assert_eq!(listed.len(), 1);
-    assert!((listed[0].0 - title).abs() < 1e-6, "{listed:?} vs {title}");
-    assert_eq!(listed[0].1, "subtitles_fr.vtt");
-
-    let vtt = stack.get("/i/clip_low.mp4/subtitles_fr.vtt");
-    assert_eq!(vtt.status, 200, "{}", vtt.text());
-    assert_eq!(vtt.header("content-type"), "text/vtt");
-    let body = vtt.text();
+    let durations: Vec<f64> = listed.iter().map(|(d, _)| *d).collect();
+    assert_eq!(durations, title);
+    let names: Vec<&str> = listed.iter().map(|(_, u)| u.as_str()).collect();
+    assert_eq!(names[..2], ["subtitles_fr_1.vtt", "subtitles_fr_2.vtt"]);
+    let cue_text = |k: usize| {
+        let vtt = stack.get(&format!("/i/clip_low.mp4/subtitles_fr_{k}.vtt"));
+        assert_eq!(vtt.status, 200, "{k}: {}", vtt.text());
+        assert_eq!(vtt.header("content-type"), "text/vtt");
+        vtt.text()
+    };
+    // 6 s segments: Hello (1-3 s) in the first, World (10-12.5 s) across the boundary
+    // at 12 s, so in the second and the third; the fourth has none.
+    let world = "00:00:10.000 --> 00:00:12.500\nWorld\n";
+    let (first, second, third, fourth) = (cue_text(1), cue_text(2), cue_text(3), cue_text(4));
+    assert!(
+        first.contains("Hello") && !first.contains("World"),
+        "{first:?}"
+    );
+    assert!(
+        second.contains(world) && third.contains(world),
+        "{second:?} {third:?}"
+    );
+    assert!(!fourth.contains("-->"), "{fourth:?}");
+    let body = second;
     assert!(
         body.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:"),
         "{body:?}"
     );
-    assert!(!body.contains('\r') && body.contains("00:00:10.000 --> 00:00:12.500\nWorld\n"));
+    assert!(!body.contains('\r'));
+    for k in [1, 3, 4] {
+        assert_eq!(
+            cue_text(k).lines().nth(1),
+            body.lines().nth(1),
+            "one map for all"
+        );
+    }
+    assert_eq!(
+        stack
+            .get(&format!(
+                "/i/clip_low.mp4/subtitles_fr_{}.vtt",
+                title.len() + 1
+            ))
+            .status,
+        404
+    );
     // The map puts cue time 0 on the TS clock where the first frame is presented.
     let mpegts: u64 = body
         .lines()
@@ -141,11 +174,11 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
         first_video_pts(&stack, "/i/clip_low.mp4/segment1_0_av.ts")
     );
     // Cached like the rest: nginx answers the second time alone.
-    let again = stack.get("/i/clip_low.mp4/subtitles_fr.vtt");
+    let again = stack.get("/i/clip_low.mp4/subtitles_fr_2.vtt");
     assert_eq!(again.header("x-casterpak-cache"), "HIT");
-    assert_eq!(again.body, vtt.body);
+    assert_eq!(again.text(), body);
 
-    let pt = stack.get("/i/clip_low.mp4/subtitles_pt.vtt");
+    let pt = stack.get("/i/clip_low.mp4/subtitles_pt_2.vtt");
     assert_eq!(pt.status, 200, "{}", pt.text());
     let body = pt.text();
     assert!(
@@ -158,13 +191,23 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
     );
     for path in [
         "/i/clip_low.mp4/subtitles_de.m3u8",
-        "/i/clip_low.mp4/subtitles_de.vtt",
-        "/i/clip_low.mp4/subtitles_it.vtt",
-        "/i/clip_low.mp4/subtitles_es.vtt",
-        "/i/clip_medium.mp4/subtitles_en.vtt",
-        "/i/clip_low.mp4/subtitles_EN.vtt",
+        "/i/clip_low.mp4/subtitles_de_1.vtt",
+        "/i/clip_low.mp4/subtitles_it_1.vtt",
+        "/i/clip_low.mp4/subtitles_es_1.vtt",
+        "/i/clip_medium.mp4/subtitles_en_1.vtt",
+        "/i/clip_low.mp4/subtitles_fr_0.vtt",
+        "/i/clip_low.mp4/subtitles_fr.vtt",
+        "/i/clip_low.mp4/subtitles_EN_1.vtt",
     ] {
         assert_eq!(stack.get(path).status, 404, "{path}");
+    }
+    // A bad sidecar is left out with a line in the log saying why.
+    let log = stack.worker_log();
+    for why in [
+        "clip_low_de.vtt\" left out: not UTF-8",
+        "clip_low_it.srt\" left out: cue ends before it starts",
+    ] {
+        assert!(log.contains(why), "{why} not in the log:\n{log}");
     }
     assert!(media_lines(&stack.get("/i/clip_medium.mp4/master.m3u8").text()).is_empty());
 
@@ -218,10 +261,13 @@ fn a_timed_text_track_is_offered_beside_the_sidecars() {
         .map(|row| row.map(String::from)),
         "{text}"
     );
-    let vtt = stack.get("/i/subtitled.mp4/subtitles_t3.vtt");
-    assert_eq!(vtt.status, 200, "{}", vtt.text());
-    assert_eq!(vtt.header("content-type"), "text/vtt");
-    let body = vtt.text();
+    let segment = |name: &str| {
+        let vtt = stack.get(&format!("/i/subtitled.mp4/{name}"));
+        assert_eq!(vtt.status, 200, "{name}: {}", vtt.text());
+        assert_eq!(vtt.header("content-type"), "text/vtt");
+        vtt.text()
+    };
+    let body = segment("subtitles_t3_1.vtt") + &segment("subtitles_t3_2.vtt");
     let mpegts = format!(
         "X-TIMESTAMP-MAP=MPEGTS:{},LOCAL:00:00:00.000\n",
         first_video_pts(&stack, "/i/subtitled.mp4/segment1_0_av.ts")
@@ -232,17 +278,18 @@ fn a_timed_text_track_is_offered_beside_the_sidecars() {
             && body.contains("\n00:00:07.500 --> 00:00:12.000\nFish &amp; chips\n"),
         "{body:?}"
     );
-    let sidecar = stack.get("/i/subtitled.mp4/subtitles_fr.vtt").text();
+    let sidecar = segment("subtitles_fr_3.vtt");
     assert!(
         sidecar.contains("00:00:14.000 --> 00:00:18.000\nAu revoir\n"),
         "{sidecar:?}"
     );
     for path in [
-        "/i/subtitled.mp4/subtitles_t4.vtt",
+        "/i/subtitled.mp4/subtitles_t4_1.vtt",
         "/i/subtitled.mp4/subtitles_t4.m3u8",
-        "/i/subtitled.mp4/subtitles_t9.vtt",
-        "/i/subtitled.mp4/subtitles_t03.vtt",
-        "/i/subtitled.mp4/subtitles_t0.vtt",
+        "/i/subtitled.mp4/subtitles_t9_1.vtt",
+        "/i/subtitled.mp4/subtitles_t03_1.vtt",
+        "/i/subtitled.mp4/subtitles_t0_1.vtt",
+        "/i/subtitled.mp4/subtitles_t3_5.vtt",
     ] {
         assert_eq!(stack.get(path).status, 404, "{path}");
     }

@@ -57,6 +57,36 @@ pub fn check_webvtt_cues(body: &str) -> Result<usize, String> {
     Ok(cues)
 }
 
+/// A WebVTT text with only the cues that overlap `[from, to)` ms: its header block and
+/// the blocks before its first cue (styles, regions) kept, later notes dropped.
+pub fn window(webvtt: &str, from: u64, to: u64) -> String {
+    let (header, body) = webvtt.split_once("\n\n").unwrap_or((webvtt, ""));
+    let mut out = String::with_capacity(header.len() + 64);
+    out.push_str(header);
+    out.push('\n');
+    let mut seen_cue = false;
+    for block in blocks(body) {
+        let timing = block.iter().take(2).find(|l| l.contains("-->"));
+        let keep = match timing.map(|line| cue_timing(line, false)) {
+            Some(Ok((start, end))) => {
+                seen_cue = true;
+                start < to && (end > from || (start == end && start >= from))
+            }
+            // Prepared text has only well-timed cues; anything else is a header block.
+            Some(Err(_)) => false,
+            None => !seen_cue && !block.first().is_some_and(|l| l.starts_with("NOTE")),
+        };
+        if keep {
+            out.push('\n');
+            for line in block {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// WebVTT from a SubRip file's text (UTF-8, BOM and CRs already gone): each block's
 /// counter dropped, its timing written with WebVTT's `.`; a block without a valid
 /// timing line is broken timing.
@@ -157,6 +187,29 @@ mod tests {
             Ok(2)
         );
         assert!(check_webvtt_cues("00:01.000 --> 00:0x.000\nhi\n").is_err());
+    }
+
+    #[test]
+    fn a_window_keeps_the_cues_it_overlaps() {
+        let vtt = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\nSTYLE\n::cue { color: yellow }\n\n\
+                   00:01.000 --> 00:03.000\nearly\n\n00:05.000 --> 00:07.000\nacross\n\n\
+                   NOTE later\n\n00:06.000 --> 00:06.000\nmoment\n\n00:09.000 --> 00:12.000\nlate\n";
+        let header = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\nSTYLE\n::cue { color: yellow }\n";
+        assert_eq!(
+            window(vtt, 0, 6000),
+            format!(
+                "{header}\n00:01.000 --> 00:03.000\nearly\n\n00:05.000 --> 00:07.000\nacross\n"
+            )
+        );
+        assert_eq!(
+            window(vtt, 6000, 12000),
+            format!("{header}\n00:05.000 --> 00:07.000\nacross\n\n00:06.000 --> 00:06.000\nmoment\n\n00:09.000 --> 00:12.000\nlate\n")
+        );
+        assert_eq!(
+            window(vtt, 12000, 18000),
+            header,
+            "a cue ending at the start is not in it"
+        );
     }
 
     #[test]
