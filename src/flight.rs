@@ -99,7 +99,7 @@ pub enum Attempt {
     /// One CMAF file of a track: segment `k`, or the init segment when `k` is 0.
     CmafFile {
         k: u64,
-        audio: bool,
+        track: crate::url::cmaf::Track,
     },
 }
 

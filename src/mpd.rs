@@ -30,6 +30,27 @@ pub struct Manifest {
     pub base_url: String,
     pub video: Vec<Representation>,
     pub audio: Vec<Representation>,
+    /// Alternate audio: one AdaptationSet per track (then `audio` is empty).
+    pub audio_sets: Vec<AudioSet>,
+}
+
+/// One audio track of a title with alternate audio, as its own AdaptationSet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioSet {
+    /// BCP 47 (`lang`).
+    pub language: String,
+    /// The `Label` players show.
+    pub label: String,
+    /// `Role` `main` (the default track) or `alternate`.
+    pub main: bool,
+    pub representation: Representation,
+}
+
+/// What an AdaptationSet says of its language, beyond its representations.
+struct Language<'a> {
+    language: &'a str,
+    label: &'a str,
+    main: bool,
 }
 
 /// `PT…S` with millisecond precision.
@@ -90,15 +111,33 @@ fn timeline(out: &mut String, segments: &[(u64, u64)]) {
     out.push_str("          </SegmentTimeline>\n");
 }
 
-fn adaptation_set(out: &mut String, id: usize, kind: &str, reps: &[Representation]) {
+fn adaptation_set(
+    out: &mut String,
+    id: usize,
+    kind: &str,
+    reps: &[Representation],
+    language: Option<Language<'_>>,
+) {
     // Aligned when every representation is cut at the same times.
     let aligned = reps
         .windows(2)
         .all(|w| w[0].timescale == w[1].timescale && w[0].segments == w[1].segments);
+    let lang = language
+        .as_ref()
+        .map(|l| format!(" lang=\"{}\"", escape(l.language)))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
+        "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\"{lang} mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
     );
+    if let Some(l) = &language {
+        let role = if l.main { "main" } else { "alternate" };
+        let _ = writeln!(
+            out,
+            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+        );
+        let _ = writeln!(out, "      <Label>{}</Label>", escape(l.label));
+    }
     for rep in reps {
         let _ = write!(
             out,
@@ -144,9 +183,19 @@ pub fn manifest(m: &Manifest) -> String {
     let mut id = 0;
     for (kind, reps) in [("video", &m.video), ("audio", &m.audio)] {
         if !reps.is_empty() {
-            adaptation_set(&mut out, id, kind, reps);
+            adaptation_set(&mut out, id, kind, reps, None);
             id += 1;
         }
+    }
+    for set in &m.audio_sets {
+        let language = Language {
+            language: &set.language,
+            label: &set.label,
+            main: set.main,
+        };
+        let reps = std::slice::from_ref(&set.representation);
+        adaptation_set(&mut out, id, "audio", reps, Some(language));
+        id += 1;
     }
     out.push_str("  </Period>\n</MPD>\n");
     out
@@ -177,6 +226,7 @@ mod tests {
             base_url: "/c/a&b.mp4/".into(),
             video: vec![rep("v0", vec![(0, 6), (6, 6), (12, 6), (18, 2)])],
             audio: Vec::new(),
+            audio_sets: Vec::new(),
         };
         let text = manifest(&m);
         assert!(text.contains("mediaPresentationDuration=\"PT20.000S\""));
@@ -199,6 +249,7 @@ mod tests {
             base_url: "/c/x/".into(),
             video: vec![rep("v0", vec![(5, 6), (20, 6)]), rep("v1", vec![(5, 7)])],
             audio: Vec::new(),
+            audio_sets: Vec::new(),
         };
         let text = manifest(&m);
         assert!(
@@ -208,5 +259,44 @@ mod tests {
         assert!(text.contains("presentationTimeOffset=\"5\""));
         assert!(text.contains("segmentAlignment=\"false\""));
         assert_eq!(frame_rate(29.97), "29970/1000");
+    }
+
+    #[test]
+    fn each_alternate_audio_track_is_a_set_with_its_language() {
+        let audio = |id: &str| Representation {
+            codecs: "mp4a.40.2".into(),
+            picture: None,
+            sampling_rate: Some(48000),
+            ..rep(id, vec![(0, 6)])
+        };
+        let set = |language: &str, label: &str, main: bool, id: &str| AudioSet {
+            language: language.into(),
+            label: label.into(),
+            main,
+            representation: audio(id),
+        };
+        let m = Manifest {
+            duration_secs: 6.0,
+            base_url: "/c/x/".into(),
+            video: vec![rep("v0", vec![(0, 6)])],
+            audio: Vec::new(),
+            audio_sets: vec![
+                set("en", "English", true, "a2_0"),
+                set("fr", "Fran\u{e7}ais & co", false, "a3_0"),
+            ],
+        };
+        let text = manifest(&m);
+        assert!(
+            text.contains(
+                "<AdaptationSet id=\"1\" contentType=\"audio\" lang=\"en\" mimeType=\"audio/mp4\""
+            ) && text.contains("<AdaptationSet id=\"2\" contentType=\"audio\" lang=\"fr\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("value=\"main\"/>\n      <Label>English</Label>"),
+            "{text}"
+        );
+        assert!(text.contains("value=\"alternate\"/>\n      <Label>Fran\u{e7}ais &amp; co</Label>"));
+        assert!(text.contains("<Representation id=\"a3_0\""));
     }
 }

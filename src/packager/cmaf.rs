@@ -5,10 +5,12 @@
 //! set of files, and the MPD is evicted with what it describes.
 
 use super::{abandonable, Answer, Dest, Packager};
+use crate::config::GroupFrom;
 use crate::entry;
 use crate::error::{Failure, SourceError, ToolError, UrlError};
 use crate::flight::Attempt;
-use crate::mpd::{self, Manifest, Representation};
+use crate::mpd::{self, AudioSet, Manifest, Representation};
+use crate::playlist::audio::{self, AudioRendition};
 use crate::playlist::cmaf::{self as text, Audio};
 use crate::playlist::Variant;
 use crate::source::Source;
@@ -86,31 +88,55 @@ impl Packager {
             .await?
     }
 
-    /// The CMAF plan of a source, remembered per source identity.
-    async fn cmaf_plan(&self, source: &Source) -> Result<Arc<CmafPlan>, Failure> {
+    /// The CMAF plan of a source, remembered per source identity: the title's own
+    /// (`audio` None), or the one whose audio timeline is of track `audio` (alternate
+    /// audio; only for a track the title's own plan lists, else 404, no tool run).
+    async fn cmaf_plan(
+        &self,
+        source: &Source,
+        audio: Option<u32>,
+    ) -> Result<Arc<CmafPlan>, Failure> {
+        if let Some(id) = audio {
+            let own = Box::pin(self.cmaf_plan(source, None)).await?;
+            if !cmaf_audio_tracks(&own).iter().any(|t| t.id == id) {
+                return Err(Failure::Url(UrlError::UnknownResource));
+            }
+        }
+        let key = match audio {
+            Some(id) => format!("{}\0a{id}", source.id.path),
+            None => source.id.path.clone(),
+        };
         let known = {
             let plans = self.cmaf_plans.lock().unwrap_or_else(|e| e.into_inner());
             plans
-                .get(&source.id.path)
+                .get(&key)
                 .filter(|(id, _)| *id == source.id)
                 .map(|(_, plan)| plan.clone())
         };
         if let Some(plan) = known {
             return Ok(plan);
         }
-        if let Some(failure) = self.failures.check(&source.id, Attempt::CmafPlan) {
+        // Remembered for the title's own plan: a track's never answers for the title.
+        let own = audio.is_none();
+        if let Some(failure) = self
+            .failures
+            .check(&source.id, Attempt::CmafPlan)
+            .filter(|_| own)
+        {
             return Err(failure);
         }
         let planned = self
             .tools
-            .cmaf_plan(source.file.as_fd(), self.config.segment_duration)
+            .cmaf_plan(source.file.as_fd(), self.config.segment_duration, audio)
             .await
             .map_err(Failure::from);
         let plan = match planned {
             Ok(plan) => Arc::new(plan),
             Err(failure) => {
-                self.failures
-                    .remember(&source.id, Attempt::CmafPlan, &failure);
+                if own {
+                    self.failures
+                        .remember(&source.id, Attempt::CmafPlan, &failure);
+                }
                 return Err(failure);
             }
         };
@@ -118,7 +144,7 @@ impl Packager {
         if plans.len() >= super::MAX_KNOWN {
             plans.clear();
         }
-        plans.insert(source.id.path.clone(), (source.id.clone(), plan.clone()));
+        plans.insert(key, (source.id.clone(), plan.clone()));
         Ok(plan)
     }
 
@@ -129,20 +155,19 @@ impl Packager {
         if there {
             return Ok(());
         }
-        let attempt = match file {
-            CmafFile::Init(track) => Attempt::CmafFile {
-                k: 0,
-                audio: track == Track::Audio,
-            },
-            CmafFile::Segment(k, track) => Attempt::CmafFile {
-                k,
-                audio: track == Track::Audio,
-            },
+        let (k, track) = match file {
+            CmafFile::Init(track) => (0, track),
+            CmafFile::Segment(k, track) => (k, track),
         };
+        let attempt = Attempt::CmafFile { k, track };
         for earlier in [Attempt::CmafPlan, attempt] {
             if let Some(failure) = self.failures.check(&source.id, earlier) {
                 return Err(failure);
             }
+        }
+        if let Some(id) = track.audio_track_id() {
+            // Only the tracks the title's plan lists are packaged.
+            self.cmaf_plan(&source, Some(id)).await?;
         }
         let source_id = source.id.clone();
         let (this, r, fk) = (self.clone(), r.clone(), file_key.clone());
@@ -230,7 +255,7 @@ impl Packager {
         if there {
             return Ok(());
         }
-        let plan = self.cmaf_plan(&source).await?;
+        let plan = self.cmaf_plan(&source, track.audio_track_id()).await?;
         let timeline = plan
             .track(track)
             .ok_or(Failure::Url(UrlError::UnknownResource))?;
@@ -255,7 +280,7 @@ impl Packager {
         };
         let results = futures::future::join_all(renditions.iter().map(|r| async move {
             let source = self.prepare(r, None).await?.source;
-            let plan = self.cmaf_plan(&source).await?;
+            let plan = self.cmaf_plan(&source, None).await?;
             Ok::<_, Failure>((source, plan))
         }))
         .await;
@@ -307,7 +332,27 @@ impl Packager {
                 });
             }
         }
-        let body = text::master(&variants, audio.as_ref());
+        let body = match self.cmaf_alternate_audio(&found) {
+            Some(renditions) => {
+                // Each video variant once per audio group, its codecs the video's and
+                // the group's; the audio renditions listed after the header.
+                let grouped: Vec<Variant> = variants
+                    .iter()
+                    .filter(|v| v.resolution.is_some())
+                    .flat_map(|v| {
+                        audio::groups(&renditions)
+                            .into_iter()
+                            .map(move |(group, codec)| Variant {
+                                codecs: [v.codecs.clone(), vec![codec]].concat(),
+                                audio_group: Some(group),
+                                ..v.clone()
+                            })
+                    })
+                    .collect();
+                audio::with_renditions(&text::master(&grouped, None), &renditions)
+            }
+            None => text::master(&variants, audio.as_ref()),
+        };
         if !complete {
             return Ok(Answer::Playlist(body));
         }
@@ -315,6 +360,37 @@ impl Packager {
         self.publish_in(&request.media, source, &request.file_key, body)
             .await?;
         Ok(Answer::Redirect(request.file_key.clone()))
+    }
+
+    /// The audio renditions of a CMAF master over `found` whose group rendition (the
+    /// first, or the highest bit rate, with video and several audio tracks) offers
+    /// alternate audio: its tracks as `index_<N>_a<T>.m3u8`. `None`: one audio.
+    fn cmaf_alternate_audio(
+        &self,
+        found: &[(usize, Source, Arc<CmafPlan>)],
+    ) -> Option<Vec<AudioRendition>> {
+        let (index, plan) = self.cmaf_group_rendition(found)?;
+        let uri = |id: u32| playlist_name(index, Track::AudioTrack(id));
+        let preferred = self.config.audio.preferred();
+        Some(audio::renditions(&cmaf_audio_tracks(plan), preferred, uri))
+    }
+
+    /// The rendition (N, plan) whose audio tracks a CMAF master or MPD offers.
+    fn cmaf_group_rendition<'a>(
+        &self,
+        found: &'a [(usize, Source, Arc<CmafPlan>)],
+    ) -> Option<(usize, &'a CmafPlan)> {
+        let mut candidates = found
+            .iter()
+            .filter(|(_, _, p)| p.info.video.is_some() && cmaf_audio_tracks(p).len() >= 2);
+        let (index, _, plan) = match self.config.audio.group_from {
+            GroupFrom::First => candidates.next()?,
+            GroupFrom::Highest => candidates.max_by(|a, b| {
+                let rate = |p: &CmafPlan| p.info.stats.max_segment_bitrate;
+                rate(&a.2).total_cmp(&rate(&b.2))
+            })?,
+        };
+        Some((*index, plan))
     }
 
     async fn dash_manifest(self: &Arc<Self>, request: &Request) -> Result<Answer, Failure> {
@@ -334,38 +410,21 @@ impl Packager {
             base_url,
             video: Vec::new(),
             audio: Vec::new(),
+            audio_sets: self.dash_audio_sets(&found).await?,
         };
         for (index, _, plan) in &found {
             let info = &plan.info;
-            let representation =
-                |track: Track, codec: &str, timeline: &crate::tool::cmaf::Timeline| {
-                    Representation {
-                        id: format!("{}{index}", track.letter()),
-                        bandwidth: info.stats.max_segment_bitrate.ceil() as u64,
-                        codecs: codec.to_string(),
-                        initialization: init_name(*index, track),
-                        media: format!(
-                            "segment$Number$_{index}_{}.{}",
-                            track.letter(),
-                            track.segment_extension()
-                        ),
-                        timescale: timeline.timescale,
-                        segments: timeline.segments.clone(),
-                        picture: None,
-                        sampling_rate: None,
-                    }
-                };
+            let bandwidth = info.stats.max_segment_bitrate;
             if let (Some(v), Some(timeline)) = (&info.video, plan.track(Track::Video)) {
-                let mut rep = representation(Track::Video, &v.codec, timeline);
+                let mut rep = representation(*index, Track::Video, &v.codec, bandwidth, timeline);
                 rep.picture = Some((v.width, v.height, info.stats.frame_rate));
                 manifest.video.push(rep);
             }
-            if let (true, Some(a), Some(timeline)) = (
-                manifest.audio.is_empty(),
-                &info.audio,
-                plan.track(Track::Audio),
-            ) {
-                let mut rep = representation(Track::Audio, &a.codec, timeline);
+            let one_audio = manifest.audio.is_empty() && manifest.audio_sets.is_empty();
+            if let (true, Some(a), Some(timeline)) =
+                (one_audio, &info.audio, plan.track(Track::Audio))
+            {
+                let mut rep = representation(*index, Track::Audio, &a.codec, bandwidth, timeline);
                 rep.sampling_rate = Some(timeline.timescale);
                 manifest.audio.push(rep);
             }
@@ -381,5 +440,80 @@ impl Packager {
         self.link(request.container.key(), &request.file_key, target)
             .await?;
         Ok(Answer::Redirect(request.file_key.clone()))
+    }
+
+    /// Alternate audio in an MPD: each audio track of the group rendition as its own
+    /// AdaptationSet (`lang`, `Label`, `Role` main for each group's default), on the
+    /// timeline of a plan made for that track. Empty: one audio AdaptationSet.
+    async fn dash_audio_sets(
+        &self,
+        found: &[(usize, Source, Arc<CmafPlan>)],
+    ) -> Result<Vec<AudioSet>, Failure> {
+        let Some((index, plan)) = self.cmaf_group_rendition(found) else {
+            return Ok(Vec::new());
+        };
+        let Some((_, source, _)) = found.iter().find(|(i, _, _)| *i == index) else {
+            return Ok(Vec::new());
+        };
+        let tracks = cmaf_audio_tracks(plan);
+        let named = audio::renditions(&tracks, self.config.audio.preferred(), |_| String::new());
+        let mut sets = Vec::with_capacity(tracks.len());
+        for (track, rendition) in tracks.iter().zip(named) {
+            let own = self.cmaf_plan(source, Some(track.id)).await?;
+            let kind = Track::AudioTrack(track.id);
+            let Some(timeline) = own.track(kind) else {
+                continue;
+            };
+            let bandwidth = own.info.stats.max_segment_bitrate;
+            let mut rep = representation(index, kind, &track.codec, bandwidth, timeline);
+            rep.sampling_rate = Some(timeline.timescale);
+            sets.push(AudioSet {
+                language: rendition.language,
+                label: rendition.name,
+                main: rendition.default,
+                representation: rep,
+            });
+        }
+        Ok(sets)
+    }
+}
+
+/// The audio tracks a plan lists that the CMAF writer can write (`mp4a`: AAC, MP3;
+/// AC-3 and E-AC-3 stay TS-only): the alternate audio of CMAF HLS and DASH.
+fn cmaf_audio_tracks(plan: &CmafPlan) -> Vec<crate::tool::output::AudioTrack> {
+    plan.info
+        .audio_tracks
+        .iter()
+        .filter(|t| t.codec.starts_with("mp4a."))
+        .cloned()
+        .collect()
+}
+
+/// The Representation of rendition `index`'s `track` in an MPD: ids `v0`, `a0`, and
+/// `a<T>_<N>` for alternate audio track T.
+fn representation(
+    index: usize,
+    track: Track,
+    codec: &str,
+    bandwidth: f64,
+    timeline: &crate::tool::cmaf::Timeline,
+) -> Representation {
+    let tag = track.tag();
+    Representation {
+        id: match track {
+            Track::AudioTrack(_) => format!("{tag}_{index}"),
+            _ => format!("{tag}{index}"),
+        },
+        bandwidth: bandwidth.ceil() as u64,
+        codecs: codec.to_string(),
+        initialization: init_name(index, track),
+        media: format!(
+            "segment$Number$_{index}_{tag}.{}",
+            track.segment_extension()
+        ),
+        timescale: timeline.timescale,
+        segments: timeline.segments.clone(),
+        picture: None,
+        sampling_rate: None,
     }
 }

@@ -48,10 +48,12 @@ pub struct CmafPlan {
 }
 
 impl CmafPlan {
+    /// The timeline of `track`, in a plan made for it ([`Tools::cmaf_plan`] with its
+    /// `audio_track_id`): the audio timeline is the plan's one audio track.
     pub fn track(&self, track: Track) -> Option<&Timeline> {
         match track {
             Track::Video => self.cmaf.video.as_ref(),
-            Track::Audio => self.cmaf.audio.as_ref(),
+            Track::Audio | Track::AudioTrack(_) => self.cmaf.audio.as_ref(),
         }
     }
 }
@@ -74,10 +76,13 @@ impl CmafFile {
 }
 
 impl Tools {
+    /// The CMAF plan with its timelines; `audio_track_id` picks the audio track its
+    /// audio timeline is of (None: the first, as the muxed plan).
     pub async fn cmaf_plan(
         &self,
         source: BorrowedFd<'_>,
         segment_duration: f64,
+        audio_track_id: Option<u32>,
     ) -> Result<CmafPlan, ToolError> {
         if let Some(pool) = &self.serve {
             let job = serve::Job::Cmaf {
@@ -85,11 +90,16 @@ impl Tools {
                 track: "video",
                 k: None,
                 output: None,
+                audio_track_id,
             };
             let answer = self.job(pool, "cmaf_plan", job, source).await?;
             return output::parse_json("mp42hls --serve cmaf plan", &answer);
         }
-        let args = super::plan_args(&["--cmaf", "video"], segment_duration, source);
+        let mut extra: Vec<String> = vec!["--cmaf".into(), "video".into()];
+        if let Some(id) = audio_track_id {
+            extra.extend(["--audio-track-id".into(), id.to_string()]);
+        }
+        let args = super::plan_args(&extra, segment_duration, source);
         let out = self
             .run(&self.mp42hls.clone(), "cmaf_plan", args, None, Some(source))
             .await?;
@@ -119,6 +129,7 @@ impl Tools {
                     track: track.tool_name(),
                     k,
                     output: Some(output),
+                    audio_track_id: track.audio_track_id(),
                 };
                 self.job(pool, "cmaf", job, source).await?;
                 return Ok(path);
@@ -137,15 +148,13 @@ impl Tools {
             seconds_arg(segment_duration).into(),
             // Relative names + cwd, as for TS: a '%' in the cache path cannot matter.
             "--segment-filename-template".into(),
-            format!(
-                "segment%d_0_{}.{}",
-                track.letter(),
-                track.segment_extension()
-            )
-            .into(),
+            format!("segment%d_0_{}.{}", track.tag(), track.segment_extension()).into(),
             "--init-segment-filename".into(),
             init_name(0, track).into(),
         ];
+        if let Some(id) = track.audio_track_id() {
+            args.extend(["--audio-track-id".into(), id.to_string().into()]);
+        }
         args.extend(mode);
         args.push(input_path(source));
         self.run(&self.mp42hls.clone(), "cmaf", args, Some(dir), Some(source))

@@ -75,6 +75,8 @@ pub enum Job<'a> {
         track: &'a str,
         k: Option<u64>,
         output: Option<&'a str>,
+        /// The audio track, when not the first (alternate audio).
+        audio_track_id: Option<u32>,
     },
 }
 
@@ -147,6 +149,7 @@ impl Job<'_> {
                 track,
                 k,
                 output,
+                audio_track_id,
             } => {
                 let op = match (k, output) {
                     (_, None) => "plan",
@@ -165,6 +168,13 @@ impl Job<'_> {
                         map.insert("output".into(), output.into());
                     }
                 }
+                with_tracks(
+                    &mut job,
+                    super::TrackChoice {
+                        video: None,
+                        audio: audio_track_id,
+                    },
+                );
                 job
             }
         };

@@ -3,7 +3,8 @@
 //! rendition or `.csmil`, parsed by [`super::parse`]); the file names are:
 //!
 //! - `master.m3u8`; `index_<N>_v.m3u8` / `index_<N>_a.m3u8` (video / audio playlist);
-//!   `init_<N>_v.mp4` / `init_<N>_a.m4a`; `segment<K>_<N>_v.m4s` / `segment<K>_<N>_a.m4a`
+//!   `init_<N>_v.mp4` / `init_<N>_a.m4a`; `segment<K>_<N>_v.m4s` / `segment<K>_<N>_a.m4a`;
+//!   for a title with alternate audio, `_a<T>` in place of `_a` names audio track T
 //! - under the DASH prefix only `manifest.mpd`, whose segments are the CMAF ones above.
 
 use super::{number, Container, Rendition};
@@ -16,18 +17,36 @@ pub enum Format {
     Dash,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Track {
     Video,
+    /// The first audio track (the one the muxed plan picks).
     Audio,
+    /// Audio track T of a title with alternate audio.
+    AudioTrack(u32),
 }
 
 impl Track {
-    /// The letter in file names and the name the tool takes (`--cmaf video`).
-    pub fn letter(self) -> char {
+    /// What file names carry for it: `v`, `a`, `a<T>`.
+    pub fn tag(self) -> String {
         match self {
-            Track::Video => 'v',
-            Track::Audio => 'a',
+            Track::Video => "v".into(),
+            Track::Audio => "a".into(),
+            Track::AudioTrack(t) => format!("a{t}"),
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Track> {
+        match tag {
+            "v" => Some(Track::Video),
+            "a" => Some(Track::Audio),
+            _ => {
+                let t = number(tag.strip_prefix('a')?)?;
+                u32::try_from(t)
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .map(Track::AudioTrack)
+            }
         }
     }
 
@@ -36,21 +55,30 @@ impl Track {
     pub fn init_extension(self) -> &'static str {
         match self {
             Track::Video => "mp4",
-            Track::Audio => "m4a",
+            Track::Audio | Track::AudioTrack(_) => "m4a",
         }
     }
 
     pub fn segment_extension(self) -> &'static str {
         match self {
             Track::Video => "m4s",
-            Track::Audio => "m4a",
+            Track::Audio | Track::AudioTrack(_) => "m4a",
         }
     }
 
+    /// The name the tool takes (`--cmaf video`).
     pub fn tool_name(self) -> &'static str {
         match self {
             Track::Video => "video",
-            Track::Audio => "audio",
+            Track::Audio | Track::AudioTrack(_) => "audio",
+        }
+    }
+
+    /// The audio track the tool must pick (`--audio-track-id`), when not the first.
+    pub fn audio_track_id(self) -> Option<u32> {
+        match self {
+            Track::AudioTrack(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -69,19 +97,19 @@ pub enum Resource {
 /// File names of a rendition's CMAF files in its own cache dir (N = 0) or in a
 /// csmil dir (N = the rendition's index).
 pub fn init_name(index: usize, track: Track) -> String {
-    format!("init_{index}_{}.{}", track.letter(), track.init_extension())
+    format!("init_{index}_{}.{}", track.tag(), track.init_extension())
 }
 
 pub fn segment_name(k: u64, index: usize, track: Track) -> String {
     format!(
         "segment{k}_{index}_{}.{}",
-        track.letter(),
+        track.tag(),
         track.segment_extension()
     )
 }
 
 pub fn playlist_name(index: usize, track: Track) -> String {
-    format!("index_{index}_{}.m3u8", track.letter())
+    format!("index_{index}_{}.m3u8", track.tag())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +162,12 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
             .and_then(|n| usize::try_from(n).ok())
             .ok_or(UrlError::UnknownResource)
     };
-    // `<n>_v.<video extension>` or `<n>_a.<audio extension>`.
+    // `<n>_<tag>.<the tag's extension>`: `_v.m4s`, `_a.m4a`, `_a2.m4a`.
     let track = |rest: &str, extension: fn(Track) -> &'static str| -> Option<(String, Track)> {
-        [Track::Video, Track::Audio].into_iter().find_map(|t| {
-            let suffix = format!("_{}.{}", t.letter(), extension(t));
-            rest.strip_suffix(&suffix).map(|n| (n.to_string(), t))
-        })
+        let (stem, ext) = rest.rsplit_once('.')?;
+        let (n, tag) = stem.rsplit_once('_')?;
+        let t = Track::from_tag(tag)?;
+        (extension(t) == ext).then(|| (n.to_string(), t))
     };
     match format {
         Format::Dash if name == "manifest.mpd" => return Ok((Resource::Manifest, 0)),

@@ -19,7 +19,7 @@ fn clip_stack() -> Stack {
 
 /// Fetches a CMAF media playlist, its init segment and every segment; returns the
 /// EXTINFs and the segment URLs.
-fn fetch_cmaf_playlist(stack: &Stack, path: &str) -> (Vec<f64>, Vec<String>) {
+pub(crate) fn fetch_cmaf_playlist(stack: &Stack, path: &str) -> (Vec<f64>, Vec<String>) {
     let r = stack.get(path);
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     let text = r.text();
@@ -33,7 +33,7 @@ fn fetch_cmaf_playlist(stack: &Stack, path: &str) -> (Vec<f64>, Vec<String>) {
         .unwrap_or_else(|| panic!("{path}: no EXT-X-MAP"));
     let init = stack.get(&resolve(path, map));
     assert_eq!(init.status, 200, "{map}");
-    let kind = if map.contains("_a.") {
+    let kind = if map.ends_with(".m4a") {
         "audio/mp4"
     } else {
         "video/mp4"
@@ -79,7 +79,7 @@ fn media_files(stack: &Stack) -> Vec<PathBuf> {
 }
 
 /// (codecs, timescale, durations) of every Representation, in document order.
-fn representations(mpd: &str) -> Vec<(String, String, u64, Vec<u64>)> {
+pub(crate) fn representations(mpd: &str) -> Vec<(String, String, u64, Vec<u64>)> {
     let doc = roxmltree::Document::parse(mpd).expect("the MPD is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "MPD");

@@ -6,6 +6,7 @@
 mod audio;
 mod clip;
 mod cmaf;
+mod cmaf_audio;
 #[path = "../common/mod.rs"]
 mod common;
 mod crafted;

@@ -56,6 +56,25 @@ fn cmaf_and_dash_forms() {
         dash.entry_keys(),
         ["d/x/p_,lo,hi,.mp4.csmil", "c/x/p_lo.mp4", "c/x/p_hi.mp4"]
     );
+    assert_eq!(
+        ok("/c/b.mp4/segment3_0_a12.m4a").resource,
+        Resource::Segment(3, Track::AudioTrack(12))
+    );
+    assert_eq!(
+        ok("/c/b.mp4/index_0_a2.m3u8").resource,
+        Resource::MediaPlaylist(Track::AudioTrack(2))
+    );
+    assert_eq!(
+        ok("/c/b.mp4/init_0_a2.m4a").resource,
+        Resource::Init(Track::AudioTrack(2))
+    );
+    for (track, tag) in [
+        (Track::Video, "v"),
+        (Track::Audio, "a"),
+        (Track::AudioTrack(7), "a7"),
+    ] {
+        assert_eq!(track.tag(), tag);
+    }
     let segment = ok("/c/x/p_,lo,hi,.mp4.csmil/segment2_1_a.m4a");
     assert_eq!(segment.resource, Resource::Segment(2, Track::Audio));
     assert_eq!(
@@ -78,6 +97,11 @@ fn refused_forms() {
         "/c/b.mp4/init_0_x.mp4",
         "/c/b.mp4/init_0_a.mp4",
         "/c/b.mp4/segment1_0_a.m4s",
+        "/c/b.mp4/segment1_0_a0.m4a",
+        "/c/b.mp4/segment1_0_a02.m4a",
+        "/c/b.mp4/init_0_a2.mp4",
+        "/c/b.mp4/index_0_a2x.m3u8",
+        "/c/b.mp4/index_0_av.m3u8",
         "/c/b.mp4/segment1_0_v.m4a",
         "/c/b.mp4/manifest.mpd",
         "/d/b.mp4/master.m3u8",

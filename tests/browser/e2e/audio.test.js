@@ -2,7 +2,8 @@
 // track and an English AC-3 track. Its master and every playlist it lists pass the strict
 // checks, EXT-X-MEDIA rules included; hls.js in Chromium lists both AAC tracks with their
 // language and name (Chromium has no AC-3, so hls.js keeps the AAC group), starts on the
-// DEFAULT one, switches to French mid-play without a stall, and plays to the end.
+// DEFAULT one, switches to French mid-play without a stall, and plays to the end. The
+// same over CMAF HLS (hls.js) and DASH (dash.js: one AdaptationSet per language).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser } from './browser.js';
@@ -96,5 +97,48 @@ if (STACK === 'casterpak' && !WHOLE) {
     assert.equal(track, 'fr', 'still French at the end');
     assert.deepEqual(mediaErrors, []);
     assert.deepEqual(intolerableErrors(hlsErrors), []);
+  });
+
+  test('hls.js switches language over CMAF HLS', { timeout: 90_000 }, async () => {
+    const { page } = browser;
+    const master = '/c/multi_audio.mp4/master.m3u8';
+    await page.goto(url(`/player-test.html?src=${encodeURIComponent(master)}`));
+    await page.waitForFunction(() => window.player.video.currentTime > 1, undefined, { timeout: 45_000, polling: 100 });
+    const langs = await page.evaluate(() => window.player.hls.audioTracks.map((t) => t.lang));
+    assert.deepEqual(langs, ['en', 'fr']);
+    const from = await page.evaluate(() => {
+      const { hls, video } = window.player;
+      hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === 'fr');
+      return video.currentTime;
+    });
+    await page.waitForFunction((t) => {
+      const { hls, video } = window.player;
+      return hls.audioTracks[hls.audioTrack]?.lang === 'fr' && video.currentTime > t + 4;
+    }, from, { timeout: 20_000, polling: 100 });
+    const { hlsErrors, mediaErrors } = await page.evaluate(() => window.player.record);
+    assert.deepEqual(mediaErrors, []);
+    assert.deepEqual(intolerableErrors(hlsErrors), []);
+  });
+
+  test('dash.js lists one audio track per language and switches to French', { timeout: 90_000 }, async () => {
+    const { page } = browser;
+    const mpd = '/d/multi_audio.mp4/manifest.mpd';
+    await page.goto(url(`/dash-test.html?src=${encodeURIComponent(mpd)}`));
+    await page.waitForFunction(() => window.player.video.currentTime > 1, undefined, { timeout: 45_000, polling: 100 });
+    const tracks = await page.evaluate(() => window.player.dash.getTracksFor('audio').map((t) => t.lang));
+    console.log(`${mpd}: dash.js audio tracks ${JSON.stringify(tracks)}`);
+    assert.deepEqual(tracks, ['en', 'fr']);
+    const from = await page.evaluate(() => {
+      const { dash, video } = window.player;
+      dash.setCurrentTrack(dash.getTracksFor('audio').find((t) => t.lang === 'fr'));
+      return video.currentTime;
+    });
+    await page.waitForFunction((t) => {
+      const { dash, video } = window.player;
+      return dash.getCurrentTrackFor('audio')?.lang === 'fr' && video.currentTime > t + 4;
+    }, from, { timeout: 20_000, polling: 100 });
+    const { errors, mediaErrors } = await page.evaluate(() => window.player.record);
+    assert.deepEqual(mediaErrors, []);
+    assert.deepEqual(errors, []);
   });
 }
