@@ -19,6 +19,8 @@ needs=(
   wrk:wrk
   hyperfine:hyperfine
   jq:jq
+  # the media script's caption injector and a few test helpers
+  python3:python3
   chromium:chromium
   node:nodejs
   npm:npm

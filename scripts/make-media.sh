@@ -11,11 +11,12 @@
 set -euo pipefail
 
 dir=${1:?usage: make-media.sh DIR [NAME...]}
+scripts=$(cd "$(dirname "$0")" && pwd)
 shift
 mkdir -p "$dir"
 cache=""
 if [ "${CASTERPAK_MEDIA_CACHE:-}" != off ]; then
-  key=$({ cat "$0"; ffmpeg -hide_banner -version 2>/dev/null | head -n 1; } | sha256sum | cut -c1-16)
+  key=$({ cat "$0" "$scripts/cea608-sei.py"; ffmpeg -hide_banner -version 2>/dev/null | head -n 1; } | sha256sum | cut -c1-16)
   cache=${CASTERPAK_MEDIA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/casterpak/media}/$key
   mkdir -p "$cache" 2>/dev/null || cache=""
 fi
@@ -93,6 +94,20 @@ subtitled() {
   rm -f "$srt" "$chapters"
 }
 
+# CEA-608 captions in the video's SEI (issue 12): no encoder here writes CEA-608 from
+# text, so ffmpeg encodes raw H.264 (no B-frames: a raw stream carries no timestamps),
+# cea608-sei.py adds ATSC GA94 cc_data to every frame (a pop-on "HELLO" from 1 s), and
+# ffmpeg muxes it with audio; 12 s.
+captioned() {
+  local h264=".tmp-captioned.$$.h264" with=".tmp-captioned-cc.$$.h264"
+  ff -f lavfi -i testsrc2=size=640x360:rate=24 -t 12 -c:v libx264 -profile:v high -pix_fmt yuv420p \
+    -g 48 -keyint_min 48 -sc_threshold 0 -bf 0 -preset fast -b:v 400k -f h264 "$h264"
+  python3 "$scripts/cea608-sei.py" "$h264" "$with"
+  ff -framerate 24 -i "$with" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 12 \
+    -map 0:v -map 1:a -c:v copy $(aac 64k) "$1"
+  rm -f "$h264" "$with"
+}
+
 video_only() {
   ff -f lavfi -i testsrc2=size=1280x720:rate=24 -t 30 $(h264) -preset fast -b:v 1500k "$1"
 }
@@ -135,7 +150,7 @@ garbage() {
 }
 empty() { : > "$1"; }
 
-for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef multi_audio subtitled video_only \
+for name in a_720p_60s a_360p_60s a_720p_60s_faststart clip_low clip_medium clip_highdef multi_audio subtitled captioned video_only \
   audio_only irregular_gop fragmented truncated truncated_faststart garbage empty; do
   make "$name"
 done

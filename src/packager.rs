@@ -7,6 +7,7 @@
 //! by `playlist.rs` from durations in both modes, so they are identical.
 
 mod audio;
+mod captions;
 mod cmaf;
 mod disk;
 mod master;
@@ -86,6 +87,8 @@ pub struct Packager {
     known: Mutex<HashMap<String, (SourceId, Arc<RenditionInfo>)>>,
     /// Source path → (identity, CMAF plan), as `known` (CMAF HLS and DASH).
     cmaf_plans: Mutex<HashMap<String, (SourceId, Arc<crate::tool::cmaf::CmafPlan>)>>,
+    /// Source path → (identity, CEA-608 fields its video carries), for masters.
+    captions: Mutex<HashMap<String, (SourceId, crate::tool::output::Cea608)>>,
     /// True once the worker stops waiting for fills (`abandon_fills`).
     abandon: tokio::sync::watch::Sender<bool>,
 }
@@ -116,6 +119,7 @@ impl Packager {
             failures: Failures::new(ttl),
             known: Mutex::new(HashMap::new()),
             cmaf_plans: Mutex::new(HashMap::new()),
+            captions: Mutex::new(HashMap::new()),
             abandon: tokio::sync::watch::Sender::new(false),
         }
     }

@@ -5,6 +5,7 @@
 //! obtained (JIT plan or a whole Bento4 run), so both modes serve the same text.
 
 pub mod audio;
+pub mod captions;
 pub mod clip;
 pub mod iframes;
 pub mod subtitles;
@@ -85,6 +86,9 @@ pub struct Variant {
     pub frame_rate: Option<f64>,
     /// The `EXT-X-MEDIA` audio group it plays with (alternate audio; `None`: muxed).
     pub audio_group: Option<String>,
+    /// `CLOSED-CAPTIONS`: a group id, or `NONE` when the video has none (Apple's rule);
+    /// `None` when nobody looked.
+    pub closed_captions: Option<String>,
 }
 
 /// The order a master lists its variants in: BANDWIDTH ascending, stable for ties.
@@ -116,6 +120,13 @@ pub fn master(variants: &[Variant]) -> String {
         }
         if let Some(group) = &v.audio_group {
             let _ = write!(out, ",AUDIO=\"{group}\"");
+        }
+        match v.closed_captions.as_deref() {
+            Some("NONE") => out.push_str(",CLOSED-CAPTIONS=NONE"),
+            Some(group) => {
+                let _ = write!(out, ",CLOSED-CAPTIONS=\"{group}\"");
+            }
+            None => {}
         }
         let _ = write!(out, "\n{}\n", v.uri);
     }
@@ -252,6 +263,7 @@ mod tests {
             resolution: res,
             frame_rate: res.map(|_| 24.0),
             audio_group: None,
+            closed_captions: None,
         };
         let text = master(&[
             v("hi", 1_156_684.2, Some((1280, 720))),

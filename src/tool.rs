@@ -649,6 +649,27 @@ impl Tools {
             .map_err(|_| ToolError::BadOutput("mp42hls --webvtt: not UTF-8".into()))
     }
 
+    /// The CEA-608 caption fields in the video's SEI (`mp42hls --captions`).
+    pub async fn captions(&self, source: BorrowedFd<'_>) -> Result<output::Cea608, ToolError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            cea608: output::Cea608,
+        }
+        let answer: Answer = if let Some(pool) = &self.serve {
+            let answer = self
+                .job(pool, "captions", serve::Job::Captions, source)
+                .await?;
+            output::parse_json("mp42hls --serve captions", &answer)?
+        } else {
+            let args = vec!["--captions".into(), input_path(source)];
+            let out = self
+                .run(&self.mp42hls.clone(), "captions", args, None, Some(source))
+                .await?;
+            output::parse_json("mp42hls --captions", &out.stdout)?
+        };
+        Ok(answer.cea608)
+    }
+
     /// Writes segment K as `<dir>/segment<K>_0_av.ts`; returns its path.
     pub async fn package_segment(
         &self,

@@ -3,6 +3,7 @@
 //! pure (no I/O); `source` is the one edge that reads files.
 
 pub mod aes;
+pub mod captions;
 pub mod cli;
 pub mod cmaf;
 pub mod error;

@@ -113,6 +113,7 @@ impl Packager {
             resolution: None,
             frame_rate: None,
             audio_group: grouped.then_some(group),
+            closed_captions: None,
         })
     }
 }

@@ -324,6 +324,7 @@ impl Packager {
                 resolution: video.map(|v| (v.width, v.height)),
                 frame_rate: video.map(|_| info.stats.frame_rate),
                 audio_group: None,
+                closed_captions: None,
             });
             if audio.is_none() {
                 audio = info.audio.as_ref().map(|a| Audio {

@@ -6,6 +6,7 @@ use crate::error::{Failure, SourceError, UrlError};
 use crate::playlist::audio;
 use crate::playlist::iframes::IFrameStream;
 use crate::playlist::{self, Variant};
+use crate::tool::output::Cea608;
 use crate::tool::output::ShowInfo;
 use crate::tool::TrackChoice;
 use crate::url::query::{Query, QueryError};
@@ -53,9 +54,14 @@ impl Packager {
                 alternate.as_deref(),
             )
             .await;
+        // What each variant's video carries of CEA-608 captions (None: not known).
+        let mut captions: Vec<Option<Cea608>> = Vec::new();
+        let mut planned = 0;
         for (r, result) in renditions.iter().zip(results) {
             match result {
                 Ok((source, info)) => {
+                    planned += 1;
+                    let carried = self.rendition_captions(&source, &info).await;
                     longest = longest.max(info.durations.iter().sum());
                     let base = &self.config.public_base_url;
                     let mut v = variant(base, r, &info.info, from_csmil);
@@ -74,6 +80,7 @@ impl Packager {
                                 audio_group: Some(group),
                                 ..v.clone()
                             });
+                            captions.push(carried);
                         }
                         if let Some(stream) = iframe_stream(base, r, &info.info, from_csmil) {
                             iframe_streams.push((v.uri.clone(), stream));
@@ -98,6 +105,7 @@ impl Packager {
                         iframe_streams.push((v.uri.clone(), stream));
                     }
                     variants.push(v);
+                    captions.push(carried);
                     subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));
                     single_source = Some(source);
                 }
@@ -114,11 +122,25 @@ impl Packager {
         if variants.is_empty() {
             return Err(first_failure.unwrap_or(Failure::NoRenditions));
         }
-        variants.extend(audio_only);
+        if let Some(v) = audio_only {
+            variants.push(v);
+            captions.push(Some(Cea608::default()));
+        }
+        for (v, value) in variants
+            .iter_mut()
+            .zip(playlist::captions::values(&captions))
+        {
+            v.closed_captions = value;
+        }
+        let carried = Cea608 {
+            field1: captions.iter().flatten().any(|c| c.field1),
+            field2: captions.iter().flatten().any(|c| c.field2),
+        };
         if query.clip.is_some_and(|clip| clip.start() >= longest) {
             return Err(Failure::Url(UrlError::BadQuery(QueryError::StartBeyondEnd)));
         }
-        let complete = variants.len() == renditions.len();
+        // Every rendition planned (variants may be more: audio groups, audio-only).
+        let complete = planned == renditions.len();
         if let Some(ranges) = &query.bitrate {
             // Against BANDWIDTH as the master writes it (rounded up).
             variants.retain(|v| {
@@ -143,6 +165,7 @@ impl Packager {
         if let Some(audio) = &alternate {
             text = audio::with_renditions(&text, audio);
         }
+        text = playlist::captions::with_renditions(&text, carried);
         text.push_str(&playlist::iframes::stream_infs(&kept));
         // A clip's cues would need the clip's offset: clipped masters list none.
         if let (Some((r, info, remote)), None) = (subtitled, query.clip) {
@@ -189,6 +212,7 @@ fn variant(base: &str, r: &Rendition, info: &ShowInfo, from_csmil: bool) -> Vari
             .map(|v| (v.width, v.height)),
         frame_rate: video.map(|_| info.stats.frame_rate),
         audio_group: None,
+        closed_captions: None,
     }
 }
 

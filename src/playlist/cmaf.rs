@@ -100,6 +100,7 @@ mod tests {
             resolution: Some((640, 360)),
             frame_rate: Some(24.0),
             audio_group: None,
+            closed_captions: None,
         }
     }
 

@@ -127,6 +127,15 @@ pub struct TextTrack {
     pub name: String,
 }
 
+/// `mp42hls --captions`: the CEA-608 fields the video's first samples carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Cea608 {
+    #[serde(default)]
+    pub field1: bool,
+    #[serde(default)]
+    pub field2: bool,
+}
+
 /// `--show-info` output (also the tail of a plan): what a master variant needs.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ShowInfo {

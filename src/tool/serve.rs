@@ -67,6 +67,8 @@ pub enum Job<'a> {
     WebVtt {
         track_id: u32,
     },
+    /// The CEA-608 caption fields the video carries.
+    Captions,
     /// `mp42hls --serve` CMAF jobs (bento4/README.md, "CMAF output"): the plan with
     /// timelines (`k` and `output` None), an init segment (`k` None) or segment `k`
     /// of `track` ("video" or "audio") into `output`.
@@ -144,6 +146,7 @@ impl Job<'_> {
             Job::WebVtt { track_id } => {
                 serde_json::json!({"id": id, "op": "webvtt", "track_id": track_id})
             }
+            Job::Captions => serde_json::json!({"id": id, "op": "captions"}),
             Job::Cmaf {
                 segment_duration,
                 track,

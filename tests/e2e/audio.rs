@@ -182,6 +182,13 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
             assert!(uri.ends_with(&format!("_0_{stream}.ts")), "{path}: {uri}");
         }
     }
+    let again = stack.get(master_path);
+    assert_eq!(
+        again.header("x-casterpak-cache"),
+        "HIT",
+        "the master is cached"
+    );
+    assert_eq!(again.text(), master);
     assert_ffmpeg_decodes(&stack, master_path, "the alternate audio master");
     assert_ffmpeg_decodes(&stack, &format!("{dir}/index_0_a3.m3u8"), "French");
 

@@ -4,6 +4,7 @@
 //! descriptor limit, which every concurrent test would feel.
 
 mod audio;
+mod captions;
 mod clip;
 mod cmaf;
 mod cmaf_audio;

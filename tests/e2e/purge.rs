@@ -47,9 +47,11 @@ fn warm(stack: &Stack) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Fetches one file of each entry a purge is about to name, so the purge finds it
-/// whatever the clients happened to refill since the last purge (on a slow machine
-/// they may not have come round to it yet).
+/// Fetches one file of each entry a purge is about to name until it is back in the
+/// cache, so the purge finds it whatever the clients happened to refill since the last
+/// purge. nginx keeps serving a purged file from its open-file cache until it checks
+/// the path again (`open_file_cache_valid`, 2 s), so the first fetches may be hits of
+/// what went; the bytes are the same either way.
 fn refill(stack: &Stack, files: &BTreeMap<String, Vec<u8>>) {
     for path in [
         format!("{CSMIL}/master.m3u8"),
@@ -57,9 +59,20 @@ fn refill(stack: &Stack, files: &BTreeMap<String, Vec<u8>>) {
         "/i/clip_medium.mp4/index_0_av.m3u8".to_string(),
         "/i/clip_highdef.mp4/index_0_av.m3u8".to_string(),
     ] {
-        let r = stack.get(&path);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-        assert!(files.get(&path) == Some(&r.body), "{path}: body differs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = stack.get(&path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
+            assert!(files.get(&path) == Some(&r.body), "{path}: body differs");
+            if stack.cache_path(&path).is_file() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never refilled"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }
 

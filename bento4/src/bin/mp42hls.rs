@@ -69,6 +69,9 @@ fn run(args: &Args) -> Result<(), Failure> {
     if let Mode::WebVtt(track_id) = args.mode {
         return write_stdout(&job::webvtt_document(&movie, &file, track_id)?);
     }
+    if args.mode == Mode::Captions {
+        return write_stdout(&format!("{}\n", job::captions_document(&movie, &file)?));
+    }
     let plan = job::build_plan(&movie, &file, &args.plan)?;
     if let Some(kind) = args.cmaf {
         let mut outputs = Outputs::default();
@@ -80,7 +83,10 @@ fn run(args: &Args) -> Result<(), Failure> {
     }
     match args.mode {
         Mode::Init => Err(Failure(1, "--init-segment needs --cmaf".into())),
-        Mode::WebVtt(_) => Err(Failure(1, "--webvtt runs before any plan".into())),
+        Mode::WebVtt(_) | Mode::Captions => Err(Failure(
+            1,
+            "--webvtt and --captions run before any plan".into(),
+        )),
         Mode::Plan => write_stdout(&format!(
             "{}\n",
             job::plan_document(&plan, args.encryption.is_some())

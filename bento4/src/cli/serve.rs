@@ -44,6 +44,8 @@ pub enum Op {
     Init { output: PathBuf },
     /// Answer the timed text track's cues as WebVTT (`--webvtt`).
     WebVtt { track_id: u32 },
+    /// Answer the CEA-608 fields the video carries (`--captions`).
+    Captions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,12 +132,12 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             )))
         }
     };
-    if raw.op != "webvtt" && raw.track_id.is_some() {
+    if raw.op != "webvtt" && raw.op != "captions" && raw.track_id.is_some() {
         return Err(bad("only a webvtt job takes track_id".into()));
     }
     let op = match raw.op.as_str() {
-        "webvtt" => {
-            source_free("webvtt")?;
+        "webvtt" | "captions" => {
+            source_free(&raw.op)?;
             let extra = raw.k.is_some()
                 || raw.output.is_some()
                 || cmaf.is_some()
@@ -145,14 +147,17 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.video_track_id.is_some()
                 || raw.audio_track_id.is_some();
             if extra {
-                return Err(bad("webvtt takes input and track_id only".into()));
+                return Err(bad(format!("{} takes input and track_id only", raw.op)));
             }
-            let track_id = raw
-                .track_id
-                .ok_or_else(|| bad("webvtt needs track_id".into()))?;
+            let op = match (raw.op.as_str(), raw.track_id) {
+                ("webvtt", Some(track_id)) => Op::WebVtt { track_id },
+                ("webvtt", None) => return Err(bad("webvtt needs track_id".into())),
+                (_, None) => Op::Captions,
+                (_, Some(_)) => return Err(bad("captions takes no track_id".into())),
+            };
             return Ok(Job {
                 id: raw.id,
-                op: Op::WebVtt { track_id },
+                op,
                 input: raw.input.map(PathBuf::from),
                 plan: PlanOptions::default(),
                 cmaf: None,
@@ -212,7 +217,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         }
         other => {
             return Err(bad(format!(
-                "unknown op {other:?}: use plan, segment, init, webvtt or stats"
+                "unknown op {other:?}: use plan, segment, init, webvtt, captions or stats"
             )))
         }
     };

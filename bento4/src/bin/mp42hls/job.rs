@@ -130,6 +130,37 @@ pub fn webvtt_document(movie: &Movie, file: &File, track_id: u32) -> Result<Stri
     Ok(text)
 }
 
+/// Video samples looked at for captions: two seconds at 30 fps. Captions are sent
+/// with every frame (null pairs between words), so a title that has them shows them
+/// from its first frames.
+pub const CAPTION_SAMPLES: usize = 60;
+
+/// What `--captions` prints (and a `captions` job answers): the CEA-608 fields the
+/// first video track's first samples carry in their SEI.
+pub fn captions_document(movie: &Movie, file: &File) -> Result<Value, Failure> {
+    use bento4::media::{Codec, TrackKind};
+    let video = movie
+        .tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Video && matches!(t.codec, Codec::Avc(_) | Codec::Hevc(_)));
+    let mut found = bento4::captions::Cea608::default();
+    if let Some(track) = video {
+        let (width, hevc) = match &track.codec {
+            Codec::Avc(avc) => (avc.nalu_length_size, false),
+            Codec::Hevc(hevc) => (hevc.nalu_length_size, true),
+            _ => (0, false),
+        };
+        let mut buf = Vec::new();
+        for sample in track.samples.iter().take(CAPTION_SAMPLES) {
+            read_sample(file, &sample, &mut buf)?;
+            found = found.or(bento4::captions::in_sample(&buf, width, hevc));
+        }
+    }
+    Ok(serde_json::json!({
+        "cea608": { "field1": found.field1, "field2": found.field2 },
+    }))
+}
+
 /// What `--plan` prints (and a `plan` job answers).
 pub fn plan_document(plan: &Plan, encrypted: bool) -> Value {
     let stats = plan.stats(size_on_disk(encrypted));

@@ -226,6 +226,8 @@ impl Server {
         };
         let muxer = &mut self.muxer;
         let result = match (&job.op, job.cmaf) {
+            (Op::Captions, _) => job::captions_document(&index.movie, &file)
+                .map(|doc| Answer::Object(doc.to_string())),
             (Op::WebVtt { track_id }, _) => job::webvtt_document(&index.movie, &file, *track_id)
                 .map(|text| {
                     let mut fields = Map::new();

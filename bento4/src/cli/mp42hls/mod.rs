@@ -47,6 +47,8 @@ Extensions (casterpak only, not in Bento4):
   --init-segment-filename <f>         with --cmaf: the init segment's path and EXT-X-MAP URI (default init.mp4)
   --init-segment                      with --cmaf: write only the init segment
   --webvtt <track-id>                 print that tx3g (mov_text) track's cues as WebVTT; write nothing
+  --captions                          print the CEA-608 fields the video's first 60 samples carry in
+                                      SEI (ATSC A/53 GA94) as JSON; write nothing
   --serve                             long-lived: run jobs from stdin, answer each on stdout (below)
   --index-cache-entries <n>           with --serve: parsed indexes kept, least recently used evicted (default 64)
   --index-cache-bytes <b>             with --serve: bytes of index memory kept (default 268435456)
@@ -58,6 +60,7 @@ Serve mode (extension; full protocol in bento4/README.md):
         {\"id\":N,\"op\":\"segment\",\"segment_duration\":S,\"k\":K,\"output\":\"/abs/new.ts\"[,\"trim_start\":T][,\"trim_end\":T]}
         {\"id\":N,\"op\":\"stats\"}
         {\"id\":N,\"op\":\"webvtt\",\"track_id\":T} (answer: \"webvtt\", the --webvtt text)
+        {\"id\":N,\"op\":\"captions\"} (answer: the --captions fields)
         \"cmaf\":\"video\"|\"audio\" on plan/segment jobs: CMAF (plan: with timelines), and
         {\"id\":N,\"op\":\"init\",\"cmaf\":T,\"segment_duration\":S,\"output\":\"/abs/new.mp4\"}
   A segment job creates output (O_EXCL, mode 0644) and removes it on any failure.
@@ -95,6 +98,8 @@ pub enum Mode {
     Init,
     /// Print a timed text track as WebVTT, write nothing.
     WebVtt(u32),
+    /// Print which CEA-608 caption fields the video carries, write nothing.
+    Captions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +268,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             }
             "--plan" => mode = Mode::Plan,
             "--webvtt" => mode = Mode::WebVtt(track_id(arg, &value(arg)?)?),
+            "--captions" => mode = Mode::Captions,
             "--trim-start" => trim_start = Some(trim_seconds(arg, &value(arg)?)?),
             "--trim-end" => trim_end = Some(trim_seconds(arg, &value(arg)?)?),
             "--cmaf" => {
@@ -355,8 +361,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     {
         return Err("--pmt-pid, --audio-pid and --video-pid must differ".into());
     }
-    if matches!(mode, Mode::WebVtt(_)) && (cmaf.is_some() || init_only) {
-        return Err("--webvtt goes without --cmaf and --init-segment".into());
+    if matches!(mode, Mode::WebVtt(_) | Mode::Captions) && (cmaf.is_some() || init_only) {
+        return Err("--webvtt and --captions go without --cmaf and --init-segment".into());
     }
     if init_only {
         if cmaf.is_none() || mode != Mode::Whole {
