@@ -17,7 +17,7 @@ pub use live::LiveConfig;
 mod encryption;
 pub use encryption::EncryptionConfig;
 mod subtitles;
-pub use subtitles::SubtitlesConfig;
+pub use subtitles::{FilePattern, SubtitlesConfig};
 mod audio;
 pub use audio::{AudioConfig, GroupFrom};
 mod token_auth;

@@ -12,6 +12,20 @@ pub struct SubtitlesConfig {
     /// The language whose first subtitle (sidecar or the title's own track) is marked
     /// `DEFAULT=YES`; empty: none is.
     pub default_language: String,
+    /// MSOD's sidecar naming: `dir/<identifier>_<lang>.vtt` (`identifier_lang`, the
+    /// default) or `dir/<lang>_<identifier>.vtt` (`lang_identifier`).
+    pub file_pattern: FilePattern,
+    /// Languages whose subtitles are forced narrative (`FORCED=YES`: shown when the
+    /// audio is in that language and no subtitles were chosen).
+    pub forced_languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FilePattern {
+    #[default]
+    IdentifierLang,
+    LangIdentifier,
 }
 
 impl SubtitlesConfig {
@@ -22,7 +36,7 @@ impl SubtitlesConfig {
                 message,
             })
         };
-        for language in &self.languages {
+        for language in self.languages.iter().chain(&self.forced_languages) {
             if !crate::playlist::subtitles::is_language(language) {
                 return invalid(format!(
                     "{language:?} is not a language tag like \"en\" or \"pt-BR\""

@@ -48,7 +48,7 @@ impl Packager {
                 found.push(subtitles::subtitle(&language, &track.name, uri(&of)));
             }
         }
-        subtitles::group(found, &config.default_language)
+        subtitles::group(found, &config.default_language, &config.forced_languages)
     }
 
     /// Publishes `subtitles_<stem>.m3u8` (`segment` None) or its WebVTT segment K of
@@ -122,8 +122,9 @@ impl Packager {
     /// The sidecar of `r` in `language`, ready to serve (on the blocking pool): the
     /// WebVTT one, else the SubRip one converted.
     async fn sidecar(&self, r: &Rendition, language: &str, mpegts: u64) -> Result<String, Failure> {
-        let vtt = subtitles::sidecar_path(&r.source, language);
-        let srt = subtitles::srt_sidecar_path(&r.source, language);
+        let pattern = self.config.subtitles.file_pattern;
+        let vtt = subtitles::sidecar_path(&r.source, language, pattern, "vtt");
+        let srt = subtitles::sidecar_path(&r.source, language, pattern, "srt");
         self.disk
             .run(move |disk| {
                 let (path, bytes, subrip) = match read_sidecar(&disk.media, &vtt)? {

@@ -5,6 +5,8 @@
 
 mod cues;
 
+use crate::config::FilePattern;
+
 use std::fmt::Write;
 
 /// Largest sidecar served; a bigger one is left out (and logged) like a broken one.
@@ -28,17 +30,19 @@ pub fn is_language(tag: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The sidecar of `source` (`dir/title.mp4`) for `language`: `dir/title_<language>.vtt`
-/// (MSOD's `<identifier>_<lang>` naming).
-pub fn sidecar_path(source: &str, language: &str) -> String {
+/// The sidecar of `source` (`dir/title.mp4`) for `language` with extension `ext`
+/// (`vtt`, or `srt` when there is no WebVTT one), by MSOD's naming: the identifier is
+/// the title's name, `dir/title_<language>.vtt` or `dir/<language>_title.vtt`.
+pub fn sidecar_path(source: &str, language: &str, pattern: FilePattern, ext: &str) -> String {
     let stem = source.strip_suffix(".mp4").unwrap_or(source);
-    format!("{stem}_{language}.vtt")
-}
-
-/// The SubRip sidecar looked for when there is no WebVTT one: `dir/title_<language>.srt`.
-pub fn srt_sidecar_path(source: &str, language: &str) -> String {
-    let stem = source.strip_suffix(".mp4").unwrap_or(source);
-    format!("{stem}_{language}.srt")
+    let (dir, identifier) = match stem.rsplit_once('/') {
+        Some((dir, name)) => (format!("{dir}/"), name),
+        None => (String::new(), stem),
+    };
+    match pattern {
+        FilePattern::IdentifierLang => format!("{dir}{identifier}_{language}.{ext}"),
+        FilePattern::LangIdentifier => format!("{dir}{language}_{identifier}.{ext}"),
+    }
 }
 
 /// A sidecar's bytes as text: at most [`MAX_SIDECAR_BYTES`], UTF-8, a BOM dropped, lines
@@ -147,6 +151,7 @@ pub struct Subtitle {
     pub name: String,
     pub uri: String,
     pub default: bool,
+    pub forced: bool,
 }
 
 /// A sidecar's or track's entry before [`group`] picks the default.
@@ -166,15 +171,24 @@ pub fn subtitle(language: &str, own_name: &str, uri: String) -> Subtitle {
         name,
         uri,
         default: false,
+        forced: false,
     }
 }
 
 /// The group as a master lists it: one `DEFAULT=YES`, the first subtitle in
-/// `default_language` (none when empty or absent), and NAMEs made unique (HLS requires
-/// it) by the position of a later namesake.
-pub fn group(mut subtitles: Vec<Subtitle>, default_language: &str) -> Vec<Subtitle> {
+/// `default_language` (none when empty or absent), `FORCED=YES` on those in a forced
+/// language, and NAMEs made unique (HLS requires it) by the position of a later
+/// namesake.
+pub fn group(
+    mut subtitles: Vec<Subtitle>,
+    default_language: &str,
+    forced: &[String],
+) -> Vec<Subtitle> {
     let same =
         |a: &str, b: &str| super::audio::bcp47(a).eq_ignore_ascii_case(&super::audio::bcp47(b));
+    for s in subtitles.iter_mut() {
+        s.forced = forced.iter().any(|f| same(&s.language, f));
+    }
     if !default_language.is_empty() {
         if let Some(s) = subtitles
             .iter_mut()
@@ -215,10 +229,11 @@ pub fn with_group(master: &str, subtitles: &[Subtitle]) -> String {
                 let yes_no = |b: bool| if b { "YES" } else { "NO" };
                 let _ = writeln!(
                     out,
-                    "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP_ID}\",LANGUAGE=\"{}\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,FORCED=NO,URI=\"{}\"",
+                    "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP_ID}\",LANGUAGE=\"{}\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,FORCED={},URI=\"{}\"",
                     s.language,
                     s.name.replace('"', "'"),
                     yes_no(s.default),
+                    yes_no(s.forced),
                     s.uri
                 );
             }
@@ -271,7 +286,19 @@ mod tests {
         ] {
             assert!(!is_language(bad), "{bad}");
         }
-        assert_eq!(sidecar_path("a/b.mp4", "fr"), "a/b_fr.vtt");
+        let path = |source, pattern, ext| sidecar_path(source, "fr", pattern, ext);
+        assert_eq!(
+            path("a/b.mp4", FilePattern::IdentifierLang, "vtt"),
+            "a/b_fr.vtt"
+        );
+        assert_eq!(
+            path("a/b.mp4", FilePattern::LangIdentifier, "srt"),
+            "a/fr_b.srt"
+        );
+        assert_eq!(
+            path("b.mp4", FilePattern::LangIdentifier, "vtt"),
+            "fr_b.vtt"
+        );
     }
 
     #[test]
@@ -314,7 +341,6 @@ mod tests {
             prepare_srt(srt.as_bytes(), 17_500).unwrap(),
             "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:17500,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:03.000\nHello\n"
         );
-        assert_eq!(srt_sidecar_path("a/b.mp4", "fr"), "a/b_fr.srt");
     }
 
     #[test]
@@ -326,8 +352,17 @@ mod tests {
                 subtitle("fr", "", "subtitles_fr.m3u8".into()),
             ],
             "fr",
+            &["fr".to_string()],
         );
         let out = with_group(master, &subs);
+        assert!(
+            out.contains("NAME=\"Français\",DEFAULT=YES,AUTOSELECT=YES,FORCED=YES"),
+            "{out}"
+        );
+        assert!(
+            out.contains("NAME=\"English\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO"),
+            "{out}"
+        );
         assert_eq!(out.matches("SUBTITLES=\"subs\"").count(), 2, "{out}");
         assert_eq!(out.matches("TYPE=SUBTITLES").count(), 2, "{out}");
         assert_eq!(out.matches("DEFAULT=YES").count(), 1, "{out}");
@@ -349,6 +384,7 @@ mod tests {
                 subtitle("fr", "", "subtitles_t5.m3u8".into()),
             ],
             "eng",
+            &[],
         );
         let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
@@ -357,8 +393,11 @@ mod tests {
         );
         let defaults: Vec<bool> = subs.iter().map(|s| s.default).collect();
         assert_eq!(defaults, [true, false, false, false]);
-        assert!(group(subs.clone(), "").iter().skip(1).all(|s| !s.default));
-        assert!(group(subs, "de").iter().skip(1).all(|s| !s.default));
+        assert!(group(subs.clone(), "", &[])
+            .iter()
+            .skip(1)
+            .all(|s| !s.default));
+        assert!(group(subs, "de", &[]).iter().skip(1).all(|s| !s.default));
     }
 
     #[test]

@@ -239,24 +239,28 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
 fn a_timed_text_track_is_offered_beside_the_sidecars() {
     let stack = Stack::builder()
         .media("subtitled.mp4")
-        .file_as(&media("subtitled_fr.srt"), "subtitled_fr.srt")
+        // MSOD's other naming, `<lang>_<identifier>`, and a forced language.
+        .file_as(&media("subtitled_fr.srt"), "fr_subtitled.srt")
         .config("subtitles", r#"languages = ["fr"]"#)
         .config("subtitles", r#"default_language = "en""#)
+        .config("subtitles", r#"file_pattern = "lang_identifier""#)
+        .config("subtitles", r#"forced_languages = ["fr"]"#)
         .start();
     let master = stack.get("/i/subtitled.mp4/master.m3u8");
     assert_eq!(master.status, 200, "{}", master.text());
     let text = master.text();
-    let listed: Vec<[String; 4]> = media_lines(&text)
+    let listed: Vec<[String; 5]> = media_lines(&text)
         .into_iter()
         .map(|m| {
-            ["LANGUAGE", "NAME", "DEFAULT", "URI"].map(|k| m.get(k).cloned().unwrap_or_default())
+            ["LANGUAGE", "NAME", "DEFAULT", "FORCED", "URI"]
+                .map(|k| m.get(k).cloned().unwrap_or_default())
         })
         .collect();
     assert_eq!(
         listed,
         [
-            ["fr", "Français", "NO", "subtitles_fr.m3u8"],
-            ["en", "English", "YES", "subtitles_t3.m3u8"],
+            ["fr", "Français", "NO", "YES", "subtitles_fr.m3u8"],
+            ["en", "English", "YES", "NO", "subtitles_t3.m3u8"],
         ]
         .map(|row| row.map(String::from)),
         "{text}"
