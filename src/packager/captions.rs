@@ -3,20 +3,21 @@
 //! local sources with our tools only; anything else is not known, and a master then
 //! says nothing of captions rather than something wrong.
 
-use super::{Packager, RenditionInfo};
+use super::Packager;
 use crate::source::Source;
 use crate::tool::output::Cea608;
 use crate::tool::Mode;
 use std::os::fd::AsFd;
 
 impl Packager {
-    /// The captions of `source` (`info`: its muxed plan), or `None` when not known.
+    /// The captions of `source` (`has_video`: its plan lists video), or `None` when
+    /// not known.
     pub(super) async fn rendition_captions(
         &self,
         source: &Source,
-        info: &RenditionInfo,
+        has_video: bool,
     ) -> Option<Cea608> {
-        if info.info.video.is_none() {
+        if !has_video {
             return Some(Cea608::default());
         }
         // A remote object's sample bytes are not all here, and real Bento4 cannot say.

@@ -16,6 +16,7 @@ use crate::playlist::Variant;
 use crate::source::Source;
 use crate::store::EntryKind;
 use crate::tool::cmaf::{CmafFile, CmafPlan};
+use crate::tool::output::Cea608;
 use crate::tool::Mode;
 use crate::url::cmaf::{init_name, playlist_name, segment_name, Request, Resource, Track};
 use crate::url::{encode_path, Container, Rendition};
@@ -313,8 +314,11 @@ impl Packager {
         let (found, complete) = self.plans(&request.media, "cmaf master").await?;
         let mut variants = Vec::new();
         let mut audio = None;
-        for (index, _, plan) in &found {
+        // CEA-608 in the video's SEI reaches the CMAF segments as it does the TS ones.
+        let mut captions = Vec::with_capacity(found.len());
+        for (index, source, plan) in &found {
             let info = &plan.info;
+            captions.push(self.rendition_captions(source, info.video.is_some()).await);
             let video = info.video.as_ref().filter(|v| v.width > 0 && v.height > 0);
             variants.push(Variant {
                 uri: playlist_name(*index, Track::Video),
@@ -333,6 +337,16 @@ impl Packager {
                 });
             }
         }
+        for (v, value) in variants
+            .iter_mut()
+            .zip(crate::playlist::captions::values(&captions))
+        {
+            v.closed_captions = value;
+        }
+        let carried = Cea608 {
+            field1: captions.iter().flatten().any(|c| c.field1),
+            field2: captions.iter().flatten().any(|c| c.field2),
+        };
         let body = match self.cmaf_alternate_audio(&found) {
             Some(renditions) => {
                 // Each video variant once per audio group, its codecs the video's and
@@ -354,6 +368,7 @@ impl Packager {
             }
             None => text::master(&variants, audio.as_ref()),
         };
+        let body = crate::playlist::captions::with_renditions(&body, carried);
         if !complete {
             return Ok(Answer::Playlist(body));
         }

@@ -61,7 +61,8 @@ impl Packager {
             match result {
                 Ok((source, info)) => {
                     planned += 1;
-                    let carried = self.rendition_captions(&source, &info).await;
+                    let has_video = info.info.video.is_some();
+                    let carried = self.rendition_captions(&source, has_video).await;
                     longest = longest.max(info.durations.iter().sum());
                     let base = &self.config.public_base_url;
                     let mut v = variant(base, r, &info.info, from_csmil);

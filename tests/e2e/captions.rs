@@ -3,6 +3,7 @@
 //! `EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS` CC1 rendition and `CLOSED-CAPTIONS="cc"` on its
 //! variant, and the captions survive packaging (ffmpeg's decoder reads "HELLO" from the
 //! first TS segment); a title without them says `CLOSED-CAPTIONS=NONE` (Apple's rule).
+//! The CMAF HLS master says the same.
 
 use crate::common::*;
 use std::process::Command;
@@ -85,5 +86,24 @@ fn captions_in_the_video_are_announced_and_pass_through() {
         &stack,
         "/i/captioned.mp4/master.m3u8",
         "the captioned master",
+    );
+
+    // CMAF HLS: the same SEI is in the CMAF video segments, and its master says so.
+    let cmaf = stack.get("/c/captioned.mp4/master.m3u8");
+    assert_eq!(cmaf.status, 200, "{}", cmaf.text());
+    let cmaf = cmaf.text();
+    assert_eq!(caption_lines(&cmaf).len(), 1, "{cmaf}");
+    assert!(
+        variants(&cmaf)
+            .iter()
+            .all(|(a, _)| a["CLOSED-CAPTIONS"] == "cc"),
+        "{cmaf}"
+    );
+    let plain = stack.get("/c/clip_low.mp4/master.m3u8").text();
+    assert!(
+        variants(&plain)
+            .iter()
+            .all(|(a, _)| a["CLOSED-CAPTIONS"] == "NONE"),
+        "{plain}"
     );
 }
