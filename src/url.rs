@@ -76,7 +76,7 @@ impl Stream {
         }
     }
 
-    fn parse(text: &str) -> Option<Stream> {
+    pub(crate) fn parse(text: &str) -> Option<Stream> {
         match text {
             "av" => Some(Stream::Muxed),
             "v" => Some(Stream::Video),

@@ -28,18 +28,14 @@ impl Packager {
         if query.clip.is_some() || query.segment_ms.is_some() {
             return None;
         }
-        let mut candidates = renditions
+        let candidates = renditions
             .iter()
             .zip(results)
             .filter_map(|(r, result)| Some((r, &result.as_ref().ok()?.1)))
             .filter(|(_, info)| self.offers_alternate_audio(info));
-        let (r, info) = match self.config.audio.group_from {
-            GroupFrom::First => candidates.next()?,
-            GroupFrom::Highest => candidates.max_by(|a, b| {
-                let rate = |info: &RenditionInfo| info.info.stats.max_segment_bitrate;
-                rate(a.1).total_cmp(&rate(b.1))
-            })?,
-        };
+        let (r, info) = group_source(self.config.audio.group_from, candidates, |(_, info)| {
+            info.info.stats.max_segment_bitrate
+        })?;
         let base = &self.config.public_base_url;
         let uri_of = |id: u32| {
             let file = format!("index_0_a{id}.m3u8");
@@ -115,5 +111,18 @@ impl Packager {
             audio_group: grouped.then_some(group),
             closed_captions: None,
         })
+    }
+}
+
+/// The rendition a master's audio renditions come from (`[audio] group_from`): the
+/// first candidate, or the one with the highest bit rate (`rate`).
+pub(super) fn group_source<T>(
+    from: GroupFrom,
+    mut candidates: impl Iterator<Item = T>,
+    rate: impl Fn(&T) -> f64,
+) -> Option<T> {
+    match from {
+        GroupFrom::First => candidates.next(),
+        GroupFrom::Highest => candidates.max_by(|a, b| rate(a).total_cmp(&rate(b))),
     }
 }

@@ -5,7 +5,6 @@
 //! set of files, and the MPD is evicted with what it describes.
 
 use super::{abandonable, Answer, Dest, Packager};
-use crate::config::GroupFrom;
 use crate::entry;
 use crate::error::{Failure, SourceError, ToolError, UrlError};
 use crate::flight::Attempt;
@@ -16,7 +15,6 @@ use crate::playlist::Variant;
 use crate::source::Source;
 use crate::store::EntryKind;
 use crate::tool::cmaf::{CmafFile, CmafPlan};
-use crate::tool::output::Cea608;
 use crate::tool::Mode;
 use crate::url::cmaf::{init_name, playlist_name, segment_name, Request, Resource, Track};
 use crate::url::{encode_path, Container, Rendition};
@@ -337,16 +335,7 @@ impl Packager {
                 });
             }
         }
-        for (v, value) in variants
-            .iter_mut()
-            .zip(crate::playlist::captions::values(&captions))
-        {
-            v.closed_captions = value;
-        }
-        let carried = Cea608 {
-            field1: captions.iter().flatten().any(|c| c.field1),
-            field2: captions.iter().flatten().any(|c| c.field2),
-        };
+        let carried = crate::playlist::captions::apply(&mut variants, &captions);
         let body = match self.cmaf_alternate_audio(&found) {
             Some(renditions) => {
                 // Each video variant once per audio group, its codecs the video's and
@@ -396,16 +385,13 @@ impl Packager {
         &self,
         found: &'a [(usize, Source, Arc<CmafPlan>)],
     ) -> Option<(usize, &'a CmafPlan)> {
-        let mut candidates = found
+        let candidates = found
             .iter()
             .filter(|(_, _, p)| p.info.video.is_some() && cmaf_audio_tracks(p).len() >= 2);
-        let (index, _, plan) = match self.config.audio.group_from {
-            GroupFrom::First => candidates.next()?,
-            GroupFrom::Highest => candidates.max_by(|a, b| {
-                let rate = |p: &CmafPlan| p.info.stats.max_segment_bitrate;
-                rate(&a.2).total_cmp(&rate(&b.2))
-            })?,
-        };
+        let (index, _, plan) =
+            super::audio::group_source(self.config.audio.group_from, candidates, |(_, _, p)| {
+                p.info.stats.max_segment_bitrate
+            })?;
         Some((*index, plan))
     }
 

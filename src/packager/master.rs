@@ -127,16 +127,7 @@ impl Packager {
             variants.push(v);
             captions.push(Some(Cea608::default()));
         }
-        for (v, value) in variants
-            .iter_mut()
-            .zip(playlist::captions::values(&captions))
-        {
-            v.closed_captions = value;
-        }
-        let carried = Cea608 {
-            field1: captions.iter().flatten().any(|c| c.field1),
-            field2: captions.iter().flatten().any(|c| c.field2),
-        };
+        let carried = crate::playlist::captions::apply(&mut variants, &captions);
         if query.clip.is_some_and(|clip| clip.start() >= longest) {
             return Err(Failure::Url(UrlError::BadQuery(QueryError::StartBeyondEnd)));
         }

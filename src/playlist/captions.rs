@@ -26,6 +26,18 @@ pub fn values(known: &[Option<Cea608>]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Sets each variant's `CLOSED-CAPTIONS` from what its video carries ([`values`]);
+/// returns the fields any of them carries, for [`with_renditions`].
+pub fn apply(variants: &mut [crate::playlist::Variant], known: &[Option<Cea608>]) -> Cea608 {
+    for (v, value) in variants.iter_mut().zip(values(known)) {
+        v.closed_captions = value;
+    }
+    Cea608 {
+        field1: known.iter().flatten().any(|c| c.field1),
+        field2: known.iter().flatten().any(|c| c.field2),
+    }
+}
+
 /// `master` with one `EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS` per field carried (CC1 for
 /// field 1, CC3 for field 2) after its header; unchanged when none is.
 pub fn with_renditions(master: &str, carried: Cea608) -> String {

@@ -36,17 +36,16 @@ impl Track {
         }
     }
 
+    /// The TS names' grammar (`v`, `a<T>`: [`super::Stream`]), plus `a`, the first
+    /// audio track.
     fn from_tag(tag: &str) -> Option<Track> {
-        match tag {
-            "v" => Some(Track::Video),
-            "a" => Some(Track::Audio),
-            _ => {
-                let t = number(tag.strip_prefix('a')?)?;
-                u32::try_from(t)
-                    .ok()
-                    .filter(|&t| t > 0)
-                    .map(Track::AudioTrack)
-            }
+        if tag == "a" {
+            return Some(Track::Audio);
+        }
+        match super::Stream::parse(tag)? {
+            super::Stream::Video => Some(Track::Video),
+            super::Stream::Audio(t) => Some(Track::AudioTrack(t)),
+            super::Stream::Muxed => None,
         }
     }
 
