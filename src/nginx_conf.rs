@@ -152,7 +152,9 @@ fn http_level(config: &Config, out: &mut String) {
     live::http_level(config, out);
 }
 
-/// The MSOD query (`start`, `end`, `b`, `sd`; every other key ignored) → the file a
+/// The MSOD query (`start`, `end`, `b`, `sd`, `subtitle_file_pattern`,
+/// `subtitle_identifier`; every other key ignored, `subtitle_location` always a
+/// miss: its canonical form is resolved from the title's dir) → the file a
 /// hit is served from, the name `url::query::Query::tag` gives it:
 /// `<dir>/<tag>/<file>`, e.g. `…/b.mp4/~start12~end40/index_0_av.m3u8`. Only canonical
 /// spellings are mapped; anything else (`start=12.0`, garbage) maps to a name that
@@ -182,7 +184,21 @@ map $arg_sd $casterpak_q_sd {
     "~^(?<casterpak_sd_s>[1-9][0-9]{0,2})s$" "~sd${casterpak_sd_s}000";
     default "!";
 }
-map "$casterpak_q_start$casterpak_q_end$casterpak_q_b$casterpak_q_sd|$uri" $casterpak_file {
+map $arg_subtitle_file_pattern $casterpak_q_sfp {
+    "" "";
+    "~^(langcode_identifier|identifier_langcode)(\.(vtt|srt))?$" "~sfp$arg_subtitle_file_pattern";
+    default "!";
+}
+map $arg_subtitle_identifier $casterpak_q_sid {
+    "" "";
+    "~^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$" "~sid$arg_subtitle_identifier";
+    default "!";
+}
+map $arg_subtitle_location $casterpak_q_sloc {
+    "" "";
+    default "!";
+}
+map "$casterpak_q_start$casterpak_q_end$casterpak_q_b$casterpak_q_sd$casterpak_q_sfp$casterpak_q_sid$casterpak_q_sloc|$uri" $casterpak_file {
     "~^\|(?<casterpak_u>.*)$" $casterpak_u;
     "~^(?<casterpak_t>[^|!]+)\|(?<casterpak_d>.*/)(?<casterpak_f>[^/]+)$" "$casterpak_d$casterpak_t/$casterpak_f";
     default /.casterpak-unmapped;

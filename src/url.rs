@@ -121,6 +121,27 @@ impl Container {
             Container::Csmil { key, .. } => key,
         }
     }
+
+    /// Its renditions, in URL order.
+    pub fn renditions(&self) -> &[Rendition] {
+        match self {
+            Container::Single(r) => std::slice::from_ref(r),
+            Container::Csmil { renditions, .. } => renditions,
+        }
+    }
+
+    /// MSOD's media identifier of a csmil, which its sidecars are named after: its
+    /// common prefix without the trailing separator (`video_,lo,hi,.mp4.csmil` →
+    /// `video`); `None` for a single rendition or an empty prefix.
+    pub fn csmil_identifier(&self) -> Option<&str> {
+        let Container::Csmil { key, .. } = self else {
+            return None;
+        };
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let prefix = name.split(',').next().unwrap_or_default();
+        let identifier = prefix.strip_suffix(['_', '-', '.']).unwrap_or(prefix);
+        Some(identifier).filter(|i| !i.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,17 +484,33 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     let scope = match resource {
         Resource::Master => query::Scope::Master,
         Resource::MediaPlaylist | Resource::IFramePlaylist => query::Scope::MediaPlaylist,
+        Resource::Subtitles {
+            of: SubtitleSource::Sidecar(_),
+            ..
+        } => query::Scope::Sidecar,
         Resource::Segment(_) | Resource::Key | Resource::Subtitles { .. } => query::Scope::Segment,
     };
     let raw_query = split_query(raw).1.unwrap_or_default();
-    let query = query::parse(raw_query)
-        .map_err(UrlError::BadQuery)?
-        .scoped(scope);
-    // One key and one sidecar per title, whatever clip or cut a playlist has.
-    let query = if matches!(resource, Resource::Key | Resource::Subtitles { .. }) {
-        query::Query::default()
-    } else {
-        query
+    let mut query = query::parse(raw_query).map_err(UrlError::BadQuery)?;
+    // A relative `subtitle_location` is from the title's dir.
+    let media_dir = container
+        .renditions()
+        .first()
+        .and_then(|r| r.source.rsplit_once('/'))
+        .map_or("", |(dir, _)| dir);
+    query.sidecar = query
+        .sidecar
+        .anchored(media_dir)
+        .map_err(|e| UrlError::BadQuery(query::QueryError::Sidecar(e)))?;
+    let query = query.scoped(scope);
+    // One key and one timed text track per title, whatever clip or cut a playlist has.
+    let query = match resource {
+        Resource::Key
+        | Resource::Subtitles {
+            of: SubtitleSource::Track(_),
+            ..
+        } => query::Query::default(),
+        _ => query,
     };
     let file_key = match query.tag() {
         Some(tag) => format!("{}/{tag}/{file}", container.key()),

@@ -1,6 +1,8 @@
-//! `[subtitles]`: sidecar WebVTT files offered beside a title (`playlist::subtitles`).
+//! `[subtitles]`: sidecar WebVTT files offered beside a title (`playlist::subtitles`);
+//! a request's `subtitle_*` query overrides the naming (`url::query::sidecar`).
 
 use super::ConfigError;
+pub use crate::url::query::sidecar::FilePattern;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -18,14 +20,6 @@ pub struct SubtitlesConfig {
     /// Languages whose subtitles are forced narrative (`FORCED=YES`: shown when the
     /// audio is in that language and no subtitles were chosen).
     pub forced_languages: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum FilePattern {
-    #[default]
-    IdentifierLang,
-    LangIdentifier,
 }
 
 impl SubtitlesConfig {

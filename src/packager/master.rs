@@ -161,7 +161,9 @@ impl Packager {
         text.push_str(&playlist::iframes::stream_infs(&kept));
         // A clip's cues would need the clip's offset: clipped masters list none.
         if let (Some((r, info, remote)), None) = (subtitled, query.clip) {
-            let subtitles = self.master_subtitles(r, &info, remote, from_csmil).await;
+            let subtitles = self
+                .master_subtitles(r, &info, remote, (container, from_csmil), &query.sidecar)
+                .await;
             text = playlist::subtitles::with_group(&text, &subtitles);
         }
         if !complete {

@@ -1,27 +1,31 @@
 //! Sidecar subtitles of a title (WebVTT, or SubRip served as WebVTT): found beside its
-//! MP4 (`[subtitles] languages`),
-//! checked, and published into the rendition's dir as a one-segment playlist and the
-//! text with its `X-TIMESTAMP-MAP`. A missing or broken sidecar only leaves that
-//! language out of the master (logged); it never fails the master.
+//! MP4 (`[subtitles] languages`; a csmil's also by its MSOD identifier; the request's
+//! `subtitle_*` query overrides naming and dir), checked, and published into the
+//! rendition's dir as a segmented playlist and WebVTT segments with their
+//! `X-TIMESTAMP-MAP`. A missing or broken sidecar only leaves that language out of the
+//! master (logged); it never fails the master.
 
 use super::{Dest, Looked, Packager, RenditionInfo};
 use crate::error::Failure;
 use crate::playlist::{self, subtitles};
 use crate::source::{MediaRoot, Source};
-use crate::url::{Rendition, SubtitleSource};
+use crate::url::query::sidecar::{SidecarExt, SidecarQuery};
+use crate::url::{Container, Rendition, SubtitleSource};
 use std::io::Read;
 use std::os::fd::AsFd;
 
 impl Packager {
-    /// The subtitles a master over `r` lists (`from_csmil`: URIs from the csmil dir):
-    /// its sidecars in the configured languages, then the MP4's own timed text tracks
-    /// (`info`, its plan; local sources only, like sidecars).
+    /// The subtitles a master of `container` lists, `r` being its first rendition
+    /// (`from_csmil`: URIs from the csmil dir): its sidecars in the configured
+    /// languages, then the MP4's own timed text tracks (`info`, its plan; local sources
+    /// only, like sidecars). A sidecar's URIs carry the overrides it was found with.
     pub(super) async fn master_subtitles(
         &self,
         r: &Rendition,
         info: &RenditionInfo,
         remote: bool,
-        from_csmil: bool,
+        (container, from_csmil): (&Container, bool),
+        overrides: &SidecarQuery,
     ) -> Vec<subtitles::Subtitle> {
         let config = &self.config.subtitles;
         let uri = |of: &SubtitleSource| {
@@ -33,13 +37,32 @@ impl Packager {
                 &subtitles::playlist_name(&of.stem()),
             )
         };
+        // MSOD names a csmil's sidecars after its common prefix; the first rendition's
+        // own name, casterpak's naming before, is still looked for after it.
+        let (_, title) = subtitles::title_dir_and_name(&r.source);
+        let identifiers: Vec<Option<&str>> = match container.csmil_identifier() {
+            _ if overrides.identifier.is_some() => vec![None],
+            Some(csmil) if csmil != title => vec![Some(csmil), None],
+            _ => vec![None],
+        };
         let mut found = Vec::new();
         for language in &config.languages {
-            if self.sidecar(r, language, 0).await.is_err() {
-                continue;
+            for identifier in &identifiers {
+                let mut query = overrides.clone();
+                if let Some(identifier) = identifier {
+                    query.identifier = Some(identifier.to_string());
+                }
+                if self.sidecar(r, language, 0, &query).await.is_err() {
+                    continue;
+                }
+                let of = SubtitleSource::Sidecar(language.clone());
+                let uri = match query.text() {
+                    text if text.is_empty() => uri(&of),
+                    text => format!("{}?{text}", uri(&of)),
+                };
+                found.push(subtitles::subtitle(language, "", uri));
+                break;
             }
-            let of = SubtitleSource::Sidecar(language.clone());
-            found.push(subtitles::subtitle(language, "", uri(&of)));
         }
         if !remote {
             for track in &info.info.text_tracks {
@@ -52,13 +75,14 @@ impl Packager {
     }
 
     /// Publishes `subtitles_<stem>.m3u8` (`segment` None) or its WebVTT segment K of
-    /// `r`: a sidecar's cues, or a timed text track's (from the tool).
+    /// `r`: a sidecar's cues (found with the request's `overrides`), or a timed text
+    /// track's (from the tool).
     pub(super) async fn subtitles_file(
         self: &std::sync::Arc<Self>,
         r: &Rendition,
-        of: &SubtitleSource,
-        segment: Option<u64>,
+        (of, segment): (&SubtitleSource, Option<u64>),
         file_key: &str,
+        overrides: &SidecarQuery,
     ) -> Result<(), Failure> {
         if let SubtitleSource::Sidecar(language) = of {
             if !self.config.subtitles.languages.contains(language) {
@@ -75,7 +99,9 @@ impl Packager {
         let mpegts = info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO);
         // The cues must be servable for the playlist to be made, too.
         let prepared = match of {
-            SubtitleSource::Sidecar(language) => self.sidecar(r, language, mpegts).await?,
+            SubtitleSource::Sidecar(language) => {
+                self.sidecar(r, language, mpegts, overrides).await?
+            }
             SubtitleSource::Track(id) => {
                 let webvtt = self.track_text(&info, &source, *id).await?;
                 subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
@@ -85,7 +111,7 @@ impl Packager {
             }
         };
         let body = match segment {
-            None => subtitles::media_playlist(&of.stem(), &info.durations),
+            None => subtitles::media_playlist(&of.stem(), &info.durations, &overrides.text()),
             Some(k) => usize::try_from(k)
                 .ok()
                 .and_then(|k| subtitles::segment(&prepared, &info.durations, k))
@@ -120,19 +146,48 @@ impl Packager {
     }
 
     /// The sidecar of `r` in `language`, ready to serve (on the blocking pool): the
-    /// WebVTT one, else the SubRip one converted.
-    async fn sidecar(&self, r: &Rendition, language: &str, mpegts: u64) -> Result<String, Failure> {
-        let pattern = self.config.subtitles.file_pattern;
-        let vtt = subtitles::sidecar_path(&r.source, language, pattern, "vtt");
-        let srt = subtitles::sidecar_path(&r.source, language, pattern, "srt");
+    /// WebVTT one, else the SubRip one converted (or the one format `overrides` names),
+    /// named by the config unless `overrides` say otherwise.
+    async fn sidecar(
+        &self,
+        r: &Rendition,
+        language: &str,
+        mpegts: u64,
+        overrides: &SidecarQuery,
+    ) -> Result<String, Failure> {
+        let (title_dir, title) = subtitles::title_dir_and_name(&r.source);
+        let (pattern, ext) = overrides
+            .pattern
+            .unwrap_or((self.config.subtitles.file_pattern, None));
+        let naming = subtitles::SidecarNaming {
+            dir: overrides.location.as_deref().unwrap_or(title_dir),
+            identifier: overrides.identifier.as_deref().unwrap_or(title),
+            pattern,
+        };
+        let exts = match ext {
+            Some(ext) => vec![ext],
+            None => vec![SidecarExt::Vtt, SidecarExt::Srt],
+        };
+        let candidates: Vec<(String, SidecarExt)> = exts
+            .into_iter()
+            .map(|ext| {
+                (
+                    subtitles::sidecar_path(&naming, language, ext.as_str()),
+                    ext,
+                )
+            })
+            .collect();
         self.disk
             .run(move |disk| {
-                let (path, bytes, subrip) = match read_sidecar(&disk.media, &vtt)? {
-                    Some(bytes) => (vtt, bytes, false),
-                    None => match read_sidecar(&disk.media, &srt)? {
-                        Some(bytes) => (srt, bytes, true),
-                        None => return Err(Failure::NoSubtitles),
-                    },
+                let mut read = None;
+                for (path, ext) in candidates {
+                    if let Some(bytes) = read_sidecar(&disk.media, &path)? {
+                        read = Some((path, bytes, ext == SidecarExt::Srt));
+                        break;
+                    }
+                }
+                let Some((path, bytes, subrip)) = read else {
+                    return Err(Failure::NoSubtitles);
                 };
                 let prepared = if subrip {
                     subtitles::prepare_srt(&bytes, mpegts)

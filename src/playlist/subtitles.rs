@@ -30,16 +30,31 @@ pub fn is_language(tag: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The sidecar of `source` (`dir/title.mp4`) for `language` with extension `ext`
-/// (`vtt`, or `srt` when there is no WebVTT one), by MSOD's naming: the identifier is
-/// the title's name, `dir/title_<language>.vtt` or `dir/<language>_title.vtt`.
-pub fn sidecar_path(source: &str, language: &str, pattern: FilePattern, ext: &str) -> String {
+/// Where a title's sidecars are and what they are named after (MSOD's naming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SidecarNaming<'a> {
+    /// From the media root, no trailing `/` (`""`: the root).
+    pub dir: &'a str,
+    /// The media identifier: the title's name, or a csmil's common prefix.
+    pub identifier: &'a str,
+    pub pattern: FilePattern,
+}
+
+/// The dir and the name without `.mp4` of `source` (`dir/title.mp4` → `dir`, `title`).
+pub fn title_dir_and_name(source: &str) -> (&str, &str) {
     let stem = source.strip_suffix(".mp4").unwrap_or(source);
-    let (dir, identifier) = match stem.rsplit_once('/') {
-        Some((dir, name)) => (format!("{dir}/"), name),
-        None => (String::new(), stem),
+    stem.rsplit_once('/').unwrap_or(("", stem))
+}
+
+/// The sidecar for `language` with extension `ext` (`vtt`, or `srt` when there is no
+/// WebVTT one): `dir/<identifier>_<language>.vtt` or `dir/<language>_<identifier>.vtt`.
+pub fn sidecar_path(naming: &SidecarNaming, language: &str, ext: &str) -> String {
+    let dir = match naming.dir {
+        "" => String::new(),
+        dir => format!("{dir}/"),
     };
-    match pattern {
+    let identifier = naming.identifier;
+    match naming.pattern {
         FilePattern::IdentifierLang => format!("{dir}{identifier}_{language}.{ext}"),
         FilePattern::LangIdentifier => format!("{dir}{language}_{identifier}.{ext}"),
     }
@@ -106,8 +121,13 @@ pub fn prepare(bytes: &[u8], mpegts: u64) -> Result<String, String> {
 
 /// The media playlist of one subtitle rendition: one WebVTT segment per media segment
 /// of the title, with the same durations, so a player fetches the cues of the time it
-/// plays and the targets match the video's.
-pub fn media_playlist(stem: &str, durations: &[f64]) -> String {
+/// plays and the targets match the video's; each URI with `query` (the sidecar's
+/// overrides, canonical) when there is one.
+pub fn media_playlist(stem: &str, durations: &[f64], query: &str) -> String {
+    let query = match query {
+        "" => String::new(),
+        query => format!("?{query}"),
+    };
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     let _ = writeln!(
         out,
@@ -116,7 +136,7 @@ pub fn media_playlist(stem: &str, durations: &[f64]) -> String {
     );
     out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
     for (i, d) in durations.iter().enumerate() {
-        let _ = writeln!(out, "#EXTINF:{d:.6},\n{}", segment_name(stem, i + 1));
+        let _ = writeln!(out, "#EXTINF:{d:.6},\n{}{query}", segment_name(stem, i + 1));
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -286,7 +306,15 @@ mod tests {
         ] {
             assert!(!is_language(bad), "{bad}");
         }
-        let path = |source, pattern, ext| sidecar_path(source, "fr", pattern, ext);
+        let path = |source, pattern, ext| {
+            let (dir, identifier) = title_dir_and_name(source);
+            let naming = SidecarNaming {
+                dir,
+                identifier,
+                pattern,
+            };
+            sidecar_path(&naming, "fr", ext)
+        };
         assert_eq!(
             path("a/b.mp4", FilePattern::IdentifierLang, "vtt"),
             "a/b_fr.vtt"
@@ -403,7 +431,12 @@ mod tests {
     #[test]
     fn the_playlist_has_the_titles_segments_and_cues_cross_boundaries() {
         let durations = [6.0, 6.0, 4.5];
-        let text = media_playlist("t3", &durations);
+        let with_query = media_playlist("en", &durations, "subtitle_identifier=v");
+        assert!(
+            with_query.contains("\nsubtitles_en_3.vtt?subtitle_identifier=v\n"),
+            "{with_query}"
+        );
+        let text = media_playlist("t3", &durations, "");
         assert!(text.contains("#EXT-X-TARGETDURATION:6\n"), "{text}");
         assert!(
             text.contains("#EXTINF:6.000000,\nsubtitles_t3_1.vtt\n#EXTINF:6.000000,\nsubtitles_t3_2.vtt\n#EXTINF:4.500000,\nsubtitles_t3_3.vtt\n#EXT-X-ENDLIST\n"),

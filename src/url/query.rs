@@ -12,6 +12,9 @@
 //! nginx finds only that spelling, so `start=12.0` is a trip to the worker that is
 //! answered from the file of `start=12`.
 
+pub mod sidecar;
+
+use sidecar::{SidecarError, SidecarQuery};
 use std::fmt;
 
 /// Seconds are kept in milliseconds: the canonical spelling has at most 3 decimals.
@@ -36,6 +39,8 @@ pub enum QueryError {
     SegmentDurationNeedsJit,
     /// A trimmed segment (`start`/`end` on a segment) with real Bento4.
     TrimNeedsJit,
+    /// A bad `subtitle_*` override.
+    Sidecar(SidecarError),
 }
 
 impl fmt::Display for QueryError {
@@ -59,6 +64,7 @@ impl fmt::Display for QueryError {
             QueryError::SegmentDurationOutOfRange(lo, hi) => {
                 write!(f, "sd= must be between {lo} ms and {hi} ms")
             }
+            QueryError::Sidecar(e) => e.fmt(f),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Query {
     pub bitrate: Option<Vec<KbpsRange>>,
     /// `sd=` in milliseconds.
     pub segment_ms: Option<u64>,
+    /// Where sidecar subtitles are looked for (`subtitle_*`).
+    pub sidecar: SidecarQuery,
 }
 
 /// The value of the first `key` (ASCII case ignored) with a non-empty value.
@@ -229,6 +237,7 @@ pub fn parse(query: &[u8]) -> Result<Query, QueryError> {
         clip,
         bitrate: first(query, "b").map(bitrate).transpose()?,
         segment_ms: first(query, "sd").map(segment_duration).transpose()?,
+        sidecar: sidecar::parse(|key| first(query, key)).map_err(QueryError::Sidecar)?,
     })
 }
 
@@ -264,12 +273,14 @@ impl KbpsRange {
 
 /// Which query features name a resource's file: a master all of them, a media
 /// playlist and a segment the clip and `sd` (a segment URI carries a clip only when
-/// it is a clip's first or last, trimmed at a keyframe inside it).
+/// it is a clip's first or last, trimmed at a keyframe inside it), a sidecar's
+/// subtitles the `subtitle_*` overrides alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Master,
     MediaPlaylist,
     Segment,
+    Sidecar,
 }
 
 impl Query {
@@ -279,17 +290,26 @@ impl Query {
 
     /// The query features that matter to a resource of `scope` (the rest dropped).
     pub fn scoped(&self, scope: Scope) -> Query {
-        Query {
-            clip: self.clip,
-            bitrate: self.bitrate.clone().filter(|_| scope == Scope::Master),
-            segment_ms: self.segment_ms,
+        match scope {
+            Scope::Master => self.clone(),
+            Scope::MediaPlaylist | Scope::Segment => Query {
+                clip: self.clip,
+                bitrate: None,
+                segment_ms: self.segment_ms,
+                sidecar: SidecarQuery::default(),
+            },
+            Scope::Sidecar => Query {
+                sidecar: self.sidecar.clone(),
+                ..Query::default()
+            },
         }
     }
 
     /// The cache dir name of this query beside the plain files (`None` when plain):
-    /// `~start12~end40~b300-,1200-~sd6000`, the parts in that order (`start=0` left
-    /// out: it is where every title starts). nginx builds the
-    /// same name from `$arg_start`, `$arg_end`, `$arg_b`, `$arg_sd` (nginx_conf).
+    /// `~start12~end40~b300-,1200-~sd6000~sfp…~sid…~sloc…`, the parts in that order
+    /// (`start=0` left out: it is where every title starts). nginx builds the
+    /// same name from `$arg_start`, `$arg_end`, `$arg_b`, `$arg_sd`,
+    /// `$arg_subtitle_file_pattern`, `$arg_subtitle_identifier` (nginx_conf).
     pub fn tag(&self) -> Option<String> {
         if self.is_plain() {
             return None;
@@ -310,6 +330,7 @@ impl Query {
         if let Some(ms) = self.segment_ms {
             tag.push_str(&format!("~sd{ms}"));
         }
+        self.sidecar.push_tag(&mut tag);
         Some(tag)
     }
 
