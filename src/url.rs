@@ -189,27 +189,30 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes one raw path component and checks it names a plain file or dir.
-fn decode_component(raw: &[u8]) -> Result<String, UrlError> {
-    if raw.is_empty() {
-        return Err(UrlError::EmptyComponent);
-    }
+/// `%XX` escapes decoded; `None` on a broken one.
+fn percent_decoded(raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
         if b == b'%' {
-            let hi = raw.get(i + 1).copied().and_then(hex);
-            let lo = raw.get(i + 2).copied().and_then(hex);
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => return Err(UrlError::BadPercent),
-            }
+            let hi = raw.get(i + 1).copied().and_then(hex)?;
+            let lo = raw.get(i + 2).copied().and_then(hex)?;
+            out.push(hi << 4 | lo);
             i += 3;
         } else {
             out.push(b);
             i += 1;
         }
     }
+    Some(out)
+}
+
+/// Decodes one raw path component and checks it names a plain file or dir.
+fn decode_component(raw: &[u8]) -> Result<String, UrlError> {
+    if raw.is_empty() {
+        return Err(UrlError::EmptyComponent);
+    }
+    let out = percent_decoded(raw).ok_or(UrlError::BadPercent)?;
     for &b in &out {
         match b {
             b'/' => return Err(UrlError::EncodedSlash),

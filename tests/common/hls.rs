@@ -96,6 +96,24 @@ pub fn ffprobe_resolution(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The cues ffmpeg reads through the subtitle playlist at `path`, as WebVTT; ffmpeg
+/// must exit 0.
+pub fn ffmpeg_webvtt(stack: &Stack, path: &str) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(stack.url(path))
+        .args(["-f", "webvtt", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let cues = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ffmpeg on {path}: {cues} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cues
+}
+
 /// A real client: ffmpeg decodes everything `path` leads to over HTTP, exit 0 and
 /// not one line on stderr.
 pub fn assert_ffmpeg_decodes(stack: &Stack, path: &str, what: &str) {

@@ -6,7 +6,6 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 
 fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
@@ -137,18 +136,8 @@ fn the_query_overrides_pattern_identifier_and_location() {
     let vtt_only = format!("{CSMIL}?subtitle_file_pattern=langcode_identifier.vtt&subtitle_identifier=feature&subtitle_location=subs");
     assert!(subtitles(&stack.get(&vtt_only).text()).is_empty());
     // ffmpeg reads the cues through the URIs the master wrote.
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(stack.url(&playlist_path))
-        .args(["-f", "webvtt", "-"])
-        .output()
-        .expect("run ffmpeg");
-    let cues = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && cues.contains("Anderswo"),
-        "ffmpeg: {cues} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cues = ffmpeg_webvtt(&stack, &playlist_path);
+    assert!(cues.contains("Anderswo"), "ffmpeg: {cues}");
     for bad in [
         "subtitle_location=../..",
         "subtitle_location=subs/.hidden",

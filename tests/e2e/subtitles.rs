@@ -298,18 +298,8 @@ fn a_timed_text_track_is_offered_beside_the_sidecars() {
         assert_eq!(stack.get(path).status, 404, "{path}");
     }
     // ffmpeg reads the cues back through the subtitle playlist.
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(stack.url("/i/subtitled.mp4/subtitles_t3.m3u8"))
-        .args(["-f", "webvtt", "-"])
-        .output()
-        .expect("run ffmpeg");
-    let cues = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && cues.contains("Hello from the track"),
-        "ffmpeg: {cues} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cues = ffmpeg_webvtt(&stack, "/i/subtitled.mp4/subtitles_t3.m3u8");
+    assert!(cues.contains("Hello from the track"), "ffmpeg: {cues}");
     assert_ffmpeg_decodes(
         &stack,
         "/i/subtitled.mp4/master.m3u8",

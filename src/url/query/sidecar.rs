@@ -7,6 +7,7 @@
 //! `subtitle_location=%2Fsubs`), then held to a narrow charset, so the canonical
 //! spelling needs no encoding and names a cache dir safely.
 
+use crate::url::percent_decoded;
 use serde::Deserialize;
 
 /// Longest identifier and location taken (a file name; a few dirs).
@@ -76,24 +77,6 @@ impl std::fmt::Display for SidecarError {
             }
         })
     }
-}
-
-/// `%XX` decoded; `None` on a broken escape.
-fn percent_decoded(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        if b == b'%' {
-            let hi = raw.get(i + 1).copied().and_then(crate::url::hex)?;
-            let lo = raw.get(i + 2).copied().and_then(crate::url::hex)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// A file or dir name: letters, digits, `_`, `-`, `.`, not starting with `.` (hidden
