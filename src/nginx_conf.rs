@@ -186,7 +186,7 @@ map $arg_sd $casterpak_q_sd {
 }
 map $arg_subtitle_file_pattern $casterpak_q_sfp {
     "" "";
-    "~^(langcode_identifier|identifier_langcode)(\.(vtt|srt))?$" "~sfp$arg_subtitle_file_pattern";
+    "~^(langcode_identifier|identifier_langcode)(\.(vtt|srt|dfxp|ttml|xml))?$" "~sfp$arg_subtitle_file_pattern";
     default "!";
 }
 map $arg_subtitle_identifier $casterpak_q_sid {

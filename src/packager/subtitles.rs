@@ -1,4 +1,4 @@
-//! Sidecar subtitles of a title (WebVTT, or SubRip served as WebVTT): found beside its
+//! Sidecar subtitles of a title (WebVTT; SubRip and DFXP/TTML served as WebVTT): found beside its
 //! MP4 (`[subtitles] languages`; a csmil's also by its MSOD identifier; the request's
 //! `subtitle_*` query overrides naming and dir), checked, and published into the
 //! rendition's dir as a segmented playlist and WebVTT segments with their
@@ -146,8 +146,8 @@ impl Packager {
     }
 
     /// The sidecar of `r` in `language`, ready to serve (on the blocking pool): the
-    /// WebVTT one, else the SubRip one converted (or the one format `overrides` names),
-    /// named by the config unless `overrides` say otherwise.
+    /// first of WebVTT, SubRip, DFXP, TTML there is (or the one format `overrides`
+    /// names), converted to WebVTT, named by the config unless `overrides` say otherwise.
     async fn sidecar(
         &self,
         r: &Rendition,
@@ -166,7 +166,7 @@ impl Packager {
         };
         let exts = match ext {
             Some(ext) => vec![ext],
-            None => vec![SidecarExt::Vtt, SidecarExt::Srt],
+            None => SidecarExt::SEARCHED.to_vec(),
         };
         let candidates: Vec<(String, SidecarExt)> = exts
             .into_iter()
@@ -182,19 +182,14 @@ impl Packager {
                 let mut read = None;
                 for (path, ext) in candidates {
                     if let Some(bytes) = read_sidecar(&disk.media, &path)? {
-                        read = Some((path, bytes, ext == SidecarExt::Srt));
+                        read = Some((path, bytes, ext));
                         break;
                     }
                 }
-                let Some((path, bytes, subrip)) = read else {
+                let Some((path, bytes, format)) = read else {
                     return Err(Failure::NoSubtitles);
                 };
-                let prepared = if subrip {
-                    subtitles::prepare_srt(&bytes, mpegts)
-                } else {
-                    subtitles::prepare(&bytes, mpegts)
-                };
-                prepared.map_err(|reason| {
+                subtitles::prepare_sidecar(format, &bytes, mpegts).map_err(|reason| {
                     log::warn!("sidecar {path:?} left out: {reason}");
                     Failure::NoSubtitles
                 })

@@ -4,8 +4,10 @@
 //! `EXT-X-MEDIA:TYPE=SUBTITLES` group.
 
 mod cues;
+mod ttml;
 
 use crate::config::FilePattern;
+use crate::url::query::sidecar::SidecarExt;
 
 use std::fmt::Write;
 
@@ -71,9 +73,16 @@ fn sidecar_text(bytes: &[u8]) -> Result<String, String> {
     Ok(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
-/// [`prepare`] for a SubRip sidecar: converted to WebVTT first.
-pub fn prepare_srt(bytes: &[u8], mpegts: u64) -> Result<String, String> {
-    let webvtt = cues::srt_to_webvtt(&sidecar_text(bytes)?)?;
+/// [`prepare`] for a sidecar in `format`: SubRip and DFXP/TTML converted to WebVTT
+/// first.
+pub fn prepare_sidecar(format: SidecarExt, bytes: &[u8], mpegts: u64) -> Result<String, String> {
+    let webvtt = match format {
+        SidecarExt::Vtt => return prepare(bytes, mpegts),
+        SidecarExt::Srt => cues::srt_to_webvtt(&sidecar_text(bytes)?)?,
+        SidecarExt::Dfxp | SidecarExt::Ttml | SidecarExt::Xml => {
+            ttml::ttml_to_webvtt(&sidecar_text(bytes)?)?
+        }
+    };
     prepare(webvtt.as_bytes(), mpegts)
 }
 
@@ -358,15 +367,19 @@ mod tests {
             .contains("timing"));
         let huge = vec![b'a'; MAX_SIDECAR_BYTES + 1];
         assert!(prepare(&huge, 0).unwrap_err().contains("larger"));
-        assert!(prepare_srt(&huge, 0).unwrap_err().contains("larger"));
-        assert!(prepare_srt(b"\xff", 0).unwrap_err().contains("UTF-8"));
+        assert!(prepare_sidecar(SidecarExt::Srt, &huge, 0)
+            .unwrap_err()
+            .contains("larger"));
+        assert!(prepare_sidecar(SidecarExt::Srt, b"\xff", 0)
+            .unwrap_err()
+            .contains("UTF-8"));
     }
 
     #[test]
     fn a_subrip_sidecar_is_served_as_webvtt() {
         let srt = "\u{feff}1\r\n00:00:01,000 --> 00:00:03,000\r\nHello\r\n\r\n";
         assert_eq!(
-            prepare_srt(srt.as_bytes(), 17_500).unwrap(),
+            prepare_sidecar(SidecarExt::Srt, srt.as_bytes(), 17_500).unwrap(),
             "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:17500,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:03.000\nHello\n"
         );
     }

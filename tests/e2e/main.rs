@@ -36,6 +36,7 @@ mod remote_whole;
 mod shutdown;
 mod source_io;
 mod subtitle_naming;
+mod subtitle_ttml;
 mod subtitles;
 mod sweep;
 mod token;

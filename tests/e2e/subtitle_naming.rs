@@ -144,7 +144,7 @@ fn the_query_overrides_pattern_identifier_and_location() {
         "subtitle_identifier=.x",
         "subtitle_identifier=a%2Fb",
         "subtitle_file_pattern=lang_identifier",
-        "subtitle_file_pattern=langcode_identifier.dfxp",
+        "subtitle_file_pattern=langcode_identifier.sub",
     ] {
         let response = stack.get(&format!("{CSMIL}?{bad}"));
         assert_eq!(response.status, 400, "{bad}: {}", response.text());

@@ -137,7 +137,7 @@ fn blocks(text: &str) -> Vec<Vec<&str>> {
     out
 }
 
-fn vtt_time(ms: u64) -> String {
+pub(super) fn vtt_time(ms: u64) -> String {
     let (s, ms) = (ms / 1000, ms % 1000);
     format!("{:02}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
 }

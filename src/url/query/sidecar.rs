@@ -25,18 +25,34 @@ pub enum FilePattern {
     LangIdentifier,
 }
 
-/// The one sidecar format a `subtitle_file_pattern` may name (none: WebVTT, else SubRip).
+/// A sidecar's format, by its file's extension: WebVTT, SubRip, or DFXP/TTML under any
+/// of its three usual names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SidecarExt {
     Vtt,
     Srt,
+    Dfxp,
+    Ttml,
+    Xml,
 }
 
 impl SidecarExt {
+    /// The formats looked for, in this order, when a request names none (`.xml` only
+    /// when named: too many other files end so).
+    pub const SEARCHED: [SidecarExt; 4] = [
+        SidecarExt::Vtt,
+        SidecarExt::Srt,
+        SidecarExt::Dfxp,
+        SidecarExt::Ttml,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SidecarExt::Vtt => "vtt",
             SidecarExt::Srt => "srt",
+            SidecarExt::Dfxp => "dfxp",
+            SidecarExt::Ttml => "ttml",
+            SidecarExt::Xml => "xml",
         }
     }
 }
@@ -108,6 +124,9 @@ fn pattern(raw: &[u8]) -> Result<(FilePattern, Option<SidecarExt>), SidecarError
         None => None,
         Some(b"vtt") => Some(SidecarExt::Vtt),
         Some(b"srt") => Some(SidecarExt::Srt),
+        Some(b"dfxp") => Some(SidecarExt::Dfxp),
+        Some(b"ttml") => Some(SidecarExt::Ttml),
+        Some(b"xml") => Some(SidecarExt::Xml),
         Some(_) => return Err(SidecarError::Pattern),
     };
     Ok((pattern, ext))
@@ -262,6 +281,20 @@ mod tests {
         // The canonical text parses back to itself.
         let again = parsed(&q.text()).unwrap().anchored("elsewhere").unwrap();
         assert_eq!(again, q);
+        for (ext, format) in [
+            ("vtt", SidecarExt::Vtt),
+            ("dfxp", SidecarExt::Dfxp),
+            ("ttml", SidecarExt::Ttml),
+            ("xml", SidecarExt::Xml),
+        ] {
+            let q = parsed(&format!("subtitle_file_pattern=identifier_langcode.{ext}")).unwrap();
+            assert_eq!(q.pattern, Some((FilePattern::IdentifierLang, Some(format))));
+            assert_eq!(format.as_str(), ext);
+        }
+        assert_eq!(
+            parsed("subtitle_file_pattern=identifier_langcode.sub"),
+            Err(SidecarError::Pattern)
+        );
     }
 
     #[test]
@@ -288,7 +321,7 @@ mod tests {
                 SidecarError::Pattern,
             ),
             (
-                "subtitle_file_pattern=langcode_identifier.dfxp",
+                "subtitle_file_pattern=langcode_identifier.sub",
                 SidecarError::Pattern,
             ),
             (
