@@ -281,3 +281,56 @@ fn a_csmil_takes_its_audio_from_one_rendition_in_the_preferred_language_and_an_a
     }
     assert_ffmpeg_decodes(&stack, &master_path, "the csmil master");
 }
+
+/// Issue 12's test 5: a title with one audio track is packaged as before alternate
+/// audio existed: one muxed variant, and every segment byte for byte what the plain
+/// Bento4-interface whole run (`mp42hls` with no track options, the first round's only
+/// path) writes, with the same durations in the same order.
+#[test]
+fn a_title_with_one_audio_track_is_packaged_exactly_as_a_plain_whole_run() {
+    let stack = stack(&[r#"default_language = "fr""#, r#"group_from = "highest""#]);
+    let master = String::from_utf8(get_ok(&stack, "/i/clip_low.mp4/master.m3u8")).unwrap();
+    assert!(!master.contains("#EXT-X-MEDIA"), "{master}");
+    let variants = variants(&master);
+    assert_eq!(variants.len(), 1, "{master}");
+    let codecs = &variants[0].0["CODECS"];
+    assert!(
+        codecs.contains("avc1.") && codecs.contains("mp4a."),
+        "{codecs}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = Command::new(bin_dir().join("mp42hls"))
+        .args(["--segment-duration", "6"])
+        .args(["--index-filename", "stream.m3u8"])
+        .args(["--segment-filename-template", "segment%d.ts"])
+        .args(["--segment-url-template", "segment%d.ts"])
+        .arg(media("clip_low.mp4"))
+        .current_dir(dir.path())
+        .output()
+        .expect("run mp42hls");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let whole = std::fs::read_to_string(dir.path().join("stream.m3u8")).unwrap();
+    let whole = segments(&whole);
+
+    let playlist = String::from_utf8(get_ok(&stack, "/i/clip_low.mp4/index_0_av.m3u8")).unwrap();
+    let served = segments(&playlist);
+    assert!(served.len() > 1, "{playlist}");
+    assert_eq!(served.len(), whole.len(), "{playlist}");
+    for ((duration, uri), (whole_duration, whole_uri)) in served.iter().zip(&whole) {
+        assert!(
+            (duration - whole_duration).abs() < 1e-6,
+            "{uri}: {duration} against {whole_duration}"
+        );
+        let bytes = get_ok(&stack, &format!("/i/clip_low.mp4/{uri}"));
+        let expected = std::fs::read(dir.path().join(whole_uri)).unwrap();
+        assert!(
+            bytes == expected,
+            "{uri} differs from the whole run's {whole_uri}"
+        );
+    }
+}
