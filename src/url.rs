@@ -484,14 +484,14 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
     if index >= count {
         return Err(UrlError::RenditionOutOfRange);
     }
-    let scope = match resource {
+    let scope = match &resource {
         Resource::Master => query::Scope::Master,
         Resource::MediaPlaylist | Resource::IFramePlaylist => query::Scope::MediaPlaylist,
-        Resource::Subtitles {
-            of: SubtitleSource::Sidecar(_),
-            ..
-        } => query::Scope::Sidecar,
-        Resource::Segment(_) | Resource::Key | Resource::Subtitles { .. } => query::Scope::Segment,
+        Resource::Subtitles { of, segment } => query::Scope::Subtitles {
+            playlist: segment.is_none(),
+            sidecar: matches!(of, SubtitleSource::Sidecar(_)),
+        },
+        Resource::Segment(_) | Resource::Key => query::Scope::Segment,
     };
     let raw_query = split_query(raw).1.unwrap_or_default();
     let mut query = query::parse(raw_query).map_err(UrlError::BadQuery)?;
@@ -506,13 +506,9 @@ pub fn parse(raw: &[u8], url_prefix: &str, max_bytes: usize) -> Result<Request, 
         .anchored(media_dir)
         .map_err(|e| UrlError::BadQuery(query::QueryError::Sidecar(e)))?;
     let query = query.scoped(scope);
-    // One key and one timed text track per title, whatever clip or cut a playlist has.
+    // One key per title, whatever clip or cut a playlist has.
     let query = match resource {
-        Resource::Key
-        | Resource::Subtitles {
-            of: SubtitleSource::Track(_),
-            ..
-        } => query::Query::default(),
+        Resource::Key => query::Query::default(),
         _ => query,
     };
     let file_key = match query.tag() {
@@ -1001,6 +997,24 @@ mod tests {
             (
                 b"/i/a.mp4/segment3_0_av.ts?sd=6006ms",
                 "i/a.mp4/~sd6006/segment3_0_av.ts",
+            ),
+            // A subtitle playlist keeps the clip and a sidecar's overrides; its WebVTT
+            // segments, shared by every clip, the overrides alone; a track's nothing.
+            (
+                b"/i/a.mp4/subtitles_en.m3u8?end=9&start=3&b=1-&sd=4000ms&subtitle_identifier=v",
+                "i/a.mp4/~start3~end9~sidv/subtitles_en.m3u8",
+            ),
+            (
+                b"/i/a.mp4/subtitles_en_2.vtt?start=3&subtitle_identifier=v",
+                "i/a.mp4/~sidv/subtitles_en_2.vtt",
+            ),
+            (
+                b"/i/a.mp4/subtitles_t3.m3u8?start=3&subtitle_identifier=v",
+                "i/a.mp4/~start3/subtitles_t3.m3u8",
+            ),
+            (
+                b"/i/a.mp4/subtitles_t3_2.vtt?start=3&sd=4000ms",
+                "i/a.mp4/subtitles_t3_2.vtt",
             ),
         ];
         for (uri, file_key) in cases {

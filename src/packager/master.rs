@@ -159,10 +159,9 @@ impl Packager {
         }
         text = playlist::captions::with_renditions(&text, carried);
         text.push_str(&playlist::iframes::stream_infs(&kept));
-        // A clip's cues would need the clip's offset: clipped masters list none.
-        if let (Some((r, info, remote)), None) = (subtitled, query.clip) {
+        if let Some((r, info, remote)) = subtitled {
             let subtitles = self
-                .master_subtitles(r, &info, remote, (container, from_csmil), &query.sidecar)
+                .master_subtitles(r, &info, remote, (container, from_csmil), query)
                 .await;
             text = playlist::subtitles::with_group(&text, &subtitles);
         }

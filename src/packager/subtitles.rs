@@ -10,6 +10,7 @@ use crate::error::Failure;
 use crate::playlist::{self, subtitles};
 use crate::source::{MediaRoot, Source};
 use crate::url::query::sidecar::{SidecarExt, SidecarQuery};
+use crate::url::query::Query;
 use crate::url::{Container, Rendition, SubtitleSource};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -18,24 +19,34 @@ impl Packager {
     /// The subtitles a master of `container` lists, `r` being its first rendition
     /// (`from_csmil`: URIs from the csmil dir): its sidecars in the configured
     /// languages, then the MP4's own timed text tracks (`info`, its plan; local sources
-    /// only, like sidecars). A sidecar's URIs carry the overrides it was found with.
+    /// only, like sidecars). A sidecar's URIs carry the overrides it was found with, and
+    /// every URI a clipped master's clip (its playlist lists the clip's segments).
     pub(super) async fn master_subtitles(
         &self,
         r: &Rendition,
         info: &RenditionInfo,
         remote: bool,
         (container, from_csmil): (&Container, bool),
-        overrides: &SidecarQuery,
+        query: &Query,
     ) -> Vec<subtitles::Subtitle> {
+        let (overrides, clip) = (&query.sidecar, query.clip_query());
         let config = &self.config.subtitles;
-        let uri = |of: &SubtitleSource| {
-            playlist::rendition_file_uri(
+        let uri = |of: &SubtitleSource, sidecar_query: String| {
+            let path = playlist::rendition_file_uri(
                 &self.config.public_base_url,
                 &r.key,
                 &r.name,
                 from_csmil,
                 &subtitles::playlist_name(&of.stem()),
-            )
+            );
+            let parts: Vec<&str> = [clip.as_str(), sidecar_query.as_str()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            match parts.as_slice() {
+                [] => path,
+                parts => format!("{path}?{}", parts.join("&")),
+            }
         };
         // MSOD names a csmil's sidecars after its common prefix; the first rendition's
         // own name, casterpak's naming before, is still looked for after it.
@@ -48,19 +59,15 @@ impl Packager {
         let mut found = Vec::new();
         for language in &config.languages {
             for identifier in &identifiers {
-                let mut query = overrides.clone();
+                let mut naming = overrides.clone();
                 if let Some(identifier) = identifier {
-                    query.identifier = Some(identifier.to_string());
+                    naming.identifier = Some(identifier.to_string());
                 }
-                if self.sidecar(r, language, 0, &query).await.is_err() {
+                if self.sidecar(r, language, 0, &naming).await.is_err() {
                     continue;
                 }
                 let of = SubtitleSource::Sidecar(language.clone());
-                let uri = match query.text() {
-                    text if text.is_empty() => uri(&of),
-                    text => format!("{}?{text}", uri(&of)),
-                };
-                found.push(subtitles::subtitle(language, "", uri));
+                found.push(subtitles::subtitle(language, "", uri(&of, naming.text())));
                 break;
             }
         }
@@ -68,7 +75,11 @@ impl Packager {
             for track in &info.info.text_tracks {
                 let of = SubtitleSource::Track(track.id);
                 let language = crate::playlist::audio::bcp47(&track.language);
-                found.push(subtitles::subtitle(&language, &track.name, uri(&of)));
+                found.push(subtitles::subtitle(
+                    &language,
+                    &track.name,
+                    uri(&of, String::new()),
+                ));
             }
         }
         subtitles::group(found, &config.default_language, &config.forced_languages)
@@ -82,8 +93,9 @@ impl Packager {
         r: &Rendition,
         (of, segment): (&SubtitleSource, Option<u64>),
         file_key: &str,
-        overrides: &SidecarQuery,
+        query: &Query,
     ) -> Result<(), Failure> {
+        let overrides = &query.sidecar;
         if let SubtitleSource::Sidecar(language) = of {
             if !self.config.subtitles.languages.contains(language) {
                 return Err(Failure::NoSubtitles);
@@ -111,7 +123,23 @@ impl Packager {
             }
         };
         let body = match segment {
-            None => subtitles::media_playlist(&of.stem(), &info.durations, &overrides.text()),
+            None => {
+                // A clip's window, cut where its video playlist is cut.
+                let window = query
+                    .clip
+                    .map(|clip| {
+                        playlist::clip::window_at_keyframes(&info.durations, &info.keyframes, &clip)
+                    })
+                    .transpose()
+                    .map_err(|e| Failure::Url(crate::error::UrlError::BadQuery(e)))?;
+                let stem = of.stem();
+                subtitles::media_playlist(
+                    &stem,
+                    &info.durations,
+                    window.as_ref(),
+                    &overrides.text(),
+                )
+            }
             Some(k) => usize::try_from(k)
                 .ok()
                 .and_then(|k| subtitles::segment(&prepared, &info.durations, k))

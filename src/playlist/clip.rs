@@ -139,14 +139,13 @@ pub fn window_at_keyframes(
     })
 }
 
-/// Media playlist of rendition `index` listing `window` of `durations`; `sd` is
-/// carried on every segment URI (`sd=6006ms`) when given.
-pub fn media(durations: &[f64], window: &Window, index: usize, sd: Option<u64>) -> String {
+/// The durations `window` lists of `durations`: its ends shorter by their cuts.
+pub fn listed_durations(durations: &[f64], window: &Window) -> Vec<f64> {
     let listed = durations
         .get(window.first..=window.last)
         .unwrap_or_default();
     let count = listed.len();
-    let extinfs: Vec<f64> = listed
+    listed
         .iter()
         .enumerate()
         .map(|(i, &d)| {
@@ -160,7 +159,14 @@ pub fn media(durations: &[f64], window: &Window, index: usize, sd: Option<u64>) 
                 .map_or(0.0, |c| c.removed);
             d - front - back
         })
-        .collect();
+        .collect()
+}
+
+/// Media playlist of rendition `index` listing `window` of `durations`; `sd` is
+/// carried on every segment URI (`sd=6006ms`) when given.
+pub fn media(durations: &[f64], window: &Window, index: usize, sd: Option<u64>) -> String {
+    let extinfs = listed_durations(durations, window);
+    let count = extinfs.len();
     let mut out = String::with_capacity(128 + count * 56);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");

@@ -6,6 +6,7 @@
 mod cues;
 mod ttml;
 
+use super::clip::Window;
 use crate::config::FilePattern;
 use crate::url::query::sidecar::SidecarExt;
 
@@ -131,21 +132,33 @@ pub fn prepare(bytes: &[u8], mpegts: u64) -> Result<String, String> {
 /// The media playlist of one subtitle rendition: one WebVTT segment per media segment
 /// of the title, with the same durations, so a player fetches the cues of the time it
 /// plays and the targets match the video's; each URI with `query` (the sidecar's
-/// overrides, canonical) when there is one.
-pub fn media_playlist(stem: &str, durations: &[f64], query: &str) -> String {
+/// overrides, canonical) when there is one. A clip's (`window`) lists the segments its
+/// video playlist lists, with their durations, its ends the title's whole WebVTT
+/// segments (cues are placed by the timestamp map, so the extra ones lie outside the
+/// clip and no clip needs files of its own).
+pub fn media_playlist(
+    stem: &str,
+    durations: &[f64],
+    window: Option<&Window>,
+    query: &str,
+) -> String {
     let query = match query {
         "" => String::new(),
         query => format!("?{query}"),
     };
+    let whole = Window::whole(durations.len());
+    let window = window.unwrap_or(&whole);
+    let listed = super::clip::listed_durations(durations, window);
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     let _ = writeln!(
         out,
         "#EXT-X-TARGETDURATION:{}",
-        super::target_duration(durations)
+        super::target_duration(&listed)
     );
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
-    for (i, d) in durations.iter().enumerate() {
-        let _ = writeln!(out, "#EXTINF:{d:.6},\n{}{query}", segment_name(stem, i + 1));
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", window.first + 1);
+    for (i, d) in listed.iter().enumerate() {
+        let k = window.first + i + 1;
+        let _ = writeln!(out, "#EXTINF:{d:.6},\n{}{query}", segment_name(stem, k));
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -444,16 +457,35 @@ mod tests {
     #[test]
     fn the_playlist_has_the_titles_segments_and_cues_cross_boundaries() {
         let durations = [6.0, 6.0, 4.5];
-        let with_query = media_playlist("en", &durations, "subtitle_identifier=v");
+        let with_query = media_playlist("en", &durations, None, "subtitle_identifier=v");
         assert!(
             with_query.contains("\nsubtitles_en_3.vtt?subtitle_identifier=v\n"),
             "{with_query}"
         );
-        let text = media_playlist("t3", &durations, "");
+        let text = media_playlist("t3", &durations, None, "");
         assert!(text.contains("#EXT-X-TARGETDURATION:6\n"), "{text}");
         assert!(
             text.contains("#EXTINF:6.000000,\nsubtitles_t3_1.vtt\n#EXTINF:6.000000,\nsubtitles_t3_2.vtt\n#EXTINF:4.500000,\nsubtitles_t3_3.vtt\n#EXT-X-ENDLIST\n"),
             "{text}"
+        );
+        // A clip's: the video playlist's window and durations, the title's segments.
+        let window = Window {
+            first: 1,
+            last: 2,
+            offset: Some(0.5),
+            start_cut: Some(super::super::clip::Cut {
+                at_ms: 8000,
+                removed: 2.0,
+            }),
+            end_cut: Some(super::super::clip::Cut {
+                at_ms: 14000,
+                removed: 2.5,
+            }),
+        };
+        let clipped = media_playlist("en", &durations, Some(&window), "");
+        assert!(
+            clipped.ends_with("#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:2\n#EXTINF:4.000000,\nsubtitles_en_2.vtt\n#EXTINF:2.000000,\nsubtitles_en_3.vtt\n#EXT-X-ENDLIST\n"),
+            "{clipped}"
         );
         let vtt = prepare(
             b"WEBVTT\n\n00:00:05.000 --> 00:00:07.000\nacross\n\n00:00:15.000 --> 00:00:30.000\nlong end\n",

@@ -273,14 +273,15 @@ impl KbpsRange {
 
 /// Which query features name a resource's file: a master all of them, a media
 /// playlist and a segment the clip and `sd` (a segment URI carries a clip only when
-/// it is a clip's first or last, trimmed at a keyframe inside it), a sidecar's
-/// subtitles the `subtitle_*` overrides alone.
+/// it is a clip's first or last, trimmed at a keyframe inside it); subtitles a
+/// sidecar's `subtitle_*` overrides (`sidecar`), and a subtitle playlist the clip too
+/// (its WebVTT segments are the title's, shared by every clip).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Master,
     MediaPlaylist,
     Segment,
-    Sidecar,
+    Subtitles { playlist: bool, sidecar: bool },
 }
 
 impl Query {
@@ -298,8 +299,13 @@ impl Query {
                 segment_ms: self.segment_ms,
                 sidecar: SidecarQuery::default(),
             },
-            Scope::Sidecar => Query {
-                sidecar: self.sidecar.clone(),
+            Scope::Subtitles { playlist, sidecar } => Query {
+                clip: self.clip.filter(|_| playlist),
+                sidecar: if sidecar {
+                    self.sidecar.clone()
+                } else {
+                    SidecarQuery::default()
+                },
                 ..Query::default()
             },
         }
@@ -334,8 +340,8 @@ impl Query {
         Some(tag)
     }
 
-    /// The query a clipped master's variant URIs carry: clip and `sd`, canonical.
-    pub fn variant_query(&self) -> String {
+    /// The clip alone, canonical (what a clipped master's subtitle URIs carry).
+    pub fn clip_query(&self) -> String {
         let mut parts = Vec::new();
         if let Some(clip) = self.clip {
             if clip.start_ms > 0 {
@@ -345,6 +351,13 @@ impl Query {
                 parts.push(format!("end={}", seconds_text(end)));
             }
         }
+        parts.join("&")
+    }
+
+    /// The query a clipped master's variant URIs carry: clip and `sd`, canonical.
+    pub fn variant_query(&self) -> String {
+        let mut parts = vec![self.clip_query()];
+        parts.retain(|p| !p.is_empty());
         if let Some(ms) = self.segment_ms {
             parts.push(format!("sd={ms}ms"));
         }

@@ -227,9 +227,62 @@ fn sidecars_are_offered_served_and_timed_on_the_segments_clock() {
         ]
     );
     assert_eq!(stack.get(&resolve(csmil, &uris[0])).status, 200);
-    let clipped = stack.get(&format!("{csmil}?start=3&end=9")).text();
-    assert!(!clipped.contains("SUBTITLES"), "{clipped}");
     assert_ffmpeg_decodes(&stack, csmil, "csmil with subtitles");
+
+    // A clip lists them too: each subtitle playlist carries the clip and lists the
+    // segments the clip's video playlist lists, with the same durations, its WebVTT
+    // segments the title's own; nginx serves the clip's playlist from the cache after.
+    let clipped_path = format!("{csmil}?start=2&end=11");
+    let clipped = stack.get(&clipped_path).text();
+    let listed: Vec<String> = media_lines(&clipped)
+        .iter()
+        .map(|m| m["URI"].clone())
+        .collect();
+    assert_eq!(listed.len(), 3, "{clipped}");
+    assert_eq!(
+        listed[0],
+        "../clip_low.mp4/subtitles_en.m3u8?start=2&end=11"
+    );
+    let video_uri = variants(&clipped)
+        .into_iter()
+        .map(|(_, uri)| uri)
+        .find(|uri| uri.starts_with("../clip_low.mp4/"))
+        .expect("the clip_low variant");
+    let video = stack.get(&resolve(&clipped_path, &video_uri)).text();
+    let subtitle_path = resolve(&clipped_path, &listed[0]);
+    let playlist = stack.get(&subtitle_path);
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    let playlist = playlist.text();
+    let sequence = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .map(str::to_string)
+    };
+    assert_eq!(sequence(&playlist), sequence(&video), "{playlist}\n{video}");
+    let (cues, pictures) = (segments(&playlist), segments(&video));
+    assert_eq!(
+        cues.iter()
+            .map(|(d, _)| format!("{d:.6}"))
+            .collect::<Vec<_>>(),
+        pictures
+            .iter()
+            .map(|(d, _)| format!("{d:.6}"))
+            .collect::<Vec<_>>(),
+        "{playlist}\n{video}"
+    );
+    let first = sequence(&playlist).unwrap().parse::<usize>().unwrap();
+    let mut text = String::new();
+    for (i, (_, uri)) in cues.iter().enumerate() {
+        assert_eq!(
+            uri,
+            &format!("subtitles_en_{}.vtt", first + i),
+            "{playlist}"
+        );
+        text.push_str(&stack.get(&resolve(&subtitle_path, uri)).text());
+    }
+    assert!(text.contains("Hello") && text.contains("World"), "{text}");
+    assert_eq!(stack.get(&subtitle_path).header("x-casterpak-cache"), "HIT");
+    assert_ffmpeg_decodes(&stack, &clipped_path, "clipped csmil with subtitles");
 }
 
 /// The MP4's own `mov_text` (tx3g) track is a subtitle rendition beside a SubRip
