@@ -2,7 +2,9 @@
 """Adds CEA-608 captions to an H.264 Annex B stream (for the test media): before each
 access unit's first slice, an SEI with ATSC A/53 "GA94" cc_data, field 1, CC1. From
 frame 24 on, the pairs of a pop-on caption (RCL, a preamble for row 15, "HELLO", EOC),
-then null pairs, one pair per frame as broadcast streams send them.
+then null pairs, one pair per frame as broadcast streams send them, and from frame 96
+(3 s on) the caption erased (EDM): a caption on screen ends only when something
+replaces or erases it, and players such as hls.js emit its cue only then.
 
 usage: cea608-sei.py IN.h264 OUT.h264
 """
@@ -20,6 +22,11 @@ def caption_pairs():
     text = [(ord("H"), ord("E")), (ord("L"), ord("L")), (ord("O"), 0x00)]
     end = [(0x14, 0x2F), (0x14, 0x2F)]
     return [(odd_parity(a), odd_parity(b)) for a, b in control + text + end]
+
+
+# Frames after the caption starts at which it is erased (Erase Displayed Memory, twice).
+ERASE_AT = 72
+ERASE = (odd_parity(0x14), odd_parity(0x2C))
 
 
 def escaped(rbsp):
@@ -62,7 +69,13 @@ def main(source, target):
         if kind in (1, 5) and data[nal + 1] & 0x80:
             out += data[last:start]
             at = frame - 24
-            out += sei(pairs[at] if 0 <= at < len(pairs) else (0x80, 0x80))
+            if 0 <= at < len(pairs):
+                pair = pairs[at]
+            elif at in (ERASE_AT, ERASE_AT + 1):
+                pair = ERASE
+            else:
+                pair = (0x80, 0x80)
+            out += sei(pair)
             last = start
             frame += 1
     out += data[last:]

@@ -96,7 +96,7 @@ subtitled() {
 
 # CEA-608 captions in the video's SEI (issue 12): no encoder here writes CEA-608 from
 # text, so ffmpeg encodes raw H.264 (no B-frames: a raw stream carries no timestamps),
-# cea608-sei.py adds ATSC GA94 cc_data to every frame (a pop-on "HELLO" from 1 s), and
+# cea608-sei.py adds ATSC GA94 cc_data to every frame (a pop-on "HELLO" from 1 s to 4 s), and
 # ffmpeg muxes it with audio; 12 s.
 captioned() {
   local h264=".tmp-captioned.$$.h264" with=".tmp-captioned-cc.$$.h264"

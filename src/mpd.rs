@@ -3,6 +3,7 @@
 //! `SegmentTemplate` and a `SegmentTimeline` of the exact segment times of the
 //! CMAF files (the very files CMAF HLS lists).
 
+use crate::tool::output::Cea608;
 use std::fmt::Write;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,9 @@ pub struct Manifest {
     pub audio: Vec<Representation>,
     /// Alternate audio: one AdaptationSet per track (then `audio` is empty).
     pub audio_sets: Vec<AudioSet>,
+    /// CEA-608 fields the video carries in its SEI, announced on the video
+    /// AdaptationSet (SCTE 214-1's `Accessibility`, as DASH-IF's guidelines say).
+    pub captions: Cea608,
 }
 
 /// One audio track of a title with alternate audio, as its own AdaptationSet.
@@ -111,12 +115,29 @@ fn timeline(out: &mut String, segments: &[(u64, u64)]) {
     out.push_str("          </SegmentTimeline>\n");
 }
 
+/// The `Accessibility` descriptor of CEA-608 channels (CC1 for field 1, CC3 for field
+/// 2), `None` when the video carries neither. The language is not in the SEI: `und`
+/// (a value without `=lang` is read as a language by some players).
+fn captions_descriptor(captions: Cea608) -> Option<String> {
+    let channels: Vec<&str> = [(captions.field1, "CC1=und"), (captions.field2, "CC3=und")]
+        .into_iter()
+        .filter_map(|(on, channel)| on.then_some(channel))
+        .collect();
+    (!channels.is_empty()).then(|| {
+        format!(
+            "      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"{}\"/>\n",
+            channels.join(";")
+        )
+    })
+}
+
 fn adaptation_set(
     out: &mut String,
     id: usize,
     kind: &str,
     reps: &[Representation],
     language: Option<Language<'_>>,
+    accessibility: Option<&str>,
 ) {
     // Aligned when every representation is cut at the same times.
     let aligned = reps
@@ -130,6 +151,8 @@ fn adaptation_set(
         out,
         "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\"{lang} mimeType=\"{kind}/mp4\" segmentAlignment=\"{aligned}\" startWithSAP=\"1\">"
     );
+    // The schema's order: Accessibility, then Role.
+    out.push_str(accessibility.unwrap_or_default());
     if let Some(l) = &language {
         let role = if l.main { "main" } else { "alternate" };
         let _ = writeln!(
@@ -181,9 +204,13 @@ pub fn manifest(m: &Manifest) -> String {
     let _ = writeln!(out, "  <BaseURL>{}</BaseURL>", escape(&m.base_url));
     out.push_str("  <Period id=\"0\" start=\"PT0.000S\">\n");
     let mut id = 0;
-    for (kind, reps) in [("video", &m.video), ("audio", &m.audio)] {
+    let captions = captions_descriptor(m.captions);
+    for (kind, reps, accessibility) in [
+        ("video", &m.video, captions.as_deref()),
+        ("audio", &m.audio, None),
+    ] {
         if !reps.is_empty() {
-            adaptation_set(&mut out, id, kind, reps, None);
+            adaptation_set(&mut out, id, kind, reps, None, accessibility);
             id += 1;
         }
     }
@@ -194,7 +221,7 @@ pub fn manifest(m: &Manifest) -> String {
             main: set.main,
         };
         let reps = std::slice::from_ref(&set.representation);
-        adaptation_set(&mut out, id, "audio", reps, Some(language));
+        adaptation_set(&mut out, id, "audio", reps, Some(language), None);
         id += 1;
     }
     out.push_str("  </Period>\n</MPD>\n");
@@ -227,6 +254,7 @@ mod tests {
             video: vec![rep("v0", vec![(0, 6), (6, 6), (12, 6), (18, 2)])],
             audio: Vec::new(),
             audio_sets: Vec::new(),
+            captions: Cea608::default(),
         };
         let text = manifest(&m);
         assert!(text.contains("mediaPresentationDuration=\"PT20.000S\""));
@@ -250,6 +278,7 @@ mod tests {
             video: vec![rep("v0", vec![(5, 6), (20, 6)]), rep("v1", vec![(5, 7)])],
             audio: Vec::new(),
             audio_sets: Vec::new(),
+            captions: Cea608::default(),
         };
         let text = manifest(&m);
         assert!(
@@ -284,6 +313,7 @@ mod tests {
                 set("en", "English", true, "a2_0"),
                 set("fr", "Fran\u{e7}ais & co", false, "a3_0"),
             ],
+            captions: Cea608::default(),
         };
         let text = manifest(&m);
         assert!(
@@ -298,5 +328,26 @@ mod tests {
         );
         assert!(text.contains("value=\"alternate\"/>\n      <Label>Fran\u{e7}ais &amp; co</Label>"));
         assert!(text.contains("<Representation id=\"a3_0\""));
+    }
+
+    #[test]
+    fn captions_are_announced_on_the_video_set_only() {
+        let mut m = Manifest {
+            duration_secs: 6.0,
+            base_url: "/c/x/".into(),
+            video: vec![rep("v0", vec![(0, 6)])],
+            audio: vec![rep("a0", vec![(0, 6)])],
+            audio_sets: Vec::new(),
+            captions: Cea608::default(),
+        };
+        assert!(!manifest(&m).contains("Accessibility"));
+        m.captions.field1 = true;
+        let text = manifest(&m);
+        let video = "contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n      \
+                     <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1=und\"/>\n      <Representation id=\"v0\"";
+        assert!(text.contains(video), "{text}");
+        assert_eq!(text.matches("Accessibility").count(), 1, "{text}");
+        m.captions.field2 = true;
+        assert!(manifest(&m).contains("value=\"CC1=und;CC3=und\""));
     }
 }

@@ -413,7 +413,16 @@ impl Packager {
             video: Vec::new(),
             audio: Vec::new(),
             audio_sets: self.dash_audio_sets(&found).await?,
+            captions: Default::default(),
         };
+        for (_, source, plan) in &found {
+            let carried = self
+                .rendition_captions(source, plan.info.video.is_some())
+                .await;
+            let carried = carried.unwrap_or_default();
+            manifest.captions.field1 |= carried.field1;
+            manifest.captions.field2 |= carried.field2;
+        }
         for (index, _, plan) in &found {
             let info = &plan.info;
             let bandwidth = info.stats.max_segment_bitrate;

@@ -21,7 +21,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ARTIFACTS=${CASTERPAK_ARTIFACTS:-$TARGET/browser-artifacts}
 
 # Every title the e2e tests request; keep in step with e2e/catalog.js.
-NEEDED=(a_720p_60s a_360p_60s a_720p_60s_faststart audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef multi_audio subtitled)
+NEEDED=(a_720p_60s a_360p_60s a_720p_60s_faststart audio_only video_only hevc irregular_gop fragmented clip_low clip_medium clip_highdef multi_audio subtitled captioned)
 for name in "${NEEDED[@]}"; do
   if [ ! -f "$MEDIA/$name.mp4" ]; then
     echo "run.sh: missing test medium $MEDIA/$name.mp4 (make it with scripts/make-media.sh)" >&2

@@ -3,7 +3,7 @@
 //! `EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS` CC1 rendition and `CLOSED-CAPTIONS="cc"` on its
 //! variant, and the captions survive packaging (ffmpeg's decoder reads "HELLO" from the
 //! first TS segment); a title without them says `CLOSED-CAPTIONS=NONE` (Apple's rule).
-//! The CMAF HLS master says the same.
+//! The CMAF HLS master says the same, and the MPD announces CC1 on its video set.
 
 use crate::common::*;
 use std::process::Command;
@@ -104,6 +104,41 @@ fn captions_in_the_video_are_announced_and_pass_through() {
         variants(&plain)
             .iter()
             .all(|(a, _)| a["CLOSED-CAPTIONS"] == "NONE"),
+        "{plain}"
+    );
+    // DASH: the video AdaptationSet carries SCTE 214-1's Accessibility descriptor, the
+    // MPD is well-formed, and a title without captions has none.
+    let mpd = stack.get("/d/captioned.mp4/manifest.mpd");
+    assert_eq!(mpd.status, 200, "{}", mpd.text());
+    let mpd = mpd.text();
+    let doc = roxmltree::Document::parse(&mpd).expect("the MPD is XML");
+    let described: Vec<(String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Accessibility"))
+        .map(|n| {
+            let set = n.parent().expect("in an AdaptationSet");
+            assert!(set.has_tag_name("AdaptationSet"), "{mpd}");
+            (
+                set.attribute("contentType").unwrap_or_default().to_string(),
+                format!(
+                    "{} {}",
+                    n.attribute("schemeIdUri").unwrap_or_default(),
+                    n.attribute("value").unwrap_or_default()
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [(
+            "video".to_string(),
+            "urn:scte:dash:cc:cea-608:2015 CC1=und".to_string()
+        )],
+        "{mpd}"
+    );
+    let plain = stack.get("/d/clip_low.mp4/manifest.mpd").text();
+    assert!(
+        plain.contains("<AdaptationSet") && !plain.contains("Accessibility"),
         "{plain}"
     );
 }
