@@ -41,6 +41,7 @@ pub fn write_fragment(
         .sum();
     let mdat_size = u32::try_from(payload + 8)
         .map_err(|_| MuxError(format!("segment {} is over 4 GiB", segment.number)))?;
+    let segment_start = out.len();
     boxed(out, b"styp", |out| {
         out.extend_from_slice(b"msdh");
         u32_be(out, 0);
@@ -78,6 +79,11 @@ pub fn write_fragment(
     });
     // Samples start right after the mdat header, counted from the moof's first byte.
     let data_offset = (out.len() - moof_at + 8) as u32;
+    debug_assert_eq!(
+        (out.len() - segment_start + 8) as u64,
+        header_len(range.len(), video),
+        "header_len must describe what is written"
+    );
     patch_u32(out, data_offset_at, data_offset);
     u32_be(out, mdat_size);
     out.extend_from_slice(b"mdat");
@@ -95,4 +101,28 @@ pub fn write_fragment(
         )));
     }
     Ok(())
+}
+
+/// Bytes of a media segment before its first sample: `styp` (24), `moof` (88 and a
+/// `trun` entry per sample: 12 bytes, 16 with a video composition offset) and the
+/// `mdat` header (8). What [`write_fragment`] writes, checked there.
+fn header_len(samples: usize, video: bool) -> u64 {
+    let entry = if video { 16 } else { 12 };
+    24 + 88 + samples as u64 * entry + 8
+}
+
+/// The I-frame of video segment `index` as a byte range of its file from offset 0:
+/// the `styp`, the `moof` and the first sample (a sync sample, which a plan puts
+/// first), so a player can decode it alone with the init segment (HLS I-frame
+/// playlists over fMP4). `None` when that sample is not a sync sample or the plan has
+/// no such segment or no video.
+pub fn keyframe_range(plan: &Plan, index: usize) -> Option<u64> {
+    let segment = plan.segments.get(index)?;
+    let (track, _) = track(plan, CmafTrack::Video)?;
+    let range = sample_range(segment, CmafTrack::Video);
+    if range.is_empty() || !track.samples.is_sync(range.start) {
+        return None;
+    }
+    let first = u64::from(track.samples.size(range.start)?);
+    Some(header_len(range.len(), true) + first)
 }

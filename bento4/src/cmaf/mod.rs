@@ -17,7 +17,7 @@ mod init;
 pub mod playlist;
 
 pub use entry::EntryError;
-pub use fragment::write_fragment;
+pub use fragment::{keyframe_range, write_fragment};
 pub use init::init_segment;
 
 use crate::media::Track;

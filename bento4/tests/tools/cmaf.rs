@@ -1,7 +1,8 @@
 //! `mp42hls --cmaf`: every segment decodes in ffmpeg with its init segment and the
 //! frames add up to the source's; `moof` sequence numbers increase, `tfdt` is the
 //! first segment's plus the durations before, the first video sample is a sync
-//! sample; a segment made alone (one-shot or `--serve`) equals the whole run's;
+//! sample, and the plan's I-frame range (styp, moof, first sample) decodes to a
+//! keyframe alone; a segment made alone (one-shot or `--serve`) equals the whole run's;
 //! runs are deterministic; HEVC goes out as `hvc1` with VPS/SPS/PPS in `hvcC`;
 //! the cuts are the TS plan's.
 
@@ -50,6 +51,8 @@ struct Fragment {
     duration: u64,
     samples: usize,
     first_sync: bool,
+    /// Bytes from the file's start to the end of the first sample.
+    first_end: u64,
 }
 
 fn fragment(data: &[u8]) -> Fragment {
@@ -76,23 +79,28 @@ fn fragment(data: &[u8]) -> Fragment {
     let per = 12 + if flags & 0x800 != 0 { 4 } else { 0 };
     let mut duration = 0u64;
     let mut first_sync = false;
+    let mut first_size = 0u64;
     let mut payload = 0u64;
     for i in 0..count {
         duration += u64::from(be32(trun, at));
         payload += u64::from(be32(trun, at + 4));
         if i == 0 {
             first_sync = be32(trun, at + 8) & 0x0001_0000 == 0;
+            first_size = u64::from(be32(trun, at + 4));
         }
         at += per;
     }
     assert_eq!(at, trun.len());
     assert_eq!(payload as usize, top[2].1.len(), "mdat holds the samples");
+    // styp, moof, then the mdat's 8-byte header before its samples.
+    let samples_at = (top[0].1.len() + 8 + moof.len() + 8 + 8) as u64;
     Fragment {
         sequence,
         tfdt,
         duration,
         samples: count,
         first_sync,
+        first_end: samples_at + first_size,
     }
 }
 
@@ -160,6 +168,29 @@ fn decode_alone(scratch: &Scratch, init: &[u8], segment: &[u8], name: &str) {
     );
 }
 
+/// ffprobe reads init + an I-frame range: its first video frame is a keyframe.
+fn keyframe_alone(scratch: &Scratch, init: &[u8], range: &[u8], name: &str) {
+    let joined = scratch.path(&format!("iframe-{name}.mp4"));
+    std::fs::write(&joined, [init, range].concat()).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "quiet", "-select_streams", "v:0", "-show_frames"])
+        .args([
+            "-show_entries",
+            "frame=key_frame,pict_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&joined)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("1,I"),
+        "{name}: the I-frame range decodes to {text:?}"
+    );
+}
+
 fn plan(source: &Path, cmaf: bool) -> Value {
     let dir = Scratch::new("cmaf-plan");
     let mut args = vec!["--plan", "--first-segment-number", "1"];
@@ -201,6 +232,11 @@ fn check_track(source: &Path, kind: &str, selector: &str) -> (Vec<u8>, Vec<Vec<u
         assert!(f.samples > 0);
         if kind == "video" {
             assert!(f.first_sync, "{name} starts with a sync sample");
+            // The plan's I-frame range is the file's styp, moof and first sample, and
+            // that prefix alone decodes to a keyframe.
+            let iframe = &cmaf_plan["cmaf"]["video"]["iframes"][k - 1];
+            assert_eq!(iframe, &serde_json::json!([0, f.first_end]), "{name}");
+            keyframe_alone(&scratch, &init, &data[..f.first_end as usize], &name);
         }
         let tfdt = *expected_tfdt.get_or_insert(f.tfdt);
         assert_eq!(

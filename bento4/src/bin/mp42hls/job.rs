@@ -169,7 +169,8 @@ pub fn plan_document(plan: &Plan, encrypted: bool) -> Value {
 
 /// `--plan --cmaf` (and a plan job with `cmaf`): the plan document plus, per
 /// CMAF track, its time scale, codec and every segment's `[tfdt, duration]` in
-/// that scale, which a DASH SegmentTimeline lists as they are.
+/// that scale, which a DASH SegmentTimeline lists as they are; for video, each
+/// segment's I-frame byte range (an I-frame playlist's entry).
 pub fn cmaf_plan_document(plan: &Plan) -> Value {
     let mut doc = plan_document(plan, false);
     let names = codec_names(plan);
@@ -183,10 +184,19 @@ pub fn cmaf_plan_document(plan: &Plan) -> Value {
                 .iter()
                 .map(|t| Value::from(vec![t.start, t.duration]))
                 .collect();
-            tracks.insert(
-                kind.name().into(),
-                serde_json::json!({"timescale": timescale, "codec": codec, "segments": segments}),
-            );
+            let mut track =
+                serde_json::json!({"timescale": timescale, "codec": codec, "segments": segments});
+            if kind == CmafTrack::Video {
+                // Each segment's I-frame as `[offset, size]` in its file (`null`: none).
+                let iframes: Vec<Value> = (0..times.len())
+                    .map(|i| match cmaf::keyframe_range(plan, i) {
+                        Some(size) => Value::from(vec![0, size]),
+                        None => Value::Null,
+                    })
+                    .collect();
+                track["iframes"] = Value::from(iframes);
+            }
+            tracks.insert(kind.name().into(), track);
         }
     }
     if let Some(map) = doc.as_object_mut() {
