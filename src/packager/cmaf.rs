@@ -11,12 +11,15 @@ use crate::flight::Attempt;
 use crate::mpd::{self, AudioSet, Manifest, Representation};
 use crate::playlist::audio::{self, AudioRendition};
 use crate::playlist::cmaf::{self as text, Audio};
+use crate::playlist::iframes::IFrameStream;
 use crate::playlist::Variant;
 use crate::source::Source;
 use crate::store::EntryKind;
 use crate::tool::cmaf::{CmafFile, CmafPlan};
 use crate::tool::Mode;
-use crate::url::cmaf::{init_name, playlist_name, segment_name, Request, Resource, Track};
+use crate::url::cmaf::{
+    iframes_name, init_name, playlist_name, segment_name, Request, Resource, Track,
+};
 use crate::url::{encode_path, Container, Rendition};
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -50,7 +53,11 @@ impl Packager {
             (Resource::Master, _) => return self.cmaf_master(request).await,
             (Resource::Manifest, _) => return self.dash_manifest(request).await,
             (Resource::MediaPlaylist(track), Some(r)) => {
-                self.cmaf_playlist(request, r, *track).await?;
+                self.cmaf_playlist(request, r, Some(*track)).await?;
+                return Ok(redirect);
+            }
+            (Resource::IFramePlaylist, Some(r)) => {
+                self.cmaf_playlist(request, r, None).await?;
                 return Ok(redirect);
             }
             (Resource::Init(track), Some(_)) => CmafFile::Init(*track),
@@ -244,24 +251,31 @@ impl Packager {
         Ok(())
     }
 
+    /// The media playlist of `track`, or (`None`) the video's I-frame playlist.
     async fn cmaf_playlist(
         self: &Arc<Self>,
         request: &Request,
         r: &Rendition,
-        track: Track,
+        track: Option<Track>,
     ) -> Result<(), Failure> {
         let super::Looked { source, there } = self.prepare(r, Some(&request.file_key)).await?;
         if there {
             return Ok(());
         }
+        let (iframes, track) = (track.is_none(), track.unwrap_or(Track::Video));
         let plan = self.cmaf_plan(&source, track.audio_track_id()).await?;
         let timeline = plan
             .track(track)
             .ok_or(Failure::Url(UrlError::UnknownResource))?;
         let index = request.index;
-        let body = text::media(&timeline.durations(), &init_name(index, track), |k| {
-            segment_name(k, index, track)
-        });
+        let (init, segment) = (init_name(index, track), |k| segment_name(k, index, track));
+        let durations = timeline.durations();
+        let body = if iframes {
+            text::iframes(&durations, &timeline.iframes, &init, segment)
+                .ok_or(Failure::NoIFrames)?
+        } else {
+            text::media(&durations, &init, segment)
+        };
         self.publish_in(&request.media, &source, &request.file_key, body)
             .await
     }
@@ -336,6 +350,7 @@ impl Packager {
             }
         }
         let carried = crate::playlist::captions::apply(&mut variants, &captions);
+        let iframe_streams = cmaf_iframe_streams(&found);
         let body = match self.cmaf_alternate_audio(&found) {
             Some(renditions) => {
                 // Each video variant once per audio group, its codecs the video's and
@@ -357,7 +372,8 @@ impl Packager {
             }
             None => text::master(&variants, audio.as_ref()),
         };
-        let body = crate::playlist::captions::with_renditions(&body, carried);
+        let mut body = crate::playlist::captions::with_renditions(&body, carried);
+        body.push_str(&crate::playlist::iframes::stream_infs(&iframe_streams));
         if !complete {
             return Ok(Answer::Playlist(body));
         }
@@ -527,4 +543,32 @@ fn representation(
         picture: None,
         sampling_rate: None,
     }
+}
+
+/// The I-frame stream of each rendition whose video plan lists an I-frame range for
+/// every segment, by bandwidth as the variants are.
+fn cmaf_iframe_streams(found: &[(usize, Source, Arc<CmafPlan>)]) -> Vec<IFrameStream> {
+    let mut streams: Vec<IFrameStream> = found
+        .iter()
+        .filter_map(|(index, _, plan)| {
+            let video = plan.info.video.as_ref()?;
+            let timeline = plan.track(Track::Video)?;
+            let durations = timeline.durations();
+            if !text::has_iframes(&durations, &timeline.iframes) {
+                return None;
+            }
+            let (bandwidth, average_bandwidth) =
+                text::iframe_bitrates(&durations, &timeline.iframes);
+            Some(IFrameStream {
+                uri: iframes_name(*index),
+                bandwidth,
+                average_bandwidth,
+                codec: video.codec.clone(),
+                resolution: (video.width > 0 && video.height > 0)
+                    .then_some((video.width, video.height)),
+            })
+        })
+        .collect();
+    streams.sort_by(|a, b| a.bandwidth.total_cmp(&b.bandwidth));
+    streams
 }

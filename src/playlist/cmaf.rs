@@ -25,6 +25,61 @@ pub fn media(durations: &[f64], init: &str, segment: impl Fn(u64) -> String) -> 
     out
 }
 
+/// The I-frame playlist of a video track (`EXT-X-I-FRAMES-ONLY` over its CMAF
+/// segments): one entry per segment, its first sample (`iframes[i]`, `[offset, size]`
+/// of segment i's file, from the plan) lasting the segment, the init segment in
+/// `EXT-X-MAP`. `None` when a segment has no I-frame range (the plan's tool lists
+/// none, or a segment does not start with a sync sample): no partial trick play.
+pub fn iframes(
+    durations: &[f64],
+    iframes: &[Option<[u64; 2]>],
+    init: &str,
+    segment: impl Fn(u64) -> String,
+) -> Option<String> {
+    if !has_iframes(durations, iframes) {
+        return None;
+    }
+    let ranges: Vec<[u64; 2]> = iframes.iter().copied().collect::<Option<_>>()?;
+    let mut out = String::with_capacity(160 + durations.len() * 64);
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    out.push_str("#EXT-X-I-FRAMES-ONLY\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
+    out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
+    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init}\"");
+    for (i, (d, [offset, size])) in durations.iter().zip(ranges).enumerate() {
+        let _ = write!(
+            out,
+            "#EXTINF:{:.6},\n#EXT-X-BYTERANGE:{size}@{offset}\n{}\n",
+            printed(*d),
+            segment(i as u64 + 1)
+        );
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    Some(out)
+}
+
+/// Whether every one of the segments (`durations`) has an I-frame range.
+pub fn has_iframes(durations: &[f64], iframes: &[Option<[u64; 2]>]) -> bool {
+    !durations.is_empty() && iframes.len() == durations.len() && iframes.iter().all(Option::is_some)
+}
+
+/// (peak, average) bit rate of an I-frame playlist ([`iframes`]): each I-frame's bytes
+/// over the time it stands for, and all of them over the title.
+pub fn iframe_bitrates(durations: &[f64], iframes: &[Option<[u64; 2]>]) -> (f64, f64) {
+    let mut peak = 0.0f64;
+    let (mut bits, mut seconds) = (0.0, 0.0);
+    for (d, range) in durations.iter().zip(iframes) {
+        let size = range.map_or(0, |[_, size]| size) as f64 * 8.0;
+        if *d > 0.0 {
+            peak = peak.max(size / d);
+        }
+        bits += size;
+        seconds += d;
+    }
+    let average = if seconds > 0.0 { bits / seconds } else { 0.0 };
+    (peak, average)
+}
+
 /// The one audio rendition every variant refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {
@@ -115,6 +170,30 @@ mod tests {
              #EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-MAP:URI=\"init_0_v.mp4\"\n\
              #EXTINF:6.000000,\nsegment1_0_v.m4s\n#EXTINF:1.500000,\nsegment2_0_v.m4s\n#EXT-X-ENDLIST\n"
         );
+    }
+
+    #[test]
+    fn an_iframe_playlist_lists_each_segments_first_sample() {
+        let ranges = [Some([0, 1200]), Some([0, 800])];
+        let text = iframes(&[6.0, 1.5], &ranges, "init_2_v.mp4", |k| {
+            format!("segment{k}_2_v.m4s")
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n\
+             #EXT-X-MAP:URI=\"init_2_v.mp4\"\n\
+             #EXTINF:6.000000,\n#EXT-X-BYTERANGE:1200@0\nsegment1_2_v.m4s\n\
+             #EXTINF:1.500000,\n#EXT-X-BYTERANGE:800@0\nsegment2_2_v.m4s\n#EXT-X-ENDLIST\n"
+        );
+        assert_eq!(
+            iframe_bitrates(&[6.0, 1.5], &ranges),
+            (800.0 * 8.0 / 1.5, 2000.0 * 8.0 / 7.5)
+        );
+        let name = |k: u64| format!("s{k}");
+        assert_eq!(iframes(&[6.0, 1.5], &[Some([0, 1]), None], "i", name), None);
+        assert_eq!(iframes(&[6.0, 1.5], &[], "i", name), None);
     }
 
     #[test]

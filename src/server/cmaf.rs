@@ -39,6 +39,7 @@ pub async fn miss(
         Resource::Master => "master",
         Resource::Manifest => "manifest",
         Resource::MediaPlaylist(_) => "playlist",
+        Resource::IFramePlaylist => "iframes",
         Resource::Init(_) => "init",
         Resource::Segment(..) => "segment",
     };

@@ -18,6 +18,10 @@ pub struct Timeline {
     #[serde(default)]
     pub codec: Option<String>,
     pub segments: Vec<(u64, u64)>,
+    /// Video: each segment's I-frame as `[offset, size]` in its file (`None`: the
+    /// segment does not start with one; empty: a plan from a tool that lists none).
+    #[serde(default)]
+    pub iframes: Vec<Option<[u64; 2]>>,
 }
 
 impl Timeline {

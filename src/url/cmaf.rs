@@ -3,6 +3,7 @@
 //! rendition or `.csmil`, parsed by [`super::parse`]); the file names are:
 //!
 //! - `master.m3u8`; `index_<N>_v.m3u8` / `index_<N>_a.m3u8` (video / audio playlist);
+//!   `iframes_<N>_v.m3u8` (the video's I-frame playlist);
 //!   `init_<N>_v.mp4` / `init_<N>_a.m4a`; `segment<K>_<N>_v.m4s` / `segment<K>_<N>_a.m4a`;
 //!   for a title with alternate audio, `_a<T>` in place of `_a` names audio track T
 //! - under the DASH prefix only `manifest.mpd`, whose segments are the CMAF ones above.
@@ -86,6 +87,8 @@ impl Track {
 pub enum Resource {
     Master,
     MediaPlaylist(Track),
+    /// The video's I-frame playlist.
+    IFramePlaylist,
     Init(Track),
     /// Segment K (from 1).
     Segment(u64, Track),
@@ -109,6 +112,10 @@ pub fn segment_name(k: u64, index: usize, track: Track) -> String {
 
 pub fn playlist_name(index: usize, track: Track) -> String {
     format!("index_{index}_{}.m3u8", track.tag())
+}
+
+pub fn iframes_name(index: usize) -> String {
+    format!("iframes_{index}_v.m3u8")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +186,12 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
         .and_then(|r| track(r, |_| "m3u8"))
     {
         return Ok((Resource::MediaPlaylist(t), index(&n)?));
+    }
+    if let Some(n) = name
+        .strip_prefix("iframes_")
+        .and_then(|r| r.strip_suffix("_v.m3u8"))
+    {
+        return Ok((Resource::IFramePlaylist, index(n)?));
     }
     if let Some((n, t)) = name
         .strip_prefix("init_")

@@ -148,3 +148,96 @@ fn no_iframe_stream_without_video_with_real_bento4_or_for_a_clip() {
     assert!(iframe_lines(&master.text()).is_empty(), "{}", master.text());
     assert_eq!(whole.get("/i/clip_low.mp4/iframes_0_av.m3u8").status, 404);
 }
+
+/// The first video frame ffprobe reads from `bytes` (an init segment and an I-frame
+/// range, as a player joins them): `key_frame,pict_type[,side data]`.
+fn first_frame(bytes: &[u8], what: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iframe.mp4");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "quiet", "-select_streams", "v:0", "-show_frames"])
+        .args([
+            "-show_entries",
+            "frame=key_frame,pict_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let first = text.lines().next().unwrap_or_default().trim().to_string();
+    assert!(!first.is_empty(), "{what}: ffprobe read no frame");
+    first
+}
+
+/// CMAF HLS masters list an I-frame stream per video variant: one entry per segment,
+/// its range (fetched as a player would, a Range request nginx answers) the segment's
+/// `styp`, `moof` and keyframe, which decodes to a keyframe after the init segment;
+/// as many entries as the video playlist has segments, lasting as long.
+#[test]
+fn cmaf_masters_list_iframe_streams_whose_ranges_are_keyframes() {
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .media("audio_only.mp4")
+        .start();
+    let master_path = "/c/clip_,low,medium,.mp4.csmil/master.m3u8";
+    let master = stack.get(master_path);
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    let streams = iframe_lines(&text);
+    assert_eq!(streams.len(), 2, "{text}");
+    let uris: Vec<&str> = streams.iter().map(|s| s["URI"].as_str()).collect();
+    assert_eq!(uris, ["iframes_0_v.m3u8", "iframes_1_v.m3u8"], "{text}");
+    for (n, stream) in streams.iter().enumerate() {
+        let codecs = &stream["CODECS"];
+        assert!(
+            codecs.starts_with("avc1.") && !codecs.contains(','),
+            "{codecs}"
+        );
+        assert!(stream["BANDWIDTH"].parse::<u64>().expect("BANDWIDTH") > 0);
+        assert!(stream.contains_key("RESOLUTION"), "{stream:?}");
+        let path = resolve(master_path, &stream["URI"]);
+        let r = stack.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let playlist = r.text();
+        for tag in ["#EXT-X-VERSION:7", "#EXT-X-I-FRAMES-ONLY", "#EXT-X-ENDLIST"] {
+            assert!(playlist.lines().any(|l| l == tag), "{path} lacks {tag}");
+        }
+        let init_uri = format!("init_{n}_v.mp4");
+        assert!(
+            playlist.contains(&format!("#EXT-X-MAP:URI=\"{init_uri}\"\n")),
+            "{playlist}"
+        );
+        let init = stack.get(&resolve(&path, &init_uri));
+        assert_eq!(init.status, 200);
+        let list = entries(&playlist);
+        let media = segments(
+            &stack
+                .get(&resolve(&path, &format!("index_{n}_v.m3u8")))
+                .text(),
+        );
+        assert_eq!(list.len(), media.len(), "{path}: one entry per segment");
+        for ((extinf, length, offset, uri), (duration, segment_uri)) in list.iter().zip(&media) {
+            assert_eq!((uri, *offset), (segment_uri, 0), "{path}");
+            assert!((extinf - duration).abs() < 1e-6, "{path}: {uri}");
+            let segment = resolve(&path, uri);
+            let range = format!("Range: bytes=0-{}", length - 1);
+            let r = request(stack.port, "GET", segment.as_bytes(), &[&range]);
+            assert_eq!(r.status, 206, "{segment} {range}");
+            assert_eq!(r.body.len() as u64, *length, "{segment} {range}");
+            let what = format!("{segment} {range}");
+            let joined = [init.body.as_slice(), r.body.as_slice()].concat();
+            let frame = first_frame(&joined, &what);
+            assert!(frame.starts_with("1,I"), "{what}: {frame}");
+        }
+    }
+    // Audio alone has no I-frame stream, and its I-frame URL is a 404.
+    let audio = stack.get("/c/audio_only.mp4/master.m3u8");
+    assert_eq!(audio.status, 200, "{}", audio.text());
+    assert!(iframe_lines(&audio.text()).is_empty(), "{}", audio.text());
+    assert_eq!(stack.get("/c/audio_only.mp4/iframes_0_v.m3u8").status, 404);
+    assert_ffmpeg_decodes(&stack, master_path, "CMAF master with I-frame streams");
+}
