@@ -350,7 +350,27 @@ impl Packager {
             }
         }
         let carried = crate::playlist::captions::apply(&mut variants, &captions);
-        let iframe_streams = cmaf_iframe_streams(&found);
+        let mut iframe_streams = cmaf_iframe_streams(&found);
+        if let Some(ranges) = &request.query.bitrate {
+            // As the TS master: against BANDWIDTH as written (rounded up); the audio
+            // playlist stays, the I-frame streams of the variants left out go.
+            let kept = |bandwidth: f64| {
+                let bandwidth = bandwidth.max(0.0).ceil() as u64;
+                ranges.iter().any(|range| range.holds(bandwidth))
+            };
+            let had_video = variants.iter().any(|v| v.resolution.is_some());
+            let left_out: Vec<String> = variants
+                .iter()
+                .filter(|v| !kept(v.bandwidth))
+                .map(|v| v.uri.replace("index_", "iframes_"))
+                .collect();
+            variants.retain(|v| kept(v.bandwidth));
+            iframe_streams.retain(|s| !left_out.contains(&s.uri));
+            if variants.is_empty() || (had_video && variants.iter().all(|v| v.resolution.is_none()))
+            {
+                return Err(Failure::NoVariantInRange);
+            }
+        }
         let body = match self.cmaf_alternate_audio(&found) {
             Some(renditions) => {
                 // Each video variant once per audio group, its codecs the video's and
@@ -456,13 +476,26 @@ impl Packager {
                 manifest.audio.push(rep);
             }
         }
+        if let Some(ranges) = &request.query.bitrate {
+            let had_video = !manifest.video.is_empty();
+            manifest
+                .video
+                .retain(|rep| ranges.iter().any(|range| range.holds(rep.bandwidth)));
+            if had_video && manifest.video.is_empty() {
+                return Err(Failure::NoVariantInRange);
+            }
+        }
         let body = mpd::manifest(&manifest);
-        let mpd_key = format!("{}/{MPD_NAME}", request.media.key());
+        // Beside the CMAF files, in the query's own dir (`~b…`) when it has one.
+        let mpd_key = match request.query.tag() {
+            Some(tag) => format!("{}/{tag}/{MPD_NAME}", request.media.key()),
+            None => format!("{}/{MPD_NAME}", request.media.key()),
+        };
         let source = &found[0].1;
         self.publish_in(&request.media, source, &mpd_key, body)
             .await?;
-        // The DASH dir links to it: `../` once per component of its own key.
-        let depth = request.container.key().split('/').count();
+        // The DASH dir links to it: `../` once per component of the link's own dir.
+        let depth = request.file_key.split('/').count() - 1;
         let target = format!("{}{mpd_key}", "../".repeat(depth));
         self.link(request.container.key(), &request.file_key, target)
             .await?;

@@ -8,6 +8,7 @@
 //!   for a title with alternate audio, `_a<T>` in place of `_a` names audio track T
 //! - under the DASH prefix only `manifest.mpd`, whose segments are the CMAF ones above.
 
+use super::query::{self, Query, QueryError};
 use super::{number, Container, Rendition};
 use crate::error::UrlError;
 
@@ -131,6 +132,9 @@ pub struct Request {
     pub index: usize,
     /// Cache-relative path of the requested file.
     pub file_key: String,
+    /// A master's or manifest's `b=` (the only query feature these formats take);
+    /// default for every other file.
+    pub query: Query,
 }
 
 impl Request {
@@ -224,7 +228,7 @@ pub fn parse(
     dash_prefix: &str,
     max_bytes: usize,
 ) -> Option<Result<Request, UrlError>> {
-    let (path, _) = super::split_query(raw);
+    let (path, raw_query) = super::split_query(raw);
     let (format, prefix) = if under(path, cmaf_prefix) {
         (Format::Hls, cmaf_prefix)
     } else if under(path, dash_prefix) {
@@ -232,7 +236,41 @@ pub fn parse(
     } else {
         return None;
     };
-    Some(parse_under(path, format, prefix, cmaf_prefix, max_bytes))
+    let parsed = parse_under(path, format, prefix, cmaf_prefix, max_bytes).and_then(|request| {
+        with_query(request, raw_query.unwrap_or_default()).map_err(UrlError::BadQuery)
+    });
+    Some(parsed)
+}
+
+/// `request` with its query: a master's or manifest's `b=` names a file of its own
+/// (in the same `~b…` dir the TS forms use, so nginx finds it); a clip or `sd`
+/// on anything that lists segments is refused rather than served unclipped.
+fn with_query(mut request: Request, raw: &[u8]) -> Result<Request, QueryError> {
+    let query = query::parse(raw)?;
+    let lists = matches!(
+        request.resource,
+        Resource::Master
+            | Resource::Manifest
+            | Resource::MediaPlaylist(_)
+            | Resource::IFramePlaylist
+    );
+    if lists && (query.clip.is_some() || query.segment_ms.is_some()) {
+        return Err(QueryError::ClipNotForCmaf);
+    }
+    if matches!(request.resource, Resource::Master | Resource::Manifest) {
+        request.query = Query {
+            bitrate: query.bitrate,
+            ..Query::default()
+        };
+        if let Some(tag) = request.query.tag() {
+            let (dir, name) = request
+                .file_key
+                .rsplit_once('/')
+                .unwrap_or(("", &request.file_key));
+            request.file_key = format!("{dir}/{tag}/{name}");
+        }
+    }
+    Ok(request)
 }
 
 fn parse_under(
@@ -280,6 +318,7 @@ fn parse_under(
         resource,
         index,
         file_key,
+        query: Query::default(),
     })
 }
 

@@ -41,6 +41,8 @@ pub enum QueryError {
     TrimNeedsJit,
     /// A bad `subtitle_*` override.
     Sidecar(SidecarError),
+    /// `start`, `end` or `sd` under the CMAF HLS or DASH prefix.
+    ClipNotForCmaf,
 }
 
 impl fmt::Display for QueryError {
@@ -65,6 +67,9 @@ impl fmt::Display for QueryError {
                 write!(f, "sd= must be between {lo} ms and {hi} ms")
             }
             QueryError::Sidecar(e) => e.fmt(f),
+            QueryError::ClipNotForCmaf => f.write_str(
+                "start=, end= and sd= are served as TS HLS only (under the TS prefix); CMAF HLS and DASH take b=",
+            ),
         }
     }
 }

@@ -368,3 +368,67 @@ fn a_corrupt_title_is_refused_once_and_remembered() {
         "cached: {files:?}"
     );
 }
+
+/// MSOD's bitrate filter on the CMAF HLS master and the DASH MPD: `b=` keeps the
+/// variants (representations) whose bandwidth it holds, each filtered file is cached
+/// under its own `~b…` dir (a hit from then on), a range holding none is 404; a clip
+/// or `sd=` is a 400 that says where clips are served, never an unclipped answer.
+#[test]
+fn bitrate_filters_on_cmaf_masters_and_mpds() {
+    let stack = clip_stack();
+    let master_path = format!("/c/{CSMIL}/master.m3u8");
+    let all = stack.get(&master_path);
+    assert_eq!(all.status, 200, "{}", all.text());
+    let bandwidths: Vec<u64> = variants(&all.text())
+        .iter()
+        .map(|(a, _)| a["BANDWIDTH"].parse().unwrap())
+        .collect();
+    assert_eq!(bandwidths.len(), 3, "{}", all.text());
+    // A range holding the lowest two (kbit/s, inclusive).
+    let high = bandwidths[1].div_ceil(1000);
+    let filtered_path = format!("{master_path}?b=1-{high}");
+    let filtered = stack.get(&filtered_path);
+    assert_eq!(filtered.status, 200, "{}", filtered.text());
+    let text = filtered.text();
+    let kept: Vec<String> = variants(&text).into_iter().map(|(_, uri)| uri).collect();
+    assert_eq!(kept.len(), 2, "{text}");
+    assert!(!kept.iter().any(|u| u.contains("_2_")), "{text}");
+    assert!(text.contains("TYPE=AUDIO"), "{text}");
+    let iframes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF:"))
+        .collect();
+    assert_eq!(iframes.len(), 2, "{text}");
+    assert!(!iframes.iter().any(|l| l.contains("iframes_2_v")), "{text}");
+    assert_eq!(stack.get(&filtered_path).header("x-casterpak-cache"), "HIT");
+    assert_eq!(stack.get(&format!("{master_path}?b=100000-")).status, 404);
+
+    let mpd_path = format!("/d/{CSMIL}/manifest.mpd");
+    let filtered_mpd = format!("{mpd_path}?b=1-{high}");
+    let r = stack.get(&filtered_mpd);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mpd = r.text();
+    let doc = roxmltree::Document::parse(&mpd).expect("the MPD is XML");
+    let video: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("AdaptationSet") && n.attribute("contentType") == Some("video"))
+        .flat_map(|set| set.children().filter(|c| c.has_tag_name("Representation")))
+        .filter_map(|rep| rep.attribute("id"))
+        .collect();
+    assert_eq!(video.len(), 2, "{mpd}");
+    assert_eq!(stack.get(&filtered_mpd).header("x-casterpak-cache"), "HIT");
+    // The unfiltered MPD is its own file, still all three.
+    let whole = stack.get(&mpd_path).text();
+    assert_eq!(whole.matches("<Representation").count(), 4, "{whole}");
+    assert_ffmpeg_decodes(&stack, &filtered_path, "b= CMAF master");
+
+    for refused in [
+        format!("{master_path}?start=3&end=9"),
+        format!("{mpd_path}?sd=4s"),
+        format!("/c/{CSMIL}/index_0_v.m3u8?end=9"),
+    ] {
+        let r = stack.get(&refused);
+        assert_eq!(r.status, 400, "{refused}: {}", r.text());
+        assert!(r.text().contains("TS HLS only"), "{refused}: {}", r.text());
+    }
+}

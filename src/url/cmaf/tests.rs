@@ -126,3 +126,34 @@ fn refused_forms() {
     assert!(parse(b"/i/b.mp4/master.m3u8", "/c", "/d", MAX).is_none());
     assert!(parse(b"/cc/b.mp4/master.m3u8", "/c", "/d", MAX).is_none());
 }
+
+#[test]
+fn masters_and_manifests_take_b_and_refuse_clips() {
+    let master = ok("/c/x/p_,lo,hi,.mp4.csmil/master.m3u8?b=300-900&hdnts=x");
+    assert_eq!(
+        master.file_key,
+        "c/x/p_,lo,hi,.mp4.csmil/~b300-900/master.m3u8"
+    );
+    assert!(master.query.bitrate.is_some());
+    let mpd = ok("/d/a/b.mp4/manifest.mpd?b=1000-");
+    assert_eq!(mpd.file_key, "d/a/b.mp4/~b1000-/manifest.mpd");
+    // Files a master lists ignore b= (it chose them already).
+    let playlist = ok("/c/a/b.mp4/index_0_v.m3u8?b=1-");
+    assert_eq!(playlist.file_key, "c/a/b.mp4/index_0_v.m3u8");
+    assert!(playlist.query.is_plain());
+    for uri in [
+        "/c/a/b.mp4/master.m3u8?start=3",
+        "/c/a/b.mp4/index_0_v.m3u8?end=9",
+        "/c/a/b.mp4/iframes_0_v.m3u8?sd=4s",
+        "/d/a/b.mp4/manifest.mpd?start=1&end=9",
+    ] {
+        let parsed = parse(uri.as_bytes(), "/c", "/d", MAX).expect("under a prefix");
+        assert_eq!(
+            parsed,
+            Err(UrlError::BadQuery(QueryError::ClipNotForCmaf)),
+            "{uri}"
+        );
+    }
+    let bad = parse(b"/c/a/b.mp4/master.m3u8?b=fast", "/c", "/d", MAX).expect("under a prefix");
+    assert_eq!(bad, Err(UrlError::BadQuery(QueryError::BadBitrate)));
+}
