@@ -1,6 +1,7 @@
 //! `mp42hls --serve`: the job and answer formats (bento4/README.md, "Serve mode").
 //! Pure: a job's bytes in, a typed job or a bad-job error out; answers as text.
 
+use crate::cmaf::protect::Cbcs;
 use crate::cmaf::CmafTrack;
 use crate::plan::{PlanOptions, Trim};
 use serde::Deserialize;
@@ -65,6 +66,9 @@ pub struct Job {
     /// is AES-128 encrypted (IV: its sequence number, as `--encryption-key` with the
     /// default IV mode), and a plan gives the segments' sizes as encrypted.
     pub encryption_key: Option<[u8; 16]>,
+    /// `"cbcs": {"key": hex, "kid": hex, "iv": hex}` on a CMAF segment or init job:
+    /// that file `cbcs`-protected, as `--encryption-mode cbcs`.
+    pub cbcs: Option<Cbcs>,
 }
 
 /// A job that cannot be run as sent: answered with code 1.
@@ -88,9 +92,18 @@ struct RawJob {
     trim_end: Option<f64>,
     cmaf: Option<String>,
     encryption_key: Option<String>,
+    cbcs: Option<RawCbcs>,
     video_track_id: Option<u32>,
     audio_track_id: Option<u32>,
     track_id: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCbcs {
+    key: String,
+    kid: String,
+    iv: String,
 }
 
 /// Parses one job (a JSON object, UTF-8).
@@ -142,6 +155,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.output.is_some()
                 || cmaf.is_some()
                 || raw.encryption_key.is_some()
+                || raw.cbcs.is_some()
                 || raw.trim_start.is_some()
                 || raw.trim_end.is_some()
                 || raw.video_track_id.is_some()
@@ -162,6 +176,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 plan: PlanOptions::default(),
                 cmaf: None,
                 encryption_key: None,
+                cbcs: None,
             });
         }
         "stats" => {
@@ -171,11 +186,13 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.output.is_some()
                 || cmaf.is_some()
                 || raw.encryption_key.is_some()
+                || raw.cbcs.is_some()
                 || raw.video_track_id.is_some()
                 || raw.audio_track_id.is_some()
             {
                 return Err(bad(
-                    "stats takes no input, k, output, cmaf, encryption_key or track ids".into(),
+                    "stats takes no input, k, output, cmaf, encryption_key, cbcs or track ids"
+                        .into(),
                 ));
             }
             return Ok(Job {
@@ -185,6 +202,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 plan: PlanOptions::default(),
                 cmaf: None,
                 encryption_key: None,
+                cbcs: None,
             });
         }
         "plan" => {
@@ -244,6 +262,21 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 .ok_or_else(|| bad("encryption_key must be 32 hex digits".into()))?,
         ),
     };
+    let cbcs = match (&raw.cbcs, &op, cmaf) {
+        (None, _, _) => None,
+        (Some(c), Op::Segment { .. } | Op::Init { .. }, Some(_)) => {
+            let hex = |name: &str, text: &str| {
+                crate::aes::parse_key(text)
+                    .ok_or_else(|| bad(format!("cbcs {name} must be 32 hex digits")))
+            };
+            Some(Cbcs {
+                key: hex("key", &c.key)?,
+                kid: hex("kid", &c.kid)?,
+                iv: hex("iv", &c.iv)?,
+            })
+        }
+        (Some(_), _, _) => return Err(bad("cbcs is for CMAF segment and init jobs".into())),
+    };
     let trim = match (&op, raw.trim_start, raw.trim_end) {
         (_, None, None) => None,
         (Op::Segment { k, .. }, start, end) => {
@@ -276,6 +309,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         },
         cmaf,
         encryption_key,
+        cbcs,
     })
 }
 

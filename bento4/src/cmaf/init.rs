@@ -3,6 +3,7 @@
 
 use super::boxes::{boxed, full, u16_be, u32_be, unity_matrix, zeros};
 use super::entry::{sample_entry, EntryError};
+use super::protect::{self, Cbcs};
 use super::{track, CmafTrack};
 use crate::media::Track;
 use crate::plan::Plan;
@@ -10,12 +11,20 @@ use crate::plan::Plan;
 /// Every CMAF file carries its one track as track 1.
 pub const TRACK_ID: u32 = 1;
 
-/// The init segment for the plan's track of that kind.
-pub fn init_segment(plan: &Plan, kind: CmafTrack) -> Result<Vec<u8>, EntryError> {
+/// The init segment for the plan's track of that kind; with `protection`, its sample
+/// entry is the `cbcs`-protected form and the `moov` carries a Common `pssh`.
+pub fn init_segment(
+    plan: &Plan,
+    kind: CmafTrack,
+    protection: Option<&Cbcs>,
+) -> Result<Vec<u8>, EntryError> {
     let (track, _) = track(plan, kind)
         .ok_or_else(|| EntryError(format!("no {} track to package", kind.name())))?;
     let mut stsd = Vec::new();
     sample_entry(&mut stsd, track)?;
+    if let Some(cbcs) = protection {
+        stsd = protect::protected_entry(&stsd, kind == CmafTrack::Video, cbcs);
+    }
     let mut out = Vec::new();
     boxed(&mut out, b"ftyp", |out| {
         out.extend_from_slice(b"iso6");
@@ -34,6 +43,9 @@ pub fn init_segment(plan: &Plan, kind: CmafTrack) -> Result<Vec<u8>, EntryError>
                 }
             })
         });
+        if let Some(cbcs) = protection {
+            protect::pssh(out, &cbcs.kid);
+        }
     });
     Ok(out)
 }

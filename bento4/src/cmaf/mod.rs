@@ -15,6 +15,7 @@ mod entry;
 mod fragment;
 mod init;
 pub mod playlist;
+pub mod protect;
 
 pub use entry::EntryError;
 pub use fragment::{keyframe_range, write_fragment};

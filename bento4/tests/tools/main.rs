@@ -2,6 +2,7 @@
 //! subject, in one test binary: one link instead of one per file.
 
 mod cmaf;
+mod cmaf_cbcs;
 #[path = "../crafted_media/mod.rs"]
 mod crafted_media;
 mod mp42hls_codecs;

@@ -20,7 +20,8 @@ pub fn run(
     if args.mode == Mode::Plan {
         return write_stdout(&format!("{}\n", job::cmaf_plan_document(plan)));
     }
-    let init = job::cmaf_init(plan, kind)?;
+    let cbcs = args.cbcs.as_ref().map(|(cbcs, _)| cbcs);
+    let init = job::cmaf_init(plan, kind, cbcs)?;
     let indices = match args.mode {
         Mode::Segments(first, last) => job::segment_indices(plan, first, last)?,
         _ => 0..=plan.segments.len().saturating_sub(1),
@@ -36,7 +37,7 @@ pub fn run(
     }
     let mut muxer = Muxer::default();
     for index in indices {
-        let out = muxer.cmaf_segment(file, plan, index, kind)?;
+        let out = muxer.cmaf_segment(file, plan, index, (kind, cbcs))?;
         let number = plan.segments.get(index).map_or(0, |s| s.number);
         if args.verbose {
             eprintln!("mp42hls: segment {number} ({} bytes)", out.len());
@@ -52,12 +53,20 @@ pub fn run(
             .iter()
             .map(|t| t.duration as f64 / f64::from(timescale.max(1)))
             .collect();
-        let text = cmaf::playlist::media_playlist(
+        let mut text = cmaf::playlist::media_playlist(
             &durations,
             plan.options.first_segment_number,
             &args.init_segment_filename,
             |n| args.segment_urls.format(n),
         );
+        if let Some((_, key_uri)) = &args.cbcs {
+            // SAMPLE-AES over fMP4 is cbcs; the key applies from the map on.
+            let key = format!(
+                "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"{}\",KEYFORMAT=\"identity\"\n#EXT-X-MAP:",
+                key_uri
+            );
+            text = text.replacen("#EXT-X-MAP:", &key, 1);
+        }
         let index = Path::new(&args.index_filename);
         outputs
             .write_file(index, text.as_bytes())

@@ -5,6 +5,7 @@
 use crate::sample_reader::SegmentSamples;
 use bento4::aes;
 use bento4::cli::mp42hls::{Encryption, IvMode};
+use bento4::cmaf::protect::Cbcs;
 use bento4::cmaf::{self, CmafTrack};
 use bento4::error::Mp4Error;
 use bento4::media::Movie;
@@ -205,9 +206,11 @@ pub fn cmaf_plan_document(plan: &Plan) -> Value {
     doc
 }
 
-/// The CMAF init segment of `kind`, or why the track cannot be CMAF (exit 3).
-pub fn cmaf_init(plan: &Plan, kind: CmafTrack) -> Result<Vec<u8>, Failure> {
-    cmaf::init_segment(plan, kind).map_err(|e| Failure(3, format!("unsupported input: {}", e.0)))
+/// The CMAF init segment of `kind` (`cbcs`-protected when asked), or why the track
+/// cannot be CMAF (exit 3).
+pub fn cmaf_init(plan: &Plan, kind: CmafTrack, cbcs: Option<&Cbcs>) -> Result<Vec<u8>, Failure> {
+    cmaf::init_segment(plan, kind, cbcs)
+        .map_err(|e| Failure(3, format!("unsupported input: {}", e.0)))
 }
 
 /// Indices into `plan.segments` of segments `first..=last`, or exit 5.
@@ -282,13 +285,13 @@ impl Muxer {
         file: &File,
         plan: &Plan,
         index: usize,
-        kind: CmafTrack,
+        (kind, cbcs): (CmafTrack, Option<&Cbcs>),
     ) -> Result<&[u8], Failure> {
         // Refused the way an init is, before any read, when the track cannot be CMAF.
-        cmaf_init(plan, kind)?;
+        cmaf_init(plan, kind, cbcs)?;
         self.samples.load(file, plan, index)?;
         self.out.clear();
-        cmaf::write_fragment(plan, index, kind, &self.samples, &mut self.out)
+        cmaf::write_fragment(plan, index, kind, &self.samples, &mut self.out, cbcs)
             .map_err(|e| Failure(2, format!("corrupt input: {}", e.0)))?;
         Ok(&self.out)
     }

@@ -8,6 +8,7 @@ use crate::job::{self, output_error, Failure, Muxer};
 use crate::serve_input::{JobInput, Received};
 use bento4::cli::mp42hls::{Encryption, IvMode};
 use bento4::cli::serve::{self as protocol, BadJob, Job, Op, ServeOptions, MAX_JOB_BYTES};
+use bento4::cmaf::protect::Cbcs;
 use bento4::cmaf::CmafTrack;
 use bento4::error::Mp4Error;
 use bento4::lru::Lru;
@@ -236,11 +237,12 @@ impl Server {
                 }),
             (Op::Segment { k, output }, Some(kind)) => {
                 index.with_plan(&file, &job.plan, |plan, _| {
-                    write_cmaf_segment(muxer, &file, plan, *k, kind, output).map(Answer::Fields)
+                    write_cmaf_segment(muxer, &file, plan, *k, (kind, job.cbcs.as_ref()), output)
+                        .map(Answer::Fields)
                 })
             }
             (Op::Init { output }, Some(kind)) => index.with_plan(&file, &job.plan, |plan, _| {
-                let bytes = job::cmaf_init(plan, kind)?;
+                let bytes = job::cmaf_init(plan, kind, job.cbcs.as_ref())?;
                 write_new(output, &bytes)?;
                 let mut fields = Map::new();
                 fields.insert("bytes".into(), Value::from(bytes.len()));
@@ -346,11 +348,11 @@ fn write_cmaf_segment(
     file: &File,
     plan: &Plan,
     k: u64,
-    kind: CmafTrack,
+    track: (CmafTrack, Option<&Cbcs>),
     output: &Path,
 ) -> Result<Map<String, Value>, Failure> {
     let index = *job::segment_indices(plan, k, k)?.start();
-    let bytes = muxer.cmaf_segment(file, plan, index, kind)?.len();
+    let bytes = muxer.cmaf_segment(file, plan, index, track)?.len();
     write_new(output, muxer.output())?;
     let mut fields = Map::new();
     fields.insert("bytes".into(), Value::from(bytes));

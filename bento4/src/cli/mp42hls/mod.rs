@@ -2,6 +2,7 @@
 //! (`--capabilities`, `--first-segment-number`, `--plan`, `--segments`, `--serve`).
 
 use crate::cli::serve::ServeOptions;
+use crate::cmaf::protect::Cbcs;
 use crate::cmaf::CmafTrack;
 use crate::hls::Template;
 use crate::plan::{PlanOptions, Trim};
@@ -46,6 +47,10 @@ Extensions (casterpak only, not in Bento4):
                                       EXT-X-MAP; with --plan, adds each track's [tfdt, duration] timeline
   --init-segment-filename <f>         with --cmaf: the init segment's path and EXT-X-MAP URI (default init.mp4)
   --init-segment                      with --cmaf: write only the init segment
+  --encryption-mode cbcs              with --cmaf: cbcs (ISO 23001-7) protection: video 1:9 pattern over
+                                      NAL bodies, audio whole-sample; needs --encryption-key,
+  --encryption-kid <hex>              the key ID (32 hex digits, in tenc and a Common pssh) and
+  --encryption-iv <hex>               the constant IV (32 hex digits)
   --webvtt <track-id>                 print that tx3g (mov_text) track's cues as WebVTT; write nothing
   --captions                          print the CEA-608 fields the video's first 60 samples carry in
                                       SEI (ATSC A/53 GA94) as JSON; write nothing
@@ -71,7 +76,7 @@ Serve mode (extension; full protocol in bento4/README.md):
 ";
 
 pub const CAPABILITIES: &str =
-    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true,\"serve\":true,\"cmaf\":true}";
+    "{\"casterpak_extensions\":1,\"plan\":true,\"segments\":true,\"first_segment_number\":true,\"serve\":true,\"cmaf\":true,\"cbcs\":true}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvMode {
@@ -119,6 +124,9 @@ pub struct Args {
     pub encryption: Option<Encryption>,
     /// `--cmaf`: CMAF output of this one track instead of TS.
     pub cmaf: Option<CmafTrack>,
+    /// `--encryption-mode cbcs` (with `--cmaf`): the track's key, key ID and IV, and
+    /// the key URI its playlist names (`--encryption-key-uri`).
+    pub cbcs: Option<(Cbcs, String)>,
     pub init_segment_filename: String,
 }
 
@@ -182,6 +190,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let (mut trim_start, mut trim_end) = (None, None);
     let mut allow_cache = None;
     let mut key = None;
+    let (mut kid, mut constant_iv) = (None, None);
     let mut encryption_mode = None;
     let mut iv_mode = IvMode::Sequence;
     let mut key_uri = "key.bin".to_string();
@@ -243,6 +252,16 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 key = Some(parsed.ok_or_else(|| format!("{arg} must be 32 hex digits"))?);
             }
             "--encryption-mode" => encryption_mode = Some(value(arg)?),
+            "--encryption-kid" | "--encryption-iv" => {
+                let text = value(arg)?;
+                let parsed = crate::aes::parse_key(&text)
+                    .ok_or_else(|| format!("{arg} must be 32 hex digits"))?;
+                if arg == "--encryption-kid" {
+                    kid = Some(parsed);
+                } else {
+                    constant_iv = Some(parsed);
+                }
+            }
             "--encryption-iv-mode" => {
                 iv_mode = match value(arg)?.as_str() {
                     "sequence" => IvMode::Sequence,
@@ -302,6 +321,25 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             )))
         }
     };
+    // cbcs is CMAF's: key, key ID and constant IV, all three.
+    let mut cbcs = None;
+    if encryption_mode.as_deref() == Some("cbcs") {
+        if cmaf.is_none() {
+            return Err("--encryption-mode cbcs needs --cmaf (TS takes AES-128)".into());
+        }
+        match (key.take(), kid, constant_iv) {
+            (Some(key), Some(kid), Some(iv)) => cbcs = Some((Cbcs { key, kid, iv }, key_uri.clone())),
+            _ => {
+                return Err(
+                    "--encryption-mode cbcs needs --encryption-key, --encryption-kid and --encryption-iv"
+                        .into(),
+                )
+            }
+        }
+        encryption_mode = None;
+    } else if kid.is_some() || constant_iv.is_some() {
+        return Err("--encryption-kid and --encryption-iv go with --encryption-mode cbcs".into());
+    }
     let encryption = match (key, encryption_mode.as_deref()) {
         (None, None) => None,
         (None, Some(_)) => return Err("--encryption-mode needs --encryption-key".into()),
@@ -405,6 +443,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         allow_cache,
         encryption,
         cmaf,
+        cbcs,
         init_segment_filename,
     })))
 }
