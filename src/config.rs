@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 mod live;
 pub use live::LiveConfig;
 mod encryption;
-pub use encryption::EncryptionConfig;
+pub use encryption::{EncryptionConfig, SampleKeys};
 mod subtitles;
 pub use subtitles::{FilePattern, SubtitlesConfig};
 mod audio;
@@ -54,7 +54,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub msod: MsodConfig,
     pub token_auth: TokenAuthConfig,
-    /// AES-128 for the TS segments of titles under some paths (`[encryption]`).
+    /// AES-128 (TS) and cbcs (CMAF, DASH) for titles under some paths (`[encryption]`).
     pub encryption: EncryptionConfig,
     /// Sidecar WebVTT subtitles (`[subtitles]`).
     pub subtitles: SubtitlesConfig,

@@ -194,8 +194,8 @@ pub enum Failure {
     NotEncrypted,
     /// No usable sidecar for that language (none configured, none there, or broken).
     NoSubtitles,
-    /// An encrypted title asked for in a form that cannot carry its encryption
-    /// (CMAF HLS, DASH, real Bento4): refused, never served in the clear.
+    /// An encrypted title asked of a tool that cannot encrypt it (real Bento4):
+    /// refused, never served in the clear.
     EncryptedElsewhere,
     /// Writing into the cache dir.
     Cache(IoCause),
@@ -343,7 +343,7 @@ impl fmt::Display for Failure {
             Failure::NotEncrypted => f.write_str("this title is not encrypted: it has no key"),
             Failure::NoSubtitles => f.write_str("no subtitles in this language here"),
             Failure::EncryptedElsewhere => f.write_str(
-                "this title is encrypted (AES-128): it is served as HLS with MPEG-TS only",
+                "this title is encrypted: that needs casterpak's mp42hls, not the configured tool",
             ),
             Failure::Cache(e) => write!(f, "cache write failed: {e}"),
             Failure::LowDiskSpace => f.write_str("cache disk is nearly full, retry later"),

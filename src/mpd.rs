@@ -22,6 +22,9 @@ pub struct Representation {
     pub picture: Option<(u32, u32, f64)>,
     /// Audio: sampling rate.
     pub sampling_rate: Option<u32>,
+    /// `cbcs`-protected: the key ID of its title (each title has its own key, so
+    /// protection is said per Representation).
+    pub kid: Option<[u8; 16]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,22 @@ struct Language<'a> {
     language: &'a str,
     label: &'a str,
     main: bool,
+}
+
+/// DASH-IF's ClearKey system (W3C Clear Key), beside the scheme itself.
+const CLEARKEY_SYSTEM: &str = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e";
+
+/// A key ID as `cenc:default_KID` spells it: a UUID.
+fn uuid(kid: &[u8; 16]) -> String {
+    let hex: String = kid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// `PT…S` with millisecond precision.
@@ -180,6 +199,17 @@ fn adaptation_set(
             let _ = write!(out, " audioSamplingRate=\"{rate}\"");
         }
         out.push_str(">\n");
+        if let Some(kid) = &rep.kid {
+            let _ = writeln!(
+                out,
+                "        <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cbcs\" cenc:default_KID=\"{}\"/>",
+                uuid(kid)
+            );
+            let _ = writeln!(
+                out,
+                "        <ContentProtection schemeIdUri=\"{CLEARKEY_SYSTEM}\" value=\"ClearKey1.0\"/>"
+            );
+        }
         let offset = rep.segments.first().map_or(0, |s| s.0);
         let _ = writeln!(
             out,
@@ -196,9 +226,20 @@ fn adaptation_set(
 
 pub fn manifest(m: &Manifest) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let protected = m
+        .video
+        .iter()
+        .chain(&m.audio)
+        .chain(m.audio_sets.iter().map(|s| &s.representation))
+        .any(|r| r.kid.is_some());
+    let cenc = if protected {
+        " xmlns:cenc=\"urn:mpeg:cenc:2013\""
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT2.000S\">",
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"{cenc} profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT2.000S\">",
         duration(m.duration_secs)
     );
     let _ = writeln!(out, "  <BaseURL>{}</BaseURL>", escape(&m.base_url));
@@ -243,6 +284,7 @@ mod tests {
             segments,
             picture: Some((640, 360, 24.0)),
             sampling_rate: None,
+            kid: None,
         }
     }
 
@@ -328,6 +370,36 @@ mod tests {
         );
         assert!(text.contains("value=\"alternate\"/>\n      <Label>Fran\u{e7}ais &amp; co</Label>"));
         assert!(text.contains("<Representation id=\"a3_0\""));
+    }
+
+    #[test]
+    fn protected_representations_name_scheme_key_id_and_clearkey() {
+        let mut protected = rep("v0", vec![(0, 6)]);
+        protected.kid = Some(*b"\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
+        let m = Manifest {
+            duration_secs: 6.0,
+            base_url: "/c/x/".into(),
+            video: vec![protected, rep("v1", vec![(0, 6)])],
+            audio: Vec::new(),
+            audio_sets: Vec::new(),
+            captions: Cea608::default(),
+        };
+        let text = manifest(&m);
+        assert!(text.contains(
+            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" xmlns:cenc=\"urn:mpeg:cenc:2013\" "
+        ));
+        let v0 = &text[text.find("id=\"v0\"").unwrap()..text.find("id=\"v1\"").unwrap()];
+        assert!(v0.contains("<ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cbcs\" cenc:default_KID=\"01234567-89ab-cdef-0123-456789abcdef\"/>\n        <ContentProtection schemeIdUri=\"urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e\" value=\"ClearKey1.0\"/>\n        <SegmentTemplate"), "{v0}");
+        assert_eq!(
+            text.matches("ContentProtection").count(),
+            2,
+            "v1 is clear: {text}"
+        );
+        let clear = Manifest {
+            video: vec![rep("v1", vec![(0, 6)])],
+            ..m
+        };
+        assert!(!manifest(&clear).contains("cenc"));
     }
 
     #[test]

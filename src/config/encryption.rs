@@ -1,7 +1,9 @@
-//! `[encryption]`: AES-128 (HLS `METHOD=AES-128`) for the TS segments of titles under
-//! the listed paths. Each title's key is derived from one master key and the title's
-//! path, so every origin configured with the same master key serves the same key and
-//! the same cached bytes, and no key is ever stored.
+//! `[encryption]`: titles under the listed paths are encrypted: AES-128 (HLS
+//! `METHOD=AES-128`) for their TS segments, `cbcs` (SAMPLE-AES over fMP4, DASH) for
+//! their CMAF files, with one key per title. The key, the `cbcs` key ID and its
+//! constant IV are derived from one master key and the title's path, so every origin
+//! configured with the same master key serves the same key and the same cached bytes,
+//! and no key is ever stored.
 
 use super::ConfigError;
 use hmac::{Hmac, Mac};
@@ -14,6 +16,16 @@ const MIN_KEY_BYTES: usize = 16;
 /// Separates title keys from any other use of the master key.
 const TITLE_KEY_LABEL: &[u8] = b"casterpak aes-128 title key\0";
 const FINGERPRINT_LABEL: &[u8] = b"casterpak aes-128 fingerprint\0";
+const KEY_ID_LABEL: &[u8] = b"casterpak cbcs key id\0";
+const IV_LABEL: &[u8] = b"casterpak cbcs iv\0";
+
+/// A title's `cbcs` protection: its key (the one its key URL answers), key ID, IV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleKeys {
+    pub key: [u8; 16],
+    pub kid: [u8; 16],
+    pub iv: [u8; 16],
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +63,22 @@ impl EncryptionConfig {
         let mut key = [0u8; 16];
         key.copy_from_slice(digest.get(..16)?);
         Some(key)
+    }
+
+    /// The `cbcs` protection of the title at `source`, when it is encrypted: the
+    /// title's key ([`key_for`](Self::key_for)), and a key ID and IV of its own.
+    pub fn sample_keys_for(&self, source: &str) -> Option<SampleKeys> {
+        let key = self.key_for(source)?;
+        let derived = |label: &[u8]| {
+            let mut out = [0u8; 16];
+            out.copy_from_slice(self.mac(label, source.as_bytes()).get(..16)?);
+            Some(out)
+        };
+        Some(SampleKeys {
+            key,
+            kid: derived(KEY_ID_LABEL)?,
+            iv: derived(IV_LABEL)?,
+        })
     }
 
     /// What the cache's encrypted files depend on: the master key (by a one-way
@@ -150,6 +178,18 @@ mod tests {
         };
         assert_ne!(Some(a), other.key_for("a.mp4"));
         assert_eq!(None, config(&["secure"]).key_for("a.mp4"));
+    }
+
+    #[test]
+    fn sample_keys_share_the_title_key_and_derive_the_rest() {
+        let c = config(&[""]);
+        let keys = c.sample_keys_for("a.mp4").unwrap();
+        assert_eq!(Some(keys.key), c.key_for("a.mp4"));
+        assert_eq!(Some(keys), c.sample_keys_for("a.mp4"));
+        let b = c.sample_keys_for("b.mp4").unwrap();
+        assert!(b.kid != keys.kid && b.iv != keys.iv);
+        assert!(keys.kid != keys.key && keys.iv != keys.key && keys.kid != keys.iv);
+        assert_eq!(None, config(&["secure"]).sample_keys_for("a.mp4"));
     }
 
     #[test]

@@ -37,17 +37,6 @@ impl Packager {
                     .into(),
             )));
         }
-        let renditions = match &request.media {
-            Container::Single(r) => std::slice::from_ref(r),
-            Container::Csmil { renditions, .. } => renditions.as_slice(),
-        };
-        // AES-128 here is TS's; CMAF would need cbcs: refused rather than served clear.
-        if renditions
-            .iter()
-            .any(|r| self.config.encryption.covers(&r.source))
-        {
-            return Err(Failure::EncryptedElsewhere);
-        }
         let redirect = Answer::Redirect(request.file_key.clone());
         let file = match (&request.resource, request.rendition()) {
             (Resource::Master, _) => return self.cmaf_master(request).await,
@@ -77,6 +66,24 @@ impl Packager {
             self.link(key, &request.file_key, target).await?;
         }
         Ok(redirect)
+    }
+
+    /// The `cbcs` key ID of the rendition N of `media`, when it is protected.
+    fn kid_at(&self, media: &Container, index: usize) -> Option<[u8; 16]> {
+        let r = rendition_at(media, index)?;
+        Some(self.config.encryption.sample_keys_for(&r.source)?.kid)
+    }
+
+    /// The key URL of a protected title: its TS form's (`<url_prefix>/<path>/key…`),
+    /// which answers the one key of the title, absolute so it holds from any dir.
+    fn ts_key_uri(&self, r: &Rendition) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.config.public_base_url.trim_end_matches('/'),
+            self.config.url_prefix.trim_matches('/'),
+            encode_path(&r.source),
+            crate::url::KEY_FILE
+        )
     }
 
     /// Publishes a relative symlink at `link` and records its container `key`.
@@ -191,12 +198,13 @@ impl Packager {
                     let Some(scratch) = scratch else {
                         return Ok(());
                     };
+                    let cbcs = this.config.encryption.sample_keys_for(&r.source);
                     let path = this
                         .tools
                         .package_cmaf(
                             source.file.as_fd(),
                             this.config.segment_duration,
-                            file,
+                            (file, cbcs),
                             scratch.path(),
                         )
                         .await?;
@@ -270,9 +278,16 @@ impl Packager {
         let index = request.index;
         let (init, segment) = (init_name(index, track), |k| segment_name(k, index, track));
         let durations = timeline.durations();
+        let encrypted = self.config.encryption.covers(&r.source);
         let body = if iframes {
-            text::iframes(&durations, &timeline.iframes, &init, segment)
+            // An I-frame range of a protected segment would need its senc: none.
+            (!encrypted)
+                .then(|| text::iframes(&durations, &timeline.iframes, &init, segment))
+                .flatten()
                 .ok_or(Failure::NoIFrames)?
+        } else if encrypted {
+            let key_uri = self.ts_key_uri(r);
+            text::with_sample_aes_key(&text::media(&durations, &init, segment), &key_uri)
         } else {
             text::media(&durations, &init, segment)
         };
@@ -350,7 +365,17 @@ impl Packager {
             }
         }
         let carried = crate::playlist::captions::apply(&mut variants, &captions);
-        let mut iframe_streams = cmaf_iframe_streams(&found);
+        // Protected titles have no I-frame playlist (see `cmaf_playlist`).
+        let renditions = match &request.media {
+            Container::Single(r) => std::slice::from_ref(r),
+            Container::Csmil { renditions, .. } => renditions.as_slice(),
+        };
+        let clear = |index: usize| {
+            renditions
+                .get(index)
+                .is_some_and(|r| !self.config.encryption.covers(&r.source))
+        };
+        let mut iframe_streams = cmaf_iframe_streams(&found, clear);
         if let Some(ranges) = &request.query.bitrate {
             // As the TS master: against BANDWIDTH as written (rounded up); the audio
             // playlist stays, the I-frame streams of the variants left out go.
@@ -448,7 +473,7 @@ impl Packager {
             base_url,
             video: Vec::new(),
             audio: Vec::new(),
-            audio_sets: self.dash_audio_sets(&found).await?,
+            audio_sets: self.dash_audio_sets(&found, &request.media).await?,
             captions: Default::default(),
         };
         for (_, source, plan) in &found {
@@ -462,8 +487,10 @@ impl Packager {
         for (index, _, plan) in &found {
             let info = &plan.info;
             let bandwidth = info.stats.max_segment_bitrate;
+            let kid = self.kid_at(&request.media, *index);
             if let (Some(v), Some(timeline)) = (&info.video, plan.track(Track::Video)) {
-                let mut rep = representation(*index, Track::Video, &v.codec, bandwidth, timeline);
+                let mut rep =
+                    representation(*index, Track::Video, &v.codec, bandwidth, (timeline, kid));
                 rep.picture = Some((v.width, v.height, info.stats.frame_rate));
                 manifest.video.push(rep);
             }
@@ -471,7 +498,8 @@ impl Packager {
             if let (true, Some(a), Some(timeline)) =
                 (one_audio, &info.audio, plan.track(Track::Audio))
             {
-                let mut rep = representation(*index, Track::Audio, &a.codec, bandwidth, timeline);
+                let mut rep =
+                    representation(*index, Track::Audio, &a.codec, bandwidth, (timeline, kid));
                 rep.sampling_rate = Some(timeline.timescale);
                 manifest.audio.push(rep);
             }
@@ -508,6 +536,7 @@ impl Packager {
     async fn dash_audio_sets(
         &self,
         found: &[(usize, Source, Arc<CmafPlan>)],
+        media: &Container,
     ) -> Result<Vec<AudioSet>, Failure> {
         let Some((index, plan)) = self.cmaf_group_rendition(found) else {
             return Ok(Vec::new());
@@ -525,7 +554,8 @@ impl Packager {
                 continue;
             };
             let bandwidth = own.info.stats.max_segment_bitrate;
-            let mut rep = representation(index, kind, &track.codec, bandwidth, timeline);
+            let kid = self.kid_at(media, index);
+            let mut rep = representation(index, kind, &track.codec, bandwidth, (timeline, kid));
             rep.sampling_rate = Some(timeline.timescale);
             sets.push(AudioSet {
                 language: rendition.language,
@@ -556,7 +586,7 @@ fn representation(
     track: Track,
     codec: &str,
     bandwidth: f64,
-    timeline: &crate::tool::cmaf::Timeline,
+    (timeline, kid): (&crate::tool::cmaf::Timeline, Option<[u8; 16]>),
 ) -> Representation {
     let tag = track.tag();
     Representation {
@@ -575,14 +605,27 @@ fn representation(
         segments: timeline.segments.clone(),
         picture: None,
         sampling_rate: None,
+        kid,
+    }
+}
+
+/// The rendition a CMAF file's N names in `media`.
+fn rendition_at(media: &Container, index: usize) -> Option<&Rendition> {
+    match media {
+        Container::Single(r) => (index == 0).then_some(r),
+        Container::Csmil { renditions, .. } => renditions.get(index),
     }
 }
 
 /// The I-frame stream of each rendition whose video plan lists an I-frame range for
 /// every segment, by bandwidth as the variants are.
-fn cmaf_iframe_streams(found: &[(usize, Source, Arc<CmafPlan>)]) -> Vec<IFrameStream> {
+fn cmaf_iframe_streams(
+    found: &[(usize, Source, Arc<CmafPlan>)],
+    clear: impl Fn(usize) -> bool,
+) -> Vec<IFrameStream> {
     let mut streams: Vec<IFrameStream> = found
         .iter()
+        .filter(|(index, _, _)| clear(*index))
         .filter_map(|(index, _, plan)| {
             let video = plan.info.video.as_ref()?;
             let timeline = plan.track(Track::Video)?;

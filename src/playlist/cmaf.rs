@@ -25,6 +25,17 @@ pub fn media(durations: &[f64], init: &str, segment: impl Fn(u64) -> String) -> 
     out
 }
 
+/// A media playlist ([`media`]) of a `cbcs`-protected track: SAMPLE-AES with the
+/// title's key at `key_uri`, from the map on (RFC 8216 4.3.2.4; fMP4 SAMPLE-AES is
+/// `cbcs`).
+pub fn with_sample_aes_key(playlist: &str, key_uri: &str) -> String {
+    let line = format!("#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"{key_uri}\",KEYFORMAT=\"identity\"\n");
+    match playlist.find("#EXT-X-MAP:") {
+        Some(at) => format!("{}{line}{}", &playlist[..at], &playlist[at..]),
+        None => playlist.to_string(),
+    }
+}
+
 /// The I-frame playlist of a video track (`EXT-X-I-FRAMES-ONLY` over its CMAF
 /// segments): one entry per segment, its first sample (`iframes[i]`, `[offset, size]`
 /// of segment i's file, from the plan) lasting the segment, the init segment in
@@ -169,6 +180,22 @@ mod tests {
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n\
              #EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-MAP:URI=\"init_0_v.mp4\"\n\
              #EXTINF:6.000000,\nsegment1_0_v.m4s\n#EXTINF:1.500000,\nsegment2_0_v.m4s\n#EXT-X-ENDLIST\n"
+        );
+    }
+
+    #[test]
+    fn a_protected_playlist_names_its_key_before_the_map() {
+        let text = media(&[6.0], "init_0_v.mp4", |k| format!("segment{k}_0_v.m4s"));
+        let keyed = with_sample_aes_key(&text, "/i/a.mp4/key.bin");
+        assert!(keyed.contains(
+            "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"/i/a.mp4/key.bin\",KEYFORMAT=\"identity\"\n#EXT-X-MAP:URI=\"init_0_v.mp4\"\n"
+        ), "{keyed}");
+        assert_eq!(
+            keyed.replace(
+                &keyed[keyed.find("#EXT-X-KEY").unwrap()..keyed.find("#EXT-X-MAP").unwrap()],
+                ""
+            ),
+            text
         );
     }
 

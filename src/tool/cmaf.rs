@@ -4,6 +4,7 @@
 
 use super::output::{self, ShowInfo};
 use super::{input_path, seconds_arg, serve, Tools};
+use crate::config::SampleKeys;
 use crate::error::IoCause;
 use crate::error::ToolError;
 use crate::url::cmaf::{init_name, segment_name, Track};
@@ -95,6 +96,7 @@ impl Tools {
                 k: None,
                 output: None,
                 audio_track_id,
+                cbcs: None,
             };
             let answer = self.job(pool, "cmaf_plan", job, source).await?;
             return output::parse_json("mp42hls --serve cmaf plan", &answer);
@@ -110,12 +112,13 @@ impl Tools {
         output::parse_json("mp42hls --plan --cmaf", &out.stdout)
     }
 
-    /// Writes `file` into `dir` under [`CmafFile::name`]; returns its path.
+    /// Writes `file` into `dir` under [`CmafFile::name`] (`cbcs`-protected with
+    /// `cbcs`); returns its path.
     pub async fn package_cmaf(
         &self,
         source: BorrowedFd<'_>,
         segment_duration: f64,
-        file: CmafFile,
+        (file, cbcs): (CmafFile, Option<SampleKeys>),
         dir: &Path,
     ) -> Result<PathBuf, ToolError> {
         let name = file.name();
@@ -134,6 +137,7 @@ impl Tools {
                     k,
                     output: Some(output),
                     audio_track_id: track.audio_track_id(),
+                    cbcs,
                 };
                 self.job(pool, "cmaf", job, source).await?;
                 return Ok(path);
@@ -158,6 +162,17 @@ impl Tools {
         ];
         if let Some(id) = track.audio_track_id() {
             args.extend(["--audio-track-id".into(), id.to_string().into()]);
+        }
+        if let Some(keys) = cbcs {
+            let hex = crate::token::encode_hex;
+            args.extend(["--encryption-mode".into(), "cbcs".into()]);
+            for (option, value) in [
+                ("--encryption-key", &keys.key),
+                ("--encryption-kid", &keys.kid),
+                ("--encryption-iv", &keys.iv),
+            ] {
+                args.extend([option.into(), hex(value).into()]);
+            }
         }
         args.extend(mode);
         args.push(input_path(source));

@@ -9,6 +9,7 @@
 //! fresh one. Every process is confined like a one-shot run (`super::confine`).
 
 use super::{confine, output, RunLimits, STDERR_LIMIT, STDOUT_LIMIT};
+use crate::config::SampleKeys;
 use crate::error::{IoCause, ToolError};
 use crate::metrics::Metrics;
 use nix::sys::socket::{
@@ -79,6 +80,8 @@ pub enum Job<'a> {
         output: Option<&'a str>,
         /// The audio track, when not the first (alternate audio).
         audio_track_id: Option<u32>,
+        /// `cbcs` protection of an init or segment job.
+        cbcs: Option<SampleKeys>,
     },
 }
 
@@ -153,6 +156,7 @@ impl Job<'_> {
                 k,
                 output,
                 audio_track_id,
+                cbcs,
             } => {
                 let op = match (k, output) {
                     (_, None) => "plan",
@@ -169,6 +173,15 @@ impl Job<'_> {
                     }
                     if let Some(output) = output {
                         map.insert("output".into(), output.into());
+                    }
+                    if let Some(keys) = cbcs {
+                        let hex = crate::token::encode_hex;
+                        map.insert(
+                            "cbcs".into(),
+                            serde_json::json!({
+                                "key": hex(&keys.key), "kid": hex(&keys.kid), "iv": hex(&keys.iv),
+                            }),
+                        );
                     }
                 }
                 with_tracks(

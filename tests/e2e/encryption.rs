@@ -2,7 +2,11 @@
 //! `EXT-X-KEY` in their media playlists and encrypted segments in the cache; the key
 //! comes from the worker, never from the cache; a real client (ffmpeg) plays them,
 //! and openssl decrypts a segment into the very bytes the title's clear copy has.
-//! A change of master key or paths purges what it covers at the next start.
+//! CMAF HLS and DASH of those titles are `cbcs` (SAMPLE-AES over fMP4): ffmpeg,
+//! given the key the playlist's key URL answers, decodes each segment into the very
+//! frames of the clear copy, and the MPD names each representation's key ID, the one
+//! in its init segment. A change of master key or paths purges what it covers at the
+//! next start.
 
 use crate::common::*;
 use std::process::Command;
@@ -112,11 +116,10 @@ fn encrypted_titles_play_and_decrypt_into_their_clear_bytes() {
     assert!(get_ok(&stack, &clipped).text().contains(KEY_LINE));
     assert_ffmpeg_decodes(&stack, &clipped, "clip");
 
-    // What cannot carry AES-128 is refused, never served in the clear.
+    // What cannot be encrypted is refused, never served in the clear.
     for (path, status) in [
         ("/i/secure/clip_low.mp4/iframes_0_av.m3u8", 404),
-        ("/c/secure/clip_low.mp4/master.m3u8", 403),
-        ("/d/secure/clip_low.mp4/manifest.mpd", 403),
+        ("/c/secure/clip_low.mp4/iframes_0_v.m3u8", 404),
         ("/i/open/clip_low.mp4/aes128.key", 404),
         (&format!("{csmil}/aes128.key"), 404),
         ("/i/secure/missing.mp4/aes128.key", 404),
@@ -184,4 +187,127 @@ fn real_bento4_with_encryption_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started: {stderr}");
     assert!(stderr.contains("need casterpak's mp42hls"), "{stderr}");
+}
+
+/// The frames ffmpeg decodes from init + segment (`framemd5` lines), with `key`.
+fn cmaf_frames(init: &[u8], segment: &[u8], key: Option<&[u8]>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("joined.mp4");
+    std::fs::write(&file, [init, segment].concat()).unwrap();
+    let mut command = Command::new("ffmpeg");
+    command.args(["-nostdin", "-v", "error"]);
+    if let Some(key) = key {
+        command.args(["-decryption_key", &hex(key)]);
+    }
+    let out = command
+        .arg("-i")
+        .arg(&file)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        key.is_none() || (out.status.success() && out.stderr.is_empty()),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn cmaf_and_dash_of_encrypted_titles_are_cbcs_with_the_titles_key() {
+    let stack = stack(r#"["secure"]"#);
+    let csmil = "clip_,low,medium,.mp4.csmil";
+    let master = get_ok(&stack, &format!("/c/secure/{csmil}/master.m3u8")).text();
+    assert!(!master.contains("I-FRAME"), "{master}");
+    for (n, rendition) in [(0, "clip_low.mp4"), (1, "clip_medium.mp4")] {
+        let key = key_of(&stack, &format!("/i/secure/{rendition}/aes128.key"));
+        for track in ["v", "a"] {
+            let path = format!("/c/secure/{csmil}/index_{n}_{track}.m3u8");
+            let playlist = get_ok(&stack, &path).text();
+            let line = format!(
+                "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"/i/secure/{rendition}/aes128.key\",KEYFORMAT=\"identity\"\n#EXT-X-MAP:"
+            );
+            assert!(playlist.contains(&line), "{path}: {playlist}");
+            // The key URL the playlist names answers the title's key.
+            assert_eq!(
+                key_of(&stack, &format!("/i/secure/{rendition}/aes128.key")),
+                key
+            );
+            let ext = if track == "v" {
+                ("mp4", "m4s")
+            } else {
+                ("m4a", "m4a")
+            };
+            let init = get_ok(
+                &stack,
+                &format!("/c/secure/{csmil}/init_{n}_{track}.{}", ext.0),
+            )
+            .body;
+            let clear_init = get_ok(
+                &stack,
+                &format!("/c/open/clip_low.mp4/init_0_{track}.{}", ext.0),
+            )
+            .body;
+            for (k, _) in (1..).zip(segments(&playlist)).take(2) {
+                let name = |n: usize| format!("segment{k}_{n}_{track}.{}", ext.1);
+                let protected = get_ok(&stack, &format!("/c/secure/{csmil}/{}", name(n))).body;
+                let decrypted = cmaf_frames(&init, &protected, Some(&key));
+                assert!(!decrypted.is_empty(), "{rendition} {track} {k}");
+                assert_ne!(
+                    cmaf_frames(&init, &protected, None),
+                    decrypted,
+                    "{rendition} {track} {k} is in the clear"
+                );
+                if rendition == "clip_low.mp4" {
+                    let clear = get_ok(&stack, &format!("/c/open/clip_low.mp4/{}", name(0))).body;
+                    assert_eq!(
+                        decrypted,
+                        cmaf_frames(&clear_init, &clear, None),
+                        "{track} {k}"
+                    );
+                }
+            }
+        }
+    }
+    let open = get_ok(&stack, "/c/open/clip_low.mp4/index_0_v.m3u8").text();
+    assert!(!open.contains("EXT-X-KEY"), "{open}");
+
+    // DASH: each representation names the key ID its init segment carries.
+    let mpd = get_ok(&stack, &format!("/d/secure/{csmil}/manifest.mpd")).text();
+    let doc = roxmltree::Document::parse(&mpd).expect("the MPD is XML");
+    let mut checked = 0;
+    for rep in doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Representation"))
+    {
+        let scheme = rep
+            .children()
+            .find(|c| c.attribute("value") == Some("cbcs"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{:?} has no cbcs ContentProtection: {mpd}",
+                    rep.attribute("id")
+                )
+            });
+        let kid = scheme
+            .attributes()
+            .find(|a| a.name() == "default_KID")
+            .map(|a| a.value().replace('-', ""))
+            .expect("default_KID");
+        let init = rep
+            .descendants()
+            .find(|n| n.has_tag_name("SegmentTemplate"))
+            .and_then(|t| t.attribute("initialization"))
+            .expect("initialization");
+        let init = get_ok(&stack, &format!("/c/secure/{csmil}/{init}")).body;
+        assert!(hex(&init).contains(&kid), "{kid} not in {init:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "two video and one audio representation: {mpd}");
+    let open = get_ok(&stack, "/d/open/clip_low.mp4/manifest.mpd").text();
+    assert!(!open.contains("ContentProtection"), "{open}");
 }
