@@ -1,7 +1,9 @@
 // AES-128 at the origin: run.sh encrypts a_720p_60s_faststart.mp4 ([encryption]). Its media
 // playlist names the key, its segments are not transport streams in the clear, and hls.js in
-// Chromium fetches the key and plays the title to the end. With PACKAGING_MODE=whole nothing
-// is encrypted (the worker refuses encryption there), so the playlist must have no key.
+// Chromium fetches the key and plays the title to the end. Its DASH form is cbcs: dash.js,
+// given the key the key URL answers for the MPD's key ID (W3C ClearKey), plays it in
+// Chromium. With PACKAGING_MODE=whole nothing is encrypted (the worker refuses encryption
+// there), so the playlist must have no key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser } from './browser.js';
@@ -50,5 +52,24 @@ if (STACK === 'casterpak' && !WHOLE) {
     assert.deepEqual(mediaErrors, []);
     assert.deepEqual(intolerableErrors(hlsErrors), []);
     assert.ok(keys >= 1, 'the key was never fetched');
+  });
+
+  test('dash.js plays the cbcs MPD with the title key over ClearKey', { timeout: 90_000 }, async () => {
+    const { page } = browser;
+    const mpdPath = '/d/a_720p_60s_faststart.mp4/manifest.mpd';
+    const mpd = await (await fetch(url(mpdPath))).text();
+    const kids = [...mpd.matchAll(/value="cbcs" cenc:default_KID="([0-9a-f-]{36})"/g)].map((m) => m[1]);
+    assert.ok(kids.length >= 2, `a key ID per representation: ${mpd}`);
+    assert.equal(new Set(kids).size, 1, 'one title, one key ID');
+    const key = Buffer.from(await (await fetch(url(`${TITLE}/aes128.key`))).arrayBuffer());
+    const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
+    const pair = `${b64url(Buffer.from(kids[0].replaceAll('-', ''), 'hex'))}:${b64url(key)}`;
+    await page.goto(url(`/dash-test.html?src=${encodeURIComponent(mpdPath)}&clearkeys=${pair}`));
+    await page.waitForFunction(() => window.player.video.currentTime > 3, undefined, { timeout: 45_000, polling: 250 });
+    await page.evaluate(() => { window.player.video.currentTime = window.player.video.duration - 3; });
+    await page.waitForFunction(() => window.player.video.ended, undefined, { timeout: 45_000, polling: 250 });
+    const { errors, mediaErrors } = await page.evaluate(() => window.player.record);
+    assert.deepEqual(mediaErrors, []);
+    assert.deepEqual(errors, []);
   });
 }
