@@ -172,6 +172,9 @@ pub struct AudioBasics {
     pub max_bitrate: u32,
     pub average_bitrate: u32,
     pub buffer_size: u32,
+    /// AC-3/E-AC-3: the body of the entry's `dac3`/`dec3` as the source has it (what
+    /// a CMAF sample entry carries on); empty otherwise or when absent.
+    pub dolby_config: Vec<u8>,
 }
 
 impl Track {

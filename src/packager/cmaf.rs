@@ -569,12 +569,12 @@ impl Packager {
 }
 
 /// The audio tracks a plan lists that the CMAF writer can write (`mp4a`: AAC, MP3;
-/// AC-3 and E-AC-3 stay TS-only): the alternate audio of CMAF HLS and DASH.
+/// `ac-3`, `ec-3`): the alternate audio of CMAF HLS and DASH.
 fn cmaf_audio_tracks(plan: &CmafPlan) -> Vec<crate::tool::output::AudioTrack> {
     plan.info
         .audio_tracks
         .iter()
-        .filter(|t| t.codec.starts_with("mp4a."))
+        .filter(|t| t.codec.starts_with("mp4a.") || t.codec == "ac-3" || t.codec == "ec-3")
         .cloned()
         .collect()
 }

@@ -32,12 +32,8 @@ pub fn sample_entry(out: &mut Vec<u8>, track: &Track) -> Result<(), EntryError> 
         }
         Codec::Aac(config) => audio(out, &config.basics, config, track.id),
         Codec::Mp3(basics) => mp3(out, basics, track.id),
-        Codec::Ac3(_) | Codec::Eac3(_) => {
-            return Err(EntryError(format!(
-                "track {}: AC-3/E-AC-3 is not supported in CMAF output",
-                track.id
-            )))
-        }
+        Codec::Ac3(basics) => dolby(out, (b"ac-3", b"dac3"), basics, track.id)?,
+        Codec::Eac3(basics) => dolby(out, (b"ec-3", b"dec3"), basics, track.id)?,
         Codec::Unsupported(fourcc) => {
             return Err(EntryError(format!(
                 "unsupported codec {} in track {}",
@@ -141,11 +137,11 @@ fn unit(out: &mut Vec<u8>, nal: &[u8]) {
 
 fn audio_entry(
     out: &mut Vec<u8>,
-    basics: &AudioBasics,
+    (kind, basics): (&[u8; 4], &AudioBasics),
     sample_rate: u32,
     esds: impl FnOnce(&mut Vec<u8>),
 ) {
-    boxed(out, b"mp4a", |out| {
+    boxed(out, kind, |out| {
         zeros(out, 6);
         u16_be(out, 1);
         zeros(out, 8);
@@ -165,13 +161,36 @@ fn audio_entry(
     });
 }
 
+/// `ac-3` + `dac3` or `ec-3` + `dec3` (ETSI TS 102 366 Annex F): the configuration is
+/// the source's own, which describes the very frames the samples hold.
+fn dolby(
+    out: &mut Vec<u8>,
+    (kind, config): (&[u8; 4], &[u8; 4]),
+    basics: &AudioBasics,
+    track_id: u32,
+) -> Result<(), EntryError> {
+    if basics.dolby_config.is_empty() {
+        return Err(EntryError(format!(
+            "track {track_id}: {} without its {} box",
+            String::from_utf8_lossy(kind),
+            String::from_utf8_lossy(config)
+        )));
+    }
+    audio_entry(out, (kind, basics), basics.sample_rate, |out| {
+        boxed(out, config, |out| {
+            out.extend_from_slice(&basics.dolby_config)
+        })
+    });
+    Ok(())
+}
+
 fn audio(out: &mut Vec<u8>, basics: &AudioBasics, config: &AacConfig, track_id: u32) {
     let rate = if basics.sample_rate > 0 {
         basics.sample_rate
     } else {
         config.sampling_frequency
     };
-    audio_entry(out, basics, rate, |out| {
+    audio_entry(out, (b"mp4a", basics), rate, |out| {
         esds(out, track_id, 0x40, basics, &config.decoder_info)
     });
 }
@@ -182,7 +201,7 @@ fn mp3(out: &mut Vec<u8>, basics: &AudioBasics, track_id: u32) {
     } else {
         0x69
     };
-    audio_entry(out, basics, basics.sample_rate, |out| {
+    audio_entry(out, (b"mp4a", basics), basics.sample_rate, |out| {
         esds(out, track_id, oti, basics, &[])
     });
 }

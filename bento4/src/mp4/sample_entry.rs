@@ -104,6 +104,7 @@ fn dolby_entry(body: &[u8], config: &[u8; 4]) -> Result<AudioBasics, Mp4Error> {
     let Some(config_body) = find(boxes, config)? else {
         return Ok(basics);
     };
+    basics.dolby_config = config_body.to_vec();
     let mut reader = Reader::new(config_body, "dac3/dec3");
     let kbps = if config == b"dac3" {
         // fscod(2) bsid(5) bsmod(3) acmod(3) lfeon(1) bit_rate_code(5) reserved(5)
@@ -376,6 +377,7 @@ mod tests {
                     sample_size: 16,
                     max_bitrate: 192000,
                     average_bitrate: 192000,
+                    dolby_config: vec![0x10, 0x11, 0x40],
                     ..Default::default()
                 })),
             ),
@@ -392,6 +394,7 @@ mod tests {
                     sample_size: 16,
                     max_bitrate: 256000,
                     average_bitrate: 256000,
+                    dolby_config: vec![0x08, 0x00, 0x20, 0x0f, 0x00],
                     ..Default::default()
                 })),
             ),
