@@ -7,19 +7,32 @@ use std::fmt::Write;
 
 /// Media playlist of one track: `init` for `EXT-X-MAP`, `segment(K)` per entry (K from 1).
 pub fn media(durations: &[f64], init: &str, segment: impl Fn(u64) -> String) -> String {
-    let mut out = String::with_capacity(128 + durations.len() * 40);
+    track_playlist(durations, None, init, segment)
+}
+
+/// A track's playlist; with `ranges`, its I-frame playlist: each entry that byte range
+/// of its segment.
+fn track_playlist(
+    durations: &[f64],
+    ranges: Option<&[[u64; 2]]>,
+    init: &str,
+    segment: impl Fn(u64) -> String,
+) -> String {
+    let mut out = String::with_capacity(160 + durations.len() * 64);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    if ranges.is_some() {
+        out.push_str("#EXT-X-I-FRAMES-ONLY\n");
+    }
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
     out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
     let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init}\"");
     for (i, d) in durations.iter().enumerate() {
-        let _ = write!(
-            out,
-            "#EXTINF:{:.6},\n{}\n",
-            printed(*d),
-            segment(i as u64 + 1)
-        );
+        let _ = write!(out, "#EXTINF:{:.6},\n", printed(*d));
+        if let Some([offset, size]) = ranges.and_then(|r| r.get(i)) {
+            let _ = write!(out, "#EXT-X-BYTERANGE:{size}@{offset}\n");
+        }
+        let _ = writeln!(out, "{}", segment(i as u64 + 1));
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -51,22 +64,7 @@ pub fn iframes(
         return None;
     }
     let ranges: Vec<[u64; 2]> = iframes.iter().copied().collect::<Option<_>>()?;
-    let mut out = String::with_capacity(160 + durations.len() * 64);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n");
-    out.push_str("#EXT-X-I-FRAMES-ONLY\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
-    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init}\"");
-    for (i, (d, [offset, size])) in durations.iter().zip(ranges).enumerate() {
-        let _ = write!(
-            out,
-            "#EXTINF:{:.6},\n#EXT-X-BYTERANGE:{size}@{offset}\n{}\n",
-            printed(*d),
-            segment(i as u64 + 1)
-        );
-    }
-    out.push_str("#EXT-X-ENDLIST\n");
-    Some(out)
+    Some(track_playlist(durations, Some(&ranges), init, segment))
 }
 
 /// Whether every one of the segments (`durations`) has an I-frame range.

@@ -242,3 +242,34 @@ pub fn assert_ffmpeg_decodes(playlist: &Path, what: &str) {
         "{what}: ffmpeg complained"
     );
 }
+
+/// Runs `mp42hls --serve` over `text` (newline-delimited jobs) on its stdin until it
+/// ends, expecting exit 0; returns its answers, one JSON value a line.
+pub fn serve_pipe(text: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(TOOL)
+        .arg("--serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start mp42hls --serve");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(text.as_bytes())
+        .expect("write the jobs");
+    let out = child.wait_with_output().expect("mp42hls --serve ends");
+    assert_eq!(out.status.code(), Some(0), "mp42hls --serve exit status");
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 answers")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an answer is JSON"))
+        .collect()
+}
+
+/// [`serve_pipe`] over these jobs, one a line.
+pub fn serve_jobs(jobs: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    serve_pipe(&jobs.iter().map(|j| format!("{j}\n")).collect::<String>())
+}

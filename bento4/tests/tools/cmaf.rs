@@ -6,11 +6,10 @@
 //! runs are deterministic; HEVC goes out as `hvc1` with VPS/SPS/PPS in `hvcC`;
 //! the cuts are the TS plan's.
 
-use crate::mp42hls_support::{media, run_ok, Scratch, TOOL};
+use crate::mp42hls_support::{media, run_ok, serve_jobs, Scratch};
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Boxes at the top of `data` (or of a box body): (type, body).
 fn boxes(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
@@ -402,12 +401,6 @@ fn serve_jobs_write_the_one_shot_bytes() {
         &["--cmaf", "audio", "--first-segment-number", "1", path],
     );
     let served = Scratch::new("cmaf-serve");
-    let mut child = Command::new(TOOL)
-        .arg("--serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let jobs = [
         serde_json::json!({"id": 1, "op": "init", "cmaf": "audio", "segment_duration": 6.0,
             "input": path, "output": served.path("init.mp4")}),
@@ -418,17 +411,7 @@ fn serve_jobs_write_the_one_shot_bytes() {
         serde_json::json!({"id": 4, "op": "init", "segment_duration": 6.0, "input": path,
             "output": served.path("x.mp4")}),
     ];
-    let mut stdin = child.stdin.take().unwrap();
-    for job in &jobs {
-        writeln!(stdin, "{job}").unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let answers: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let answers = serve_jobs(&jobs);
     assert_eq!(answers.len(), 4);
     assert_eq!(answers[0]["ok"], true, "{}", answers[0]);
     assert_eq!(answers[1]["ok"], true, "{}", answers[1]);

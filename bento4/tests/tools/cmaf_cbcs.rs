@@ -5,11 +5,9 @@
 //! a segment made alone, and by a `--serve` job, is the whole run's bytes; the
 //! playlist says SAMPLE-AES.
 
-use crate::mp42hls_support::{media, run_in, run_ok, Scratch, TOOL};
-use serde_json::Value;
-use std::io::Write;
+use crate::mp42hls_support::{media, run_in, run_ok, serve_jobs, Scratch};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const KEY: &str = "00112233445566778899aabbccddeeff";
 const KID: &str = "0123456789abcdef0123456789abcdef";
@@ -157,23 +155,7 @@ fn serve_jobs_write_the_one_shot_cbcs_bytes() {
             "k": 2, "input": path, "output": served.path("x.m4s"),
             "cbcs": {"key": KEY, "kid": "00", "iv": IV}}),
     ];
-    let mut child = Command::new(TOOL)
-        .arg("--serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for job in &jobs {
-        writeln!(stdin, "{job}").unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let answers: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let answers = serve_jobs(&jobs);
     assert_eq!(answers.len(), 4, "{answers:?}");
     assert_eq!(answers[0]["ok"], true, "{answers:?}");
     assert_eq!(answers[1]["ok"], true, "{answers:?}");

@@ -560,25 +560,7 @@ fn the_pipe_form_takes_paths() {
     ];
     let mut text: String = jobs.iter().map(|j| format!("{j}\n")).collect();
     text.push_str("\n{\"id\":5,\"op\":\"plan\",\"segment_duration\":6}\n");
-    let mut child = Command::new(TOOL)
-        .arg("--serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let answers: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let answers = serve_pipe(&text);
     assert_eq!(
         answers.len(),
         5,
