@@ -28,9 +28,9 @@ fn track_playlist(
     out.push_str("#EXT-X-MEDIA-SEQUENCE:1\n");
     let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init}\"");
     for (i, d) in durations.iter().enumerate() {
-        let _ = write!(out, "#EXTINF:{:.6},\n", printed(*d));
+        let _ = writeln!(out, "#EXTINF:{:.6},", printed(*d));
         if let Some([offset, size]) = ranges.and_then(|r| r.get(i)) {
-            let _ = write!(out, "#EXT-X-BYTERANGE:{size}@{offset}\n");
+            let _ = writeln!(out, "#EXT-X-BYTERANGE:{size}@{offset}");
         }
         let _ = writeln!(out, "{}", segment(i as u64 + 1));
     }
