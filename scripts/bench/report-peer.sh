@@ -49,6 +49,10 @@ print_peer_report() {
   done
   r=$(rt "$(m csmil.jit)" "$(m csmil.vod)")
   echo "| cold master over 3 renditions (ours .csmil, vod .urlset), ms | $(f csmil.jit 1) | $(pv csmil.vod 1) | $r | ≤ 1.0 | $(below "$r" 1.0) |"
+  r=$(rt "$(m cmaf.seg.jit)" "$(m cmaf.seg.vod)")
+  echo "| cold CMAF video segment 1 (ours /c, vod fMP4 HLS), $big_label, ms | $(f cmaf.seg.jit 1) | $(pv cmaf.seg.vod 1) | $r | (context: issue 11) | |"
+  r=$(rt "$(m cmaf.mpd.jit)" "$(m cmaf.mpd.vod)")
+  echo "| cold DASH MPD over 3 renditions (ours .csmil, vod .urlset), ms | $(f cmaf.mpd.jit 1) | $(pv cmaf.mpd.vod 1) | $r | (context: issue 11) | |"
   mb=$(awk -v b="${R[all.bytes.jit]%% *}" 'BEGIN { printf "%.0f", b / 1e6 }')
   r=$(rt "$(m all.jit)" "$(m all.vod)")
   ours="$(f all.jit 0) ($(calc "$big_segments / $(m all.jit) * 1000") segments/s)"

@@ -14,7 +14,8 @@ is_vod() { [[ $1 == vod* ]]; }
 
 # vod_path PATH: our URL of the same thing in nginx-vod's names: the media playlist
 # index_0_av.m3u8 -> index.m3u8, segmentK_0_av.ts -> seg-K-v1-a1.ts (both count from
-# 1, both muxing all tracks), a csmil master -> its multi-URL (.urlset) form.
+# 1, both muxing all tracks), a csmil master or MPD -> its multi-URL (.urlset) form,
+# a CMAF video segment /c/…/segmentK_0_v.m4s -> its fMP4 seg-K-v1.m4s.
 vod_path() {
   local p=$1
   if [[ $p =~ ^(.*)/index_0_av\.m3u8$ ]]; then
@@ -23,6 +24,10 @@ vod_path() {
     p=${BASH_REMATCH[1]}/seg-${BASH_REMATCH[2]}-v1-a1.ts
   elif [[ $p =~ ^(.*)\.csmil/master\.m3u8$ ]]; then
     p=${BASH_REMATCH[1]}.urlset/master.m3u8
+  elif [[ $p =~ ^(/c/.*)/segment([0-9]+)_0_v\.m4s$ ]]; then
+    p=${BASH_REMATCH[1]}/seg-${BASH_REMATCH[2]}-v1.m4s
+  elif [[ $p =~ ^(.*)\.csmil/manifest\.mpd$ ]]; then
+    p=${BASH_REMATCH[1]}.urlset/manifest.mpd
   fi
   echo "$p"
 }
@@ -62,14 +67,25 @@ http {
     server {
         listen 127.0.0.1:$port;
         access_log "$dir/logs/access.log";
+        vod_mode local;
+        vod_metadata_cache metadata_cache 512m;
+        vod_response_cache response_cache 128m;
+        vod_segment_duration 6000;
+        vod_align_segments_to_key_frames on;
         location /i/ {
             alias "$dir/media/";
             vod hls;
-            vod_mode local;
-            vod_metadata_cache metadata_cache 512m;
-            vod_response_cache response_cache 128m;
-            vod_segment_duration 6000;
-            vod_align_segments_to_key_frames on;
+        }
+        # Its fMP4 HLS and DASH, for the CMAF rows (ours: /c and /d).
+        location /c/ {
+            alias "$dir/media/";
+            vod hls;
+            vod_hls_container_format fmp4;
+        }
+        location /d/ {
+            alias "$dir/media/";
+            vod dash;
+            vod_dash_manifest_format segmenttimeline;
         }
     }
 }
