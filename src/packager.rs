@@ -423,7 +423,9 @@ impl Packager {
             Stream::Audio(id) => muxed.info.audio_tracks.iter().any(|t| t.id == id),
             Stream::Video => muxed.info.video.is_some(),
         };
-        if !listed || query.tag().is_some() || self.tools.mode() != Mode::Jit {
+        // A clip of a separate stream is cut as the muxed one (trimmed ends at its
+        // keyframes); another segment duration is not offered apart.
+        if !listed || query.segment_ms.is_some() || self.tools.mode() != Mode::Jit {
             return Err(Failure::Url(UrlError::UnknownResource));
         }
         self.rendition_info(r, source, None, tracks_of(stream))
@@ -464,10 +466,19 @@ impl Packager {
         if listing == Listing::IFrames && (info.iframes.is_empty() || query.clip.is_some()) {
             return Err(Failure::NoIFrames);
         }
+        // A separate stream is cut where the muxed title is (one clock): its window comes
+        // from the muxed plan's keyframes, whatever its own plan calls a keyframe.
+        let cut_by = match (stream, query.clip) {
+            (Stream::Muxed, _) | (_, None) => info.clone(),
+            _ => {
+                self.rendition_info(r, &source, None, TrackChoice::default())
+                    .await?
+            }
+        };
         let window = query
             .clip
             .map(|clip| {
-                playlist::clip::window_at_keyframes(&info.durations, &info.keyframes, &clip)
+                playlist::clip::window_at_keyframes(&cut_by.durations, &cut_by.keyframes, &clip)
             })
             .transpose()
             .map_err(|e| Failure::Url(UrlError::BadQuery(e)))?;
@@ -497,7 +508,8 @@ impl Packager {
                         (window, sd) => {
                             let count = info.durations.len();
                             let window = window.unwrap_or(playlist::clip::Window::whole(count));
-                            playlist::clip::media(&info.durations, &window, index, sd)
+                            let suffix = stream.suffix();
+                            playlist::clip::media(&info.durations, &window, (index, &suffix), sd)
                         }
                     };
                     let text = match &key_uri {

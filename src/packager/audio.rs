@@ -25,7 +25,8 @@ impl Packager {
         from_csmil: bool,
         query: &Query,
     ) -> Option<Vec<AudioRendition>> {
-        if query.clip.is_some() || query.segment_ms.is_some() {
+        // Another cut would need plans of each stream at it; a clip is the title's cut.
+        if query.segment_ms.is_some() {
             return None;
         }
         let candidates = renditions
@@ -37,9 +38,15 @@ impl Packager {
             info.info.stats.max_segment_bitrate
         })?;
         let base = &self.config.public_base_url;
+        // A clipped master's audio renditions carry its clip, as its variants do.
+        let clip = query.clip_query();
         let uri_of = |id: u32| {
             let file = format!("index_0_a{id}.m3u8");
-            playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, &file)
+            let uri = playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, &file);
+            match clip.as_str() {
+                "" => uri,
+                clip => format!("{uri}?{clip}"),
+            }
         };
         let preferred = self.config.audio.preferred();
         Some(audio::renditions(

@@ -75,6 +75,9 @@ impl Packager {
                             from_csmil,
                             "index_0_v.m3u8",
                         );
+                        if !variant_query.is_empty() {
+                            v.uri = format!("{}?{variant_query}", v.uri);
+                        }
                         for (group, codec) in audio::groups(audio) {
                             variants.push(Variant {
                                 codecs: vec![video.codec.clone(), codec],
@@ -83,7 +86,12 @@ impl Packager {
                             });
                             captions.push(carried);
                         }
-                        if let Some(stream) = iframe_stream(base, r, &info.info, from_csmil) {
+                        // A clip's I-frames would need its trimmed ends' layouts.
+                        let iframes = query
+                            .clip
+                            .is_none()
+                            .then(|| iframe_stream(base, r, &info.info, from_csmil));
+                        if let Some(stream) = iframes.flatten() {
                             iframe_streams.push((v.uri.clone(), stream));
                         }
                         subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));

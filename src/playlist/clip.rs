@@ -162,9 +162,15 @@ pub fn listed_durations(durations: &[f64], window: &Window) -> Vec<f64> {
         .collect()
 }
 
-/// Media playlist of rendition `index` listing `window` of `durations`; `sd` is
-/// carried on every segment URI (`sd=6006ms`) when given.
-pub fn media(durations: &[f64], window: &Window, index: usize, sd: Option<u64>) -> String {
+/// Media playlist of rendition `index`'s stream `suffix` (`av`, `v`, `a<T>`) listing
+/// `window` of `durations`; `sd` is carried on every segment URI (`sd=6006ms`) when
+/// given.
+pub fn media(
+    durations: &[f64],
+    window: &Window,
+    (index, suffix): (usize, &str),
+    sd: Option<u64>,
+) -> String {
     let extinfs = listed_durations(durations, window);
     let count = extinfs.len();
     let mut out = String::with_capacity(128 + count * 56);
@@ -192,7 +198,10 @@ pub fn media(durations: &[f64], window: &Window, index: usize, sd: Option<u64>) 
         } else {
             format!("?{}", query.join("&"))
         };
-        let _ = write!(out, "#EXTINF:{d:.6},\nsegment{k}_{index}_av.ts{query}\n");
+        let _ = write!(
+            out,
+            "#EXTINF:{d:.6},\nsegment{k}_{index}_{suffix}.ts{query}\n"
+        );
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out

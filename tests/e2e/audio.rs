@@ -197,7 +197,7 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
         "/i/multi_audio.mp4/index_0_a1.m3u8",
         "/i/multi_audio.mp4/index_0_a9.m3u8",
         "/i/multi_audio.mp4/segment1_0_a9.ts",
-        "/i/multi_audio.mp4/index_0_a2.m3u8?start=5",
+        "/i/multi_audio.mp4/index_0_a2.m3u8?sd=4s",
         "/i/clip_low.mp4/segment1_0_a9.ts",
         "/i/audio_only.mp4/index_0_v.m3u8",
         "/i/multi_audio.mp4/index_0_a02.m3u8",
@@ -214,13 +214,61 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
     assert!(!plain.contains("AUDIO="), "{plain}");
     let uris: Vec<String> = variants(&plain).into_iter().map(|(_, u)| u).collect();
     assert_eq!(uris, ["index_0_av.m3u8"]);
-    // A clipped master stays muxed.
-    let clipped = stack.get("/i/multi_audio.mp4/master.m3u8?start=6");
-    assert_eq!(clipped.status, 200, "{}", clipped.text());
+    // A clipped master keeps its audio renditions, each carrying the clip, cut where
+    // the video is: the same segments listed (trimmed ends included), durations
+    // within a frame; every file answers and ffmpeg decodes it all.
+    let clipped_path = "/i/multi_audio.mp4/master.m3u8?start=9&end=16";
+    let clipped = String::from_utf8(get_ok(&stack, clipped_path)).unwrap();
+    let audio = check_groups(&clipped, clipped_path);
+    let uris: Vec<&str> = audio.iter().map(|a| a["URI"].as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "index_0_a2.m3u8?start=9&end=16",
+            "index_0_a3.m3u8?start=9&end=16",
+            "index_0_a4.m3u8?start=9&end=16"
+        ],
+        "{clipped}"
+    );
+    assert!(!clipped.contains("I-FRAME"), "{clipped}");
+    let listed = variants(&clipped);
     assert!(
-        !clipped.text().contains("#EXT-X-MEDIA"),
-        "{}",
-        clipped.text()
+        listed
+            .iter()
+            .all(|(_, uri)| uri == "index_0_v.m3u8?start=9&end=16"),
+        "{clipped}"
+    );
+    let text_of = |uri: &str| {
+        String::from_utf8(get_ok(&stack, &format!("/i/multi_audio.mp4/{uri}"))).unwrap()
+    };
+    let video_playlist = text_of("index_0_v.m3u8?start=9&end=16");
+    let video = segments(&video_playlist);
+    assert!(video.len() >= 2, "{video_playlist}");
+    // Keyframes every 2 s: 9 s cuts segment 2 at 8 s, 16 s cuts segment 3 at 16 s.
+    assert!(
+        video[0].1.contains("?start="),
+        "cut at a keyframe inside: {video_playlist}"
+    );
+    assert!(
+        video[video.len() - 1].1.contains("end="),
+        "{video_playlist}"
+    );
+    for uri in &uris {
+        let playlist = text_of(uri);
+        let list = segments(&playlist);
+        assert_eq!(list.len(), video.len(), "{uri}: {playlist}");
+        for ((d, u), (vd, vu)) in list.iter().zip(&video) {
+            let number = |u: &str| u.split('_').next().unwrap_or_default().to_string();
+            assert_eq!(number(u), number(vu), "{uri}: {playlist}");
+            assert_eq!(u.contains('?'), vu.contains('?'), "{uri}: {playlist}");
+            assert!((d - vd).abs() < 0.05, "{uri}: {d} against {vd}");
+            get_ok(&stack, &format!("/i/multi_audio.mp4/{u}"));
+        }
+    }
+    assert_ffmpeg_decodes(
+        &stack,
+        clipped_path,
+        "the clipped master with alternate audio",
     );
 }
 

@@ -125,7 +125,7 @@ fn clipped_media_playlist_text() {
     let (durations, keyframes) = title();
     let w = window_at_keyframes(&durations, &keyframes, &clip(15_250, Some(25_000))).unwrap();
     assert_eq!(
-        media(&durations, &w, 1, None),
+        media(&durations, &w, (1, "av"), None),
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n\
          #EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:3\n\
          #EXT-X-START:TIME-OFFSET=1.250,PRECISE=YES\n\
@@ -134,11 +134,17 @@ fn clipped_media_playlist_text() {
          #EXTINF:2.000000,\nsegment5_1_av.ts?end=26\n\
          #EXT-X-ENDLIST\n"
     );
-    let text = media(&durations, &Window::whole(10), 0, Some(4000));
+    // A separate stream's clip: the same window, its own file names.
+    let audio = media(&durations, &w, (0, "a2"), None);
+    assert!(
+        audio.contains("\nsegment3_0_a2.ts?start=14\n#EXTINF:6.000000,\nsegment4_0_a2.ts\n"),
+        "{audio}"
+    );
+    let text = media(&durations, &Window::whole(10), (0, "av"), Some(4000));
     assert!(text.contains("\nsegment10_0_av.ts?sd=4000ms\n"), "{text}");
     assert!(!text.contains("EXT-X-START"), "{text}");
     let both = window_at_keyframes(&durations, &keyframes, &clip(14_500, Some(15_000))).unwrap();
-    let text = media(&durations, &both, 0, Some(6000));
+    let text = media(&durations, &both, (0, "av"), Some(6000));
     assert!(
         text.contains("#EXTINF:2.000000,\nsegment3_0_av.ts?start=14&end=16&sd=6000ms\n"),
         "{text}"
