@@ -229,7 +229,7 @@ impl Packager {
                 .map(|()| redirect()),
             (Resource::Key, Container::Single(r), _) => self.key(r).await,
             (Resource::Subtitles { of, segment }, Container::Single(r), _) => self
-                .subtitles_file(r, (of, *segment), &request.file_key, query)
+                .subtitles_file(r, (of, *segment), (&request.file_key, None), query)
                 .await
                 .map(|()| redirect()),
             (Resource::Key | Resource::Subtitles { .. }, Container::Csmil { .. }, _) => {

@@ -298,30 +298,8 @@ fn stream_less_name(name: &str) -> Result<Named<'_>, UrlError> {
     if name == KEY_FILE {
         return Ok(Named::Other(Resource::Key, 0));
     }
-    if let Some(rest) = name.strip_prefix("subtitles_") {
-        let (stem, segment) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
-            (Some(stem), _) => (stem, None),
-            (None, Some(named)) => {
-                let (stem, k) = named.rsplit_once('_').ok_or(UrlError::UnknownResource)?;
-                let k = number(k)
-                    .filter(|&k| k >= 1)
-                    .ok_or(UrlError::UnknownResource)?;
-                (stem, Some(k))
-            }
-            (None, None) => return Err(UrlError::UnknownResource),
-        };
-        let track = stem
-            .strip_prefix('t')
-            .and_then(number)
-            .and_then(|id| u32::try_from(id).ok())
-            .filter(|&id| id > 0);
-        let of = match track {
-            Some(id) => SubtitleSource::Track(id),
-            None if crate::playlist::subtitles::is_language(stem) => {
-                SubtitleSource::Sidecar(stem.to_string())
-            }
-            None => return Err(UrlError::UnknownResource),
-        };
+    if let Some(named) = subtitle_file(name) {
+        let (of, segment) = named?;
         return Ok(Named::Other(Resource::Subtitles { of, segment }, 0));
     }
     if let Some(n) = name
@@ -606,6 +584,40 @@ pub fn encode_path(path: &str) -> String {
         }
     }
     out
+}
+
+/// `subtitles_<stem>.m3u8` (segment None) or `subtitles_<stem>_<K>.vtt`: whose cues
+/// (`<lang>` a sidecar, `t<ID>` a timed text track); `None` when `name` is no
+/// subtitle file at all. Shared by the TS and CMAF forms.
+pub(crate) fn subtitle_file(name: &str) -> Option<Result<(SubtitleSource, Option<u64>), UrlError>> {
+    Some(subtitle_parts(name.strip_prefix("subtitles_")?))
+}
+
+fn subtitle_parts(rest: &str) -> Result<(SubtitleSource, Option<u64>), UrlError> {
+    let (stem, segment) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
+        (Some(stem), _) => (stem, None),
+        (None, Some(named)) => {
+            let (stem, k) = named.rsplit_once('_').ok_or(UrlError::UnknownResource)?;
+            let k = number(k)
+                .filter(|&k| k >= 1)
+                .ok_or(UrlError::UnknownResource)?;
+            (stem, Some(k))
+        }
+        (None, None) => return Err(UrlError::UnknownResource),
+    };
+    let track = stem
+        .strip_prefix('t')
+        .and_then(number)
+        .and_then(|id| u32::try_from(id).ok())
+        .filter(|&id| id > 0);
+    let of = match track {
+        Some(id) => SubtitleSource::Track(id),
+        None if crate::playlist::subtitles::is_language(stem) => {
+            SubtitleSource::Sidecar(stem.to_string())
+        }
+        None => return Err(UrlError::UnknownResource),
+    };
+    Ok((of, segment))
 }
 
 #[cfg(test)]

@@ -49,6 +49,18 @@ impl Packager {
                 self.cmaf_playlist(request, r, None).await?;
                 return Ok(redirect);
             }
+            // A title's own files, as under the TS prefix (a csmil lists them so).
+            (Resource::Subtitles { of, segment }, Some(r)) => match &request.media {
+                Container::Single(_) => {
+                    let source = self.prepare(r, None).await?.source;
+                    let mpegts = cmaf_zero(&*self.cmaf_plan(&source, None).await?);
+                    let at = (request.file_key.as_str(), Some(mpegts));
+                    self.subtitles_file(r, (of, *segment), at, &request.query)
+                        .await?;
+                    return Ok(redirect);
+                }
+                Container::Csmil { .. } => return Err(Failure::Url(UrlError::UnknownResource)),
+            },
             (Resource::Init(track), Some(_)) => CmafFile::Init(*track),
             (Resource::Segment(k, track), Some(_)) => CmafFile::Segment(*k, *track),
             (_, None) => {
@@ -419,6 +431,21 @@ impl Packager {
         };
         let mut body = crate::playlist::captions::with_renditions(&body, carried);
         body.push_str(&crate::playlist::iframes::stream_infs(&iframe_streams));
+        // Subtitles: the first rendition's, as the TS master lists them, on CMAF's clock.
+        if let Some((index, source, _)) = found.first() {
+            if let Some(r) = rendition_at(&request.media, *index) {
+                let info = self
+                    .rendition_info(r, source, None, crate::tool::TrackChoice::default())
+                    .await?;
+                let from_csmil = matches!(request.media, Container::Csmil { .. });
+                let where_from = (&request.media, from_csmil);
+                let remote = source.remote.is_some();
+                let subtitles = self
+                    .master_subtitles(r, &info, remote, where_from, &request.query)
+                    .await;
+                body = crate::playlist::subtitles::with_group(&body, &subtitles);
+            }
+        }
         if !complete {
             return Ok(Answer::Playlist(body));
         }
@@ -647,4 +674,17 @@ fn cmaf_iframe_streams(
         .collect();
     streams.sort_by(|a, b| a.bandwidth.total_cmp(&b.bandwidth));
     streams
+}
+
+/// Where playlist time 0 lies on the CMAF segments' clock, in 90 kHz ticks (what a
+/// WebVTT `X-TIMESTAMP-MAP` names): when the video's first frame is presented (the
+/// plan's `presentation_start`, else its first `tfdt`), else the audio's.
+fn cmaf_zero(plan: &CmafPlan) -> u64 {
+    plan.track(Track::Video)
+        .or_else(|| plan.track(Track::Audio))
+        .and_then(|t| {
+            let start = t.presentation_start.or(t.segments.first().map(|s| s.0))?;
+            Some(u128::from(start) * 90_000 / u128::from(t.timescale.max(1)))
+        })
+        .map_or(0, |ticks| u64::try_from(ticks).unwrap_or(u64::MAX))
 }

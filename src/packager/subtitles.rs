@@ -87,12 +87,13 @@ impl Packager {
 
     /// Publishes `subtitles_<stem>.m3u8` (`segment` None) or its WebVTT segment K of
     /// `r`: a sidecar's cues (found with the request's `overrides`), or a timed text
-    /// track's (from the tool).
+    /// track's (from the tool). `mpegts`: where playlist time 0 lies on the segments'
+    /// clock when it is not the TS plan's (CMAF's timeline).
     pub(super) async fn subtitles_file(
         self: &std::sync::Arc<Self>,
         r: &Rendition,
         (of, segment): (&SubtitleSource, Option<u64>),
-        file_key: &str,
+        (file_key, mpegts): (&str, Option<u64>),
         query: &Query,
     ) -> Result<(), Failure> {
         let overrides = &query.sidecar;
@@ -108,7 +109,7 @@ impl Packager {
         let info = self
             .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
             .await?;
-        let mpegts = info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO);
+        let mpegts = mpegts.unwrap_or(info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO));
         // The cues must be servable for the playlist to be made, too.
         let prepared = match of {
             SubtitleSource::Sidecar(language) => {

@@ -23,6 +23,10 @@ pub struct Timeline {
     /// segment does not start with one; empty: a plan from a tool that lists none).
     #[serde(default)]
     pub iframes: Vec<Option<[u64; 2]>>,
+    /// When the track's first sample is presented, in its ticks (a B-frame delay
+    /// included); absent from plans of older tools.
+    #[serde(default)]
+    pub presentation_start: Option<u64>,
 }
 
 impl Timeline {

@@ -95,6 +95,12 @@ pub enum Resource {
     Segment(u64, Track),
     /// The DASH MPD.
     Manifest,
+    /// A subtitle playlist (`segment` None) or WebVTT segment, as under the TS prefix
+    /// but on the CMAF timeline.
+    Subtitles {
+        of: super::SubtitleSource,
+        segment: Option<u64>,
+    },
 }
 
 /// File names of a rendition's CMAF files in its own cache dir (N = 0) or in a
@@ -191,6 +197,10 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
     {
         return Ok((Resource::MediaPlaylist(t), index(&n)?));
     }
+    if let Some(named) = super::subtitle_file(name) {
+        let (of, segment) = named?;
+        return Ok((Resource::Subtitles { of, segment }, 0));
+    }
     if let Some(n) = name
         .strip_prefix("iframes_")
         .and_then(|r| r.strip_suffix("_v.m3u8"))
@@ -246,22 +256,46 @@ pub fn parse(
 /// (in the same `~b…` dir the TS forms use, so nginx finds it); a clip or `sd`
 /// on anything that lists segments is refused rather than served unclipped.
 fn with_query(mut request: Request, raw: &[u8]) -> Result<Request, QueryError> {
-    let query = query::parse(raw)?;
+    let mut query = query::parse(raw)?;
     let lists = matches!(
         request.resource,
         Resource::Master
             | Resource::Manifest
             | Resource::MediaPlaylist(_)
             | Resource::IFramePlaylist
+            | Resource::Subtitles { segment: None, .. }
     );
     if lists && (query.clip.is_some() || query.segment_ms.is_some()) {
         return Err(QueryError::ClipNotForCmaf);
     }
-    if matches!(request.resource, Resource::Master | Resource::Manifest) {
-        request.query = Query {
+    // A relative `subtitle_location` is from the title's dir.
+    let media_dir = request
+        .media
+        .renditions()
+        .first()
+        .and_then(|r| r.source.rsplit_once('/'))
+        .map_or("", |(dir, _)| dir);
+    query.sidecar = std::mem::take(&mut query.sidecar)
+        .anchored(media_dir)
+        .map_err(QueryError::Sidecar)?;
+    let kept = match &request.resource {
+        Resource::Master | Resource::Manifest => Some(Query {
             bitrate: query.bitrate,
+            sidecar: query.sidecar,
             ..Query::default()
-        };
+        }),
+        // A sidecar's overrides name its files, as under the TS prefix.
+        Resource::Subtitles {
+            of: super::SubtitleSource::Sidecar(_),
+            ..
+        } => Some(Query {
+            sidecar: query.sidecar,
+            ..Query::default()
+        }),
+        _ => None,
+    };
+    if let Some(kept) = kept {
+        request.query = kept;
         if let Some(tag) = request.query.tag() {
             let (dir, name) = request
                 .file_key

@@ -359,3 +359,98 @@ fn a_timed_text_track_is_offered_beside_the_sidecars() {
         "master with subtitles",
     );
 }
+
+/// CMAF HLS lists the same subtitles (`/c/…/subtitles_<lang>.m3u8`, the same sidecars
+/// and tracks), their WebVTT segments on CMAF's clock: the `X-TIMESTAMP-MAP` is where
+/// the CMAF video's first frame is presented; cached, and ffmpeg reads it all.
+#[test]
+fn cmaf_masters_list_the_subtitles_on_their_own_clock() {
+    let stack = stack();
+    let master = stack.get("/c/clip_low.mp4/master.m3u8");
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    let subtitles: Vec<(String, String)> = media_lines(&text)
+        .into_iter()
+        .filter(|m| m["TYPE"] == "SUBTITLES")
+        .map(|m| (m["LANGUAGE"].clone(), m["URI"].clone()))
+        .collect();
+    let languages: Vec<&str> = subtitles.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(languages, ["en", "fr", "pt"], "{text}");
+    assert_eq!(subtitles[1].1, "subtitles_fr.m3u8");
+    for (attrs, _) in variants(&text) {
+        assert_eq!(attrs["SUBTITLES"], "subs", "{attrs:?}");
+    }
+    let playlist = stack.get("/c/clip_low.mp4/subtitles_fr.m3u8");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    let cues = segments(&playlist.text());
+    let video = segments(&stack.get("/c/clip_low.mp4/index_0_v.m3u8").text());
+    assert_eq!(cues.len(), video.len(), "{}", playlist.text());
+    let first = stack.get(&format!("/c/clip_low.mp4/{}", cues[0].1));
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The first frame's presentation time, read from the files as the spec defines it
+    // (tfdt + its signed trun composition offset, in mdhd's scale): ffprobe shifts
+    // presentation by the most negative offset, players do not.
+    let init = stack.get("/c/clip_low.mp4/init_0_v.mp4").body;
+    let segment = stack.get("/c/clip_low.mp4/segment1_0_v.m4s").body;
+    let mpegts = presentation_start_90k(&init, &segment);
+    let map = format!("X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000\n");
+    assert!(first.text().contains(&map), "{map} in {}", first.text());
+    assert!(first.text().contains("Hello"), "{}", first.text());
+    let ts = stack.get("/i/clip_low.mp4/subtitles_fr_1.vtt").text();
+    assert!(!ts.contains(&map), "the TS clock differs: {ts}");
+    assert_eq!(
+        stack
+            .get(&format!("/c/clip_low.mp4/{}", cues[0].1))
+            .header("x-casterpak-cache"),
+        "HIT"
+    );
+    let csmil = "/c/clip_,low,medium,.mp4.csmil/master.m3u8";
+    let listed: Vec<String> = media_lines(&stack.get(csmil).text())
+        .into_iter()
+        .filter(|m| m["TYPE"] == "SUBTITLES")
+        .map(|m| m["URI"].clone())
+        .collect();
+    assert_eq!(listed[0], "../clip_low.mp4/subtitles_en.m3u8");
+    assert_eq!(stack.get(&resolve(csmil, &listed[0])).status, 200);
+    assert_ffmpeg_decodes(&stack, "/c/clip_low.mp4/master.m3u8", "CMAF with subtitles");
+}
+
+/// The body of the first box of type `kind` anywhere in `data` (a plain scan: these
+/// test files hold each of these boxes once).
+fn box_body<'a>(data: &'a [u8], kind: &[u8; 4]) -> &'a [u8] {
+    let at = data
+        .windows(4)
+        .position(|w| w == kind)
+        .unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind)));
+    let size = u32::from_be_bytes(data[at - 4..at].try_into().unwrap()) as usize;
+    &data[at + 4..at - 4 + size]
+}
+
+/// When the first sample of a CMAF video segment is presented, in 90 kHz ticks.
+fn presentation_start_90k(init: &[u8], segment: &[u8]) -> u64 {
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let mdhd = box_body(init, b"mdhd");
+    assert_eq!(mdhd[0], 0, "mdhd version 0");
+    let timescale = u64::from(be32(mdhd, 12));
+    let tfdt = box_body(segment, b"tfdt");
+    let decode = match tfdt[0] {
+        1 => u64::from_be_bytes(tfdt[4..12].try_into().unwrap()),
+        _ => u64::from(be32(tfdt, 4)),
+    };
+    let trun = box_body(segment, b"trun");
+    let flags = be32(trun, 0) & 0xff_ffff;
+    assert_eq!(
+        flags & 0xf05,
+        0xf01,
+        "data offset; duration, size, flags, offset each"
+    );
+    // Version and flags, count, data offset; then duration, size, flags, offset.
+    let offset = be32(trun, 12 + 12);
+    let offset = if trun[0] == 1 {
+        i64::from(offset as i32)
+    } else {
+        i64::from(offset)
+    };
+    let start = (decode as i64 + offset).max(0) as u64;
+    start * 90_000 / timescale
+}

@@ -112,3 +112,20 @@ pub fn timeline(plan: &Plan, kind: CmafTrack) -> Option<(u32, Vec<SegmentTime>)>
         .collect();
     Some((track.timescale, times))
 }
+
+/// When the track's first sample is presented, in its ticks: its decode time plus its
+/// composition offset (video's with the edit list's shift, as the fragments write it;
+/// a B-frame delay is in it). What a subtitle timestamp map on this timeline names.
+pub fn presentation_start(plan: &Plan, kind: CmafTrack) -> Option<u64> {
+    let (track, shift) = track(plan, kind)?;
+    let first = plan
+        .segments
+        .first()
+        .map(|segment| sample_range(segment, kind).start)?;
+    let dts = i64::try_from(track.samples.dts(first)?).ok()?;
+    let offset = match kind {
+        CmafTrack::Video => i64::from(track.samples.cts_offset(first)).saturating_add(shift),
+        CmafTrack::Audio => 0,
+    };
+    u64::try_from(dts.saturating_add(offset).max(0)).ok()
+}

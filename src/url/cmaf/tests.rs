@@ -157,3 +157,43 @@ fn masters_and_manifests_take_b_and_refuse_clips() {
     let bad = parse(b"/c/a/b.mp4/master.m3u8?b=fast", "/c", "/d", MAX).expect("under a prefix");
     assert_eq!(bad, Err(UrlError::BadQuery(QueryError::BadBitrate)));
 }
+
+#[test]
+fn subtitle_files_keep_their_sidecar_overrides() {
+    let playlist = ok("/c/films/a.mp4/subtitles_fr.m3u8?subtitle_identifier=x&b=1-");
+    assert_eq!(
+        playlist.resource,
+        Resource::Subtitles {
+            of: super::super::SubtitleSource::Sidecar("fr".into()),
+            segment: None
+        }
+    );
+    assert_eq!(playlist.file_key, "c/films/a.mp4/~sidx/subtitles_fr.m3u8");
+    let segment = ok("/c/films/a.mp4/subtitles_t3_2.vtt?subtitle_identifier=x");
+    assert_eq!(
+        segment.resource,
+        Resource::Subtitles {
+            of: super::super::SubtitleSource::Track(3),
+            segment: Some(2)
+        }
+    );
+    assert_eq!(
+        segment.file_key, "c/films/a.mp4/subtitles_t3_2.vtt",
+        "a track's ignore them"
+    );
+    // Relative locations are from the title's dir, and may not leave the root.
+    let located = ok("/c/films/a.mp4/subtitles_fr_1.vtt?subtitle_location=subs");
+    assert_eq!(
+        located.query.sidecar.location.as_deref(),
+        Some("films/subs")
+    );
+    for uri in [
+        "/c/films/a.mp4/subtitles_fr.m3u8?start=3",
+        "/c/films/a.mp4/subtitles_fr_1.vtt?subtitle_location=../../..",
+        "/c/films/a.mp4/subtitles_FR.m3u8",
+        "/d/films/a.mp4/subtitles_fr.m3u8",
+    ] {
+        let parsed = parse(uri.as_bytes(), "/c", "/d", MAX).expect("under a prefix");
+        assert!(parsed.is_err(), "{uri}: {parsed:?}");
+    }
+}

@@ -2,7 +2,8 @@
 // and a French SubRip sidecar beside it (run.sh: [subtitles] languages = ["fr"]). Its
 // master and subtitle playlists pass the strict checks; hls.js in Chromium lists both
 // subtitle tracks with their language and name, and with the English one shown, the cue
-// the track has at 1-4 s is the active cue at 2 s, the one at 7.5-12 s at 9 s. With
+// the track has at 1-4 s is the active cue at 2 s, the one at 7.5-12 s at 9 s, over TS and
+// over CMAF HLS (its subtitle files on the CMAF clock). With
 // whole packaging (real Bento4) only the sidecar is offered: no plan lists the track.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,7 +49,7 @@ if (STACK === 'casterpak') {
     }
   });
 
-  test('hls.js lists both subtitle tracks and shows each cue at its time', { timeout: 90_000 }, async () => {
+  const cuesAtTheirTimes = (MASTER) => async () => {
     const { page } = browser;
     await page.goto(url(`/player-test.html?src=${encodeURIComponent(MASTER)}`));
     await page.waitForFunction(() => {
@@ -94,5 +95,12 @@ if (STACK === 'casterpak') {
     const { hlsErrors, mediaErrors } = await page.evaluate(() => window.player.record);
     assert.deepEqual(mediaErrors, []);
     assert.deepEqual(intolerableErrors(hlsErrors), []);
-  });
+  };
+
+  test('hls.js lists both subtitle tracks and shows each cue at its time', { timeout: 90_000 },
+    cuesAtTheirTimes(MASTER));
+  // CMAF HLS lists the same subtitles, timed on its own clock (our tools only).
+  if (!WHOLE) {
+    test('over CMAF HLS too', { timeout: 90_000 }, cuesAtTheirTimes('/c/subtitled.mp4/master.m3u8'));
+  }
 }

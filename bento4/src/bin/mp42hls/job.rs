@@ -187,6 +187,9 @@ pub fn cmaf_plan_document(plan: &Plan) -> Value {
                 .collect();
             let mut track =
                 serde_json::json!({"timescale": timescale, "codec": codec, "segments": segments});
+            if let Some(start) = cmaf::presentation_start(plan, kind) {
+                track["presentation_start"] = Value::from(start);
+            }
             if kind == CmafTrack::Video {
                 // Each segment's I-frame as `[offset, size]` in its file (`null`: none).
                 let iframes: Vec<Value> = (0..times.len())
