@@ -82,7 +82,7 @@ impl Packager {
 
     /// The `cbcs` key ID of the rendition N of `media`, when it is protected.
     fn kid_at(&self, media: &Container, index: usize) -> Option<[u8; 16]> {
-        let r = rendition_at(media, index)?;
+        let r = media.renditions().get(index)?;
         Some(self.config.encryption.sample_keys_for(&r.source)?.kid)
     }
 
@@ -378,10 +378,7 @@ impl Packager {
         }
         let carried = crate::playlist::captions::apply(&mut variants, &captions);
         // Protected titles have no I-frame playlist (see `cmaf_playlist`).
-        let renditions = match &request.media {
-            Container::Single(r) => std::slice::from_ref(r),
-            Container::Csmil { renditions, .. } => renditions.as_slice(),
-        };
+        let renditions = request.media.renditions();
         let clear = |index: usize| {
             renditions
                 .get(index)
@@ -433,7 +430,7 @@ impl Packager {
         body.push_str(&crate::playlist::iframes::stream_infs(&iframe_streams));
         // Subtitles: the first rendition's, as the TS master lists them, on CMAF's clock.
         if let Some((index, source, _)) = found.first() {
-            if let Some(r) = rendition_at(&request.media, *index) {
+            if let Some(r) = request.media.renditions().get(*index) {
                 let info = self
                     .rendition_info(r, source, None, crate::tool::TrackChoice::default())
                     .await?;
@@ -633,14 +630,6 @@ fn representation(
         picture: None,
         sampling_rate: None,
         kid,
-    }
-}
-
-/// The rendition a CMAF file's N names in `media`.
-fn rendition_at(media: &Container, index: usize) -> Option<&Rendition> {
-    match media {
-        Container::Single(r) => (index == 0).then_some(r),
-        Container::Csmil { renditions, .. } => renditions.get(index),
     }
 }
 

@@ -46,6 +46,17 @@ pub fn attributes(list: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// (LANGUAGE, URI) of each `EXT-X-MEDIA:TYPE=SUBTITLES` of a master, in order.
+pub fn subtitle_renditions(master: &str) -> Vec<(String, String)> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
+        .map(attributes)
+        .filter(|m| m.get("TYPE").map(String::as_str) == Some("SUBTITLES"))
+        .map(|m| (m["LANGUAGE"].clone(), m["URI"].clone()))
+        .collect()
+}
+
 /// (EXTINF duration, URI) of each segment of a media playlist.
 pub fn segments(playlist: &str) -> Vec<(f64, String)> {
     let mut out = Vec::new();

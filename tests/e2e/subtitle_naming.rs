@@ -5,7 +5,6 @@
 //! identifier's files from the cache, and bad values are 400.
 
 use crate::common::*;
-use std::collections::BTreeMap;
 
 fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
@@ -35,16 +34,6 @@ fn stack() -> Stack {
 
 const CSMIL: &str = "/i/films/clip_,low,medium,.mp4.csmil/master.m3u8";
 
-/// (LANGUAGE, URI) of a master's subtitle renditions.
-fn subtitles(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
-        .map(attributes)
-        .filter(|m: &BTreeMap<String, String>| m["TYPE"] == "SUBTITLES")
-        .map(|m| (m["LANGUAGE"].clone(), m["URI"].clone()))
-        .collect()
-}
-
 /// `resolve` for a URI and a base whose queries may hold `/` (a base's query is no
 /// part of a reference's resolution, RFC 3986 5.2).
 fn resolve_with_query(base: &str, uri: &str) -> String {
@@ -60,7 +49,7 @@ fn a_csmils_sidecars_are_found_by_its_identifier_and_cached() {
     let stack = stack();
     let master = stack.get(CSMIL);
     assert_eq!(master.status, 200, "{}", master.text());
-    let listed = subtitles(&master.text());
+    let listed = subtitle_renditions(&master.text());
     assert_eq!(
         listed,
         [
@@ -114,7 +103,7 @@ fn the_query_overrides_pattern_identifier_and_location() {
         let master = stack.get(&path);
         assert_eq!(master.status, 200, "{location}: {}", master.text());
         assert_eq!(
-            subtitles(&master.text()),
+            subtitle_renditions(&master.text()),
             [("de".to_string(), want.to_string())],
             "{location}"
         );
@@ -134,7 +123,7 @@ fn the_query_overrides_pattern_identifier_and_location() {
     );
     // Only the format a pattern's extension names is looked for.
     let vtt_only = format!("{CSMIL}?subtitle_file_pattern=langcode_identifier.vtt&subtitle_identifier=feature&subtitle_location=subs");
-    assert!(subtitles(&stack.get(&vtt_only).text()).is_empty());
+    assert!(subtitle_renditions(&stack.get(&vtt_only).text()).is_empty());
     // ffmpeg reads the cues through the URIs the master wrote.
     let cues = ffmpeg_webvtt(&stack, &playlist_path);
     assert!(cues.contains("Anderswo"), "ffmpeg: {cues}");

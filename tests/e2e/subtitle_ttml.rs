@@ -5,7 +5,6 @@
 //! `subtitle_file_pattern` names it.
 
 use crate::common::*;
-use std::collections::BTreeMap;
 use std::process::Command;
 
 const DFXP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -60,16 +59,6 @@ fn stack() -> Stack {
         .start()
 }
 
-fn languages(master: &str) -> Vec<(String, String)> {
-    master
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
-        .map(attributes)
-        .filter(|m: &BTreeMap<String, String>| m["TYPE"] == "SUBTITLES")
-        .map(|m| (m["LANGUAGE"].clone(), m["URI"].clone()))
-        .collect()
-}
-
 fn text_of(stack: &Stack, path: &str) -> String {
     let r = stack.get(path);
     assert_eq!(r.status, 200, "{path}: {}", r.text());
@@ -80,7 +69,10 @@ fn text_of(stack: &Stack, path: &str) -> String {
 fn dfxp_and_ttml_sidecars_are_served_as_webvtt() {
     let stack = stack();
     let master = text_of(&stack, "/i/clip_low.mp4/master.m3u8");
-    let listed: Vec<String> = languages(&master).into_iter().map(|(l, _)| l).collect();
+    let listed: Vec<String> = subtitle_renditions(&master)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
     assert_eq!(
         listed,
         ["en", "fr"],
@@ -129,7 +121,7 @@ fn dfxp_and_ttml_sidecars_are_served_as_webvtt() {
         &stack,
         "/i/clip_low.mp4/master.m3u8?subtitle_file_pattern=identifier_langcode.xml",
     );
-    let listed = languages(&xml);
+    let listed = subtitle_renditions(&xml);
     assert_eq!(listed.len(), 1, "{xml}");
     assert_eq!(listed[0].0, "it");
     let playlist_path = format!("/i/clip_low.mp4/{}", listed[0].1);
