@@ -39,6 +39,23 @@ pub struct Manifest {
     /// CEA-608 fields the video carries in its SEI, announced on the video
     /// AdaptationSet (SCTE 214-1's `Accessibility`, as DASH-IF's guidelines say).
     pub captions: Cea608,
+    /// Subtitles: one text AdaptationSet each, in the order a master lists them.
+    pub subtitles: Vec<TextSet>,
+}
+
+/// A subtitle rendition as a text AdaptationSet of one whole WebVTT file (the form
+/// DASH players read beside fragmented media; its cues on the period's timeline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSet {
+    /// BCP 47 (`lang`).
+    pub language: String,
+    pub label: String,
+    /// The one a player shows unasked (`Role` main).
+    pub default: bool,
+    /// `Role` forced-subtitle rather than subtitle.
+    pub forced: bool,
+    /// Relative to the BaseURL (or absolute), already percent-encoded.
+    pub url: String,
 }
 
 /// One audio track of a title with alternate audio, as its own AdaptationSet.
@@ -265,8 +282,41 @@ pub fn manifest(m: &Manifest) -> String {
         adaptation_set(&mut out, id, "audio", reps, Some(language), None);
         id += 1;
     }
+    for (at, set) in m.subtitles.iter().enumerate() {
+        text_set(&mut out, id, at, set);
+        id += 1;
+    }
     out.push_str("  </Period>\n</MPD>\n");
     out
+}
+
+/// A text AdaptationSet: Role and Label as the audio sets say them, one Representation
+/// whose BaseURL is the file. Its bandwidth is nominal: a whole file is fetched once,
+/// never chosen by rate.
+fn text_set(out: &mut String, id: usize, at: usize, set: &TextSet) {
+    let role = |value: &str| {
+        format!("      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{value}\"/>\n")
+    };
+    let _ = writeln!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"text\" lang=\"{}\" mimeType=\"text/vtt\">",
+        escape(&set.language)
+    );
+    out.push_str(&role(if set.forced {
+        "forced-subtitle"
+    } else {
+        "subtitle"
+    }));
+    if set.default {
+        out.push_str(&role("main"));
+    }
+    let _ = writeln!(out, "      <Label>{}</Label>", escape(&set.label));
+    let _ = writeln!(
+        out,
+        "      <Representation id=\"s{at}\" bandwidth=\"1000\">\n        <BaseURL>{}</BaseURL>\n      </Representation>",
+        escape(&set.url)
+    );
+    out.push_str("    </AdaptationSet>\n");
 }
 
 #[cfg(test)]
@@ -297,6 +347,7 @@ mod tests {
             audio: Vec::new(),
             audio_sets: Vec::new(),
             captions: Cea608::default(),
+            subtitles: Vec::new(),
         };
         let text = manifest(&m);
         assert!(text.contains("mediaPresentationDuration=\"PT20.000S\""));
@@ -321,6 +372,7 @@ mod tests {
             audio: Vec::new(),
             audio_sets: Vec::new(),
             captions: Cea608::default(),
+            subtitles: Vec::new(),
         };
         let text = manifest(&m);
         assert!(
@@ -356,6 +408,7 @@ mod tests {
                 set("fr", "Fran\u{e7}ais & co", false, "a3_0"),
             ],
             captions: Cea608::default(),
+            subtitles: Vec::new(),
         };
         let text = manifest(&m);
         assert!(
@@ -383,6 +436,7 @@ mod tests {
             audio: Vec::new(),
             audio_sets: Vec::new(),
             captions: Cea608::default(),
+            subtitles: Vec::new(),
         };
         let text = manifest(&m);
         assert!(text.contains(
@@ -403,6 +457,49 @@ mod tests {
     }
 
     #[test]
+    fn each_subtitle_is_a_text_set_of_one_whole_file() {
+        let text = |language: &str, label: &str, default, forced, url: &str| TextSet {
+            language: language.into(),
+            label: label.into(),
+            default,
+            forced,
+            url: url.into(),
+        };
+        let m = Manifest {
+            duration_secs: 6.0,
+            base_url: "/c/x/".into(),
+            video: vec![rep("v0", vec![(0, 6)])],
+            audio: Vec::new(),
+            audio_sets: Vec::new(),
+            captions: Cea608::default(),
+            subtitles: vec![
+                text("en", "English", true, false, "subtitles_en.vtt"),
+                text(
+                    "fr",
+                    "Fran\u{e7}ais",
+                    false,
+                    true,
+                    "subtitles_fr.vtt?a=1&b=2",
+                ),
+            ],
+        };
+        let out = manifest(&m);
+        let role = "<Role schemeIdUri=\"urn:mpeg:dash:role:2011\"";
+        assert!(out.contains(&format!(
+            "    <AdaptationSet id=\"1\" contentType=\"text\" lang=\"en\" mimeType=\"text/vtt\">\n      \
+             {role} value=\"subtitle\"/>\n      {role} value=\"main\"/>\n      <Label>English</Label>\n      \
+             <Representation id=\"s0\" bandwidth=\"1000\">\n        <BaseURL>subtitles_en.vtt</BaseURL>\n      \
+             </Representation>\n    </AdaptationSet>\n"
+        )), "{out}");
+        assert!(
+            out.contains(&format!("lang=\"fr\" mimeType=\"text/vtt\">\n      {role} value=\"forced-subtitle\"/>\n      <Label>"))
+                && out.contains("<BaseURL>subtitles_fr.vtt?a=1&amp;b=2</BaseURL>"),
+            "{out}"
+        );
+        assert_eq!(out.matches("value=\"main\"").count(), 1, "{out}");
+    }
+
+    #[test]
     fn captions_are_announced_on_the_video_set_only() {
         let mut m = Manifest {
             duration_secs: 6.0,
@@ -411,6 +508,7 @@ mod tests {
             audio: vec![rep("a0", vec![(0, 6)])],
             audio_sets: Vec::new(),
             captions: Cea608::default(),
+            subtitles: Vec::new(),
         };
         assert!(!manifest(&m).contains("Accessibility"));
         m.captions.field1 = true;

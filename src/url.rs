@@ -593,6 +593,13 @@ pub(crate) fn subtitle_file(name: &str) -> Option<Result<(SubtitleSource, Option
     Some(subtitle_parts(name.strip_prefix("subtitles_")?))
 }
 
+/// `subtitles_<stem>.vtt`, a stem without `_K`: the whole WebVTT of a subtitle
+/// rendition (what a DASH MPD names); `None` when `name` is not that form.
+pub(crate) fn whole_subtitle_file(name: &str) -> Option<Result<SubtitleSource, UrlError>> {
+    let stem = name.strip_prefix("subtitles_")?.strip_suffix(".vtt")?;
+    (!stem.contains('_')).then(|| subtitle_source(stem))
+}
+
 fn subtitle_parts(rest: &str) -> Result<(SubtitleSource, Option<u64>), UrlError> {
     let (stem, segment) = match (rest.strip_suffix(".m3u8"), rest.strip_suffix(".vtt")) {
         (Some(stem), _) => (stem, None),
@@ -605,19 +612,24 @@ fn subtitle_parts(rest: &str) -> Result<(SubtitleSource, Option<u64>), UrlError>
         }
         (None, None) => return Err(UrlError::UnknownResource),
     };
+    Ok((subtitle_source(stem)?, segment))
+}
+
+/// Whose cues a subtitle file's stem names: `t<ID>` a timed text track, else a
+/// sidecar's language.
+fn subtitle_source(stem: &str) -> Result<SubtitleSource, UrlError> {
     let track = stem
         .strip_prefix('t')
         .and_then(number)
         .and_then(|id| u32::try_from(id).ok())
         .filter(|&id| id > 0);
-    let of = match track {
-        Some(id) => SubtitleSource::Track(id),
+    match track {
+        Some(id) => Ok(SubtitleSource::Track(id)),
         None if crate::playlist::subtitles::is_language(stem) => {
-            SubtitleSource::Sidecar(stem.to_string())
+            Ok(SubtitleSource::Sidecar(stem.to_string()))
         }
-        None => return Err(UrlError::UnknownResource),
-    };
-    Ok((of, segment))
+        None => Err(UrlError::UnknownResource),
+    }
 }
 
 #[cfg(test)]

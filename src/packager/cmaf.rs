@@ -61,6 +61,16 @@ impl Packager {
                 }
                 Container::Csmil { .. } => return Err(Failure::Url(UrlError::UnknownResource)),
             },
+            (Resource::SubtitleText(of), Some(r)) => match &request.media {
+                Container::Single(_) => {
+                    let source = self.prepare(r, None).await?.source;
+                    let shift_ms = period_zero_ms(&*self.cmaf_plan(&source, None).await?);
+                    let at = (request.file_key.as_str(), shift_ms);
+                    self.subtitles_text(r, of, at, &request.query).await?;
+                    return Ok(redirect);
+                }
+                Container::Csmil { .. } => return Err(Failure::Url(UrlError::UnknownResource)),
+            },
             (Resource::Init(track), Some(_)) => CmafFile::Init(*track),
             (Resource::Segment(k, track), Some(_)) => CmafFile::Segment(*k, *track),
             (_, None) => {
@@ -438,7 +448,13 @@ impl Packager {
                 let where_from = (&request.media, from_csmil);
                 let remote = source.remote.is_some();
                 let subtitles = self
-                    .master_subtitles(r, &info, remote, where_from, &request.query)
+                    .master_subtitles(
+                        r,
+                        &info,
+                        remote,
+                        where_from,
+                        (&request.query, crate::playlist::subtitles::playlist_name),
+                    )
                     .await;
                 body = crate::playlist::subtitles::with_group(&body, &subtitles);
             }
@@ -499,6 +515,9 @@ impl Packager {
             audio: Vec::new(),
             audio_sets: self.dash_audio_sets(&found, &request.media).await?,
             captions: Default::default(),
+            subtitles: self
+                .dash_subtitles(&found, &request.media, &request.query)
+                .await?,
         };
         for (_, source, plan) in &found {
             let carried = self
@@ -552,6 +571,51 @@ impl Packager {
         self.link(request.container.key(), &request.file_key, target)
             .await?;
         Ok(Answer::Redirect(request.file_key.clone()))
+    }
+
+    /// The subtitles of an MPD: those a CMAF master lists, each named as its whole
+    /// WebVTT on the period's timeline; the default first, as players that ignore
+    /// `Role` main (dash.js) take the first.
+    async fn dash_subtitles(
+        self: &Arc<Self>,
+        found: &[(usize, Source, Arc<CmafPlan>)],
+        media: &Container,
+        query: &crate::url::query::Query,
+    ) -> Result<Vec<mpd::TextSet>, Failure> {
+        let Some((index, source, _)) = found.first() else {
+            return Ok(Vec::new());
+        };
+        let Some(r) = media.renditions().get(*index) else {
+            return Ok(Vec::new());
+        };
+        let info = self
+            .rendition_info(r, source, None, crate::tool::TrackChoice::default())
+            .await?;
+        let from_csmil = matches!(media, Container::Csmil { .. });
+        let named = (
+            query,
+            crate::playlist::subtitles::whole_name as fn(&str) -> String,
+        );
+        let mut listed = self
+            .master_subtitles(
+                r,
+                &info,
+                source.remote.is_some(),
+                (media, from_csmil),
+                named,
+            )
+            .await;
+        listed.sort_by_key(|s| !s.default);
+        Ok(listed
+            .into_iter()
+            .map(|s| mpd::TextSet {
+                language: s.language,
+                label: s.name,
+                default: s.default,
+                forced: s.forced,
+                url: s.uri,
+            })
+            .collect())
     }
 
     /// Alternate audio in an MPD: each audio track of the group rendition as its own
@@ -663,6 +727,22 @@ fn cmaf_iframe_streams(
         .collect();
     streams.sort_by(|a, b| a.bandwidth.total_cmp(&b.bandwidth));
     streams
+}
+
+/// Where the title's time 0 (its first presented frame) lies in an MPD's period, in
+/// milliseconds: the video's (else the audio's) presentation start after the first
+/// segment's start, which each Representation's `presentationTimeOffset` makes the
+/// period's start. What a whole WebVTT's cues are moved by.
+fn period_zero_ms(plan: &CmafPlan) -> u64 {
+    plan.track(Track::Video)
+        .or_else(|| plan.track(Track::Audio))
+        .and_then(|t| {
+            let first = t.segments.first()?.0;
+            let start = t.presentation_start.unwrap_or(first);
+            let ticks = u128::from(start.saturating_sub(first));
+            u64::try_from(ticks * 1000 / u128::from(t.timescale.max(1))).ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Where playlist time 0 lies on the CMAF segments' clock, in 90 kHz ticks (what a

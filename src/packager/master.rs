@@ -169,7 +169,13 @@ impl Packager {
         text.push_str(&playlist::iframes::stream_infs(&kept));
         if let Some((r, info, remote)) = subtitled {
             let subtitles = self
-                .master_subtitles(r, &info, remote, (container, from_csmil), query)
+                .master_subtitles(
+                    r,
+                    &info,
+                    remote,
+                    (container, from_csmil),
+                    (query, playlist::subtitles::playlist_name),
+                )
                 .await;
             text = playlist::subtitles::with_group(&text, &subtitles);
         }

@@ -19,15 +19,16 @@ impl Packager {
     /// The subtitles a master of `container` lists, `r` being its first rendition
     /// (`from_csmil`: URIs from the csmil dir): its sidecars in the configured
     /// languages, then the MP4's own timed text tracks (`info`, its plan; local sources
-    /// only, like sidecars). A sidecar's URIs carry the overrides it was found with, and
-    /// every URI a clipped master's clip (its playlist lists the clip's segments).
+    /// only, like sidecars). Each URI names `file_name(stem)` (a playlist, or an MPD's
+    /// whole WebVTT); a sidecar's carries the overrides it was found with, and every
+    /// URI a clipped master's clip (its playlist lists the clip's segments).
     pub(super) async fn master_subtitles(
         &self,
         r: &Rendition,
         info: &RenditionInfo,
         remote: bool,
         (container, from_csmil): (&Container, bool),
-        query: &Query,
+        (query, file_name): (&Query, fn(&str) -> String),
     ) -> Vec<subtitles::Subtitle> {
         let (overrides, clip) = (&query.sidecar, query.clip_query());
         let config = &self.config.subtitles;
@@ -37,7 +38,7 @@ impl Packager {
                 &r.key,
                 &r.name,
                 from_csmil,
-                &subtitles::playlist_name(&of.stem()),
+                &file_name(&of.stem()),
             );
             let parts: Vec<&str> = [clip.as_str(), sidecar_query.as_str()]
                 .into_iter()
@@ -97,32 +98,14 @@ impl Packager {
         query: &Query,
     ) -> Result<(), Failure> {
         let overrides = &query.sidecar;
-        if let SubtitleSource::Sidecar(language) = of {
-            if !self.config.subtitles.languages.contains(language) {
-                return Err(Failure::NoSubtitles);
-            }
-        }
-        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
-        if there {
+        let Some((source, info)) = self.subtitle_inputs(r, of, file_key).await? else {
             return Ok(());
-        }
-        let info = self
-            .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
-            .await?;
+        };
         let mpegts = mpegts.unwrap_or(info.pts_zero.unwrap_or(subtitles::MPEGTS_AT_ZERO));
         // The cues must be servable for the playlist to be made, too.
-        let prepared = match of {
-            SubtitleSource::Sidecar(language) => {
-                self.sidecar(r, language, mpegts, overrides).await?
-            }
-            SubtitleSource::Track(id) => {
-                let webvtt = self.track_text(&info, &source, *id).await?;
-                subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
-                    log::warn!("timed text track {id} of {} left out: {reason}", r.key);
-                    Failure::NoSubtitles
-                })?
-            }
-        };
+        let prepared = self
+            .prepared_cues(r, (&info, &source), of, mpegts, overrides)
+            .await?;
         let body = match segment {
             None => {
                 // A clip's window, cut where its video playlist is cut.
@@ -155,6 +138,78 @@ impl Packager {
             self.filled("subtitles", added);
         }
         Ok(())
+    }
+
+    /// Publishes `subtitles_<stem>.vtt` of `r`: its whole WebVTT, cues moved by
+    /// `shift_ms` onto the timeline of the MPD that names it.
+    pub(super) async fn subtitles_text(
+        self: &std::sync::Arc<Self>,
+        r: &Rendition,
+        of: &SubtitleSource,
+        (file_key, shift_ms): (&str, u64),
+        query: &Query,
+    ) -> Result<(), Failure> {
+        let Some((source, info)) = self.subtitle_inputs(r, of, file_key).await? else {
+            return Ok(());
+        };
+        let prepared = self
+            .prepared_cues(r, (&info, &source), of, 0, &query.sidecar)
+            .await?;
+        let dest = Dest::Rendition {
+            key: r.key.clone(),
+            source: source.id.clone(),
+        };
+        let body = subtitles::whole_text(&prepared, shift_ms);
+        let added = self.publish_text(dest, file_key, body).await?;
+        if added > 0 {
+            self.filled("subtitles", added);
+        }
+        Ok(())
+    }
+
+    /// The source and plan a subtitle file of `r` is made from; `None` when the file
+    /// is in the cache already. A sidecar's language must be one the config offers.
+    async fn subtitle_inputs(
+        self: &std::sync::Arc<Self>,
+        r: &Rendition,
+        of: &SubtitleSource,
+        file_key: &str,
+    ) -> Result<Option<(Source, std::sync::Arc<RenditionInfo>)>, Failure> {
+        if let SubtitleSource::Sidecar(language) = of {
+            if !self.config.subtitles.languages.contains(language) {
+                return Err(Failure::NoSubtitles);
+            }
+        }
+        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
+        if there {
+            return Ok(None);
+        }
+        let info = self
+            .rendition_info(r, &source, None, crate::tool::TrackChoice::default())
+            .await?;
+        Ok(Some((source, info)))
+    }
+
+    /// The cues of a sidecar or timed text track, prepared ([`subtitles::prepare`])
+    /// with `mpegts` as the PTS of time 0; a broken text is logged and not served.
+    async fn prepared_cues(
+        &self,
+        r: &Rendition,
+        (info, source): (&RenditionInfo, &Source),
+        of: &SubtitleSource,
+        mpegts: u64,
+        overrides: &SidecarQuery,
+    ) -> Result<String, Failure> {
+        match of {
+            SubtitleSource::Sidecar(language) => self.sidecar(r, language, mpegts, overrides).await,
+            SubtitleSource::Track(id) => {
+                let webvtt = self.track_text(info, source, *id).await?;
+                subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
+                    log::warn!("timed text track {id} of {} left out: {reason}", r.key);
+                    Failure::NoSubtitles
+                })
+            }
+        }
     }
 
     /// The WebVTT of a timed text track the plan lists, from the tool (local sources).

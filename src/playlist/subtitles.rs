@@ -96,6 +96,17 @@ pub fn segment_name(stem: &str, k: usize) -> String {
     format!("subtitles_{stem}_{k}.vtt")
 }
 
+/// The whole WebVTT of a subtitle rendition (a DASH MPD's text Representation).
+pub fn whole_name(stem: &str) -> String {
+    format!("subtitles_{stem}.vtt")
+}
+
+/// A prepared text ([`prepare`]) as one file whose time 0 lies `shift_ms` before the
+/// title's (the DASH period's start): cues moved, no timestamp map.
+pub fn whole_text(prepared: &str, shift_ms: u64) -> String {
+    cues::shifted(prepared, shift_ms)
+}
+
 /// Why a sidecar cannot be served; the text to serve when it can: UTF-8 (a BOM
 /// dropped), a `WEBVTT` header, and `X-TIMESTAMP-MAP` in the header block so cues line
 /// up with the segments' timestamps, `mpegts` being the PTS of playlist time 0 (any

@@ -40,7 +40,7 @@ pub async fn miss(
         Resource::Manifest => "manifest",
         Resource::MediaPlaylist(_) => "playlist",
         Resource::IFramePlaylist => "iframes",
-        Resource::Subtitles { .. } => "subtitles",
+        Resource::Subtitles { .. } | Resource::SubtitleText(_) => "subtitles",
         Resource::Init(_) => "init",
         Resource::Segment(..) => "segment",
     };

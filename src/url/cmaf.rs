@@ -101,6 +101,9 @@ pub enum Resource {
         of: super::SubtitleSource,
         segment: Option<u64>,
     },
+    /// `subtitles_<stem>.vtt`: a subtitle rendition's whole WebVTT on the DASH
+    /// timeline (an MPD's text AdaptationSets name it).
+    SubtitleText(super::SubtitleSource),
 }
 
 /// File names of a rendition's CMAF files in its own cache dir (N = 0) or in a
@@ -197,6 +200,9 @@ fn file_name(name: &str, format: Format) -> Result<(Resource, usize), UrlError> 
     {
         return Ok((Resource::MediaPlaylist(t), index(&n)?));
     }
+    if let Some(of) = super::whole_subtitle_file(name) {
+        return Ok((Resource::SubtitleText(of?), 0));
+    }
     if let Some(named) = super::subtitle_file(name) {
         let (of, segment) = named?;
         return Ok((Resource::Subtitles { of, segment }, 0));
@@ -288,7 +294,8 @@ fn with_query(mut request: Request, raw: &[u8]) -> Result<Request, QueryError> {
         Resource::Subtitles {
             of: super::SubtitleSource::Sidecar(_),
             ..
-        } => Some(Query {
+        }
+        | Resource::SubtitleText(super::SubtitleSource::Sidecar(_)) => Some(Query {
             sidecar: query.sidecar,
             ..Query::default()
         }),

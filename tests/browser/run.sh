@@ -36,9 +36,11 @@ done
 [ -x /usr/bin/chromium ] || { echo "run.sh: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
 
 cd "$HERE"
-# npm ci wipes node_modules; skip it when the installed tree already matches the lock file.
-if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+# npm ci wipes node_modules; skip it when the installed tree was made from this lock file
+# (a copy kept beside it: npm's own node_modules/.package-lock.json never equals it).
+if ! cmp -s package-lock.json node_modules/.casterpak-lock.json 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.casterpak-lock.json
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/casterpak-browser.XXXXXX")

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod builder;
+pub mod fmp4;
 pub mod hls;
 pub mod http;
 pub mod tools;

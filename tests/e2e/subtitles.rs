@@ -415,42 +415,8 @@ fn cmaf_masters_list_the_subtitles_on_their_own_clock() {
     assert_ffmpeg_decodes(&stack, "/c/clip_low.mp4/master.m3u8", "CMAF with subtitles");
 }
 
-/// The body of the first box of type `kind` anywhere in `data` (a plain scan: these
-/// test files hold each of these boxes once).
-fn box_body<'a>(data: &'a [u8], kind: &[u8; 4]) -> &'a [u8] {
-    let at = data
-        .windows(4)
-        .position(|w| w == kind)
-        .unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind)));
-    let size = u32::from_be_bytes(data[at - 4..at].try_into().unwrap()) as usize;
-    &data[at + 4..at - 4 + size]
-}
-
 /// When the first sample of a CMAF video segment is presented, in 90 kHz ticks.
 fn presentation_start_90k(init: &[u8], segment: &[u8]) -> u64 {
-    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
-    let mdhd = box_body(init, b"mdhd");
-    assert_eq!(mdhd[0], 0, "mdhd version 0");
-    let timescale = u64::from(be32(mdhd, 12));
-    let tfdt = box_body(segment, b"tfdt");
-    let decode = match tfdt[0] {
-        1 => u64::from_be_bytes(tfdt[4..12].try_into().unwrap()),
-        _ => u64::from(be32(tfdt, 4)),
-    };
-    let trun = box_body(segment, b"trun");
-    let flags = be32(trun, 0) & 0xff_ffff;
-    assert_eq!(
-        flags & 0xf05,
-        0xf01,
-        "data offset; duration, size, flags, offset each"
-    );
-    // Version and flags, count, data offset; then duration, size, flags, offset.
-    let offset = be32(trun, 12 + 12);
-    let offset = if trun[0] == 1 {
-        i64::from(offset as i32)
-    } else {
-        i64::from(offset)
-    };
-    let start = (decode as i64 + offset).max(0) as u64;
-    start * 90_000 / timescale
+    let first = fmp4::first_frame(init, segment);
+    first.start * 90_000 / first.timescale
 }

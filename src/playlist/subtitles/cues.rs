@@ -87,6 +87,69 @@ pub fn window(webvtt: &str, from: u64, to: u64) -> String {
     out
 }
 
+/// A prepared WebVTT text as one whole file on a timeline that starts `shift_ms`
+/// before the text's time 0 (a DASH period, where nothing maps timestamps): each cue's
+/// timing and inline timestamps moved by `shift_ms`, any `X-TIMESTAMP-MAP` dropped.
+pub fn shifted(webvtt: &str, shift_ms: u64) -> String {
+    let (header, body) = webvtt.split_once("\n\n").unwrap_or((webvtt, ""));
+    let mut out = String::with_capacity(webvtt.len() + 64);
+    for line in header.lines().filter(|l| !l.starts_with("X-TIMESTAMP-MAP")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for block in blocks(body) {
+        out.push('\n');
+        let timing = block.iter().take(2).position(|l| l.contains("-->"));
+        for (at, line) in block.iter().enumerate() {
+            match (timing, cue_timing(line, false)) {
+                (Some(t), Ok((start, end))) if t == at => {
+                    let settings = line
+                        .split_once("-->")
+                        .and_then(|(_, rest)| rest.trim_start().split_once(char::is_whitespace))
+                        .map(|(_, settings)| settings.trim())
+                        .filter(|s| !s.is_empty());
+                    out.push_str(&vtt_time(start + shift_ms));
+                    out.push_str(" --> ");
+                    out.push_str(&vtt_time(end + shift_ms));
+                    if let Some(settings) = settings {
+                        out.push(' ');
+                        out.push_str(settings);
+                    }
+                }
+                (Some(t), _) if at > t => out.push_str(&inline_shifted(line, shift_ms)),
+                _ => out.push_str(line),
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A cue text line with its inline timestamps (`<00:01.500>`, karaoke) moved.
+fn inline_shifted(line: &str, shift_ms: u64) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let tag = &rest[open..];
+        let Some(close) = tag.find('>') else {
+            rest = tag;
+            break;
+        };
+        match timestamp_ms(&tag[1..close], false) {
+            Some(ms) => {
+                out.push('<');
+                out.push_str(&vtt_time(ms + shift_ms));
+                out.push('>');
+            }
+            None => out.push_str(&tag[..=close]),
+        }
+        rest = &tag[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// WebVTT from a SubRip file's text (UTF-8, BOM and CRs already gone): each block's
 /// counter dropped, its timing written with WebVTT's `.`; a block without a valid
 /// timing line is broken timing.
@@ -210,6 +273,20 @@ mod tests {
             header,
             "a cue ending at the start is not in it"
         );
+    }
+
+    #[test]
+    fn a_shifted_text_moves_every_time_and_drops_the_map() {
+        let vtt = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\nSTYLE\n::cue { color: yellow }\n\n\
+                   intro\n00:01.000 --> 00:03.000 line:0 align:start\nfirst <00:02.000>word\n\n\
+                   NOTE 00:09.000 --> stays\n\n59:59.999 --> 01:00:00.000\nlate <b>bold</b> a<b\n";
+        assert_eq!(
+            shifted(vtt, 1_500),
+            "WEBVTT\n\nSTYLE\n::cue { color: yellow }\n\n\
+             intro\n00:00:02.500 --> 00:00:04.500 line:0 align:start\nfirst <00:00:03.500>word\n\n\
+             NOTE 00:09.000 --> stays\n\n01:00:01.499 --> 01:00:01.500\nlate <b>bold</b> a<b\n"
+        );
+        assert_eq!(shifted("WEBVTT\n", 10), "WEBVTT\n");
     }
 
     #[test]

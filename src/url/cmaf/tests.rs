@@ -181,6 +181,17 @@ fn subtitle_files_keep_their_sidecar_overrides() {
         segment.file_key, "c/films/a.mp4/subtitles_t3_2.vtt",
         "a track's ignore them"
     );
+    // The whole WebVTT (a stem without `_K`), with a sidecar's overrides too.
+    let whole = ok("/c/films/a.mp4/subtitles_fr.vtt?subtitle_identifier=x");
+    assert_eq!(
+        whole.resource,
+        Resource::SubtitleText(super::super::SubtitleSource::Sidecar("fr".into()))
+    );
+    assert_eq!(whole.file_key, "c/films/a.mp4/~sidx/subtitles_fr.vtt");
+    assert_eq!(
+        ok("/c/films/a.mp4/subtitles_t3.vtt").resource,
+        Resource::SubtitleText(super::super::SubtitleSource::Track(3))
+    );
     // Relative locations are from the title's dir, and may not leave the root.
     let located = ok("/c/films/a.mp4/subtitles_fr_1.vtt?subtitle_location=subs");
     assert_eq!(
@@ -192,6 +203,9 @@ fn subtitle_files_keep_their_sidecar_overrides() {
         "/c/films/a.mp4/subtitles_fr_1.vtt?subtitle_location=../../..",
         "/c/films/a.mp4/subtitles_FR.m3u8",
         "/d/films/a.mp4/subtitles_fr.m3u8",
+        "/c/films/a.mp4/subtitles_FR.vtt",
+        "/c/films/a.mp4/subtitles_t0.vtt",
+        "/c/films/a.mp4/subtitles_.vtt",
     ] {
         let parsed = parse(uri.as_bytes(), "/c", "/d", MAX).expect("under a prefix");
         assert!(parsed.is_err(), "{uri}: {parsed:?}");
