@@ -23,6 +23,8 @@ pub struct LivePlaylist {
     pub master: bool,
     /// A master's variant URIs, in order.
     pub variants: Vec<String>,
+    /// Each variant's `EXT-X-STREAM-INF` attribute list, as written.
+    pub variant_attributes: Vec<String>,
 }
 
 /// Reads a media playlist; `None` when the text is not a playlist at all. Unknown
@@ -35,6 +37,7 @@ pub fn parse(text: &str) -> Option<LivePlaylist> {
     let mut list = LivePlaylist::default();
     let mut duration = None;
     let mut discontinuity = false;
+    let mut stream_inf = String::new();
     for line in lines {
         if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
             list.target_duration = v.trim().parse().unwrap_or(0);
@@ -53,11 +56,14 @@ pub fn parse(text: &str) -> Option<LivePlaylist> {
             discontinuity = true;
         } else if line == "#EXT-X-ENDLIST" {
             list.ended = true;
-        } else if line.starts_with("#EXT-X-STREAM-INF:") {
+        } else if let Some(attributes) = line.strip_prefix("#EXT-X-STREAM-INF:") {
             list.master = true;
+            stream_inf = attributes.to_string();
         } else if !line.is_empty() && !line.starts_with('#') {
             if list.master && duration.is_none() {
                 list.variants.push(line.to_string());
+                list.variant_attributes
+                    .push(std::mem::take(&mut stream_inf));
             } else if let Some(duration) = duration.take() {
                 let sequence = list.media_sequence + list.segments.len() as u64;
                 list.segments.push(LiveSegment {
@@ -117,16 +123,67 @@ pub fn vod(segments: &[RecordedSegment]) -> String {
     out
 }
 
-/// The master of a recording: one variant, its bandwidth the peak segment bit rate.
-pub fn master(segments: &[RecordedSegment], media: &str) -> String {
-    let peak = segments
-        .iter()
-        .filter(|s| s.duration > 0.0)
-        .map(|s| (s.bytes as f64 * 8.0 / s.duration) as u64)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH={peak}\n{media}\n")
+/// One rendition of a recording as its master lists it.
+pub struct RecordedVariant<'a> {
+    /// Its VOD media playlist, beside the master.
+    pub uri: &'a str,
+    /// The live master's `EXT-X-STREAM-INF` attributes of the rendition, if any.
+    pub live_attributes: Option<&'a str>,
+    pub segments: &'a [RecordedSegment],
+}
+
+/// The master of a recording: a variant per rendition, its `BANDWIDTH` the peak
+/// segment bit rate recorded (what the publisher announced is an estimate), and the
+/// live master's `RESOLUTION`, `CODECS` and `FRAME-RATE` of it, the only attributes
+/// that still hold without the live master's groups.
+pub fn master(variants: &[RecordedVariant]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for v in variants {
+        let peak = v
+            .segments
+            .iter()
+            .filter(|s| s.duration > 0.0)
+            .map(|s| (s.bytes as f64 * 8.0 / s.duration) as u64)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        out.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={peak}"));
+        for (name, value) in attribute_list(v.live_attributes.unwrap_or_default()) {
+            if ["RESOLUTION", "CODECS", "FRAME-RATE"].contains(&name) {
+                out.push_str(&format!(",{name}={value}"));
+            }
+        }
+        out.push('\n');
+        out.push_str(v.uri);
+        out.push('\n');
+    }
+    out
+}
+
+/// An HLS attribute list as (name, value as written, quotes included) pairs; a
+/// quoted value may hold commas. What does not parse is left out.
+fn attribute_list(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((name, after)) = rest.split_once('=') {
+        let end = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.find('"') {
+                Some(close) => close + 2,
+                None => break,
+            },
+            None => after.find(',').unwrap_or(after.len()),
+        };
+        let name = name.trim();
+        let well_formed = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if well_formed {
+            out.push((name, &after[..end]));
+        }
+        rest = after[end..].strip_prefix(',').unwrap_or(&after[end..]);
+    }
+    out
 }
 
 /// Total duration of a recording's segments, in seconds.
@@ -214,10 +271,51 @@ mod tests {
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg2.ts\n"));
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         assert_eq!(duration(&segs), 6.5);
+        let one = RecordedVariant {
+            uri: "index_0_av.m3u8",
+            live_attributes: None,
+            segments: &segs,
+        };
         assert_eq!(
-            master(&segs, "index_0_av.m3u8"),
+            master(&[one]),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\nindex_0_av.m3u8\n"
         );
+    }
+
+    #[test]
+    fn a_recorded_master_keeps_what_the_live_one_said_of_each_rendition() {
+        let live = "#EXTM3U\n#EXT-X-VERSION:3\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=140800,RESOLUTION=320x240,CODECS=\"avc1.640015,mp4a.40.2\",AUDIO=\"a\"\n\
+            index_0.m3u8\n\n#EXT-X-STREAM-INF:BANDWIDTH=70400,FRAME-RATE=25.000,bogus,x=1\nindex_1.m3u8\n";
+        let list = parse(live).unwrap();
+        assert_eq!(list.variants, ["index_0.m3u8", "index_1.m3u8"]);
+        assert_eq!(list.variant_attributes.len(), 2);
+        let seg = |bytes| RecordedSegment {
+            name: "seg0.ts".into(),
+            duration: 2.0,
+            bytes,
+            discontinuity: false,
+        };
+        let (high, low) = ([seg(50_000)], [seg(25_000)]);
+        let text = master(&[
+            RecordedVariant {
+                uri: "index_0_av.m3u8",
+                live_attributes: Some(&list.variant_attributes[0]),
+                segments: &high,
+            },
+            RecordedVariant {
+                uri: "index_1_av.m3u8",
+                live_attributes: Some(&list.variant_attributes[1]),
+                segments: &low,
+            },
+        ]);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=320x240,CODECS=\"avc1.640015,mp4a.40.2\"\nindex_0_av.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=100000,FRAME-RATE=25.000\nindex_1_av.m3u8\n"
+        );
+        assert_eq!(attribute_list("CODECS=\"unclosed"), []);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Recordings of live streams: `<cache_root>/<url_prefix>/recordings/<id>/`, each
 //! segment seen between start and stop hard-linked in (the publisher's DELETE and the
-//! live sweep then remove only the live name), a VOD media playlist and a master
-//! written at stop, so nginx serves the recording like any cached title.
+//! live sweep then remove only the live name), a VOD media playlist per rendition
+//! (every variant of the live master is followed) and a master written at stop, so
+//! nginx serves the recording like any cached title.
 //!
 //! State is a file in the recording's own dir (`.recording.json`, a dot name nginx
 //! never serves), not sled: a recording is then one directory that is whole by
@@ -123,17 +124,69 @@ pub fn valid_id(id: &str) -> bool {
 struct State {
     id: String,
     stream: String,
-    /// The media playlist followed, a file name in the stream's dir.
-    playlist: String,
     /// Unix seconds: segments that end after it are kept.
     from: f64,
     /// Unix seconds: set at stop; segments starting before it were kept.
     stop: Option<f64>,
+    /// The first rendition followed (its fields at the top level: the state of a
+    /// one-rendition recording reads as it did before several were followed).
+    #[serde(flatten)]
+    first: Followed,
+    /// The live master's other renditions, in its order.
+    #[serde(default)]
+    more: Vec<Followed>,
+}
+
+/// One live media playlist a recording follows, and what it took of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Followed {
+    /// A file name in the stream's dir.
+    playlist: String,
+    /// Its `EXT-X-STREAM-INF` attributes in the live master, if it has one.
+    #[serde(default)]
+    live_attributes: Option<String>,
     /// Media sequence of the newest segment taken: a smaller one is a restart.
     last_sequence: Option<u64>,
     /// (device, inode) of every segment taken; its link keeps the inode ours.
     taken: Vec<(u64, u64)>,
     segments: Vec<RecordedSegment>,
+}
+
+impl Followed {
+    fn new((playlist, live_attributes): (String, Option<String>)) -> Followed {
+        Followed {
+            playlist,
+            live_attributes,
+            last_sequence: None,
+            taken: Vec::new(),
+            segments: Vec::new(),
+        }
+    }
+}
+
+impl State {
+    /// Every rendition followed, with its number N (its files' `_N`).
+    fn renditions_mut(&mut self) -> impl Iterator<Item = (usize, &mut Followed)> {
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut())
+            .enumerate()
+    }
+
+    fn renditions(&self) -> impl Iterator<Item = &Followed> {
+        std::iter::once(&self.first).chain(self.more.iter())
+    }
+
+    fn segment_count(&self) -> usize {
+        self.renditions().map(|f| f.segments.len()).sum()
+    }
+}
+
+/// The VOD media playlist of rendition N (the first keeps its one-rendition name).
+fn media_playlist_name(n: usize) -> String {
+    match n {
+        0 => MEDIA_PLAYLIST.to_string(),
+        n => format!("index_{n}_av.m3u8"),
+    }
 }
 
 fn read_state(dir: &Path) -> io::Result<State> {
@@ -169,7 +222,8 @@ fn start(
         Some(f) => parse_from(f, now_secs)?,
         None => now_secs,
     };
-    let Some(followed) = followed_playlist(&live.join(stream)) else {
+    let mut followed = followed_playlists(&live.join(stream)).into_iter();
+    let Some(first) = followed.next() else {
         return Err(format!(
             "stream {stream:?} is not publishing (no media playlist)"
         ));
@@ -191,19 +245,18 @@ fn start(
     let mut state = State {
         id: id.clone(),
         stream: stream.to_string(),
-        playlist: followed,
         from,
         stop: None,
-        last_sequence: None,
-        taken: Vec::new(),
-        segments: Vec::new(),
+        first: Followed::new(first),
+        more: followed.map(Followed::new).collect(),
     };
     // At once: a `--from` in the past takes what the window still holds.
     take_new(&mut state, &live.join(stream), &dir).map_err(|e| e.to_string())?;
     write_state(&dir, &state).map_err(|e| e.to_string())?;
     Ok(format!(
-        "record: started {id} (stream {stream}, from {from:.3}, {} segments so far)",
-        state.segments.len()
+        "record: started {id} (stream {stream}, from {from:.3}, {} renditions, {} segments so far)",
+        1 + state.more.len(),
+        state.first.segments.len()
     ))
 }
 
@@ -217,22 +270,31 @@ fn stop(id: &str, live: &Path, recordings: &Path, now: SystemTime) -> Result<Str
     let stream_dir = live.join(&state.stream);
     take_new(&mut state, &stream_dir, &dir).map_err(|e| e.to_string())?;
     // Playlists before the state: a state saying "stopped" always has them.
-    write_atomically(
-        &dir.join(MEDIA_PLAYLIST),
-        playlist::vod(&state.segments).as_bytes(),
-    )
-    .and_then(|()| {
-        write_atomically(
-            &dir.join(MASTER_PLAYLIST),
-            playlist::master(&state.segments, MEDIA_PLAYLIST).as_bytes(),
-        )
-    })
-    .and_then(|()| write_state(&dir, &state))
-    .map_err(|e| e.to_string())?;
+    let names: Vec<String> = (0..=state.more.len()).map(media_playlist_name).collect();
+    let variants: Vec<playlist::RecordedVariant> = state
+        .renditions()
+        .zip(&names)
+        .map(|(f, uri)| playlist::RecordedVariant {
+            uri,
+            live_attributes: f.live_attributes.as_deref(),
+            segments: &f.segments,
+        })
+        .collect();
+    let master = playlist::master(&variants);
+    state
+        .renditions()
+        .zip(&names)
+        .try_for_each(|(f, name)| {
+            write_atomically(&dir.join(name), playlist::vod(&f.segments).as_bytes())
+        })
+        .and_then(|()| write_atomically(&dir.join(MASTER_PLAYLIST), master.as_bytes()))
+        .and_then(|()| write_state(&dir, &state))
+        .map_err(|e| e.to_string())?;
     Ok(format!(
-        "record: stopped {id}: {} segments, {:.1} s",
-        state.segments.len(),
-        playlist::duration(&state.segments)
+        "record: stopped {id}: {} renditions, {} segments, {:.1} s",
+        names.len(),
+        state.first.segments.len(),
+        playlist::duration(&state.first.segments)
     ))
 }
 
@@ -241,15 +303,16 @@ fn list(recordings: &Path) -> Result<String, String> {
     for (id, dir) in recording_dirs(recordings) {
         match read_state(&dir) {
             Ok(s) => rows.push(format!(
-                "{id} stream={} {} segments={} duration={:.1}s",
+                "{id} stream={} {} renditions={} segments={} duration={:.1}s",
                 s.stream,
                 if s.stop.is_some() {
                     "stopped"
                 } else {
                     "recording"
                 },
-                s.segments.len(),
-                playlist::duration(&s.segments)
+                1 + s.more.len(),
+                s.first.segments.len(),
+                playlist::duration(&s.first.segments)
             )),
             Err(e) => rows.push(format!("{id} unreadable ({e})")),
         }
@@ -283,10 +346,10 @@ pub fn tick(live: &Path, recordings: &Path, _now: SystemTime) -> (u64, u64) {
             continue;
         }
         active += 1;
-        let before = state.segments.len();
+        let before = state.segment_count();
         let stream_dir = live.join(&state.stream);
         let result = take_new(&mut state, &stream_dir, &dir).and_then(|()| {
-            match state.segments.len() > before {
+            match state.segment_count() > before {
                 true => write_state(&dir, &state),
                 false => Ok(()),
             }
@@ -313,32 +376,63 @@ fn recording_dirs(recordings: &Path) -> Vec<(String, std::path::PathBuf)> {
     out
 }
 
-/// `index.m3u8` when there is one, else the first variant (a plain file name beside
-/// it) of the first master in the stream's dir.
-fn followed_playlist(stream_dir: &Path) -> Option<String> {
+/// `index.m3u8` when there is one, else every variant (a plain file name beside it,
+/// with its attributes) of the first master in the stream's dir that has one.
+fn followed_playlists(stream_dir: &Path) -> Vec<(String, Option<String>)> {
     if stream_dir.join(LIVE_PLAYLIST).is_file() {
-        return Some(LIVE_PLAYLIST.to_string());
+        return vec![(LIVE_PLAYLIST.to_string(), None)];
     }
-    let mut names: Vec<String> = fs::read_dir(stream_dir)
-        .ok()?
+    let Ok(items) = fs::read_dir(stream_dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = items
         .filter_map(Result::ok)
         .filter_map(|i| i.file_name().into_string().ok())
         .filter(|n| n.ends_with(".m3u8") && playlist::plain_file_name(n))
         .collect();
     names.sort();
-    names.iter().find_map(|name| {
-        let list = playlist::parse(&fs::read_to_string(stream_dir.join(name)).ok()?)?;
-        list.variants
+    for name in names {
+        let Some(list) = fs::read_to_string(stream_dir.join(&name))
+            .ok()
+            .and_then(|text| playlist::parse(&text))
+        else {
+            continue;
+        };
+        let variants: Vec<(String, Option<String>)> = list
+            .variants
             .into_iter()
-            .find(|v| playlist::plain_file_name(v) && stream_dir.join(v).is_file())
-    })
+            .zip(list.variant_attributes)
+            .filter(|(v, _)| playlist::plain_file_name(v) && stream_dir.join(v).is_file())
+            .map(|(v, attributes)| (v, Some(attributes)))
+            .collect();
+        if !variants.is_empty() {
+            return variants;
+        }
+    }
+    Vec::new()
 }
 
-/// Links the live playlist's segments that lie within the recording's times and
-/// were not taken yet. A segment's file was renamed into place by nginx when its
-/// upload ended, so its mtime is its end on the wall clock.
+/// Every followed rendition takes what its live playlist lists anew.
 fn take_new(state: &mut State, stream_dir: &Path, dir: &Path) -> io::Result<()> {
-    let text = match fs::read_to_string(stream_dir.join(&state.playlist)) {
+    let times = (state.from, state.stop);
+    for (n, followed) in state.renditions_mut() {
+        take_new_of(followed, n, times, stream_dir, dir)?;
+    }
+    Ok(())
+}
+
+/// Links the live playlist's segments that lie within the recording's times
+/// (`from`, `stop`) and were not taken yet, as `seg<K>` (rendition 0) or
+/// `seg<K>_<N>`. A segment's file was renamed into place by nginx when its upload
+/// ended, so its mtime is its end on the wall clock.
+fn take_new_of(
+    followed: &mut Followed,
+    n: usize,
+    (from, stop): (f64, Option<f64>),
+    stream_dir: &Path,
+    dir: &Path,
+) -> io::Result<()> {
+    let text = match fs::read_to_string(stream_dir.join(&followed.playlist)) {
         Ok(t) => t,
         // Between a publisher's restart and its first playlist: nothing new.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -358,16 +452,20 @@ fn take_new(state: &mut State, stream_dir: &Path, dir: &Path) -> io::Result<()> 
             Err(e) => return Err(e),
         };
         let key = (meta.dev(), meta.ino());
-        if state.taken.contains(&key) {
+        if followed.taken.contains(&key) {
             continue;
         }
         let end = unix_secs(meta.modified()?);
         let begin = end - seg.duration;
-        if end <= state.from || state.stop.is_some_and(|stop| begin >= stop) {
+        if end <= from || stop.is_some_and(|stop| begin >= stop) {
             continue;
         }
         let extension = seg.uri.rsplit_once('.').map(|(_, e)| e).unwrap_or("ts");
-        let name = format!("seg{}.{extension}", state.segments.len());
+        let k = followed.segments.len();
+        let name = match n {
+            0 => format!("seg{k}.{extension}"),
+            n => format!("seg{k}_{n}.{extension}"),
+        };
         let target = dir.join(&name);
         match fs::hard_link(&source, &target) {
             Ok(()) => {}
@@ -375,15 +473,17 @@ fn take_new(state: &mut State, stream_dir: &Path, dir: &Path) -> io::Result<()> 
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         }
-        let restarted = state.last_sequence.is_some_and(|last| seg.sequence <= last);
-        state.segments.push(RecordedSegment {
+        let restarted = followed
+            .last_sequence
+            .is_some_and(|last| seg.sequence <= last);
+        followed.segments.push(RecordedSegment {
             name,
             duration: seg.duration,
             bytes: meta.len(),
-            discontinuity: restarted || (seg.discontinuity && !state.segments.is_empty()),
+            discontinuity: restarted || (seg.discontinuity && !followed.segments.is_empty()),
         });
-        state.taken.push(key);
-        state.last_sequence = Some(seg.sequence);
+        followed.taken.push(key);
+        followed.last_sequence = Some(seg.sequence);
     }
     Ok(())
 }
@@ -421,6 +521,20 @@ mod tests {
             from: Some("-8".into()),
         };
         assert_eq!(c.to_words(), "start s1 --from -8");
+    }
+
+    #[test]
+    fn a_state_of_one_rendition_reads_as_it_was_written_before() {
+        let before = r#"{"id":"s1-17","stream":"s1","playlist":"index.m3u8","from":1.5,"stop":null,
+            "last_sequence":3,"taken":[[1,2]],"segments":[{"name":"seg0.ts","duration":2.0,"bytes":9,"discontinuity":false}]}"#;
+        let state: State = serde_json::from_str(before).unwrap();
+        assert_eq!(state.first.playlist, "index.m3u8");
+        assert_eq!(state.first.segments.len(), 1);
+        assert!(state.more.is_empty() && state.first.live_attributes.is_none());
+        let again: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        assert_eq!(again, state);
+        assert_eq!(media_playlist_name(0), MEDIA_PLAYLIST);
+        assert_eq!(media_playlist_name(2), "index_2_av.m3u8");
     }
 
     #[test]

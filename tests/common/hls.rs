@@ -96,15 +96,18 @@ pub fn ffprobe_duration(path: &Path) -> f64 {
         .unwrap_or_else(|_| panic!("ffprobe duration of {}", path.display()))
 }
 
-/// Width and height of the first video stream, as ffprobe reads it.
-pub fn ffprobe_resolution(path: &Path) -> String {
+/// Width and height (`WxH`) of the first video stream of a file or URL, as ffprobe
+/// reads it.
+pub fn ffprobe_resolution(path: impl AsRef<std::ffi::OsStr>) -> String {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .args(["stream=width,height", "-of", "csv=s=x:p=0"])
         .arg(path)
         .output()
         .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    // A TS lists its stream once per program too: the first line is the stream's.
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().unwrap_or_default().trim().to_string()
 }
 
 /// The cues ffmpeg reads through the subtitle playlist at `path`, as WebVTT; ffmpeg

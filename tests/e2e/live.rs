@@ -538,20 +538,12 @@ fn publish_view_record_end_and_sweep() {
     let s2_text = live_playlist(&stack, "s2").unwrap();
     let (_, s1_last) = segments(&s1_text).pop().expect("s1 segments");
     let (_, s2_last) = segments(&s2_text).pop().expect("s2 segments");
-    // A TS lists its streams once per program too: the first line is the stream's.
-    let size = |p: PathBuf| {
-        ffprobe_resolution(&p)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
-    };
     assert_eq!(
-        size(stack.cache_root.join("live/s1").join(&s1_last)),
+        ffprobe_resolution(stack.cache_root.join("live/s1").join(&s1_last)),
         "320x240"
     );
     assert_eq!(
-        size(stack.cache_root.join("live/s2").join(&s2_last)),
+        ffprobe_resolution(stack.cache_root.join("live/s2").join(&s2_last)),
         "160x120"
     );
     let metrics = stack.get("/_casterpak/metrics").text();
@@ -704,10 +696,36 @@ fn a_master_over_two_renditions_is_viewed_recorded_and_swept() {
     let id = started_id(&record(&stack, &["start", "s4", "--from", "-4s"]));
     assert!(publisher.wait().expect("publisher").success());
     record(&stack, &["stop", &id]);
-    let (total, text) = vod_duration(&stack, &id);
-    assert!(total >= 6.0, "{total} s\n{text}");
+    // Both renditions recorded: a variant each, with what the live master said of it.
+    let recorded = stack.get(&format!("/i/recordings/{id}/master.m3u8")).text();
+    let listed = variants(&recorded);
+    let resolutions: Vec<&str> = listed
+        .iter()
+        .map(|(a, _)| a["RESOLUTION"].as_str())
+        .collect();
+    assert_eq!(resolutions, ["320x240", "160x120"], "{recorded}");
+    let names: Vec<&str> = listed.iter().map(|(_, uri)| uri.as_str()).collect();
+    assert_eq!(names, ["index_0_av.m3u8", "index_1_av.m3u8"], "{recorded}");
+    let mut durations = Vec::new();
+    for (attributes, uri) in &listed {
+        assert!(attributes["CODECS"].contains("avc1."), "{recorded}");
+        let media = stack.get(&format!("/i/recordings/{id}/{uri}")).text();
+        let listed_segments = segments(&media);
+        let total: f64 = listed_segments.iter().map(|(d, _)| d).sum();
+        assert!(total >= 6.0, "{uri}: {total} s\n{media}");
+        durations.push(total);
+        let path = format!("/i/recordings/{id}/{uri}");
+        let errors = ffmpeg_reads(&stack, &path, &[]);
+        assert!(errors.trim().is_empty(), "{path}: {errors}");
+        let (_, last) = listed_segments.last().expect("a segment");
+        let resolution = ffprobe_resolution(stack.url(&format!("/i/recordings/{id}/{last}")));
+        assert_eq!(resolution, attributes["RESOLUTION"], "{last}");
+    }
+    // Cut by the same publisher at the same times: a segment apart at most.
+    assert!((durations[0] - durations[1]).abs() <= 2.5, "{durations:?}");
     let errors = ffmpeg_reads(&stack, &format!("/i/recordings/{id}/master.m3u8"), &[]);
     assert!(errors.trim().is_empty(), "{id}: {errors}");
+    assert!(record(&stack, &["list"]).contains(&format!("{id} stream=s4 stopped renditions=2")));
     // Both renditions ended (the publisher's own ENDLIST); the master never ends.
     for uri in &uris {
         assert!(stack

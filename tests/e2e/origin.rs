@@ -58,7 +58,7 @@ fn cold_csmil_master_plays(packaging: Packaging) {
         );
         let fps: f64 = attrs["FRAME-RATE"].parse().expect("FRAME-RATE number");
         assert!((fps - 24.0).abs() < 0.01, "FRAME-RATE {fps}");
-        let resolution = ffprobe_resolution(&stack.media_root.join(source));
+        let resolution = ffprobe_resolution(stack.media_root.join(source));
         assert_eq!(attrs["RESOLUTION"], resolution, "{source}:\n{master}");
         let playlist = resolve(&master_path, uri);
         assert_eq!(playlist, format!("/i/{source}/index_0_av.m3u8"), "{uri}");
