@@ -1,7 +1,8 @@
 //! One cache entry's on-disk contract, in one place: the `.source` marker (written
 //! and read), the staleness verdict, publishing into a rendition (marker first),
-//! evicting an entry together with its index row, and (`check`) whether the files of
-//! an entry are whole after an unclean stop.
+//! evicting an entry together with its index row, (`check`) whether the files of
+//! an entry are whole after an unclean stop, and (`sidecars`) the sidecar paths its
+//! subtitles were looked for at.
 //!
 //! An entry is a directory under the cache root named by its key: a rendition
 //! (`<dir>/<name>.mp4/`: marker, playlists, segments) or a csmil master
@@ -11,6 +12,7 @@
 //! callers run it on the blocking pool.
 
 pub mod check;
+pub mod sidecars;
 
 use crate::cache::{Cache, SweepEviction};
 use crate::error::SourceError;

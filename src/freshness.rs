@@ -1,7 +1,9 @@
 //! A source that changed (size or mtime) or vanished invalidates what was packaged
-//! from it. The packager notices that on a miss, but nginx serves hits without the
-//! worker, so two more places look: every sweep (all renditions), and the hit feed
-//! (the renditions nginx just served, each at most once per [`RECHECK_AFTER`]).
+//! from it, as does a sidecar added, changed or removed where its subtitles were
+//! looked for (`entry::sidecars`). The packager notices that on a miss, but nginx
+//! serves hits without the worker, so two more places look: every sweep (all
+//! renditions), and the hit feed (the renditions nginx just served, each at most once
+//! per [`RECHECK_AFTER`]).
 //!
 //! The verdict (`entry::judge`) and the bookkeeping are pure; [`Freshness`] and
 //! [`stale_renditions`] are the I/O edge (stat through `MediaRoot`, the marker and
@@ -115,6 +117,10 @@ fn look(media: &MediaRoot, cache: &Cache, key: &str, entry: Option<&Entry>) -> O
     // root, following no link out of it, like a miss.
     let fresh = media.resolve(&recorded.path).map(|source| source.id);
     let mut verdict = judge(&recorded, &fresh);
+    if verdict == Verdict::Fresh && sidecars_moved(media, cache, key) {
+        log::info!("freshness: a sidecar of {key} was added, changed or removed");
+        verdict = Verdict::Changed;
+    }
     // An empty or unreadable media root is an unmounted disk more likely than a
     // deleted library: evicting everything served would only hurt.
     if verdict == Verdict::Vanished && !has_entries(media.path()) {
@@ -127,6 +133,21 @@ fn look(media: &MediaRoot, cache: &Cache, key: &str, entry: Option<&Entry>) -> O
         );
     }
     Some(verdict)
+}
+
+/// Whether a sidecar path rendition `key`'s subtitles were looked for at now holds
+/// something else (added, changed, removed); an unreadable record or disk changes
+/// nothing. Paths a remote prefix claims are never recorded, never stat'ed here.
+pub fn sidecars_moved(media: &MediaRoot, cache: &Cache, key: &str) -> bool {
+    let stat = |path: &str| match media.resolve(path) {
+        Ok(source) => Some(Some((source.id.size, source.id.mtime_ns))),
+        Err(crate::error::SourceError::NotFound(_)) => Some(None),
+        Err(_) => None,
+    };
+    entry::sidecars::changed(cache, key, stat).unwrap_or_else(|e| {
+        log::warn!("freshness: reading the sidecars of {key}: {e}");
+        false
+    })
 }
 
 /// The sweep's look at every rendition entry: the keys whose source changed or vanished.

@@ -446,7 +446,7 @@ impl Packager {
                     .await?;
                 let from_csmil = matches!(request.media, Container::Csmil { .. });
                 let where_from = (&request.media, from_csmil);
-                let remote = source.remote.is_some();
+                let remote = (source.remote.is_some(), &source.id);
                 let subtitles = self
                     .master_subtitles(
                         r,
@@ -600,7 +600,7 @@ impl Packager {
             .master_subtitles(
                 r,
                 &info,
-                source.remote.is_some(),
+                (source.remote.is_some(), &source.id),
                 (media, from_csmil),
                 named,
             )

@@ -93,8 +93,13 @@ impl Disk {
     /// of it, and looks whether `file_key` is in the cache already.
     pub fn look(&self, r: &Rendition, file_key: Option<&str>) -> Result<Looked, Failure> {
         let source = self.media.resolve(&r.source)?;
-        let stale =
-            entry::stale_on_miss(&self.cache, &r.key, &source.id).map_err(Failure::cache)?;
+        // Sidecars matter to the files that list or carry subtitles, not to segments
+        // (whose misses then pay no stat of them).
+        let lists =
+            file_key.is_some_and(|k| [".m3u8", ".vtt", ".mpd"].iter().any(|e| k.ends_with(e)));
+        let stale = entry::stale_on_miss(&self.cache, &r.key, &source.id)
+            .map_err(Failure::cache)?
+            || (lists && crate::freshness::sidecars_moved(&self.media, &self.cache, &r.key));
         if stale {
             let store = self.store.as_deref();
             match entry::evict_and_forget(&self.cache, store, &r.key, Spare::Busy) {

@@ -6,6 +6,7 @@ use crate::error::{Failure, SourceError, UrlError};
 use crate::playlist::audio;
 use crate::playlist::iframes::IFrameStream;
 use crate::playlist::{self, Variant};
+use crate::store::SourceId;
 use crate::tool::output::Cea608;
 use crate::tool::output::ShowInfo;
 use crate::tool::TrackChoice;
@@ -42,7 +43,8 @@ impl Packager {
         let mut single_source = None;
         let mut longest = 0.0f64;
         // Sidecar subtitles are looked for beside the first rendition that exists.
-        let mut subtitled: Option<(&Rendition, Arc<super::RenditionInfo>, bool)> = None;
+        type Subtitled<'a> = (&'a Rendition, Arc<super::RenditionInfo>, (bool, SourceId));
+        let mut subtitled: Option<Subtitled> = None;
         let variant_query = query.variant_query();
         let alternate = self.alternate_audio(&renditions, &results, from_csmil, query);
         let audio_only = self
@@ -94,7 +96,11 @@ impl Packager {
                         if let Some(stream) = iframes.flatten() {
                             iframe_streams.push((v.uri.clone(), stream));
                         }
-                        subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));
+                        subtitled.get_or_insert((
+                            r,
+                            info.clone(),
+                            (source.remote.is_some(), source.id.clone()),
+                        ));
                         single_source = Some(source);
                         continue;
                     }
@@ -115,7 +121,11 @@ impl Packager {
                     }
                     variants.push(v);
                     captions.push(carried);
-                    subtitled.get_or_insert((r, info.clone(), source.remote.is_some()));
+                    subtitled.get_or_insert((
+                        r,
+                        info.clone(),
+                        (source.remote.is_some(), source.id.clone()),
+                    ));
                     single_source = Some(source);
                 }
                 Err(failure) => {
@@ -167,12 +177,12 @@ impl Packager {
         }
         text = playlist::captions::with_renditions(&text, carried);
         text.push_str(&playlist::iframes::stream_infs(&kept));
-        if let Some((r, info, remote)) = subtitled {
+        if let Some((r, info, (remote, source))) = subtitled {
             let subtitles = self
                 .master_subtitles(
                     r,
                     &info,
-                    remote,
+                    (remote, &source),
                     (container, from_csmil),
                     (query, playlist::subtitles::playlist_name),
                 )

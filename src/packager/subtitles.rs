@@ -6,9 +6,11 @@
 //! master (logged); it never fails the master.
 
 use super::{Dest, Looked, Packager, RenditionInfo};
+use crate::entry::sidecars::{self, Identity, Tried};
 use crate::error::Failure;
 use crate::playlist::{self, subtitles};
 use crate::source::{MediaRoot, Source};
+use crate::store::{EntryKind, SourceId};
 use crate::url::query::sidecar::{SidecarExt, SidecarQuery};
 use crate::url::query::Query;
 use crate::url::{Container, Rendition, SubtitleSource};
@@ -26,7 +28,7 @@ impl Packager {
         &self,
         r: &Rendition,
         info: &RenditionInfo,
-        remote: bool,
+        (remote, source): (bool, &SourceId),
         (container, from_csmil): (&Container, bool),
         (query, file_name): (&Query, fn(&str) -> String),
     ) -> Vec<subtitles::Subtitle> {
@@ -64,7 +66,11 @@ impl Packager {
                 if let Some(identifier) = identifier {
                     naming.identifier = Some(identifier.to_string());
                 }
-                if self.sidecar(r, language, 0, &naming).await.is_err() {
+                if self
+                    .sidecar(r, source, language, (0, &naming))
+                    .await
+                    .is_err()
+                {
                     continue;
                 }
                 let of = SubtitleSource::Sidecar(language.clone());
@@ -201,7 +207,10 @@ impl Packager {
         overrides: &SidecarQuery,
     ) -> Result<String, Failure> {
         match of {
-            SubtitleSource::Sidecar(language) => self.sidecar(r, language, mpegts, overrides).await,
+            SubtitleSource::Sidecar(language) => {
+                self.sidecar(r, &source.id, language, (mpegts, overrides))
+                    .await
+            }
             SubtitleSource::Track(id) => {
                 let webvtt = self.track_text(info, source, *id).await?;
                 subtitles::prepare(webvtt.as_bytes(), mpegts).map_err(|reason| {
@@ -232,12 +241,14 @@ impl Packager {
     /// The sidecar of `r` in `language`, ready to serve (on the blocking pool): the
     /// first of WebVTT, SubRip, DFXP, TTML there is (or the one format `overrides`
     /// names), converted to WebVTT, named by the config unless `overrides` say otherwise.
+    /// Every path tried is recorded in the rendition (packaged from `source`), so
+    /// freshness notices when one changes.
     async fn sidecar(
         &self,
         r: &Rendition,
+        source: &SourceId,
         language: &str,
-        mpegts: u64,
-        overrides: &SidecarQuery,
+        (mpegts, overrides): (u64, &SidecarQuery),
     ) -> Result<String, Failure> {
         let (title_dir, title) = subtitles::title_dir_and_name(&r.source);
         let (pattern, ext) = overrides
@@ -261,14 +272,30 @@ impl Packager {
                 )
             })
             .collect();
+        let (key, source) = (r.key.clone(), source.clone());
         self.disk
             .run(move |disk| {
                 let mut read = None;
+                let mut looked = Vec::new();
                 for (path, ext) in candidates {
-                    if let Some(bytes) = read_sidecar(&disk.media, &path)? {
+                    let found = read_sidecar(&disk.media, &path)?;
+                    if let Some((bytes, identity)) = found {
+                        looked.push(Tried {
+                            path: path.clone(),
+                            found: Some(identity),
+                        });
                         read = Some((path, bytes, ext));
                         break;
                     }
+                    if !disk.media.remotes().is_some_and(|r| r.claims(&path)) {
+                        looked.push(Tried { path, found: None });
+                    }
+                }
+                match sidecars::record(&disk.cache, &key, &source, &looked) {
+                    Ok(0) => {}
+                    Ok(added) => disk.record(&key, EntryKind::Rendition, Some(&source), added),
+                    // Unrecorded, a change to it goes unnoticed until the next lookup.
+                    Err(e) => log::warn!("recording the sidecars of {key}: {e}"),
                 }
                 let Some((path, bytes, format)) = read else {
                     return Err(Failure::NoSubtitles);
@@ -282,9 +309,10 @@ impl Packager {
     }
 }
 
-/// Reads a sidecar beneath the media root, at most one byte past the size served
-/// (`None`: there is none; local files only, a remote prefix's are not looked for).
-fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+/// Reads a sidecar beneath the media root, at most one byte past the size served,
+/// with its (size, mtime) (`None`: there is none; local files only, a remote
+/// prefix's are not looked for).
+fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<(Vec<u8>, Identity)>, Failure> {
     if media.remotes().is_some_and(|r| r.claims(path)) {
         return Ok(None);
     }
@@ -304,5 +332,5 @@ fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<Vec<u8>>, Failur
         .map_err(|e| {
             Failure::Source(crate::error::SourceError::Io(crate::error::IoCause::of(&e)))
         })?;
-    Ok(Some(bytes))
+    Ok(Some((bytes, (source.id.size, source.id.mtime_ns))))
 }

@@ -35,6 +35,7 @@ mod remote_sweep;
 mod remote_whole;
 mod shutdown;
 mod source_io;
+mod subtitle_changes;
 mod subtitle_dash;
 mod subtitle_naming;
 mod subtitle_ttml;
