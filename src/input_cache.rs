@@ -6,8 +6,10 @@
 //! fetches runs of absent blocks, checks each answer is whole, writes it, and only
 //! then marks the blocks present and rewrites the record (a temp file renamed over
 //! it), so no reader is ever pointed at a block whose bytes did not arrive whole.
-//! Fills of one copy hold its fill lock, so concurrent misses needing the same
-//! bytes fetch them once (the second finds them present).
+//! Single flight per block: a fill claims the absent blocks nobody is fetching,
+//! fetches them, and waits for the ones another fill claimed, so concurrent misses
+//! needing the same bytes fetch them once while fills of other bytes of the same
+//! object run side by side (several segments of one title over a slow link).
 //!
 //! The serve-mode tools cache parsed indexes by `fstat` identity (dev, ino, size,
 //! mtime). Writing blocks would move the mtime on every fill and make every job a
@@ -27,10 +29,11 @@ use nix::sys::stat::futimens;
 use nix::sys::time::TimeSpec;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 const RECORD_MAGIC: &str = "casterpak-input-copy 1";
 
@@ -55,7 +58,9 @@ pub struct LocalCopy {
     file: Arc<OwnedFd>,
     mtime: TimeSpec,
     presence: Mutex<Presence>,
-    fill: Mutex<()>,
+    /// Block runs some fill is fetching now; `released` wakes who waits for one.
+    in_flight: Mutex<Vec<Range<u64>>>,
+    released: Condvar,
     /// Record rewrites one at a time (each from the presence of its moment).
     record: Mutex<()>,
 }
@@ -166,7 +171,8 @@ impl InputCache {
             file: Arc::new(OwnedFd::from(file)),
             mtime,
             presence: Mutex::new(presence),
-            fill: Mutex::new(()),
+            in_flight: Mutex::new(Vec::new()),
+            released: Condvar::new(),
             record: Mutex::new(()),
         };
         copy.write_record()?;
@@ -215,18 +221,65 @@ impl LocalCopy {
     }
 
     /// Makes every byte of `ranges` present, fetching absent blocks in runs with
-    /// `fetch(start, end)`, which must return exactly `end - start` bytes.
-    /// Returns the bytes fetched (0: all were present).
+    /// `fetch(start, end)`, which must return exactly `end - start` bytes; blocks
+    /// another fill is fetching are waited for (and fetched here if that fill
+    /// failed). Returns the bytes this call fetched (0: all were there).
     pub fn fill<E>(
         &self,
         ranges: &[(u64, u64)],
         fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<u8>, E>,
     ) -> Result<u64, FillError<E>> {
-        if lock(&self.presence).missing_runs(ranges).is_empty() {
-            return Ok(0);
+        let mut fetched = 0;
+        loop {
+            let (mine, others) = self.claim(ranges);
+            let result = self.fetch_runs(&mine, fetch);
+            // Released whatever happened, so waiters try the blocks themselves.
+            lock(&self.in_flight).retain(|run| !mine.contains(run));
+            self.released.notify_all();
+            fetched += result?;
+            if !others {
+                break;
+            }
+            self.wait_for(ranges);
         }
-        let _filling = lock(&self.fill);
-        let runs = lock(&self.presence).missing_runs(ranges);
+        if fetched > 0 {
+            self.write_record().map_err(FillError::Disk)?;
+        }
+        Ok(fetched)
+    }
+
+    /// The runs of absent blocks of `ranges` nobody fetches, now claimed by the
+    /// caller, and whether some absent block is another fill's.
+    fn claim(&self, ranges: &[(u64, u64)]) -> (Vec<Range<u64>>, bool) {
+        let presence = lock(&self.presence);
+        let mut in_flight = lock(&self.in_flight);
+        let (mut mine, mut others) = (Vec::new(), false);
+        for run in presence.missing_runs(ranges) {
+            let mut start = None;
+            for block in run.clone() {
+                if in_flight.iter().any(|r| r.contains(&block)) {
+                    others = true;
+                    if let Some(s) = start.take() {
+                        mine.push(s..block);
+                    }
+                } else if start.is_none() {
+                    start = Some(block);
+                }
+            }
+            if let Some(s) = start {
+                mine.push(s..run.end);
+            }
+        }
+        in_flight.extend(mine.iter().cloned());
+        (mine, others)
+    }
+
+    /// Fetches, stores and marks present each claimed run; the bytes fetched.
+    fn fetch_runs<E>(
+        &self,
+        runs: &[Range<u64>],
+        fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<u8>, E>,
+    ) -> Result<u64, FillError<E>> {
         let mut fetched = 0;
         for run in runs {
             let (start, end) = {
@@ -240,11 +293,30 @@ impl LocalCopy {
                 )));
             }
             self.store(start, &bytes).map_err(FillError::Disk)?;
-            lock(&self.presence).mark(run);
+            lock(&self.presence).mark(run.clone());
             fetched += bytes.len() as u64;
         }
-        self.write_record().map_err(FillError::Disk)?;
         Ok(fetched)
+    }
+
+    /// Returns once no fill is fetching a block of `ranges`.
+    fn wait_for(&self, ranges: &[(u64, u64)]) {
+        let blocks: Vec<Range<u64>> = ranges
+            .iter()
+            .map(|&(start, end)| start / BLOCK..end.div_ceil(BLOCK))
+            .collect();
+        let busy = |in_flight: &Vec<Range<u64>>| {
+            in_flight
+                .iter()
+                .any(|r| blocks.iter().any(|b| r.start < b.end && b.start < r.end))
+        };
+        let mut in_flight = lock(&self.in_flight);
+        while busy(&in_flight) {
+            in_flight = self
+                .released
+                .wait(in_flight)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// Writes whole fetched blocks, then pins the mtime back.

@@ -90,6 +90,110 @@ fn concurrent_fills_of_one_range_fetch_it_once() {
     assert_eq!(fetched.load(Ordering::SeqCst), 8 * BLOCK);
 }
 
+/// Two fills of other bytes of one copy fetch at once: each fetch waits (5 s at most)
+/// until both are under way, which never happens if fills are serialised.
+#[test]
+fn fills_of_other_bytes_of_one_copy_fetch_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = InputCache::new(dir.path()).unwrap();
+    let body = object(8 * BLOCK);
+    let copy = Arc::new(cache.open("w", body.len() as u64).unwrap());
+    let under_way = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = [(0, 4 * BLOCK), (4 * BLOCK, 8 * BLOCK)]
+        .into_iter()
+        .map(|range| {
+            let (copy, under_way, body) = (copy.clone(), under_way.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut met = false;
+                copy.fill(&[range], &mut |s, e| {
+                    under_way.fetch_add(1, Ordering::SeqCst);
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    while !met && std::time::Instant::now() < deadline {
+                        met = under_way.load(Ordering::SeqCst) == 2;
+                        std::thread::yield_now();
+                    }
+                    Ok::<_, ()>(body[s as usize..e as usize].to_vec())
+                })
+                .unwrap();
+                met
+            })
+        })
+        .collect();
+    for t in threads {
+        assert!(
+            t.join().unwrap(),
+            "the other fill was not fetching meanwhile"
+        );
+    }
+    assert_eq!(copy.read(0, 8 * BLOCK).unwrap(), body);
+}
+
+/// Overlapping fills fetch each block once: the second fetches what the first does
+/// not, waits for the rest, and one that fails leaves its blocks to the waiter.
+#[test]
+fn overlapping_fills_fetch_each_block_once_and_a_failed_one_leaves_its_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = InputCache::new(dir.path()).unwrap();
+    let body = object(8 * BLOCK);
+    let copy = Arc::new(cache.open("v", body.len() as u64).unwrap());
+    let fetched = Arc::new(Mutex::new(Vec::new()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let first = {
+        let (copy, fetched, body) = (copy.clone(), fetched.clone(), body.clone());
+        std::thread::spawn(move || {
+            copy.fill(&[(0, 5 * BLOCK)], &mut |s, e| {
+                fetched.lock().unwrap().push((s, e));
+                started_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok::<_, ()>(body[s as usize..e as usize].to_vec())
+            })
+            .unwrap()
+        })
+    };
+    started_rx.recv().unwrap();
+    let second = copy
+        .fill(&[(3 * BLOCK, 8 * BLOCK)], &mut |s, e| {
+            fetched.lock().unwrap().push((s, e));
+            Ok::<_, ()>(body[s as usize..e as usize].to_vec())
+        })
+        .unwrap();
+    assert_eq!(first.join().unwrap(), 5 * BLOCK);
+    assert_eq!(second, 3 * BLOCK, "only what the first was not fetching");
+    assert_eq!(
+        *fetched.lock().unwrap(),
+        [(0, 5 * BLOCK), (5 * BLOCK, 8 * BLOCK)]
+    );
+    assert_eq!(copy.read(0, 8 * BLOCK).unwrap(), body);
+
+    let other = Arc::new(cache.open("u", body.len() as u64).unwrap());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let failing = {
+        let other = other.clone();
+        std::thread::spawn(move || {
+            other.fill(&[(0, 2 * BLOCK)], &mut |_, _| {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Err::<Vec<u8>, _>("down")
+            })
+        })
+    };
+    started_rx.recv().unwrap();
+    let waiter = other
+        .fill(&[(0, 2 * BLOCK)], &mut |s, e| {
+            Ok::<_, &str>(body[s as usize..e as usize].to_vec())
+        })
+        .unwrap();
+    assert!(matches!(
+        failing.join().unwrap(),
+        Err(FillError::Fetch("down"))
+    ));
+    assert_eq!(waiter, 2 * BLOCK, "the waiter fetched them itself");
+    assert_eq!(
+        other.read(0, 2 * BLOCK).unwrap(),
+        &body[..2 * BLOCK as usize]
+    );
+}
+
 #[test]
 fn forgetting_all_leaves_no_present_block() {
     let dir = tempfile::tempdir().unwrap();
