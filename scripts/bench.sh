@@ -16,7 +16,8 @@
 #      "not given" without it).
 # Peers: nginx serving the same file as plain static; the worker in whole-rendition
 # mode (`[tools] mode = "whole"`, what CasterPak and Bento4 do); ffmpeg -c copy -f hls;
-# nginx-vod-module (muxing each segment per request) when NGINX_VOD_MODULE is set.
+# nginx-vod-module (muxing each segment per request, and in remote mode over the same
+# archive as ours) when NGINX_VOD_MODULE is set.
 # Load generator: wrk (Debian), 1 thread: the machine has 2 cores for nginx and wrk.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ source "$repo/scripts/bench/report-peer.sh"
 source "$repo/scripts/bench/measure-clip.sh"
 source "$repo/scripts/bench/measure-token.sh"
 source "$repo/scripts/bench/measure-cmaf.sh"
+source "$repo/scripts/bench/measure-remote.sh"
 
 fail() {
   echo "bench: FAILED: $*" >&2
@@ -134,6 +136,7 @@ stack_start jit jit
 stack_start whole whole
 if [ -n "$bento4_mp42hls" ]; then stack_start bento4 auto "$bento4_mp4info" "$bento4_mp42hls"; fi
 if vod_on; then vod_start vod || fail "nginx-vod-module did not start"; fi
+remote_start
 # Every file the stacks read is in the page cache first, for everyone alike.
 cat "$small" "$big" "${clips[@]}" "${titles[@]#*|}" > /dev/null
 # Segments of the big title as each lists them (untimed, on a path then forgotten), and
@@ -153,7 +156,8 @@ measure_burst
 measure_all_segments
 measure_memory
 measure_clip
+measure_remote
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-{ print_report && print_peer_report && print_token_report && print_machine; } | tee "${out:-/dev/null}"
+{ print_report && print_peer_report && print_token_report && print_remote_report && print_machine; } | tee "${out:-/dev/null}"
 echo "bench: done in $((SECONDS - started)) s" >&2

@@ -2,7 +2,7 @@
 //! local file descriptor (I/O edge).
 //!
 //! A copy is a sparse file created at the object's full size, plus a record of
-//! which 64 KiB blocks hold the object's bytes (`blocks::Presence`). A fill
+//! which 16 KiB blocks hold the object's bytes (`blocks::Presence`). A fill
 //! fetches runs of absent blocks, checks each answer is whole, writes it, and only
 //! then marks the blocks present and rewrites the record (a temp file renamed over
 //! it), so no reader is ever pointed at a block whose bytes did not arrive whole.

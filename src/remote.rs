@@ -32,6 +32,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The first read of an object: its identity, size and top-level boxes (a whole
+/// number of blocks).
+const HEAD_READ: u64 = 4 * BLOCK;
+
 /// A moov at most this far from the end is fetched with the rest of the file in
 /// one request, rather than its header first.
 const TAIL_READ: u64 = 4 << 20;
@@ -234,7 +238,7 @@ impl Remotes {
             .as_ref()
             .and_then(|(id, _, _)| id.version.strip_prefix("etag:"));
         let answer = count(&self.metrics, upstream, || {
-            upstream.get_range(rest, 0, BLOCK, tag)
+            upstream.get_range(rest, 0, HEAD_READ, tag)
         })?;
         let (identity, head) = match answer {
             Answer::NotFound => {

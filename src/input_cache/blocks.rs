@@ -1,12 +1,14 @@
 //! Which blocks of a copy are present, and which runs of blocks a set of byte
 //! ranges still needs (pure).
 
-/// Granularity of the input cache: a range is fetched in whole blocks.
-pub const BLOCK: u64 = 64 << 10;
+/// Granularity of the input cache: a range is fetched in whole blocks. Small, as what
+/// a segment needs beyond its samples is the rounding of its two ends (and of the
+/// index's); 123 MB then take a 940-byte bitmap.
+pub const BLOCK: u64 = 16 << 10;
 
-/// Gaps of at most this many absent-but-unneeded blocks are fetched too, so that
-/// nearby ranges cost one request instead of several.
-const JOIN_GAP_BLOCKS: u64 = 2;
+/// Gaps of at most this many absent-but-unneeded blocks (128 KiB) are fetched too, so
+/// that nearby ranges cost one request instead of several.
+const JOIN_GAP_BLOCKS: u64 = (128 << 10) / BLOCK;
 
 /// One bit per block of an object of `size` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,22 +143,23 @@ mod tests {
         assert_eq!(p.blocks(), 101);
         assert_eq!(p.missing_runs(&[(10, 20)]), vec![0..1]);
         assert_eq!(p.missing_runs(&[(BLOCK - 1, BLOCK + 1)]), vec![0..2]);
-        // Gap of two blocks joined, of three not.
+        // A gap of JOIN_GAP_BLOCKS joined, of one more not.
+        let (joined, apart) = (JOIN_GAP_BLOCKS + 1, JOIN_GAP_BLOCKS + 2);
         assert_eq!(
-            p.missing_runs(&[(0, 1), (3 * BLOCK, 3 * BLOCK + 1)]),
-            vec![0..4]
+            p.missing_runs(&[(0, 1), (joined * BLOCK, joined * BLOCK + 1)]),
+            vec![0..joined + 1]
         );
         assert_eq!(
-            p.missing_runs(&[(0, 1), (4 * BLOCK, 4 * BLOCK + 1)]),
-            vec![0..1, 4..5]
+            p.missing_runs(&[(0, 1), (apart * BLOCK, apart * BLOCK + 1)]),
+            vec![0..1, apart..apart + 1]
         );
         p.mark(1..3);
         assert!(p.covers(BLOCK, 3 * BLOCK));
         assert!(!p.covers(0, 3 * BLOCK));
         // A present block in the gap is not fetched again.
         assert_eq!(
-            p.missing_runs(&[(0, 1), (3 * BLOCK, 3 * BLOCK + 1)]),
-            vec![0..1, 3..4]
+            p.missing_runs(&[(0, 1), (joined * BLOCK, joined * BLOCK + 1)]),
+            vec![0..1, joined..joined + 1]
         );
         assert_eq!(p.missing_runs(&[(BLOCK, 2 * BLOCK)]), vec![]);
         // Clipped to the object; the last block is short.
