@@ -196,18 +196,25 @@ measure_remote() {
       for k in ttfb req bytes; do record "remote.$who.$where.$k" < "$work/rm.$who.$where.$k"; done
     done
   done
-  s3_on || return 0
   name=$(basename "$big")
   n=$big_segments
-  echo "bench: every segment of a never-seen $big_label title from S3 and from local disk, 4 at a time, $bursts runs" >&2
-  : > "$work/rm.s3.all" && : > "$work/rm.local.all"
+  echo "bench: every segment of a never-seen $big_label title from S3, the HTTP archive and local disk, 4 at a time, $bursts runs" >&2
+  : > "$work/rm.s3.all" && : > "$work/rm.http.all" && : > "$work/rm.local.all"
   for _ in $(seq "$bursts"); do
+    if s3_on; then
+      d=$(next_dir)
+      mkdir -p "$work/s3root/vod/$d" && ln -f "$big" "$work/s3root/vod/$d/"
+      t0=$EPOCHREALTIME
+      fetch_segments remote "/i/s3/$d/$name" 4 $(seq "$n") > /dev/null
+      awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.s3.all"
+      rm -rf "${work:?}/s3root/vod/$d" "${work:?}/remote/cache/i/s3/$d"
+    fi
     d=$(next_dir)
-    mkdir -p "$work/s3root/vod/$d" && ln -f "$big" "$work/s3root/vod/$d/"
+    mkdir -p "$work/archive/files/$d" && ln -f "$big" "$work/archive/files/$d/"
     t0=$EPOCHREALTIME
-    fetch_segments remote "/i/s3/$d/$name" 4 $(seq "$n") > /dev/null
-    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.s3.all"
-    rm -rf "${work:?}/s3root/vod/$d" "${work:?}/remote/cache/i/s3/$d"
+    fetch_segments remote "/i/arch/$d/$name" 4 $(seq "$n") > /dev/null
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.http.all"
+    rm -rf "${work:?}/archive/files/$d" "${work:?}/remote/cache/i/arch/$d"
     d=$(next_dir)
     place remote "$big" "$d"
     t0=$EPOCHREALTIME
@@ -215,7 +222,8 @@ measure_remote() {
     awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.local.all"
     rm -rf "${work:?}/remote/cache/i/$d" "${work:?}/remote/media/$d"
   done
-  record remote.s3.all < "$work/rm.s3.all"
+  if s3_on; then record remote.s3.all < "$work/rm.s3.all"; fi
+  record remote.http.all < "$work/rm.http.all"
   record remote.local.all < "$work/rm.local.all"
 }
 
@@ -239,9 +247,7 @@ print_remote_report() {
   echo "| first segment at +20 ms RTT, first byte ms | $(f remote.ours.far.ttfb 1) | $vod_far | ≤ half of nginx-vod's | $(if vod_on; then verdict "$(m remote.ours.far.ttfb) <= 0.5 * $(m remote.vod.far.ttfb)"; else echo "– (no peer)"; fi) |"
   echo "| the same: upstream requests, bytes | $(n0 remote.ours.far.req), $(n0 remote.ours.far.bytes) | $(if vod_on; then echo "$(n0 remote.vod.far.req), $(n0 remote.vod.far.bytes)"; else echo "not given"; fi) | | |"
   echo "| CasterPak's approach (the whole file before any answer), bytes | $size | | (context) | |"
-  if s3_on; then
-    echo "| every segment ($big_segments) of a never-seen $big_label title, 4 at a time, ms: from S3 (s3s-fs) / from local disk | $(f remote.s3.all 0) / $(f remote.local.all 0) | | (context) | |"
-  else
-    echo "| every segment from S3 | s3s-fs not installed (scripts/install-deps.sh --tests) | | | |"
-  fi
+  local s3_cell="s3s-fs not installed (scripts/install-deps.sh --tests)"
+  if s3_on; then s3_cell=$(f remote.s3.all 0); fi
+  echo "| every segment ($big_segments) of a never-seen $big_label title, 4 at a time, ms: from S3 (s3s-fs) / the HTTP archive / local disk | $s3_cell / $(f remote.http.all 0) / $(f remote.local.all 0) | | (context) | |"
 }
