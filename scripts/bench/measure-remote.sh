@@ -250,4 +250,5 @@ print_remote_report() {
   local s3_cell="s3s-fs not installed (scripts/install-deps.sh --tests)"
   if s3_on; then s3_cell=$(f remote.s3.all 0); fi
   echo "| every segment ($big_segments) of a never-seen $big_label title, 4 at a time, ms: from S3 (s3s-fs) / the HTTP archive / local disk | $s3_cell / $(f remote.http.all 0) / $(f remote.local.all 0) | | (context) | |"
+  echo
 }
