@@ -151,6 +151,31 @@ impl Remotes {
             .is_some_and(|(prefix, _)| self.upstreams.contains_key(prefix))
     }
 
+    /// A small object of a remote prefix (a sidecar) read whole: at most `max + 1`
+    /// bytes (one more than is served tells it is larger), `None` inside when the
+    /// upstream has no such object; `None` outright when `rel`'s prefix is not remote.
+    /// Not kept in the input cache: one GET per use, as a local sidecar is one read.
+    pub fn small_object(
+        &self,
+        rel: &str,
+        max: u64,
+    ) -> Option<Result<Option<Vec<u8>>, SourceError>> {
+        let (prefix, rest) = rel.split_once('/')?;
+        let upstream = self.upstreams.get(prefix)?;
+        let answer = count(&self.metrics, upstream, || {
+            upstream.get_range(rest, 0, max.saturating_add(1), None)
+        });
+        Some(match answer {
+            Ok(Answer::Bytes { body, .. }) => Ok(Some(body)),
+            Ok(Answer::NotFound) => Ok(None),
+            Ok(Answer::NotModified) => Err(SourceError::Upstream(UpstreamError {
+                upstream: upstream.name.clone(),
+                cause: UpstreamCause::BadAnswer("304 to an unconditional request".into()),
+            })),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Opens `rel` if its prefix is remote: identity (revalidated when due) and
     /// the index present in the local copy.
     pub fn open(&self, rel: &str) -> Option<Result<Source, SourceError>> {

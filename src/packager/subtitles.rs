@@ -278,17 +278,22 @@ impl Packager {
                 let mut read = None;
                 let mut looked = Vec::new();
                 for (path, ext) in candidates {
-                    let found = read_sidecar(&disk.media, &path)?;
-                    if let Some((bytes, identity)) = found {
-                        looked.push(Tried {
-                            path: path.clone(),
-                            found: Some(identity),
-                        });
-                        read = Some((path, bytes, ext));
-                        break;
-                    }
-                    if !disk.media.remotes().is_some_and(|r| r.claims(&path)) {
-                        looked.push(Tried { path, found: None });
+                    // A remote sidecar's path is not recorded: freshness stats local
+                    // files only (a remote one is read again on every use anyway).
+                    let local = !disk.media.remotes().is_some_and(|r| r.claims(&path));
+                    match read_sidecar(&disk.media, &path)? {
+                        Some((bytes, identity)) => {
+                            if let (true, Some(identity)) = (local, identity) {
+                                looked.push(Tried {
+                                    path: path.clone(),
+                                    found: Some(identity),
+                                });
+                            }
+                            read = Some((path, bytes, ext));
+                            break;
+                        }
+                        None if local => looked.push(Tried { path, found: None }),
+                        None => {}
                     }
                 }
                 match sidecars::record(&disk.cache, &key, &source, &looked) {
@@ -309,12 +314,15 @@ impl Packager {
     }
 }
 
-/// Reads a sidecar beneath the media root, at most one byte past the size served,
-/// with its (size, mtime) (`None`: there is none; local files only, a remote
-/// prefix's are not looked for).
-fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<(Vec<u8>, Identity)>, Failure> {
-    if media.remotes().is_some_and(|r| r.claims(path)) {
-        return Ok(None);
+/// A sidecar's bytes, and its (size, mtime) when it is a local file.
+type SidecarRead = (Vec<u8>, Option<Identity>);
+
+/// Reads a sidecar beneath the media root, at most one byte past the size served
+/// (`None`: there is none). A remote prefix's is fetched whole from its upstream.
+fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<SidecarRead>, Failure> {
+    let max = subtitles::MAX_SIDECAR_BYTES as u64;
+    if let Some(fetched) = media.remotes().and_then(|r| r.small_object(path, max)) {
+        return Ok(fetched?.map(|bytes| (bytes, None)));
     }
     let source = match media.resolve(path) {
         Ok(source) => source,
@@ -332,5 +340,5 @@ fn read_sidecar(media: &MediaRoot, path: &str) -> Result<Option<(Vec<u8>, Identi
         .map_err(|e| {
             Failure::Source(crate::error::SourceError::Io(crate::error::IoCause::of(&e)))
         })?;
-    Ok(Some((bytes, (source.id.size, source.id.mtime_ns))))
+    Ok(Some((bytes, Some((source.id.size, source.id.mtime_ns)))))
 }

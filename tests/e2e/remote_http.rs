@@ -222,3 +222,46 @@ fn a_replaced_object_is_served_new_after_the_revalidation_ttl() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// Sidecars beside a remote title are found in the archive as beside a local one: the
+/// master lists them, the WebVTT segments carry their cues (SubRip converted), a
+/// language the archive lacks is left out; each lookup is a GET of the sidecar.
+#[test]
+fn sidecars_beside_a_remote_title_are_fetched_from_the_archive() {
+    let archive = Archive::start();
+    archive.put(&media("clip_low.mp4"), "vod/t/clip_low.mp4");
+    let srt = archive.dir.path().join("fr.srt");
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:03,000\nBonjour\n").unwrap();
+    archive.put(&srt, "vod/t/clip_low_fr.srt");
+    let stack = started(&archive, &[("subtitles", r#"languages = ["en", "fr"]"#)]);
+    let master = stack.get("/i/arch/t/clip_low.mp4/master.m3u8");
+    assert_eq!(master.status, 200, "{}", master.text());
+    let listed = subtitle_renditions(&master.text());
+    let languages: Vec<&str> = listed.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(languages, ["fr"], "{}", master.text());
+    let vtt = stack.get("/i/arch/t/clip_low.mp4/subtitles_fr_1.vtt");
+    assert_eq!(vtt.status, 200, "{}", vtt.text());
+    assert!(
+        vtt.text()
+            .contains("00:00:01.000 --> 00:00:03.000\nBonjour\n"),
+        "{}",
+        vtt.text()
+    );
+    let asked: Vec<String> = archive.log().into_iter().map(|l| l.uri).collect();
+    assert!(
+        asked.iter().any(|u| u == "/vod/t/clip_low_fr.srt")
+            && asked.iter().any(|u| u == "/vod/t/clip_low_en.vtt"),
+        "{asked:?}"
+    );
+    assert_eq!(
+        stack
+            .get("/i/arch/t/clip_low.mp4/subtitles_en_1.vtt")
+            .status,
+        404
+    );
+    assert_ffmpeg_decodes(
+        &stack,
+        "/i/arch/t/clip_low.mp4/master.m3u8",
+        "remote with subtitles",
+    );
+}
