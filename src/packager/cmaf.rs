@@ -363,11 +363,15 @@ impl Packager {
         let (found, complete) = self.plans(&request.media, "cmaf master").await?;
         let mut variants = Vec::new();
         let mut audio = None;
-        // CEA-608 in the video's SEI reaches the CMAF segments as it does the TS ones.
-        let mut captions = Vec::with_capacity(found.len());
-        for (index, source, plan) in &found {
+        // CEA-608 in the video's SEI reaches the CMAF segments as it does the TS ones
+        // (asked of the tools side by side).
+        let captions =
+            futures::future::join_all(found.iter().map(|(_, source, plan)| {
+                self.rendition_captions(source, plan.info.video.is_some())
+            }))
+            .await;
+        for (index, _, plan) in &found {
             let info = &plan.info;
-            captions.push(self.rendition_captions(source, info.video.is_some()).await);
             let video = info.video.as_ref().filter(|v| v.width > 0 && v.height > 0);
             variants.push(Variant {
                 uri: playlist_name(*index, Track::Video),
@@ -519,11 +523,12 @@ impl Packager {
                 .dash_subtitles(&found, &request.media, &request.query)
                 .await?,
         };
-        for (_, source, plan) in &found {
-            let carried = self
-                .rendition_captions(source, plan.info.video.is_some())
-                .await;
-            let carried = carried.unwrap_or_default();
+        let carried =
+            futures::future::join_all(found.iter().map(|(_, source, plan)| {
+                self.rendition_captions(source, plan.info.video.is_some())
+            }))
+            .await;
+        for carried in carried.into_iter().map(Option::unwrap_or_default) {
             manifest.captions.field1 |= carried.field1;
             manifest.captions.field2 |= carried.field2;
         }

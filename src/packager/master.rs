@@ -56,15 +56,26 @@ impl Packager {
                 alternate.as_deref(),
             )
             .await;
-        // What each variant's video carries of CEA-608 captions (None: not known).
+        // What each rendition's video carries of CEA-608 captions (None: not known),
+        // asked of the tools side by side as the plans were.
+        let carried_by_rendition =
+            futures::future::join_all(results.iter().map(|result| async move {
+                match result {
+                    Ok((source, info)) => {
+                        self.rendition_captions(source, info.info.video.is_some())
+                            .await
+                    }
+                    Err(_) => None,
+                }
+            }))
+            .await;
+        // ... and each variant's.
         let mut captions: Vec<Option<Cea608>> = Vec::new();
         let mut planned = 0;
-        for (r, result) in renditions.iter().zip(results) {
+        for ((r, result), carried) in renditions.iter().zip(results).zip(carried_by_rendition) {
             match result {
                 Ok((source, info)) => {
                     planned += 1;
-                    let has_video = info.info.video.is_some();
-                    let carried = self.rendition_captions(&source, has_video).await;
                     longest = longest.max(info.durations.iter().sum());
                     let base = &self.config.public_base_url;
                     let mut v = variant(base, r, &info.info, from_csmil);
