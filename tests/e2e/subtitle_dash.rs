@@ -137,3 +137,34 @@ fn an_mpd_names_each_subtitle_as_one_webvtt_on_the_periods_timeline() {
         assert_eq!(stack.get(path).status, 404, "{path}");
     }
 }
+
+/// A csmil's MPD names its first rendition's sidecar relative to the MPD's BaseURL,
+/// which resolves to that rendition's own whole WebVTT.
+#[test]
+fn a_csmil_mpd_names_the_first_renditions_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let en = dir.path().join("en.vtt");
+    std::fs::write(&en, "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\n").unwrap();
+    let stack = Stack::builder()
+        .media("clip_low.mp4")
+        .media("clip_medium.mp4")
+        .file_as(&en, "clip_low_en.vtt")
+        .config("subtitles", r#"languages = ["en"]"#)
+        .start();
+    let mpd = stack.get("/d/clip_,low,medium,.mp4.csmil/manifest.mpd");
+    assert_eq!(mpd.status, 200, "{}", mpd.text());
+    let text = mpd.text();
+    let sets = text_sets(&text);
+    assert_eq!(sets.len(), 1, "{text}");
+    assert_eq!(sets[0].3, "../clip_low.mp4/subtitles_en.vtt", "{text}");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let base = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("BaseURL"))
+        .and_then(|n| n.text())
+        .expect("the MPD's BaseURL");
+    let whole = stack.get(&resolve(&format!("{base}manifest.mpd"), &sets[0].3));
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    assert!(whole.text().contains("\nHello\n"), "{}", whole.text());
+}
