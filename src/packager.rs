@@ -424,11 +424,11 @@ impl Packager {
             Stream::Video => muxed.info.video.is_some(),
         };
         // A clip of a separate stream is cut as the muxed one (trimmed ends at its
-        // keyframes); another segment duration is not offered apart.
-        if !listed || query.segment_ms.is_some() || self.tools.mode() != Mode::Jit {
+        // keyframes), and so is another segment duration (its plan at that duration).
+        if !listed || self.tools.mode() != Mode::Jit {
             return Err(Failure::Url(UrlError::UnknownResource));
         }
-        self.rendition_info(r, source, None, tracks_of(stream))
+        self.rendition_info(r, source, query.segment_ms, tracks_of(stream))
             .await
     }
 

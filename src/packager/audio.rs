@@ -14,10 +14,11 @@ use std::sync::Arc;
 type Planned = Result<(Source, Arc<RenditionInfo>), Failure>;
 
 impl Packager {
-    /// The audio renditions of a master whose title has several audio tracks (an
-    /// unclipped master at the title's own cut): those of one rendition, the first
-    /// or the highest bit rate among those with several (`[audio] group_from`), so
-    /// players fetch one audio stream whichever variant plays. `None`: muxed.
+    /// The audio renditions of a master whose title has several audio tracks: those
+    /// of one rendition, the first or the highest bit rate among those with several
+    /// (`[audio] group_from`), so players fetch one audio stream whichever variant
+    /// plays. Their URIs carry the master's clip and `sd` as its variants do (each
+    /// stream is cut where the muxed one is at that duration). `None`: muxed.
     pub(super) fn alternate_audio(
         &self,
         renditions: &[Rendition],
@@ -25,10 +26,6 @@ impl Packager {
         from_csmil: bool,
         query: &Query,
     ) -> Option<Vec<AudioRendition>> {
-        // Another cut would need plans of each stream at it; a clip is the title's cut.
-        if query.segment_ms.is_some() {
-            return None;
-        }
         let candidates = renditions
             .iter()
             .zip(results)
@@ -38,14 +35,13 @@ impl Packager {
             info.info.stats.max_segment_bitrate
         })?;
         let base = &self.config.public_base_url;
-        // A clipped master's audio renditions carry its clip, as its variants do.
-        let clip = query.clip_query();
+        let carried = query.variant_query();
         let uri_of = |id: u32| {
             let file = format!("index_0_a{id}.m3u8");
             let uri = playlist::rendition_file_uri(base, &r.key, &r.name, from_csmil, &file);
-            match clip.as_str() {
+            match carried.as_str() {
                 "" => uri,
-                clip => format!("{uri}?{clip}"),
+                carried => format!("{uri}?{carried}"),
             }
         };
         let preferred = self.config.audio.preferred();

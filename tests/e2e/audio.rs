@@ -197,7 +197,6 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
         "/i/multi_audio.mp4/index_0_a1.m3u8",
         "/i/multi_audio.mp4/index_0_a9.m3u8",
         "/i/multi_audio.mp4/segment1_0_a9.ts",
-        "/i/multi_audio.mp4/index_0_a2.m3u8?sd=4s",
         "/i/clip_low.mp4/segment1_0_a9.ts",
         "/i/audio_only.mp4/index_0_v.m3u8",
         "/i/multi_audio.mp4/index_0_a02.m3u8",
@@ -381,4 +380,51 @@ fn a_title_with_one_audio_track_is_packaged_exactly_as_a_plain_whole_run() {
             "{uri} differs from the whole run's {whole_uri}"
         );
     }
+}
+
+/// At another segment duration (`sd=`) the master keeps its audio groups: each stream
+/// is planned at that duration (audio on its own frames, as at the title's own cut),
+/// its URIs carrying the `sd`.
+#[test]
+fn alternate_audio_keeps_its_groups_at_another_segment_duration() {
+    let stack = stack(&[]);
+    let master_path = "/i/multi_audio.mp4/master.m3u8?sd=4s";
+    let master = String::from_utf8(get_ok(&stack, master_path)).unwrap();
+    let audio = audio_lines(&master);
+    assert_eq!(audio.len(), 3, "{master}");
+    let video: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
+    assert!(
+        video.iter().all(|u| u == "index_0_v.m3u8?sd=4000ms"),
+        "{master}"
+    );
+    let cut = |uri: &str| -> Vec<String> {
+        let text = String::from_utf8(get_ok(&stack, &format!("/i/multi_audio.mp4/{uri}"))).unwrap();
+        segments(&text)
+            .into_iter()
+            .map(|(d, _)| format!("{d:.3}"))
+            .collect()
+    };
+    let video_cut = cut(&video[0]);
+    let default_cut = cut("index_0_v.m3u8");
+    assert_ne!(
+        video_cut, default_cut,
+        "4 s is another cut than the title's own"
+    );
+    assert!(
+        video_cut.iter().all(|d| d.as_str() <= "4.000"),
+        "{video_cut:?}"
+    );
+    // An AAC frame is 1024 / 48000 s; an AC-3 frame 1536 / 48000 s.
+    let frame = 1536.0 / 48000.0;
+    for a in &audio {
+        let uri = &a["URI"];
+        assert!(uri.ends_with("?sd=4000ms"), "{uri}");
+        let audio_cut = cut(uri);
+        assert_eq!(audio_cut.len(), video_cut.len(), "{uri}: {audio_cut:?}");
+        for d in &audio_cut[..audio_cut.len() - 1] {
+            let d: f64 = d.parse().unwrap();
+            assert!((4.0..4.0 + frame).contains(&d), "{uri}: {audio_cut:?}");
+        }
+    }
+    assert_ffmpeg_decodes(&stack, master_path, "alternate audio at sd=4s");
 }
