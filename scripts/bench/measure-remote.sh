@@ -20,11 +20,7 @@ pid "$dir/logs/nginx.pid";
 error_log "$dir/logs/error.log" warn;
 events { worker_connections 1024; }
 http {
-    client_body_temp_path "$dir/client_body_temp";
-    proxy_temp_path "$dir/proxy_temp";
-    fastcgi_temp_path "$dir/fastcgi_temp";
-    uwsgi_temp_path "$dir/uwsgi_temp";
-    scgi_temp_path "$dir/scgi_temp";
+$(nginx_temp_paths "$dir")
     log_format upstream '\$uri \$status \$body_bytes_sent "\$http_range"';
     sendfile on;
     server {
@@ -100,11 +96,7 @@ pid "$dir/logs/nginx.pid";
 error_log "$dir/logs/error.log" warn;
 events { worker_connections 4096; }
 http {
-    client_body_temp_path "$dir/client_body_temp";
-    proxy_temp_path "$dir/proxy_temp";
-    fastcgi_temp_path "$dir/fastcgi_temp";
-    uwsgi_temp_path "$dir/uwsgi_temp";
-    scgi_temp_path "$dir/scgi_temp";
+$(nginx_temp_paths "$dir")
     keepalive_timeout 65;
     sendfile on;
     tcp_nopush on;
@@ -177,8 +169,21 @@ remote_first_segment() {
   rm -rf "${files:?}/$d" "${work:?}/remote/cache/i/arch/$d" "${work:?}/remote/cache/i/far/$d"
 }
 
+# remote_all_segments FILES PREFIX OUT: the big title hard-linked under a fresh dir D
+# of FILES, every segment of it asked of our stack under PREFIX/D, 4 at a time; the
+# wall time (ms) appended to OUT, then the title and what was packaged of it removed.
+remote_all_segments() {
+  local files=$1 prefix=$2 out=$3 d t0
+  d=$(next_dir)
+  mkdir -p "$files/$d" && ln -f "$big" "$files/$d/"
+  t0=$EPOCHREALTIME
+  fetch_segments remote "$prefix/$d/$(basename "$big")" 4 $(seq "$big_segments") > /dev/null
+  awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$out"
+  rm -rf "${files:?}/$d" "${work:?}/remote/cache$prefix/$d"
+}
+
 measure_remote() {
-  local who where k whos=(ours) name n d t0
+  local who where k whos=(ours)
   if vod_on; then whos+=(vod); fi
   echo "bench: first segment of a never-seen $big_label title over the archive (loopback, +20 ms RTT), $runs runs" >&2
   for who in "${whos[@]}"; do
@@ -196,31 +201,12 @@ measure_remote() {
       for k in ttfb req bytes; do record "remote.$who.$where.$k" < "$work/rm.$who.$where.$k"; done
     done
   done
-  name=$(basename "$big")
-  n=$big_segments
   echo "bench: every segment of a never-seen $big_label title from S3, the HTTP archive and local disk, 4 at a time, $bursts runs" >&2
   : > "$work/rm.s3.all" && : > "$work/rm.http.all" && : > "$work/rm.local.all"
   for _ in $(seq "$bursts"); do
-    if s3_on; then
-      d=$(next_dir)
-      mkdir -p "$work/s3root/vod/$d" && ln -f "$big" "$work/s3root/vod/$d/"
-      t0=$EPOCHREALTIME
-      fetch_segments remote "/i/s3/$d/$name" 4 $(seq "$n") > /dev/null
-      awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.s3.all"
-      rm -rf "${work:?}/s3root/vod/$d" "${work:?}/remote/cache/i/s3/$d"
-    fi
-    d=$(next_dir)
-    mkdir -p "$work/archive/files/$d" && ln -f "$big" "$work/archive/files/$d/"
-    t0=$EPOCHREALTIME
-    fetch_segments remote "/i/arch/$d/$name" 4 $(seq "$n") > /dev/null
-    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.http.all"
-    rm -rf "${work:?}/archive/files/$d" "${work:?}/remote/cache/i/arch/$d"
-    d=$(next_dir)
-    place remote "$big" "$d"
-    t0=$EPOCHREALTIME
-    fetch_segments remote "/i/$d/$name" 4 $(seq "$n") > /dev/null
-    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$work/rm.local.all"
-    rm -rf "${work:?}/remote/cache/i/$d" "${work:?}/remote/media/$d"
+    if s3_on; then remote_all_segments "$work/s3root/vod" /i/s3 "$work/rm.s3.all"; fi
+    remote_all_segments "$work/archive/files" /i/arch "$work/rm.http.all"
+    remote_all_segments "$work/remote/media" /i "$work/rm.local.all"
   done
   if s3_on; then record remote.s3.all < "$work/rm.s3.all"; fi
   record remote.http.all < "$work/rm.http.all"

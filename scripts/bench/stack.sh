@@ -106,6 +106,15 @@ TOML
   return 1
 }
 
+# nginx_temp_paths DIR: the http block's temp dirs, inside DIR (nginx's defaults are
+# system paths a bench must not write to).
+nginx_temp_paths() {
+  local t
+  for t in client_body proxy fastcgi uwsgi scgi; do
+    printf '    %s_temp_path "%s/%s_temp";\n' "$t" "$1" "$t"
+  done
+}
+
 # static_start NAME ROOT: nginx serving ROOT as plain static files, with the same
 # process and I/O settings the generated config uses (its worker_processes, sendfile,
 # tcp_nopush, an access log to a file), and nothing else: the peer of a cache hit.
@@ -126,11 +135,7 @@ events { worker_connections 1024; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    client_body_temp_path "$dir/client_body_temp";
-    proxy_temp_path "$dir/proxy_temp";
-    fastcgi_temp_path "$dir/fastcgi_temp";
-    uwsgi_temp_path "$dir/uwsgi_temp";
-    scgi_temp_path "$dir/scgi_temp";
+$(nginx_temp_paths "$dir")
     keepalive_timeout 65;
     sendfile on;
     tcp_nopush on;

@@ -54,11 +54,7 @@ events { worker_connections 4096; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    client_body_temp_path "$dir/client_body_temp";
-    proxy_temp_path "$dir/proxy_temp";
-    fastcgi_temp_path "$dir/fastcgi_temp";
-    uwsgi_temp_path "$dir/uwsgi_temp";
-    scgi_temp_path "$dir/scgi_temp";
+$(nginx_temp_paths "$dir")
     keepalive_timeout 65;
     sendfile on;
     tcp_nopush on;

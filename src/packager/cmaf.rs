@@ -363,13 +363,8 @@ impl Packager {
         let (found, complete) = self.plans(&request.media, "cmaf master").await?;
         let mut variants = Vec::new();
         let mut audio = None;
-        // CEA-608 in the video's SEI reaches the CMAF segments as it does the TS ones
-        // (asked of the tools side by side).
-        let captions =
-            futures::future::join_all(found.iter().map(|(_, source, plan)| {
-                self.rendition_captions(source, plan.info.video.is_some())
-            }))
-            .await;
+        // CEA-608 in the video's SEI reaches the CMAF segments as it does the TS ones.
+        let captions = self.captions_of(&found).await;
         for (index, _, plan) in &found {
             let info = &plan.info;
             let video = info.video.as_ref().filter(|v| v.width > 0 && v.height > 0);
@@ -472,6 +467,20 @@ impl Packager {
         Ok(Answer::Redirect(request.file_key.clone()))
     }
 
+    /// What each planned rendition's video carries of CEA-608 (None: not known),
+    /// asked of the tools side by side.
+    async fn captions_of(
+        &self,
+        found: &[(usize, Source, Arc<CmafPlan>)],
+    ) -> Vec<Option<crate::tool::output::Cea608>> {
+        futures::future::join_all(
+            found.iter().map(|(_, source, plan)| {
+                self.rendition_captions(source, plan.info.video.is_some())
+            }),
+        )
+        .await
+    }
+
     /// The audio renditions of a CMAF master over `found` whose group rendition (the
     /// first, or the highest bit rate, with video and several audio tracks) offers
     /// alternate audio: its tracks as `index_<N>_a<T>.m3u8`. `None`: one audio.
@@ -523,11 +532,7 @@ impl Packager {
                 .dash_subtitles(&found, &request.media, &request.query)
                 .await?,
         };
-        let carried =
-            futures::future::join_all(found.iter().map(|(_, source, plan)| {
-                self.rendition_captions(source, plan.info.video.is_some())
-            }))
-            .await;
+        let carried = self.captions_of(&found).await;
         for carried in carried.into_iter().map(Option::unwrap_or_default) {
             manifest.captions.field1 |= carried.field1;
             manifest.captions.field2 |= carried.field2;
