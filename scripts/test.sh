@@ -74,6 +74,8 @@ if [ "$failed" -gt 0 ]; then
   for name in "${failed_names[@]}"; do
     echo "--- what failed in $name (from $logs/$name.log):"
     grep -E '^test .* FAILED$|panicked at|^error(\[|:)|FAILED|failed:|^    [a-z_:]+$' "$logs/$name.log" | head -60
+    # node's spec reporter ends with each failing test and its error.
+    sed -n '/failing tests:/,$p' "$logs/$name.log" | head -60
   done
   echo "failed stages: ${failed_names[*]}"
 fi
