@@ -24,8 +24,12 @@ needs=(
   chromium:chromium
   node:nodejs
   npm:npm
-  # njs: nginx checks casterpak's tokens with it ([token_auth]); a module, not a command.
-  /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
+  # nginx's Lua module (it pulls in the development kit and LuaJIT): nginx checks
+  # casterpak's tokens with it ([token_auth]); a module, not a command.
+  /usr/lib/nginx/modules/ngx_http_lua_module.so:libnginx-mod-http-lua
+  # the Lua file run outside nginx, against src/token.rs (luajit2: the build nginx's module
+  # uses; Debian's plain luajit package would replace it and remove the module)
+  luajit:luajit2
 )
 
 

@@ -3,7 +3,7 @@
 //! Pure: parse, verify and make. The signed string is the token's text before `~hmac=`
 //! (its fields joined by `~`, as Akamai's token libraries sign it), HMAC-SHA256 with the
 //! hex-decoded key, lowercase hex. nginx checks tokens itself with
-//! `nginx/casterpak-token.js`, which follows the same rules; this module is what the
+//! `nginx/casterpak-token.lua`, which follows the same rules; this module is what the
 //! `casterpak token` command signs with and what the rules are tested against.
 
 use hmac::{Hmac, Mac};

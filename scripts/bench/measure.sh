@@ -182,10 +182,13 @@ measure_whole_rendition() {
 # unlike req/s).
 wrk_run() {
   local npid n0 w0 wpid tag requests bytes micros non2xx errors nginx_us worker_us
+  # $4, optional: one request header (e.g. a cookie) every request carries.
+  local header=()
+  if [ -n "${4:-}" ]; then header=(-H "$4"); fi
   npid=$(nginx_worker_pids "$3")
   wpid=$(stack_pid jit)
   n0=$(cpu_snapshot "$npid") w0=$(cpu_snapshot "$wpid")
-  read -r tag requests bytes micros non2xx errors <<< "$(wrk -t1 -c16 -d"${wrk_secs}s" \
+  read -r tag requests bytes micros non2xx errors <<< "$(wrk -t1 -c16 -d"${wrk_secs}s" "${header[@]}" \
     -s "$repo/scripts/bench/wrk-report.lua" "$(url "$1" "$2")" | grep '^wrk-report')"
   nginx_us=$(cpu_delta_us "$n0" "$(cpu_snapshot "$npid")")
   worker_us=$(cpu_delta_us "$w0" "$(cpu_snapshot "$wpid")")

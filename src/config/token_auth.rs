@@ -1,5 +1,5 @@
 //! `[token_auth]`: Akamai-style `hdnts` tokens that nginx checks on every request under
-//! the protected URL prefixes (`nginx/casterpak-token.js`, `src/token.rs`).
+//! the protected URL prefixes (`nginx/casterpak-token.lua`, `src/token.rs`).
 
 use super::ConfigError;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ pub struct TokenAuthConfig {
     /// How playlists hand the token on to the URIs they list: "query" (appended to each
     /// URI by nginx as it serves the playlist) or "cookie" (nginx sets the cookie).
     pub propagation: Propagation,
-    /// The njs script nginx runs the check with (the package installs it here).
+    /// The Lua script nginx runs the check with (the package installs it here).
     pub script: PathBuf,
 }
 
@@ -41,7 +41,7 @@ impl Default for TokenAuthConfig {
             protect: Vec::new(),
             name: "hdnts".into(),
             propagation: Propagation::Query,
-            script: PathBuf::from("/usr/share/casterpak/casterpak-token.js"),
+            script: PathBuf::from("/usr/share/casterpak/casterpak-token.lua"),
         }
     }
 }
@@ -106,8 +106,16 @@ impl TokenAuthConfig {
         if !name_ok {
             return invalid("token_auth.name", "must be 1 to 64 letters, digits or '_'");
         }
-        if !self.script.is_absolute() {
-            return invalid("token_auth.script", "must be an absolute path");
+        let script = self.script.to_string_lossy();
+        let script_ok = self.script.is_absolute()
+            && script.ends_with(".lua")
+            && !script.contains(['"', '\\', '\n', '\r']);
+        if !script_ok {
+            return invalid(
+                "token_auth.script",
+                "must be the absolute path of casterpak-token.lua (nginx's Lua module runs it; \
+                 the njs script casterpak-token.js is gone), without quotes or backslashes",
+            );
         }
         Ok(())
     }
@@ -153,7 +161,11 @@ mod tests {
                 "token_auth.protect",
             ),
             ("name = \"hd-nts\"", "token_auth.name"),
-            ("script = \"token.js\"", "token_auth.script"),
+            ("script = \"token.lua\"", "token_auth.script"),
+            (
+                "script = \"/usr/share/casterpak/casterpak-token.js\"",
+                "token_auth.script",
+            ),
             ("propagation = \"header\"", "propagation"),
         ];
         for (body, key) in cases {

@@ -1,15 +1,20 @@
-//! The nginx side of `[token_auth]`: njs (`nginx/casterpak-token.js`) checks the token of
-//! every request under a protected prefix in the server's rewrite phase, before any
-//! location, so it covers hits, misses and every URL form alike; and hands the token on
-//! from playlists (a body filter on playlists, or a cookie). Each function returns ""
-//! when nothing is protected, so the default config is unchanged.
+//! The nginx side of `[token_auth]`: nginx's Lua module runs `nginx/casterpak-token.lua`,
+//! which checks the token of every request under a protected prefix in the server's
+//! rewrite phase, before any location, so it covers hits, misses and every URL form
+//! alike; and hands the token on from playlists (a body filter on playlists, or a
+//! cookie). Each function returns "" when nothing is protected, so the default config is
+//! unchanged.
 
-use super::{quoted, CORS, PREFLIGHT};
+use super::{CORS, PREFLIGHT};
 use crate::config::{Config, Propagation};
 use std::fmt::Write;
 
-/// Where Debian's libnginx-mod-http-js puts the module (standalone configs load it).
-pub const NJS_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_js_module.so";
+/// Where Debian's libnginx-mod-http-ndk and libnginx-mod-http-lua put the modules
+/// (standalone configs load them; the Lua module needs the development kit first).
+pub const LUA_MODULES: [&str; 2] = [
+    "/usr/lib/nginx/modules/ndk_http_module.so",
+    "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+];
 
 fn query_mode(config: &Config) -> bool {
     config.token_auth.enabled() && config.token_auth.propagation == Propagation::Query
@@ -24,46 +29,72 @@ pub(super) fn load_module(config: &Config) -> String {
     if !config.token_auth.enabled() {
         return String::new();
     }
-    format!("load_module {NJS_MODULE};\n")
+    LUA_MODULES
+        .iter()
+        .map(|m| format!("load_module {m};\n"))
+        .collect()
 }
 
-/// http context: the script, its settings and the map choosing which requests it checks.
+/// A Lua string literal. What goes in (hex keys, the token name, prefixes, the script's
+/// path) is validated at config load to hold no quote, backslash or line break; the
+/// escaping is a second guard.
+fn lua_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn lua_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let items: Vec<String> = items.into_iter().map(lua_string).collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
+/// http context: the script, loaded once per nginx start with its settings.
 pub(super) fn http_level(config: &Config, out: &mut String) {
     let auth = &config.token_auth;
     if !auth.enabled() {
         return;
     }
-    let keys: Vec<&str> = [auth.key.as_str(), auth.alternate_key.as_str()]
+    let keys = [auth.key.as_str(), auth.alternate_key.as_str()]
         .into_iter()
-        .filter(|k| !k.is_empty())
-        .collect();
+        .filter(|k| !k.is_empty());
     let _ = write!(
         out,
-        "# Token authorization ([token_auth]): njs checks the hdnts token of every request\n\
+        "# Token authorization ([token_auth]): Lua checks the hdnts token of every request\n\
          # under a protected prefix, hit or miss; this file holds the keys, keep it private.\n\
-         js_import casterpak_token from {script};\n\
-         js_var $casterpak_token_keys {keys};\n\
-         js_var $casterpak_token_name {name};\n\
-         js_set $casterpak_token_refusal casterpak_token.refusal;\n\
-         js_set $casterpak_token_cookie casterpak_token.cookie;\n\
-         # Non-empty: the request is refused. Only protected prefixes run the check; the\n\
-         # internal redirect after a fill was checked as the request it answers.\n\
-         map $uri $casterpak_token_denied {{\n\
-         \x20   default \"\";\n\
-         \x20   \"~^{internal}/\" \"\";\n",
-        script = quoted(&auth.script.to_string_lossy()),
-        keys = quoted(&keys.join(" ")),
-        name = quoted(&auth.name),
-        internal = regex_literal(&config.internal_prefix),
+         init_by_lua_block {{\n\
+         \x20   local token = dofile({script})\n\
+         \x20   token.configure({{\n\
+         \x20       keys = {keys},\n\
+         \x20       name = {name},\n\
+         \x20       protect = {protect},\n\
+         \x20       -- The internal redirect after a fill was checked as the request it answers.\n\
+         \x20       internal = {internal},\n\
+         \x20       propagation = {propagation},\n\
+         \x20   }})\n\
+         \x20   package.loaded.casterpak_token = token\n\
+         }}\n\n",
+        script = lua_string(&auth.script.to_string_lossy()),
+        keys = lua_list(keys),
+        name = lua_string(&auth.name),
+        protect = lua_list(auth.protect.iter().map(String::as_str)),
+        internal = lua_string(&format!("{}/", config.internal_prefix)),
+        propagation = lua_string(match auth.propagation {
+            Propagation::Query => "query",
+            Propagation::Cookie => "cookie",
+        }),
     );
-    for prefix in &auth.protect {
-        let _ = writeln!(
-            out,
-            "    \"~^{}\" $casterpak_token_refusal;",
-            regex_literal(prefix)
-        );
-    }
-    out.push_str("}\n\n");
 }
 
 /// Server context, before the locations: the 403.
@@ -71,12 +102,23 @@ pub(super) fn server_check(config: &Config) -> String {
     if !config.token_auth.enabled() {
         return String::new();
     }
-    "    # Token authorization: a missing or invalid token under a protected prefix is a\n\
+    // The check also sets the cookie (one Lua call per request, not two).
+    let cookie = if cookie_mode(config) {
+        "    set $casterpak_token_cookie \"\";\n"
+    } else {
+        ""
+    };
+    format!(
+        "    # Token authorization: a missing or invalid token under a protected prefix is a\n\
      \x20   # 403 with one line, before any file or the worker is looked at.\n\
-     \x20   if ($casterpak_token_denied) {\n\
+     {cookie}\
+     \x20   set_by_lua_block $casterpak_token_refusal {{\n\
+     \x20       return package.loaded.casterpak_token.refusal()\n\
+     \x20   }}\n\
+     \x20   if ($casterpak_token_refusal) {{\n\
      \x20       return 403 \"forbidden\\n\";\n\
-     \x20   }\n\n"
-        .to_string()
+     \x20   }}\n\n"
+    )
 }
 
 /// Inside the cached location: playlists and MPDs served through the filter that
@@ -88,8 +130,8 @@ pub(super) fn hit_playlists(config: &Config) -> String {
     }
     let deeper = |text: &str| text.replace("        add_header", "                add_header");
     format!(
-        "        # Token propagation: playlists go through njs, which appends the token to\n\
-         \x20       # each URI they list (segments keep sendfile: they never enter njs).\n\
+        "        # Token propagation: playlists go through Lua, which appends the token to\n\
+         \x20       # each URI they list (segments keep sendfile: they never enter Lua).\n\
          \x20       location ~ \"\\.(m3u8|mpd)$\" {{\n\
          \x20           try_files $uri @casterpak;\n\
          {filters}\
@@ -137,25 +179,23 @@ pub(super) fn cookie_header(config: &Config) -> String {
     "        add_header Set-Cookie $casterpak_token_cookie;\n".to_string()
 }
 
-/// njs sees only bytes in memory: without `sendfile off` a file's body would reach the
-/// filter as an empty buffer.
+/// The Lua body filter sees only bytes in memory: without `sendfile off` a file's body
+/// would reach it as an empty buffer. A rewritten body depends on the token too, so a
+/// file's ETag would be wrong for it.
 fn filters(indent: &str) -> String {
     format!(
         "{indent}sendfile off;\n\
          {indent}max_ranges 0;\n\
-         {indent}js_header_filter casterpak_token.playlistHeaders;\n\
-         {indent}js_body_filter casterpak_token.playlistBody;\n"
+         {indent}etag off;\n\
+         {indent}header_filter_by_lua_block {{ package.loaded.casterpak_token.playlist_headers() }}\n\
+         {indent}body_filter_by_lua_block {{ package.loaded.casterpak_token.playlist_body() }}\n"
     )
-}
-
-/// A URL prefix as a PCRE literal (prefixes hold letters, digits and `/_-.,` only).
-fn regex_literal(prefix: &str) -> String {
-    prefix.replace('.', "\\.")
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{server_block, standalone_with, Standalone};
+    use super::{lua_list, lua_string};
     use crate::config::{Config, Propagation};
     use std::path::Path;
 
@@ -171,7 +211,7 @@ mod tests {
     #[test]
     fn nothing_changes_when_nothing_is_protected() {
         let conf = server_block(&Config::default());
-        assert!(!conf.contains("js_"), "{conf}");
+        assert!(!conf.contains("_by_lua"), "{conf}");
         assert!(!conf.contains("casterpak_token"), "{conf}");
     }
 
@@ -179,18 +219,25 @@ mod tests {
     fn protected_prefixes_are_checked_at_the_server_level() {
         let conf = server_block(&protected(Propagation::Query));
         for line in [
-            "js_import casterpak_token from \"/usr/share/casterpak/casterpak-token.js\";",
-            "js_var $casterpak_token_keys \"00112233445566778899aabbccddeeff ffeeddccbbaa99887766554433221100\";",
-            "    \"~^/_casterpak_cache/\" \"\";\n    \"~^/i/\" $casterpak_token_refusal;\n    \"~^/c\\.x\" $casterpak_token_refusal;",
-            "    if ($casterpak_token_denied) {\n        return 403 \"forbidden\\n\";",
-            "js_body_filter casterpak_token.playlistBody;",
+            "    local token = dofile(\"/usr/share/casterpak/casterpak-token.lua\")",
+            "        keys = { \"00112233445566778899aabbccddeeff\", \"ffeeddccbbaa99887766554433221100\" },",
+            "        protect = { \"/i/\", \"/c.x\" },",
+            "        internal = \"/_casterpak_cache/\",",
+            "        propagation = \"query\",",
+            "    set_by_lua_block $casterpak_token_refusal {\n        return package.loaded.casterpak_token.refusal()\n    }\n    if ($casterpak_token_refusal) {\n        return 403 \"forbidden\\n\";",
+            "body_filter_by_lua_block { package.loaded.casterpak_token.playlist_body() }",
         ] {
             assert!(conf.contains(line), "no {line:?} in\n{conf}");
         }
         // Five filtered places: hits under /i, /c and /d (the format prefixes are
         // copies of the TS location), fills, the worker's own bodies.
-        assert_eq!(conf.matches("js_body_filter").count(), 5, "{conf}");
+        assert_eq!(
+            conf.matches("body_filter_by_lua_block").count(),
+            5,
+            "{conf}"
+        );
         assert!(!conf.contains("Set-Cookie"), "{conf}");
+        assert!(!conf.contains("casterpak_token_cookie"), "{conf}");
         let standalone = standalone_with(
             &protected(Propagation::Query),
             &Standalone {
@@ -200,7 +247,9 @@ mod tests {
             },
         );
         assert!(standalone.starts_with(
-            "# casterpak standalone nginx.conf: generated by `casterpak nginx-conf --standalone`.\nload_module /usr/lib/nginx/modules/ngx_http_js_module.so;\n"
+            "# casterpak standalone nginx.conf: generated by `casterpak nginx-conf --standalone`.\n\
+             load_module /usr/lib/nginx/modules/ndk_http_module.so;\n\
+             load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
         ));
     }
 
@@ -212,6 +261,19 @@ mod tests {
                 .count(),
             5
         );
-        assert!(!conf.contains("js_body_filter"), "{conf}");
+        assert_eq!(
+            conf.matches("    set $casterpak_token_cookie \"\";\n    set_by_lua_block $casterpak_token_refusal").count(),
+            1,
+            "{conf}"
+        );
+        assert!(conf.contains("propagation = \"cookie\","), "{conf}");
+        assert!(!conf.contains("body_filter_by_lua"), "{conf}");
+    }
+
+    #[test]
+    fn lua_strings_escape_what_would_end_them() {
+        assert_eq!(lua_string(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(lua_string("a\nb"), r#""a\nb""#);
+        assert_eq!(lua_list(["x", "y"]), r#"{ "x", "y" }"#);
     }
 }

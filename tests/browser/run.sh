@@ -117,7 +117,7 @@ mode = "${PACKAGING_MODE:-auto}"
 [token_auth]
 key = "$TOKEN_KEY"
 protect = ["/i/clip_,low,.mp4.csmil/"]
-script = "$ROOT/nginx/casterpak-token.js"
+script = "$ROOT/nginx/casterpak-token.lua"
 
 $ENCRYPTION
 

@@ -42,3 +42,4 @@ mod subtitle_ttml;
 mod subtitles;
 mod sweep;
 mod token;
+mod token_lua;

@@ -1,4 +1,4 @@
-//! Token authorization checked by nginx itself (njs, `nginx/casterpak-token.js`): valid
+//! Token authorization checked by nginx itself (Lua, `nginx/casterpak-token.lua`): valid
 //! tokens pass on masters, playlists and segments, hits and misses; every kind of bad
 //! token is a 403 with one line, also with the worker stopped; the token is handed on
 //! from playlists (query) or by a cookie.
@@ -15,7 +15,7 @@ fn protected_stack(propagation: &str) -> Stack {
 }
 
 fn protected_stack_over(propagation: &str, protect: &str) -> Stack {
-    let script = format!("{}/nginx/casterpak-token.js", env!("CARGO_MANIFEST_DIR"));
+    let script = format!("{}/nginx/casterpak-token.lua", env!("CARGO_MANIFEST_DIR"));
     Stack::builder()
         .media("clip_low.mp4")
         .media("clip_medium.mp4")
