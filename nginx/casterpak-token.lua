@@ -276,8 +276,10 @@ function M.refusal()
         if settings.cookie and from_query then
             set_cookie(token)
         elseif settings.query then
-            -- For the playlist filter, which would otherwise look for it again.
-            ngx.ctx.casterpak_presented = token
+            -- For the playlist filter, which would otherwise read both again.
+            local ctx = ngx.ctx
+            ctx.casterpak_presented = token
+            ctx.casterpak_uri = uri
         end
     end
     return why
@@ -379,16 +381,24 @@ end
 
 -- header_filter_by_lua (propagation = "query"): a playlist with a token will be
 -- rewritten, so its length goes (its ETag too, but the config's `etag off` does that
--- for less: the body depends on the token as well as the file).
-function M.playlist_headers()
+-- for less: the body depends on the token as well as the file). `by_extension`: the
+-- location serves files, whose type nginx took from the extension, so the URI says
+-- which kind of playlist it is without reading the header back.
+function M.playlist_headers(by_extension)
     local ctx = ngx.ctx
     local token = ctx.casterpak_presented or presented(original_query())
     if token == "" then
         return
     end
-    local kind = playlist_type(ngx.header["Content-Type"])
-    if not kind then
-        return
+    local kind
+    if by_extension then
+        local uri = ctx.casterpak_uri or ngx.var.uri
+        kind = uri:sub(-4) == ".mpd" and "dash" or "hls"
+    else
+        kind = playlist_type(ngx.header["Content-Type"])
+        if not kind then
+            return
+        end
     end
     ngx.header["Content-Length"] = nil
     -- A verified token keeps its encoded form: the next playlist with it skips the encoding.
@@ -400,7 +410,7 @@ function M.playlist_headers()
             entry.param = param
         end
     end
-    ctx.casterpak_token = { kind = kind, param = param, parts = {} }
+    ctx.casterpak_token = { kind = kind, param = param }
 end
 
 -- body_filter_by_lua (propagation = "query"): playlists are small; they are collected
@@ -411,14 +421,21 @@ function M.playlist_body()
         return
     end
     local chunk, last = ngx.arg[1], ngx.arg[2]
-    if chunk and chunk ~= "" then
-        state.parts[#state.parts + 1] = chunk
+    local text
+    if last and not state.parts then
+        -- The common case: a small file arrives in one buffer with the last flag.
+        text = chunk or ""
+    else
+        state.parts = state.parts or {}
+        if chunk and chunk ~= "" then
+            state.parts[#state.parts + 1] = chunk
+        end
+        if not last then
+            ngx.arg[1] = nil
+            return
+        end
+        text = concat(state.parts)
     end
-    if not last then
-        ngx.arg[1] = nil
-        return
-    end
-    local text = table.concat(state.parts)
     if state.kind == "dash" then
         ngx.arg[1] = M.propagate_manifest(text, state.param)
     else

@@ -5,7 +5,11 @@
 # the packaged nginx site as the README tells an operator to (listen edited to a loopback
 # test port) and starts Debian's own nginx with its own /etc/nginx/nginx.conf, puts test
 # media into the default media_root, runs a cold csmil master, a media playlist, a segment
-# (miss, then hit) and sweeps (the sweep unit's ExecStart) through it, stops everything,
+# (miss, then hit) and sweeps (the sweep unit's ExecStart) through it; with [live] and
+# [token_auth] enabled in the packaged config as the README tells an operator (the worker's
+# user in www-data's group), a token-protected playlist (nginx's Lua module) and ffmpeg
+# publishing through Debian's nginx as www-data while the worker, as casterpak, records,
+# marks the end and sweeps what nginx wrote; then stops everything,
 # purges the package and checks that nothing is left. Debian's nginx is left as found:
 # stopped, /etc/nginx unchanged (compared file by file).
 #
@@ -65,12 +69,14 @@ default_site=$(readlink /etc/nginx/sites-enabled/default 2>/dev/null || true)
 
 worker_pid=""
 nginx_pid=""
+publisher_pid=""
 added_media=()
 media_root_created=""
 cleanup() {
   local status=$?
   trap - ERR
   set +e
+  if [ -n "$publisher_pid" ] && alive "$publisher_pid"; then kill "$publisher_pid"; fi
   if [ -n "$worker_pid" ] && alive "$worker_pid"; then kill "$worker_pid"; wait_gone "$worker_pid"; fi
   if [ -n "$nginx_pid" ] && alive "$nginx_pid"; then kill -QUIT "$nginx_pid"; wait_gone "$nginx_pid"; fi
   rm -f /etc/nginx/sites-enabled/casterpak
@@ -138,6 +144,37 @@ for name in clip_low clip_medium clip_highdef; do
   install -m 0644 "$media/$name.mp4" "$media_root/"
 done
 
+# --- live ingest and a token-protected title, enabled as an operator would: the packaged
+# config edited, the site regenerated, and (README "Live streams and recordings") the
+# worker's user in nginx's group, so both may write the live dir. Short live times, so
+# the end of a stream and its sweep happen within the test.
+live_token=$(openssl rand -hex 16)
+python3 - /etc/casterpak/casterpak.toml "$live_token" "$(openssl rand -hex 32)" <<'EOF_PY'
+import sys
+path, live, key = sys.argv[1:]
+settings = {
+    "live": {"enabled": "true", "ingest_token": f'"{live}"', "ended_after_secs": "3",
+             "live_ttl_secs": "1", "ended_ttl_secs": "2"},
+    "token_auth": {"key": f'"{key}"', "protect": '["/i/clip_medium.mp4/"]'},
+}
+out, section, seen = [], None, set()
+for line in open(path).read().split("\n"):
+    if line.startswith("["):
+        section = line.strip("[]")
+    name = line.split(" = ")[0] if " = " in line and not line.startswith("#") else None
+    if section in settings and name in settings[section]:
+        line = f"{name} = {settings[section][name]}"
+        seen.add((section, name))
+    out.append(line)
+missing = {(s, n) for s in settings for n in settings[s]} - seen
+assert not missing, f"no such lines in the packaged config: {missing}"
+open(path, "w").write("\n".join(out))
+EOF_PY
+/usr/bin/casterpak check-config --config /etc/casterpak/casterpak.toml > /dev/null
+/usr/bin/casterpak nginx-conf --config /etc/casterpak/casterpak.toml > /etc/nginx/sites-available/casterpak
+adduser --quiet casterpak www-data
+ok "[live] and [token_auth] enabled in the packaged config, the site regenerated, casterpak in group www-data"
+
 # --- the worker, as casterpak.service starts it (systemd is not PID 1 here, so by hand)
 user=$(unit_value casterpak.service User)
 group=$(unit_value casterpak.service Group)
@@ -167,6 +204,10 @@ for _ in $(seq 100); do [ -S "$runtime/worker.sock" ] && break; alive "$worker_p
 [ "$(stat -c %U "/proc/$worker_pid")" = casterpak ] || fail "the worker runs as $(stat -c %U "/proc/$worker_pid")"
 grep -q "^Max open files *$nofile " "/proc/$worker_pid/limits" || fail "the worker's open-file limit is not $nofile"
 ok "worker started as the unit does: ${start[*]} (user casterpak, pid $worker_pid, nofile $nofile)"
+# The worker made the live dir (setgid, group-writable); the README's second step.
+chgrp www-data /var/cache/casterpak/live
+[ "$(stat -c '%U:%G %a' /var/cache/casterpak/live)" = "casterpak:www-data 2775" ] ||
+  fail "/var/cache/casterpak/live: $(stat -c '%U:%G %a' /var/cache/casterpak/live)"
 
 # --- Debian's nginx with its own nginx.conf, the site enabled as the README says
 rm /etc/nginx/sites-enabled/default # its port 80 is not this test's business; restored after
@@ -236,6 +277,58 @@ status=$(get "/i/$other/index_0_av.m3u8" other)
   fail "the evicted playlist did not refill: $status $(cache_header other) $(head -c 200 "$work/other")"
 ok "the evicted playlist of $other refills: 200 MISS"
 [ "$(get /_casterpak/metrics metrics)" = 200 ] || fail "metrics"
+alive "$worker_pid" || fail "the worker died"
+
+# --- a token-protected title: nginx's Lua module (Debian's modules-enabled) runs the
+# packaged script
+protected=/i/clip_medium.mp4/index_0_av.m3u8
+[ "$(get "$protected" tok0)" = 403 ] || fail "$protected without a token: $(head -c 200 "$work/tok0")"
+tok=$(/usr/bin/casterpak token --config /etc/casterpak/casterpak.toml --acl '/i/clip_medium.mp4/*' --window 600)
+[ "$(get "$protected?hdnts=$tok" tok1)" = 200 ] || fail "$protected with a token: $(head -c 200 "$work/tok1")"
+grep -v '^#' "$work/tok1" | grep -q . || fail "$protected lists no segment"
+if grep -v "^#" "$work/tok1" | grep -vF "?hdnts=$tok" | grep -q .; then fail "a URI of $protected lacks the token"; fi
+[ "$(get "$protected?hdnts=$tok" tok2)" = 200 ] && [ "$(cache_header tok2)" = HIT ] && cmp -s "$work/tok1" "$work/tok2" ||
+  fail "the protected playlist's hit differs from its miss"
+ok "$protected: 403 without a token, 200 with one (miss, then the same hit), its URIs carry it"
+
+# --- live: ffmpeg publishes through Debian's nginx (www-data); the worker (casterpak)
+# records it, marks its end in nginx's playlist and sweeps what nginx wrote
+live_dir=/var/cache/casterpak/live/deb1
+ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440 \
+  -t 14 -c:v libx264 -preset ultrafast -g 25 -c:a aac -f hls -hls_time 2 -hls_list_size 6 \
+  -hls_flags delete_segments -method PUT -headers "Authorization: Bearer $live_token"$'\r\n' \
+  "$base/live/deb1/index.m3u8" 2> "$work/publisher.log" &
+publisher_pid=$!
+live_segments() { grep -c '^#EXTINF' "$work/live" 2>/dev/null || true; }
+for _ in $(seq 150); do
+  [ "$(get /live/deb1/index.m3u8 live)" = 200 ] && [ "$(live_segments)" -ge 3 ] && break
+  sleep 0.2
+done
+[ "$(live_segments)" -ge 3 ] || fail "no live playlist with 3 segments: $(cat "$work/publisher.log")"
+segment_file=$(find "$live_dir" -name '*.ts' | head -n 1)
+ok "ffmpeg publishes /live/deb1 through Debian's nginx ($(stat -c '%U:%G %a' "$segment_file") $(basename "$segment_file"))"
+/usr/bin/casterpak record start deb1 --from -4s --config /etc/casterpak/casterpak.toml > "$work/record-start"
+recording=$(awk '{print $3}' "$work/record-start")
+sleep 4
+/usr/bin/casterpak record stop "$recording" --config /etc/casterpak/casterpak.toml > "$work/record-stop"
+wait "$publisher_pid" || fail "the publisher failed: $(cat "$work/publisher.log")"
+publisher_pid=""
+[ "$(get "/i/recordings/$recording/master.m3u8" recording)" = 200 ] || fail "recording master: $(head -c 200 "$work/recording")"
+ffmpeg -nostdin -v error -i "$base/i/recordings/$recording/master.m3u8" -f null - 2> "$work/recording.decode" ||
+  fail "the recording does not decode: $(head -c 500 "$work/recording.decode")"
+[ ! -s "$work/recording.decode" ] || fail "decoding the recording: $(head -c 500 "$work/recording.decode")"
+ok "recording $recording ($(cat "$work/record-stop")) served and decoded silently"
+for _ in $(seq 100); do grep -q '^#EXT-X-ENDLIST' "$live_dir/index.m3u8" 2>/dev/null && break; sleep 0.1; done
+grep -q '^#EXT-X-ENDLIST' "$live_dir/index.m3u8" ||
+  fail "the worker did not mark nginx's playlist ended: $(tail -n 5 "$work/worker.log")"
+ok "the worker appended ENDLIST to the playlist nginx wrote ($(stat -c '%U:%G %a' "$live_dir/index.m3u8"))"
+sleep 3 # past ended_ttl_secs
+"${as_unit_user[@]}" "${sweep[@]}" > "$work/sweep3"
+[ ! -e "$live_dir" ] || fail "the ended stream was not swept: $(cat "$work/sweep3"); $(ls -la "$live_dir")"
+[ "$(get "/i/recordings/$recording/master.m3u8" recording)" = 200 ] || fail "the recording went with the stream"
+ffmpeg -nostdin -v error -i "$base/i/recordings/$recording/master.m3u8" -f null - 2> "$work/recording.decode" &&
+  [ ! -s "$work/recording.decode" ] || fail "the recording does not decode after the sweep"
+ok "sweep as casterpak removed the ended stream nginx wrote and kept the recording: $(cat "$work/sweep3")"
 alive "$worker_pid" || fail "the worker died"
 
 # --- stop, purge, and nothing left

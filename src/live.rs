@@ -26,6 +26,10 @@ pub const LIVE_DIR: &str = "live";
 pub const LIVE_PREFIX: &str = "/live";
 /// A file that tells the cache sweep's walk a directory is not cache entries.
 pub const NOT_CACHE_MARK: &str = ".casterpak-not-cache";
+/// nginx's temp dir for ingest bodies, under the cache root (dav's rename into the live
+/// dir must stay on one file system). nginx's own: its user's, unreadable to the worker,
+/// and what is in it is uploads in flight, so the sweep leaves it alone.
+pub const NGINX_BODY_DIR: &str = ".casterpak-live-body";
 /// The worker truncates the ingest feed past this (it reads it every second).
 const INGEST_LOG_MAX_BYTES: u64 = 16 << 20;
 /// How often the worker looks at live streams and recordings.

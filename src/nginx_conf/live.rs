@@ -186,7 +186,7 @@ fn common(config: &Config) -> String {
          \x20       }}\n\
          {types}",
         root = quoted(&cache_root),
-        body = quoted(&format!("{cache_root}/.casterpak-live-body")),
+        body = quoted(&format!("{cache_root}/{}", crate::live::NGINX_BODY_DIR)),
         max = config.live.max_body_bytes,
         types = super::TYPES,
     )

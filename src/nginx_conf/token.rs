@@ -145,7 +145,7 @@ pub(super) fn hit_playlists(config: &Config) -> String {
          \x20               return 405;\n\
          \x20           }}\n\
          \x20       }}\n",
-        filters = filters("            "),
+        filters = filters("            ", Served::File),
         preflight = PREFLIGHT.replace("            add_header", "                add_header"),
         cors = deeper(CORS),
     )
@@ -158,7 +158,7 @@ pub(super) fn filled_playlists(config: &Config) -> String {
     }
     format!(
         "        location ~ \"\\.(m3u8|mpd)$\" {{\n{}        }}\n",
-        filters("            ")
+        filters("            ", Served::File)
     )
 }
 
@@ -167,7 +167,7 @@ pub(super) fn worker_bodies(config: &Config) -> String {
     if !query_mode(config) {
         return String::new();
     }
-    filters("        ")
+    filters("        ", Served::Worker)
 }
 
 /// In each location that answers a protected request (cookie propagation): the cookie,
@@ -179,15 +179,27 @@ pub(super) fn cookie_header(config: &Config) -> String {
     "        add_header Set-Cookie $casterpak_token_cookie;\n".to_string()
 }
 
+/// What a filtered location answers with.
+enum Served {
+    /// Files of the cache, whose type nginx took from their extension.
+    File,
+    /// The worker's own bodies (an uncached master; errors), typed by the worker.
+    Worker,
+}
+
 /// The Lua body filter sees only bytes in memory: without `sendfile off` a file's body
 /// would reach it as an empty buffer. A rewritten body depends on the token too, so a
 /// file's ETag would be wrong for it.
-fn filters(indent: &str) -> String {
+fn filters(indent: &str, served: Served) -> String {
+    let by_extension = match served {
+        Served::File => "true",
+        Served::Worker => "",
+    };
     format!(
         "{indent}sendfile off;\n\
          {indent}max_ranges 0;\n\
          {indent}etag off;\n\
-         {indent}header_filter_by_lua_block {{ package.loaded.casterpak_token.playlist_headers() }}\n\
+         {indent}header_filter_by_lua_block {{ package.loaded.casterpak_token.playlist_headers({by_extension}) }}\n\
          {indent}body_filter_by_lua_block {{ package.loaded.casterpak_token.playlist_body() }}\n"
     )
 }

@@ -153,6 +153,9 @@ fn walk_dir(root: &Path, rel: &Path, depth: usize, walk: &mut Walk) -> Result<()
         let path = item.path();
         let file_type = item.file_type().map_err(walk_err(&path))?;
         let name_str = name.to_str();
+        if depth == 0 && name_str == Some(crate::live::NGINX_BODY_DIR) {
+            continue;
+        }
         if depth == 0 && name_str.is_some_and(|n| n.starts_with(SCRATCH_PREFIX)) {
             if file_type.is_dir() {
                 scratch_orphans(root, &child_rel, walk)?;

@@ -137,3 +137,18 @@ fn future_mtimes_are_capped_at_now() {
     reconcile(&store, &cache, now).unwrap();
     assert_eq!(store.get("i/future.mp4").unwrap().unwrap().last_access, now);
 }
+
+#[test]
+fn nginx_body_dir_is_left_alone() {
+    // nginx's temp dir for live uploads: its user's (unreadable to the worker's, though
+    // not to root, as these tests run), and its files are uploads in flight.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache")).unwrap();
+    let body = cache.root().join(crate::live::NGINX_BODY_DIR);
+    write(&body.join("0000000001"), &[0; 10]);
+    write(&cache.path_of("i/a.mp4/index_0_av.m3u8"), &[0; 5]);
+    let walk = walk_cache(cache.root()).unwrap();
+    assert!(walk.orphans.is_empty(), "{:?}", walk.orphans);
+    let keys: Vec<&str> = walk.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["i/a.mp4"]);
+}
