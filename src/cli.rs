@@ -210,7 +210,10 @@ pub fn main() -> i32 {
             None => 1,
         },
         Command::CheckConfig { config } => match load(&config) {
-            Some(_) => {
+            Some(cfg) => {
+                for warning in nginx_side_missing(&cfg) {
+                    eprintln!("check-config: warning: {warning}");
+                }
                 println!("config OK: {}", config.display());
                 0
             }
@@ -226,6 +229,9 @@ pub fn main() -> i32 {
         },
         Command::NginxConf { config, standalone } => match load(&config) {
             Some(cfg) => {
+                for warning in nginx_side_missing(&cfg) {
+                    eprintln!("nginx-conf: warning: {warning}");
+                }
                 match standalone {
                     None => print!("{}", crate::nginx_conf::server_block(&cfg)),
                     Some(s) => print!(
@@ -238,6 +244,30 @@ pub fn main() -> i32 {
             None => 1,
         },
     }
+}
+
+/// What nginx will need on this machine for `cfg` and cannot find: the worker runs
+/// without it, so these are warnings, but nginx would refuse to start.
+fn nginx_side_missing(cfg: &Config) -> Vec<String> {
+    let mut missing = Vec::new();
+    if cfg.token_auth.enabled() {
+        if !cfg.token_auth.script.is_file() {
+            missing.push(format!(
+                "token_auth.script {} is not a file: nginx cannot load the token check \
+                 (the package installs it; from a checkout, point it at nginx/casterpak-token.lua)",
+                cfg.token_auth.script.display()
+            ));
+        }
+        for module in crate::nginx_conf::LUA_MODULES {
+            if !Path::new(module).is_file() {
+                missing.push(format!(
+                    "{module} is missing: nginx checks tokens with its Lua module \
+                     (apt-get install libnginx-mod-http-lua)"
+                ));
+            }
+        }
+    }
+    missing
 }
 
 #[cfg(test)]
@@ -321,5 +351,31 @@ mod tests {
         ] {
             assert!(parse(&args(line)).is_err(), "{line:?} should fail");
         }
+    }
+
+    #[test]
+    fn a_missing_token_script_is_named() {
+        let mut cfg = Config::default();
+        assert!(nginx_side_missing(&cfg).is_empty());
+        cfg.token_auth.key = "00112233445566778899aabbccddeeff".into();
+        cfg.token_auth.protect = vec!["/i/".into()];
+        cfg.token_auth.script = PathBuf::from("/nonexistent/casterpak-token.lua");
+        let missing = nginx_side_missing(&cfg);
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.contains("/nonexistent/casterpak-token.lua")),
+            "{missing:?}"
+        );
+        cfg.token_auth.script = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/nginx/casterpak-token.lua"
+        ));
+        assert!(
+            !nginx_side_missing(&cfg)
+                .iter()
+                .any(|m| m.contains("token_auth.script")),
+            "the repository's script is a file"
+        );
     }
 }

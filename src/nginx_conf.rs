@@ -424,6 +424,7 @@ fn quoted(text: &str) -> String {
 mod formats;
 mod live;
 mod token;
+pub use token::LUA_MODULES;
 
 #[cfg(test)]
 mod tests;
