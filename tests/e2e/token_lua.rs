@@ -1,7 +1,9 @@
 //! The check nginx runs (`nginx/casterpak-token.lua`) and `src/token.rs` agree: thousands
 //! of tokens (valid under either key, at the edges of their times, over ACLs that match
 //! and miss, mutated, truncated, random) go through both, the Lua one in LuaJIT outside
-//! nginx (`tests/lua/token-verdicts.lua`), and every verdict must be the same.
+//! nginx (`tests/lua/token-verdicts.lua`), and every verdict must be the same. And the
+//! Lua playlist rewriting appends the token to exactly the URIs a plain reading of the
+//! playlist finds (`tests/lua/propagate.lua`), CRLF, odd lines and all.
 
 use casterpak::token;
 use std::io::Write;
@@ -189,5 +191,120 @@ fn the_lua_check_and_the_rust_rules_agree_on_every_token() {
             kinds.get(kind).is_some_and(|n| *n >= 20),
             "{kind:?}: {kinds:?}"
         );
+    }
+}
+
+/// The playlist as query propagation must leave it: `param` appended (`?`, or `&` after a
+/// query) to every URI line and every complete `URI="…"` attribute of a tag line; every
+/// other byte as it was, a line's `\r` kept at its end.
+fn propagated(text: &str, param: &str) -> String {
+    let with = |uri: &str| format!("{uri}{}{param}", if uri.contains('?') { '&' } else { '?' });
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let (body, cr) = match line.strip_suffix('\r') {
+                Some(body) => (body, "\r"),
+                None => (line, ""),
+            };
+            if body.is_empty() {
+                return line.to_string();
+            }
+            if !body.starts_with('#') {
+                return format!("{}{cr}", with(body));
+            }
+            let mut out = String::new();
+            let mut rest = body;
+            while let Some(at) = rest.find("URI=\"") {
+                let open = at + 5;
+                let Some(len) = rest[open..].find('"') else {
+                    break;
+                };
+                out.push_str(&rest[..open]);
+                out.push_str(&with(&rest[open..open + len]));
+                rest = &rest[open + len..];
+            }
+            format!("{out}{rest}{cr}")
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[test]
+fn the_lua_playlist_rewriting_appends_the_token_to_every_uri_and_nothing_else() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let param = "hdnts=st=1~exp=2~acl=/i/*~hmac=ab%2C";
+    let mut cases: Vec<String> = vec![
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:6.000,\nsegment1_0_av.ts\n#EXT-X-ENDLIST\n".into(),
+        "#EXTM3U\r\n#EXTINF:6,\r\nsegment1_0_av.ts\r\n\r\nseg2.ts?sd=6\r\n".into(),
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"index_0_a2.m3u8\",NAME=\"fr\"\nindex_0_v.m3u8".into(),
+        "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"iframes_0.m3u8?sd=6\"\n#EXT-X-MAP:URI=\"init.mp4\"".into(),
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"key.key\",IV=0x1\n#EXT-X-KEY:URI=\"unterminated\n".into(),
+        "#X:URI=\"a\",URI=\"b?c\",URI=\"\"\n\n\n?odd\n#\nlast-without-newline.ts".into(),
+        String::new(),
+        "\n".into(),
+        "\r".into(),
+        "a.ts".into(),
+    ];
+    // Random lines from the pieces playlists are made of.
+    let pieces = [
+        "#EXTINF:6.006,",
+        "segment3_1_av.ts",
+        "index_0_av.m3u8?start=12&end=40",
+        "",
+        "#EXT-X-MAP:URI=\"init_0_v.mp4\"",
+        "#EXT-X-MEDIA:URI=\"a.m3u8\",X=\"y\"",
+        "\r",
+        "URI=\"not-a-tag.ts\"",
+        "#EXT-X-ENDLIST",
+        "#URI=\"",
+        "x?y?z",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..300 {
+        let n = rng.below(12);
+        let lines: Vec<&str> = (0..n).map(|_| pieces[rng.below(pieces.len())]).collect();
+        let sep = if rng.below(2) == 0 { "\n" } else { "\r\n" };
+        cases.push(lines.join(sep));
+    }
+    let mut child = Command::new("luajit")
+        .arg(format!("{root}/tests/lua/propagate.lua"))
+        .arg(format!("{root}/nginx/casterpak-token.lua"))
+        .arg(param)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run luajit (scripts/install-deps.sh --tests installs luajit2)");
+    let mut input = Vec::new();
+    for case in &cases {
+        input.extend_from_slice(format!("{}\n{case}", case.len()).as_bytes());
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "luajit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut answers = Vec::new();
+    let mut rest = out.stdout.as_slice();
+    while !rest.is_empty() {
+        let newline = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a length line");
+        let len: usize = std::str::from_utf8(&rest[..newline])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = &rest[newline + 1..newline + 1 + len];
+        answers.push(String::from_utf8(body.to_vec()).unwrap());
+        rest = &rest[newline + 1 + len..];
+    }
+    assert_eq!(answers.len(), cases.len());
+    for (case, lua) in cases.iter().zip(&answers) {
+        assert_eq!(*lua, propagated(case, param), "for {case:?}");
     }
 }
