@@ -313,10 +313,14 @@ sleep 4
 /usr/bin/casterpak record stop "$recording" --config /etc/casterpak/casterpak.toml > "$work/record-stop"
 wait "$publisher_pid" || fail "the publisher failed: $(cat "$work/publisher.log")"
 publisher_pid=""
-[ "$(get "/i/recordings/$recording/master.m3u8" recording)" = 200 ] || fail "recording master: $(head -c 200 "$work/recording")"
-ffmpeg -nostdin -v error -i "$base/i/recordings/$recording/master.m3u8" -f null - 2> "$work/recording.decode" ||
-  fail "the recording does not decode: $(head -c 500 "$work/recording.decode")"
-[ ! -s "$work/recording.decode" ] || fail "decoding the recording: $(head -c 500 "$work/recording.decode")"
+# recording_plays WHEN: the recording's master answers and decodes without a message.
+recording_plays() {
+  [ "$(get "/i/recordings/$recording/master.m3u8" recording)" = 200 ] ||
+    fail "$1: recording master: $(head -c 200 "$work/recording")"
+  ffmpeg -nostdin -v error -i "$base/i/recordings/$recording/master.m3u8" -f null - 2> "$work/recording.decode" &&
+    [ ! -s "$work/recording.decode" ] || fail "$1: decoding the recording: $(head -c 500 "$work/recording.decode")"
+}
+recording_plays "after stop"
 ok "recording $recording ($(cat "$work/record-stop")) served and decoded silently"
 for _ in $(seq 100); do grep -q '^#EXT-X-ENDLIST' "$live_dir/index.m3u8" 2>/dev/null && break; sleep 0.1; done
 grep -q '^#EXT-X-ENDLIST' "$live_dir/index.m3u8" ||
@@ -325,9 +329,7 @@ ok "the worker appended ENDLIST to the playlist nginx wrote ($(stat -c '%U:%G %a
 sleep 3 # past ended_ttl_secs
 "${as_unit_user[@]}" "${sweep[@]}" > "$work/sweep3"
 [ ! -e "$live_dir" ] || fail "the ended stream was not swept: $(cat "$work/sweep3"); $(ls -la "$live_dir")"
-[ "$(get "/i/recordings/$recording/master.m3u8" recording)" = 200 ] || fail "the recording went with the stream"
-ffmpeg -nostdin -v error -i "$base/i/recordings/$recording/master.m3u8" -f null - 2> "$work/recording.decode" &&
-  [ ! -s "$work/recording.decode" ] || fail "the recording does not decode after the sweep"
+recording_plays "after the sweep"
 ok "sweep as casterpak removed the ended stream nginx wrote and kept the recording: $(cat "$work/sweep3")"
 alive "$worker_pid" || fail "the worker died"
 

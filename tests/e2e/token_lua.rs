@@ -28,6 +28,31 @@ impl Rng {
     }
 }
 
+/// Runs `tests/lua/<driver>` in LuaJIT over nginx's token script with `arg`, `input` on
+/// its stdin; its stdout.
+fn luajit(driver: &str, arg: &str, input: Vec<u8>) -> Vec<u8> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new("luajit")
+        .arg(format!("{root}/tests/lua/{driver}"))
+        .arg(format!("{root}/nginx/casterpak-token.lua"))
+        .arg(arg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run luajit (scripts/install-deps.sh --tests installs luajit2)");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "luajit {driver}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// (now, path, token) cases: every kind of token the check meets.
 fn cases() -> Vec<(u64, String, String)> {
     let acls = [
@@ -127,35 +152,21 @@ fn signed(key: &[u8], fields: &str) -> String {
 
 #[test]
 fn the_lua_check_and_the_rust_rules_agree_on_every_token() {
-    let root = env!("CARGO_MANIFEST_DIR");
     let cases = cases();
     let keys = [KEY, ALTERNATE].map(|k| token::decode_hex(k).unwrap());
     let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-    let mut child = Command::new("luajit")
-        .arg(format!("{root}/tests/lua/token-verdicts.lua"))
-        .arg(format!("{root}/nginx/casterpak-token.lua"))
-        .arg(format!("{KEY},{ALTERNATE}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run luajit (scripts/install-deps.sh --tests installs luajit2)");
     let mut input = String::new();
     for (now, path, text) in &cases {
         // An empty token is "missing" to nginx and malformed to the parser: both refuse.
         assert!(!text.is_empty() && !text.contains(['\t', '\n']));
         input.push_str(&format!("{now}\t{path}\t{text}\n"));
     }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "luajit: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = luajit(
+        "token-verdicts.lua",
+        &format!("{KEY},{ALTERNATE}"),
+        input.into_bytes(),
     );
-    let verdicts: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    let verdicts: Vec<&str> = std::str::from_utf8(&stdout).unwrap().lines().collect();
     assert_eq!(verdicts.len(), cases.len());
     let mut differ = Vec::new();
     let mut kinds = std::collections::BTreeMap::new();
@@ -231,7 +242,6 @@ fn propagated(text: &str, param: &str) -> String {
 
 #[test]
 fn the_lua_playlist_rewriting_appends_the_token_to_every_uri_and_nothing_else() {
-    let root = env!("CARGO_MANIFEST_DIR");
     let param = "hdnts=st=1~exp=2~acl=/i/*~hmac=ab%2C";
     let mut cases: Vec<String> = vec![
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:6.000,\nsegment1_0_av.ts\n#EXT-X-ENDLIST\n".into(),
@@ -266,30 +276,13 @@ fn the_lua_playlist_rewriting_appends_the_token_to_every_uri_and_nothing_else() 
         let sep = if rng.below(2) == 0 { "\n" } else { "\r\n" };
         cases.push(lines.join(sep));
     }
-    let mut child = Command::new("luajit")
-        .arg(format!("{root}/tests/lua/propagate.lua"))
-        .arg(format!("{root}/nginx/casterpak-token.lua"))
-        .arg(param)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run luajit (scripts/install-deps.sh --tests installs luajit2)");
     let mut input = Vec::new();
     for case in &cases {
         input.extend_from_slice(format!("{}\n{case}", case.len()).as_bytes());
     }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "luajit: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = luajit("propagate.lua", param, input);
     let mut answers = Vec::new();
-    let mut rest = out.stdout.as_slice();
+    let mut rest = stdout.as_slice();
     while !rest.is_empty() {
         let newline = rest
             .iter()
