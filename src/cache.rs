@@ -437,10 +437,17 @@ impl Cache {
         open_up(file)?;
         let size = fs::metadata(file)?.len();
         let dest = self.path_of(rel);
-        if let Some(parent) = dest.parent() {
-            make_dirs(parent)?;
+        // The dir is there on almost every publish (its marker went first): the
+        // dirs are made only when the rename says they are not.
+        match fs::rename(file, &dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && file.exists() => {
+                if let Some(parent) = dest.parent() {
+                    make_dirs(parent)?;
+                }
+                fs::rename(file, &dest)?;
+            }
+            renamed => renamed?,
         }
-        fs::rename(file, &dest)?;
         Ok(size)
     }
 

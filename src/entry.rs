@@ -126,14 +126,27 @@ pub fn judge(recorded: &SourceId, fresh: &Result<SourceId, SourceError>) -> Verd
     }
 }
 
-/// The miss path's verdict: does the rendition directory hold packaging of anything
-/// but the source just opened? A directory without a marker is mid-first-fill (busy,
-/// so an eviction keeps it) or not ours: stale too.
-pub fn stale_on_miss(cache: &Cache, key: &str, opened: &SourceId) -> io::Result<bool> {
+/// What the miss path finds of a rendition's entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnMiss {
+    /// No directory: nothing packaged yet (the fill makes the marker).
+    Absent,
+    /// Marked as packaged from the source just opened.
+    Fresh,
+    /// Packaging of anything but the source just opened. A directory without a
+    /// marker is mid-first-fill (busy, so an eviction keeps it) or not ours: stale too.
+    Stale,
+}
+
+/// The miss path's verdict on rendition `key` against the source just opened.
+pub fn on_miss(cache: &Cache, key: &str, opened: &SourceId) -> io::Result<OnMiss> {
     Ok(match read_marker(cache, key)? {
-        Marker::Names(recorded) => judge(&recorded, &Ok(opened.clone())).is_stale(),
-        Marker::Unparseable => true,
-        Marker::Missing => cache.path_of(key).is_dir(),
+        Marker::Names(recorded) if !judge(&recorded, &Ok(opened.clone())).is_stale() => {
+            OnMiss::Fresh
+        }
+        Marker::Names(_) | Marker::Unparseable => OnMiss::Stale,
+        Marker::Missing if cache.path_of(key).is_dir() => OnMiss::Stale,
+        Marker::Missing => OnMiss::Absent,
     })
 }
 

@@ -324,12 +324,10 @@ impl Packager {
         }
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
         // Plans at another duration or of other tracks are other plans of the source.
-        let (mut known_key, mut flight_key) = match sd {
-            Some(ms) => (
-                format!("{}\0sd{ms}", source.id.path),
-                format!("{}/~sd{ms}", r.key),
-            ),
-            None => (source.id.path.clone(), r.key.clone()),
+        let mut known_key = known_key(&source.id, sd);
+        let mut flight_key = match sd {
+            Some(ms) => format!("{}/~sd{ms}", r.key),
+            None => r.key.clone(),
         };
         let muxed = tracks == TrackChoice::default();
         if !muxed {
@@ -337,14 +335,7 @@ impl Packager {
             known_key.push_str(&format!("\0v{video:?}a{audio:?}"));
             flight_key.push_str(&format!("/~v{video:?}a{audio:?}"));
         }
-        let known = {
-            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            known
-                .get(&known_key)
-                .filter(|(id, _)| *id == source.id)
-                .map(|(_, info)| info.clone())
-        };
-        if let Some(info) = known {
+        if let Some(info) = self.known_info(&known_key, &source.id) {
             if self.tools.mode() == Mode::Jit || self.whole_is_there(r).await? {
                 return Ok(info);
             }
@@ -403,6 +394,28 @@ impl Packager {
         result
     }
 
+    /// The info remembered under `known_key` for this version of the source.
+    fn known_info(&self, known_key: &str, id: &SourceId) -> Option<Arc<RenditionInfo>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(known_key)
+            .filter(|(known_id, _)| known_id == id)
+            .map(|(_, info)| info.clone())
+    }
+
+    /// Whether a segment miss can go to the tool without the worker holding the
+    /// plan: a long-lived process of ours cuts the segment from the plan it keeps
+    /// with the index and answers exit 5 past the end, so a cold segment of a local
+    /// title is one job, not a plan job and then a segment job. A remote source
+    /// needs the plan first (its byte ranges), and so does a separate stream (the
+    /// muxed plan says which tracks exist).
+    fn plan_can_wait(&self, source: &Source, stream: Stream) -> bool {
+        self.tools.serves()
+            && self.tools.mode() == Mode::Jit
+            && source.remote.is_none()
+            && stream == Stream::Muxed
+    }
+
     /// The plan of `stream` of a rendition: the muxed plan, or (alternate audio,
     /// with our tools, at the title's own cut) the plan of its video alone or of one
     /// of the audio tracks its plan lists. Anything else is a 404, not a tool run.
@@ -453,7 +466,7 @@ impl Packager {
         if let Some(running) = self.files.running(file_key) {
             return running.await;
         }
-        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
+        let Looked { source, there, .. } = self.prepare(r, Some(file_key)).await?;
         if there {
             return Ok(());
         }
@@ -585,12 +598,25 @@ impl Packager {
             tracks: tracks_of(stream),
         };
         let segment_duration = sd.map_or(self.config.segment_duration, |ms| ms as f64 / 1000.0);
-        let Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
+        let Looked {
+            source,
+            there,
+            marked,
+        } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
         }
-        let info = self.stream_info(r, &source, query, stream).await?;
-        let count = info.durations.len() as u64;
+        let info = if self.plan_can_wait(&source, stream) {
+            if let Some(failure) = self.failures.check(&source.id, Attempt::Plan) {
+                return Err(failure);
+            }
+            self.known_info(&known_key(&source.id, sd), &source.id)
+        } else {
+            Some(self.stream_info(r, &source, query, stream).await?)
+        };
+        let count = info
+            .as_ref()
+            .map_or(u64::MAX, |info| info.durations.len() as u64);
         if k == 0 || k > count {
             return Err(Failure::SegmentOutOfRange(k));
         }
@@ -615,13 +641,18 @@ impl Packager {
         {
             return Err(failure);
         }
-        if let Some(remote) = source.remote.clone() {
+        if let (Some(remote), Some(info)) = (source.remote.clone(), &info) {
             // A remote source: its samples' bytes into the input cache first.
-            let ranges = ranges_of(&info, k);
+            let ranges = ranges_of(info, k);
             self.disk.run(move |_| remote.ensure(&ranges)).await??;
         }
         let cut = (segment_duration, trim);
-        let result = self.package_segment(r, k, cut, &source, file_key).await;
+        let packaged = self.package_segment(r, k, cut, (&source, marked), file_key);
+        let result = match packaged.await {
+            // Past the end, as the tool's own plan says (the plan was not asked).
+            Err(Failure::Tool(ToolError::OutOfRange(_))) => Err(Failure::SegmentOutOfRange(k)),
+            result => result,
+        };
         if let (Err(failure), true) = (&result, own_cut) {
             self.failures
                 .remember(&source.id, Attempt::Segment(k), failure);
@@ -635,23 +666,35 @@ impl Packager {
         r: &Rendition,
         k: u64,
         (segment_duration, trim): (f64, SegmentCut),
-        source: &Source,
+        (source, marked): (&Source, bool),
         file_key: String,
     ) -> Result<(), Failure> {
         let _guard = self.cache.begin_fill(&r.key);
         let Some(scratch) = self.segment_scratch(&file_key).await? else {
             return Ok(());
         };
-        let packaged = self
-            .tools
-            .package_trimmed_segment(
-                source.file.as_fd(),
-                segment_duration,
-                k,
-                trim,
-                scratch.output(),
-            )
-            .await;
+        let packaging = self.tools.package_trimmed_segment(
+            source.file.as_fd(),
+            segment_duration,
+            k,
+            trim,
+            scratch.output(),
+        );
+        // A new rendition's dirs and marker are made while the tool runs (on another
+        // core), not after it. Best effort: the publish below writes the marker
+        // itself if this did not, so its failure is the publish's to report.
+        let (packaged, marker_bytes) = if marked || !self.tools.serves() {
+            (packaging.await, 0)
+        } else {
+            let (key, id) = (r.key.clone(), source.id.clone());
+            let marker = self
+                .disk
+                .run(move |disk| entry::publish_marker(&disk.cache, &key, &id));
+            match tokio::join!(packaging, marker) {
+                (packaged, Ok(Ok(bytes))) => (packaged, bytes),
+                (packaged, _) => (packaged, 0),
+            }
+        };
         let path = match packaged {
             Ok(path) => path,
             Err(e) => return Err(self.segment_failure(e, scratch).await),
@@ -662,8 +705,11 @@ impl Packager {
             .run(move |disk| {
                 let published =
                     entry::publish_file_in_rendition(&disk.cache, &key, &id, &path, &file_key);
-                scratch.remove();
-                let added = published.map_err(Failure::cache)?;
+                match published {
+                    Ok(_) => scratch.published(),
+                    Err(_) => scratch.remove(),
+                }
+                let added = marker_bytes + published.map_err(Failure::cache)?;
                 disk.record(&key, EntryKind::Rendition, Some(&id), added);
                 Ok::<_, Failure>(added)
             })
@@ -709,6 +755,15 @@ impl Packager {
         self.disk
             .run(move |disk| disk.scratch_unless_there(&look))
             .await?
+    }
+}
+
+/// Where the muxed plan of a source at segment duration `sd` (ms, `?sd=`) is
+/// remembered; a track choice appends its own suffix.
+fn known_key(id: &SourceId, sd: Option<u64>) -> String {
+    match sd {
+        Some(ms) => format!("{}\0sd{ms}", id.path),
+        None => id.path.clone(),
     }
 }
 

@@ -132,6 +132,46 @@ impl MediaRoot {
         if let Some(opened) = self.remotes.as_ref().and_then(|r| r.open(rel)) {
             return opened;
         }
+        // The common case in one call: a path of plain names, no symlink on it,
+        // opened beneath the root (what canonicalizing and then opening ends with).
+        // A symlink (ELOOP), an absence or anything odd takes the long way, which
+        // decides as before.
+        let plain = Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        let direct = match self.beneath {
+            Beneath::Openat2 if plain => self.open_beneath(Path::new(rel)).ok(),
+            _ => None,
+        };
+        let file = match direct {
+            Some(file) => file,
+            None => self.resolve_slowly(rel)?,
+        };
+        let stat = fstat(file.as_raw_fd()).map_err(io)?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(not_found());
+        }
+        let mtime_ns = i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
+        Ok(Source {
+            id: SourceId {
+                path: rel.to_string(),
+                size: u64::try_from(stat.st_size).unwrap_or(0),
+                mtime_ns,
+            },
+            file: Arc::new(file),
+            remote: None,
+        })
+    }
+
+    /// Opens `rel` through its canonical path: symlinks inside the media root are
+    /// followed as long as they end inside it; the canonical path is then opened
+    /// following none, so a link swapped meanwhile cannot lead out.
+    fn resolve_slowly(&self, rel: &str) -> Result<OwnedFd, SourceError> {
+        let not_found = || SourceError::NotFound(rel.to_string());
+        let io = |e: Errno| {
+            log::warn!("source {rel:?}: {e}");
+            SourceError::Io(IoCause::of_errno(e))
+        };
         let canonical = match self.root.join(rel).canonicalize() {
             Ok(p) => p,
             Err(e)
@@ -160,20 +200,7 @@ impl MediaRoot {
             }
             Err(e) => return Err(io(e)),
         };
-        let stat = fstat(file.as_raw_fd()).map_err(io)?;
-        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(not_found());
-        }
-        let mtime_ns = i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
-        Ok(Source {
-            id: SourceId {
-                path: rel.to_string(),
-                size: u64::try_from(stat.st_size).unwrap_or(0),
-                mtime_ns,
-            },
-            file: Arc::new(file),
-            remote: None,
-        })
+        Ok(file)
     }
 
     /// Opens `inner` (canonical, relative to the root) following no symlink.

@@ -104,10 +104,11 @@ fn a_marker_other_than_the_opened_source_is_stale() {
         size: 6,
         ..id.clone()
     };
-    assert!(!stale_on_miss(&cache, "i/a.mp4", &id).unwrap(), "no dir");
+    assert_eq!(on_miss(&cache, "i/a.mp4", &id).unwrap(), OnMiss::Absent);
     std::fs::create_dir_all(cache.path_of("i/a.mp4")).unwrap();
-    assert!(
-        stale_on_miss(&cache, "i/a.mp4", &id).unwrap(),
+    assert_eq!(
+        on_miss(&cache, "i/a.mp4", &id).unwrap(),
+        OnMiss::Stale,
         "dir, no marker"
     );
     publish_marker(&cache, "i/a.mp4", &id).unwrap();
@@ -116,6 +117,6 @@ fn a_marker_other_than_the_opened_source_is_stale() {
         read_marker(&cache, "i/a.mp4").unwrap(),
         Marker::Names(id.clone())
     );
-    assert!(!stale_on_miss(&cache, "i/a.mp4", &id).unwrap());
-    assert!(stale_on_miss(&cache, "i/a.mp4", &other).unwrap());
+    assert_eq!(on_miss(&cache, "i/a.mp4", &id).unwrap(), OnMiss::Fresh);
+    assert_eq!(on_miss(&cache, "i/a.mp4", &other).unwrap(), OnMiss::Stale);
 }

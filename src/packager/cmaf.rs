@@ -186,7 +186,7 @@ impl Packager {
     /// Makes sure the rendition's own CMAF file (N = 0) is in the cache.
     async fn cmaf_file(self: &Arc<Self>, r: &Rendition, file: CmafFile) -> Result<(), Failure> {
         let file_key = format!("{}/{}", r.key, file.name());
-        let super::Looked { source, there } = self.prepare(r, Some(&file_key)).await?;
+        let super::Looked { source, there, .. } = self.prepare(r, Some(&file_key)).await?;
         if there {
             return Ok(());
         }
@@ -288,7 +288,7 @@ impl Packager {
         r: &Rendition,
         track: Option<Track>,
     ) -> Result<(), Failure> {
-        let super::Looked { source, there } = self.prepare(r, Some(&request.file_key)).await?;
+        let super::Looked { source, there, .. } = self.prepare(r, Some(&request.file_key)).await?;
         if there {
             return Ok(());
         }

@@ -6,7 +6,7 @@
 //! record), not one per syscall.
 
 use crate::cache::{Cache, SweepEviction};
-use crate::entry::{self, Spare};
+use crate::entry::{self, OnMiss, Spare};
 use crate::error::Failure;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
@@ -54,6 +54,8 @@ impl Drop for Busy {
 pub(super) struct Looked {
     pub source: Source,
     pub there: bool,
+    /// The rendition's marker names this source (else the fill writes it first).
+    pub marked: bool,
 }
 
 /// What goes into the cache for one playlist or master.
@@ -97,8 +99,8 @@ impl Disk {
         // (whose misses then pay no stat of them).
         let lists =
             file_key.is_some_and(|k| [".m3u8", ".vtt", ".mpd"].iter().any(|e| k.ends_with(e)));
-        let stale = entry::stale_on_miss(&self.cache, &r.key, &source.id)
-            .map_err(Failure::cache)?
+        let entry = entry::on_miss(&self.cache, &r.key, &source.id).map_err(Failure::cache)?;
+        let stale = entry == OnMiss::Stale
             || (lists && crate::freshness::sidecars_moved(&self.media, &self.cache, &r.key));
         if stale {
             let store = self.store.as_deref();
@@ -111,7 +113,11 @@ impl Disk {
             }
         }
         let there = file_key.is_some_and(|k| self.is_file(k));
-        Ok(Looked { source, there })
+        Ok(Looked {
+            source,
+            there,
+            marked: entry == OnMiss::Fresh && !stale,
+        })
     }
 
     /// Writes a fill into the index; a failure is logged (reconcile heals the index).
@@ -216,6 +222,14 @@ impl Scratch {
         match &self.place {
             Some(Place::File(path)) => SegmentOutput::File(path),
             _ => SegmentOutput::Dir(self.path()),
+        }
+    }
+
+    /// The tool's file was moved into the cache: nothing is left to remove (a
+    /// one-shot tool's dir is still removed).
+    pub fn published(mut self) {
+        if let Some(Place::Dir(dir)) = self.place.take() {
+            Place::Dir(dir).remove();
         }
     }
 

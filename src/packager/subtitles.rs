@@ -186,7 +186,7 @@ impl Packager {
                 return Err(Failure::NoSubtitles);
             }
         }
-        let Looked { source, there } = self.prepare(r, Some(file_key)).await?;
+        let Looked { source, there, .. } = self.prepare(r, Some(file_key)).await?;
         if there {
             return Ok(None);
         }

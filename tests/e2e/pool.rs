@@ -234,6 +234,45 @@ fn a_hung_job_is_a_504_and_its_process_is_replaced() {
 }
 
 #[test]
+fn a_cold_local_segment_is_one_job_and_past_the_end_is_a_404() {
+    let stack = Stack::builder().media("clip_low.mp4").start();
+    let runs = |kind: &str| {
+        stack.metric(&format!(
+            "casterpak_tool_runs_total{{tool=\"mp42hls\",kind=\"{kind}\"}}"
+        ))
+    };
+    let expected = one_shot_segments(&stack.media_root.join("clip_low.mp4"), "6");
+    // A segment asked before its playlist: the process cuts it from the plan it
+    // keeps, so the worker asks for no plan.
+    let second = stack.get("/i/clip_low.mp4/segment2_0_av.ts");
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert!(
+        second.body == expected[1],
+        "segment 2 differs from a one-shot run"
+    );
+    assert_eq!((runs("plan"), runs("segment")), (0, 1));
+    let marker = stack.cache_root.join("i/clip_low.mp4/.source");
+    let marker = std::fs::read_to_string(&marker).expect("the rendition's marker");
+    assert!(marker.contains("clip_low.mp4"), "{marker}");
+    // Past the end: the tool's plan says so, a 404 like any segment out of range,
+    // and not remembered as bad media (the next real segment is packaged).
+    let past = format!("/i/clip_low.mp4/segment{}_0_av.ts", expected.len() + 1);
+    let r = stack.get(&past);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("out of range"), "{}", r.text());
+    assert_eq!(stack.get("/i/clip_low.mp4/segment0_0_av.ts").status, 404);
+    let last = format!("/i/clip_low.mp4/segment{}_0_av.ts", expected.len());
+    let r = stack.get(&last);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == expected[expected.len() - 1]);
+    // The playlist lists exactly those segments.
+    let playlist = stack.get("/i/clip_low.mp4/index_0_av.m3u8");
+    assert_eq!(playlist.status, 200);
+    assert_eq!(segments(&playlist.text()).len(), expected.len());
+    assert_eq!(runs("plan"), 1);
+}
+
+#[test]
 fn a_source_replaced_on_disk_is_parsed_again() {
     let mut stack = Stack::builder()
         .media("clip_low.mp4")
