@@ -54,6 +54,8 @@ pub struct RenditionInfo {
     pub iframes: Vec<Vec<(f64, u64, u64)>>,
     /// The PTS of playlist time 0, when the plan said (a subtitle's timestamp map).
     pub pts_zero: Option<u64>,
+    /// What the video carries of CEA-608, when the plan was asked (a master's).
+    pub cea608: Option<crate::tool::output::Cea608>,
 }
 
 /// Which playlist of a rendition's segments a media playlist request asks for.
@@ -313,6 +315,21 @@ impl Packager {
         sd: Option<u64>,
         tracks: TrackChoice,
     ) -> Result<Arc<RenditionInfo>, Failure> {
+        self.rendition_info_asking(r, source, (sd, tracks), false)
+            .await
+    }
+
+    /// `rendition_info`; a plan made now with `captions` (a master's) also says
+    /// what the video carries of CEA-608, in the same tool job. A local source
+    /// only: a remote one's sample bytes are not all here.
+    async fn rendition_info_asking(
+        self: &Arc<Self>,
+        r: &Rendition,
+        source: &Source,
+        (sd, tracks): (Option<u64>, TrackChoice),
+        captions: bool,
+    ) -> Result<Arc<RenditionInfo>, Failure> {
+        let captions = captions && source.remote.is_none();
         if sd.is_some() && self.tools.mode() == Mode::Whole {
             return Err(Failure::Url(UrlError::BadQuery(
                 QueryError::SegmentDurationNeedsJit,
@@ -357,10 +374,14 @@ impl Packager {
                 abandonable(stop, async move {
                     let info = match this.tools.mode() {
                         Mode::Jit => {
-                            let plan = this
-                                .tools
-                                .plan(source2.file.as_fd(), segment_duration, key, tracks)
-                                .await?;
+                            let fd = source2.file.as_fd();
+                            let plan = if captions {
+                                this.tools
+                                    .plan_with_captions(fd, segment_duration, key, tracks)
+                                    .await?
+                            } else {
+                                this.tools.plan(fd, segment_duration, key, tracks).await?
+                            };
                             RenditionInfo {
                                 durations: plan.durations()?,
                                 keyframes: plan.keyframes(),
@@ -373,6 +394,7 @@ impl Packager {
                                     plan.iframes()
                                 },
                                 pts_zero: plan.pts_zero,
+                                cea608: plan.cea608,
                                 info: plan.info,
                             }
                         }

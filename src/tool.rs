@@ -604,11 +604,37 @@ impl Tools {
         key: Option<[u8; 16]>,
         tracks: TrackChoice,
     ) -> Result<Plan, ToolError> {
+        self.plan_job(source, segment_duration, key, tracks, false)
+            .await
+    }
+
+    /// `plan`, and with long-lived processes of ours also what the video carries
+    /// of CEA-608 captions (`Plan::cea608`) in the same job: what a master needs.
+    pub async fn plan_with_captions(
+        &self,
+        source: BorrowedFd<'_>,
+        segment_duration: f64,
+        key: Option<[u8; 16]>,
+        tracks: TrackChoice,
+    ) -> Result<Plan, ToolError> {
+        self.plan_job(source, segment_duration, key, tracks, true)
+            .await
+    }
+
+    async fn plan_job(
+        &self,
+        source: BorrowedFd<'_>,
+        segment_duration: f64,
+        key: Option<[u8; 16]>,
+        tracks: TrackChoice,
+        captions: bool,
+    ) -> Result<Plan, ToolError> {
         if let Some(pool) = &self.serve {
             let job = serve::Job::Plan {
                 segment_duration,
                 key,
                 tracks,
+                captions,
             };
             let answer = self.job(pool, "plan", job, source).await?;
             return output::parse_json("mp42hls --serve plan", &answer);

@@ -31,7 +31,7 @@ impl Packager {
         let results = futures::future::join_all(renditions.iter().map(|r| async move {
             let source = self.prepare(r, None).await?.source;
             let info = self
-                .rendition_info(r, &source, query.segment_ms, TrackChoice::default())
+                .rendition_info_asking(r, &source, (query.segment_ms, TrackChoice::default()), true)
                 .await?;
             Ok::<_, Failure>((source, info))
         }))
@@ -61,6 +61,7 @@ impl Packager {
         let carried_by_rendition =
             futures::future::join_all(results.iter().map(|result| async move {
                 match result {
+                    Ok((_, info)) if info.cea608.is_some() => info.cea608,
                     Ok((source, info)) => {
                         self.rendition_captions(source, info.info.video.is_some())
                             .await

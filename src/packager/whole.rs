@@ -40,6 +40,7 @@ fn load(dir: &Path) -> Option<RenditionInfo> {
         ranges: Vec::new(),
         iframes: Vec::new(),
         pts_zero: None,
+        cea608: None,
     })
 }
 
@@ -157,6 +158,7 @@ fn publish(
             ranges: Vec::new(),
             iframes: Vec::new(),
             pts_zero: None,
+            cea608: None,
         },
         added,
     ))

@@ -177,6 +177,9 @@ pub struct Plan {
     #[serde(default)]
     pub pts_zero: Option<u64>,
     pub segments: Vec<PlanSegment>,
+    /// What the video carries of CEA-608, when the job asked (`plan_with_captions`).
+    #[serde(default)]
+    pub cea608: Option<Cea608>,
     #[serde(flatten)]
     pub info: ShowInfo,
 }

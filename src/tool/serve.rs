@@ -54,6 +54,8 @@ pub enum Job<'a> {
         /// Sizes as encrypted with this key.
         key: Option<[u8; 16]>,
         tracks: super::TrackChoice,
+        /// Also the captions job's answer (`cea608`), for a master.
+        captions: bool,
     },
     /// Segment `k` (1-based) into `output`, an absolute path that does not exist yet.
     Segment {
@@ -107,11 +109,15 @@ impl Job<'_> {
                 segment_duration,
                 key,
                 tracks,
+                captions,
             } => {
                 let mut job = serde_json::json!({
                     "id": id, "op": "plan", "segment_duration": segment_duration,
                     "first_segment_number": 1,
                 });
+                if let (true, Some(object)) = (captions, job.as_object_mut()) {
+                    object.insert("captions".into(), true.into());
+                }
                 if let (Some(key), Some(object)) = (key, job.as_object_mut()) {
                     object.insert(
                         "encryption_key".into(),

@@ -37,6 +37,13 @@ fn captions_in_the_video_are_announced_and_pass_through() {
         listed.iter().all(|(a, _)| a["CLOSED-CAPTIONS"] == "cc"),
         "{text}"
     );
+    // A cold master asks its plan and its captions in one job.
+    let runs = |kind: &str| {
+        stack.metric(&format!(
+            "casterpak_tool_runs_total{{tool=\"mp42hls\",kind=\"{kind}\"}}"
+        ))
+    };
+    assert_eq!((runs("plan"), runs("captions")), (1, 0));
 
     // The captions are still in the segments we made.
     let segment = stack.get("/i/captioned.mp4/segment1_0_av.ts");

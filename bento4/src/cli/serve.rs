@@ -69,6 +69,9 @@ pub struct Job {
     /// `"cbcs": {"key": hex, "kid": hex, "iv": hex}` on a CMAF segment or init job:
     /// that file `cbcs`-protected, as `--encryption-mode cbcs`.
     pub cbcs: Option<Cbcs>,
+    /// `"captions": true` on a plan job: the answer also has the `cea608` object a
+    /// `captions` job answers (a master needs both; one round trip, not two).
+    pub captions: bool,
 }
 
 /// A job that cannot be run as sent: answered with code 1.
@@ -96,6 +99,7 @@ struct RawJob {
     video_track_id: Option<u32>,
     audio_track_id: Option<u32>,
     track_id: Option<u32>,
+    captions: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +149,9 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             )))
         }
     };
+    if raw.op != "plan" && raw.captions.is_some() {
+        return Err(bad("only a plan job takes captions".into()));
+    }
     if raw.op != "webvtt" && raw.op != "captions" && raw.track_id.is_some() {
         return Err(bad("only a webvtt job takes track_id".into()));
     }
@@ -177,6 +184,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 cmaf: None,
                 encryption_key: None,
                 cbcs: None,
+                captions: false,
             });
         }
         "stats" => {
@@ -203,6 +211,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 cmaf: None,
                 encryption_key: None,
                 cbcs: None,
+                captions: false,
             });
         }
         "plan" => {
@@ -310,6 +319,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
         cmaf,
         encryption_key,
         cbcs,
+        captions: raw.captions.unwrap_or(false),
     })
 }
 

@@ -229,6 +229,40 @@ fn plans_equal_one_shot_plans_cold_and_warm() {
 }
 
 #[test]
+fn a_plan_job_with_captions_answers_the_plan_and_the_captions_job_in_one() {
+    let mut server = Server::start(&[]);
+    for name in ["captioned.mp4", "clip_low.mp4", "audio_only.mp4"] {
+        let input = media(name);
+        let expected_plan = one_shot_plan(&input, 6.0);
+        let captions = server.ask(json!({"op": "captions"}), &input);
+        assert_eq!(captions["ok"], true, "{captions}");
+        // Cold (a fresh process's index) and warm (the kept answers).
+        for _ in 0..2 {
+            let mut job = plan_job(6.0);
+            job["captions"] = json!(true);
+            let mut answer = server.ask(job, &input);
+            assert_eq!(answer["cea608"], captions["cea608"], "{name}");
+            answer.as_object_mut().unwrap().remove("cea608");
+            assert_eq!(plan_of(answer), expected_plan, "{name}");
+        }
+    }
+    let mut found = |name: &str| {
+        let mut job = plan_job(6.0);
+        job["captions"] = json!(true);
+        server.ask(job, &media(name))["cea608"]["field1"].clone()
+    };
+    assert_eq!(found("captioned.mp4"), json!(true));
+    assert_eq!(found("clip_low.mp4"), json!(false));
+    // Only a plan job takes it.
+    let mut job = segment_job(6.0, 1, Path::new("/tmp/never-written.ts"));
+    job["captions"] = json!(true);
+    let (code, reason) = failure_of(&server.ask(job, &media("clip_low.mp4")));
+    assert_eq!(code, 1, "{reason}");
+    assert!(reason.contains("captions"), "{reason}");
+    server.finish();
+}
+
+#[test]
 fn segments_equal_one_shot_segments() {
     let scratch = Scratch::new("serve-segments");
     let mut server = Server::start(&[]);

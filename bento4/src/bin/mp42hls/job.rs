@@ -17,6 +17,7 @@ use bento4::source::read_sample;
 use serde_json::Value;
 use std::fs::File;
 use std::ops::RangeInclusive;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// A failure: exit code (bento4/README.md) and the one-line reason.
@@ -135,6 +136,8 @@ pub fn webvtt_document(movie: &Movie, file: &File, track_id: u32) -> Result<Stri
 /// with every frame (null pairs between words), so a title that has them shows them
 /// from its first frames.
 pub const CAPTION_SAMPLES: usize = 60;
+/// Largest span of those samples read in one go.
+const CAPTION_SPAN_BYTES: u64 = 8 << 20;
 
 /// What `--captions` prints (and a `captions` job answers): the CEA-608 fields the
 /// first video track's first samples carry in their SEI.
@@ -151,10 +154,32 @@ pub fn captions_document(movie: &Movie, file: &File) -> Result<Value, Failure> {
             Codec::Hevc(hevc) => (hevc.nalu_length_size, true),
             _ => (0, false),
         };
+        let samples: Vec<_> = track.samples.iter().take(CAPTION_SAMPLES).collect();
+        // The first samples lie close together (interleaved with audio): one read
+        // of the span they cover, not one per sample, unless the span is large.
+        let start = samples.iter().map(|s| s.offset).min().unwrap_or(0);
+        let end = samples
+            .iter()
+            .map(|s| s.offset.saturating_add(u64::from(s.size)))
+            .max()
+            .unwrap_or(0);
         let mut buf = Vec::new();
-        for sample in track.samples.iter().take(CAPTION_SAMPLES) {
-            read_sample(file, &sample, &mut buf)?;
-            found = found.or(bento4::captions::in_sample(&buf, width, hevc));
+        if end - start <= CAPTION_SPAN_BYTES {
+            let mut span = vec![0; (end - start) as usize];
+            file.read_exact_at(&mut span, start).map_err(|e| {
+                let what = format!("reading {} bytes at {start}", span.len());
+                Mp4Error::from_read(what, &e)
+            })?;
+            for sample in &samples {
+                let from = (sample.offset - start) as usize;
+                let bytes = span.get(from..from + sample.size as usize).unwrap_or(&[]);
+                found = found.or(bento4::captions::in_sample(bytes, width, hevc));
+            }
+        } else {
+            for sample in &samples {
+                read_sample(file, sample, &mut buf)?;
+                found = found.or(bento4::captions::in_sample(&buf, width, hevc));
+            }
         }
     }
     Ok(serde_json::json!({

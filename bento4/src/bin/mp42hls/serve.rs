@@ -73,6 +73,8 @@ struct Index {
     movie: Movie,
     /// Least recently used first.
     plans: Vec<KeptPlan>,
+    /// The captions job's answer once made (it reads the first video samples).
+    captions: Option<String>,
 }
 
 /// A plan without its borrow of the movie, and its `--plan` document once a plan
@@ -89,7 +91,18 @@ impl Index {
             .iter()
             .map(|p| p.parts.heap_bytes() + p.document.as_ref().map_or(0, String::capacity))
             .sum();
-        std::mem::size_of::<Index>() + self.movie.heap_bytes() + plans
+        let captions = self.captions.as_ref().map_or(0, String::capacity);
+        std::mem::size_of::<Index>() + self.movie.heap_bytes() + plans + captions
+    }
+
+    /// The captions job's answer object, made once per index.
+    fn captions(&mut self, file: &File) -> Result<String, Failure> {
+        if let Some(text) = &self.captions {
+            return Ok(text.clone());
+        }
+        let text = job::captions_document(&self.movie, file)?.to_string();
+        self.captions = Some(text.clone());
+        Ok(text)
     }
 
     /// Runs `f` on the plan for `options` (rebuilt from kept parts, or built) and
@@ -221,14 +234,14 @@ impl Server {
                 let index = Index {
                     movie,
                     plans: Vec::new(),
+                    captions: None,
                 };
                 (file, index)
             }
         };
         let muxer = &mut self.muxer;
         let result = match (&job.op, job.cmaf) {
-            (Op::Captions, _) => job::captions_document(&index.movie, &file)
-                .map(|doc| Answer::Object(doc.to_string())),
+            (Op::Captions, _) => index.captions(&file).map(Answer::Object),
             (Op::WebVtt { track_id }, _) => job::webvtt_document(&index.movie, &file, *track_id)
                 .map(|text| {
                     let mut fields = Map::new();
@@ -270,9 +283,28 @@ impl Server {
             // (Refused in `answer` before a source is opened.)
             (Op::Stats, _) => Err(Failure(1, "stats takes no source".into())),
         };
+        // A plan job with `captions`: the plan's object and the captions' in one.
+        let result = match result {
+            Ok(Answer::Object(plan)) if job.op == Op::Plan && job.captions => index
+                .captions(&file)
+                .map(|captions| Answer::Object(merged_objects(&plan, &captions))),
+            result => result,
+        };
         let bytes = index.heap_bytes();
         self.cache.put(identity, index, bytes);
         result
+    }
+}
+
+/// The members of two JSON objects' texts (made by this tool: `{…}`, no member in
+/// both) as one object's text, without parsing either.
+fn merged_objects(first: &str, second: &str) -> String {
+    let head = first.trim_end().strip_suffix('}').unwrap_or(first);
+    let tail = second.trim_start().strip_prefix('{').unwrap_or(second);
+    if head.trim_end().ends_with('{') || tail.trim_start().starts_with('}') {
+        format!("{head}{tail}")
+    } else {
+        format!("{head},{tail}")
     }
 }
 
