@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The recordings dir's name under the URL prefix's cache dir.
@@ -45,6 +45,54 @@ struct State {
     /// The live master's other renditions, in its order.
     #[serde(default)]
     more: Vec<Followed>,
+    /// Where `record store` put it, one entry per place.
+    #[serde(default)]
+    stored: Vec<Stored>,
+}
+
+/// A recording uploaded by `record store` and checked there (a HEAD gave each size).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stored {
+    /// The S3 source's prefix.
+    pub prefix: String,
+    /// The URL path the stored title plays at.
+    pub url: String,
+    /// Unix seconds of the check.
+    pub at: f64,
+    /// One object per rendition, in rendition order.
+    pub objects: Vec<StoredObject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+/// Why a recording cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unstorable {
+    Unknown(String),
+    Running(String),
+    Empty(String),
+    Unreadable { id: String, why: String },
+}
+
+impl std::fmt::Display for Unstorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unstorable::Unknown(id) => write!(f, "no recording {id}"),
+            Unstorable::Running(id) => {
+                write!(
+                    f,
+                    "recording {id} is still running: `record stop {id}` first"
+                )
+            }
+            Unstorable::Empty(id) => write!(f, "recording {id} has no segments"),
+            Unstorable::Unreadable { id, why } => write!(f, "recording {id}: {why}"),
+        }
+    }
 }
 
 /// One live media playlist a recording follows, and what it took of it.
@@ -116,6 +164,8 @@ pub fn run(command: &Command, live: &Path, recordings: &Path, now: SystemTime) -
         Command::Stop { id } => stop(id, live, recordings, now),
         Command::List => list(recordings),
         Command::Delete { id } => delete(id, recordings),
+        // Runs a subprocess and uploads: `live::store`, not a blocking step here.
+        Command::Store { .. } => Err("`record store` is not answered here".into()),
     };
     result.unwrap_or_else(|e| format!("error: {e}"))
 }
@@ -159,6 +209,7 @@ fn start(
         stop: None,
         first: Followed::new(first),
         more: followed.map(Followed::new).collect(),
+        stored: Vec::new(),
     };
     // At once: a `--from` in the past takes what the window still holds.
     take_new(&mut state, &live.join(stream), &dir).map_err(|e| e.to_string())?;
@@ -213,7 +264,7 @@ fn list(recordings: &Path) -> Result<String, String> {
     for (id, dir) in recording_dirs(recordings) {
         match read_state(&dir) {
             Ok(s) => rows.push(format!(
-                "{id} stream={} {} renditions={} segments={} duration={:.1}s",
+                "{id} stream={} {} renditions={} segments={} duration={:.1}s{}",
                 s.stream,
                 if s.stop.is_some() {
                     "stopped"
@@ -222,7 +273,15 @@ fn list(recordings: &Path) -> Result<String, String> {
                 },
                 1 + s.more.len(),
                 s.first.segments.len(),
-                playlist::duration(&s.first.segments)
+                playlist::duration(&s.first.segments),
+                s.stored
+                    .iter()
+                    .map(|st| format!(
+                        " stored={} ({} bytes)",
+                        st.url,
+                        st.objects.iter().map(|o| o.size).sum::<u64>()
+                    ))
+                    .collect::<String>()
             )),
             Err(e) => rows.push(format!("{id} unreadable ({e})")),
         }
@@ -241,6 +300,46 @@ fn delete(id: &str, recordings: &Path) -> Result<String, String> {
     }
     fs::remove_dir_all(&dir).map_err(|e| format!("deleting recording {id}: {e}"))?;
     Ok(format!("record: deleted {id}"))
+}
+
+/// What `record store` remuxes: each rendition's segment files, in order, and the
+/// first rendition's duration. Only a stopped recording with segments.
+pub fn store_inputs(recordings: &Path, id: &str) -> Result<(Vec<Vec<PathBuf>>, f64), Unstorable> {
+    let dir = recordings.join(id);
+    let state = match read_state(&dir) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Unstorable::Unknown(id.to_string()))
+        }
+        Err(e) => {
+            return Err(Unstorable::Unreadable {
+                id: id.to_string(),
+                why: e.to_string(),
+            })
+        }
+    };
+    if state.stop.is_none() {
+        return Err(Unstorable::Running(id.to_string()));
+    }
+    let files: Vec<Vec<PathBuf>> = state
+        .renditions()
+        .map(|f| f.segments.iter().map(|s| dir.join(&s.name)).collect())
+        .collect();
+    if files.iter().any(Vec::is_empty) {
+        return Err(Unstorable::Empty(id.to_string()));
+    }
+    Ok((files, playlist::duration(&state.first.segments)))
+}
+
+/// Records a store in the recording's state; one to the same place replaces the older.
+pub fn add_stored(recordings: &Path, id: &str, stored: Stored) -> io::Result<()> {
+    let dir = recordings.join(id);
+    let mut state = read_state(&dir)?;
+    state
+        .stored
+        .retain(|s| (&s.prefix, &s.url) != (&stored.prefix, &stored.url));
+    state.stored.push(stored);
+    write_state(&dir, &state)
 }
 
 /// Active recordings take the segments that appeared since the last tick. Returns
@@ -414,5 +513,77 @@ mod tests {
         assert_eq!(again, state);
         assert_eq!(media_playlist_name(0), MEDIA_PLAYLIST);
         assert_eq!(media_playlist_name(2), "index_2_av.m3u8");
+    }
+
+    #[test]
+    fn only_a_stopped_recording_is_stored_and_each_place_is_recorded_once() {
+        let root = tempfile::tempdir().unwrap();
+        let (live, recordings) = (root.path().join("live"), root.path().join("rec"));
+        fs::create_dir_all(live.join("s1")).unwrap();
+        fs::create_dir_all(&recordings).unwrap();
+        let playlist =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nindex0.ts\n#EXTINF:2.0,\nindex1.ts\n";
+        fs::write(live.join("s1/index.m3u8"), playlist).unwrap();
+        for name in ["index0.ts", "index1.ts"] {
+            fs::write(live.join("s1").join(name), [0x47u8; 188]).unwrap();
+        }
+        let now = SystemTime::now();
+        let started = run(
+            &Command::Start {
+                stream: "s1".into(),
+                from: Some("-60s".into()),
+            },
+            &live,
+            &recordings,
+            now,
+        );
+        let id = started.split_whitespace().nth(2).unwrap().to_string();
+        assert_eq!(
+            store_inputs(&recordings, &id),
+            Err(Unstorable::Running(id.clone()))
+        );
+        assert_eq!(
+            store_inputs(&recordings, "s1-1"),
+            Err(Unstorable::Unknown("s1-1".into()))
+        );
+        run(&Command::Stop { id: id.clone() }, &live, &recordings, now);
+        let (files, duration) = store_inputs(&recordings, &id).unwrap();
+        let dir = recordings.join(&id);
+        assert_eq!(files, [vec![dir.join("seg0.ts"), dir.join("seg1.ts")]]);
+        assert_eq!(duration, 4.0);
+
+        let stored = |url: &str, size| Stored {
+            prefix: "s3".into(),
+            url: url.into(),
+            at: 1.0,
+            objects: vec![StoredObject {
+                key: "t/x.mp4".into(),
+                size,
+                etag: "\"e\"".into(),
+            }],
+        };
+        add_stored(&recordings, &id, stored("/i/s3/a.mp4/master.m3u8", 10)).unwrap();
+        add_stored(&recordings, &id, stored("/i/s3/b.mp4/master.m3u8", 20)).unwrap();
+        // The same place again: the newer store replaces the older.
+        add_stored(&recordings, &id, stored("/i/s3/a.mp4/master.m3u8", 30)).unwrap();
+        let state = read_state(&dir).unwrap();
+        let places: Vec<(&str, u64)> = state
+            .stored
+            .iter()
+            .map(|s| (s.url.as_str(), s.objects[0].size))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("/i/s3/b.mp4/master.m3u8", 20),
+                ("/i/s3/a.mp4/master.m3u8", 30)
+            ]
+        );
+        let listed = list(&recordings).unwrap();
+        assert!(
+            listed.contains("stopped renditions=1 segments=2 duration=4.0s \
+                 stored=/i/s3/b.mp4/master.m3u8 (20 bytes) stored=/i/s3/a.mp4/master.m3u8 (30 bytes)"),
+            "{listed}"
+        );
     }
 }

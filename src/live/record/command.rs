@@ -18,6 +18,13 @@ pub enum Command {
     Delete {
         id: String,
     },
+    /// `store ID --to PREFIX [--key REST]`: remux into MP4 and upload to the S3
+    /// source PREFIX as REST (default `recordings/<id>.mp4`).
+    Store {
+        id: String,
+        to: String,
+        key: Option<String>,
+    },
 }
 
 impl Command {
@@ -50,7 +57,11 @@ impl Command {
             ["stop", i] => Ok(Command::Stop { id: id(i)? }),
             ["delete", i] => Ok(Command::Delete { id: id(i)? }),
             ["list"] => Ok(Command::List),
-            _ => Err("expected `record start STREAM [--from UNIX|-SECS]`, `record stop ID`, `record list` or `record delete ID`".into()),
+            ["store", i, options @ ..] => {
+                let (to, key) = store_options(options)?;
+                Ok(Command::Store { id: id(i)?, to, key })
+            }
+            _ => Err("expected `record start STREAM [--from UNIX|-SECS]`, `record stop ID`, `record list`, `record delete ID` or `record store ID --to PREFIX [--key PATH.mp4]`".into()),
         }
     }
 
@@ -64,8 +75,80 @@ impl Command {
             Command::Stop { id } => format!("stop {id}"),
             Command::List => "list".into(),
             Command::Delete { id } => format!("delete {id}"),
+            Command::Store { id, to, key: None } => format!("store {id} --to {to}"),
+            Command::Store {
+                id,
+                to,
+                key: Some(k),
+            } => format!("store {id} --to {to} --key {k}"),
         }
     }
+}
+
+/// `--to PREFIX` (required) and `--key REST`, in either order, each once.
+fn store_options(words: &[&str]) -> Result<(String, Option<String>), String> {
+    let (mut to, mut key) = (None, None);
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        let slot = match *word {
+            "--to" => &mut to,
+            "--key" => &mut key,
+            other => return Err(format!("`record store`: unexpected {other:?}")),
+        };
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("`record store`: {word} needs a value"))?;
+        if slot.replace(value.to_string()).is_some() {
+            return Err(format!("`record store`: {word} is given twice"));
+        }
+    }
+    let to = to.ok_or("`record store` needs `--to PREFIX` (an S3 source's prefix)")?;
+    if !valid_source_prefix(&to) {
+        return Err(format!(
+            "{to:?} is not a source prefix (one path component of letters, digits, '_', '-', '.')"
+        ));
+    }
+    if let Some(rest) = &key {
+        check_object_path(rest)?;
+    }
+    Ok((to, key))
+}
+
+/// A `[[sources]]` prefix as the config accepts one.
+pub fn valid_source_prefix(prefix: &str) -> bool {
+    (1..=64).contains(&prefix.len())
+        && prefix != "."
+        && prefix != ".."
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// `--key`: the stored title's path under its prefix, `<dirs>/<name>.mp4`. Letters,
+/// digits, `_`, `-`, `.` and `/` only, so it is the same in the object key and in the
+/// URL printed (nothing to percent-encode, no `,` a csmil list would split).
+pub fn check_object_path(rest: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("--key {rest:?}: {why}"));
+    if rest.len() > 512 {
+        return bad("longer than 512 bytes");
+    }
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+    {
+        return bad("only letters, digits, '_', '-', '.' and '/'");
+    }
+    if rest
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("an empty, '.' or '..' path component");
+    }
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    if name.len() <= ".mp4".len() || !name.ends_with(".mp4") {
+        return bad("must name an .mp4 file");
+    }
+    Ok(())
 }
 
 /// `--from`: a unix time (seconds, decimals allowed) or `-8s` / `-8` before `now`.
@@ -130,6 +213,58 @@ mod tests {
             from: Some("-8".into()),
         };
         assert_eq!(c.to_words(), "start s1 --from -8");
+    }
+
+    #[test]
+    fn parses_store_commands() {
+        let store = |words: &[&str]| Command::parse(words);
+        assert_eq!(
+            store(&["store", "s1-17", "--to", "s3"]).unwrap(),
+            Command::Store {
+                id: "s1-17".into(),
+                to: "s3".into(),
+                key: None
+            }
+        );
+        let keyed = Command::Store {
+            id: "s1-17".into(),
+            to: "arch.ive".into(),
+            key: Some("shows/2024/ep_1.mp4".into()),
+        };
+        assert_eq!(
+            store(&[
+                "store",
+                "s1-17",
+                "--key",
+                "shows/2024/ep_1.mp4",
+                "--to",
+                "arch.ive"
+            ]),
+            Ok(keyed.clone())
+        );
+        // Through the words the control socket carries and back.
+        let words = keyed.to_words();
+        let again: Vec<&str> = words.split_whitespace().collect();
+        assert_eq!(Command::parse(&again), Ok(keyed));
+        for bad in [
+            &["store", "s1-17"][..],
+            &["store", "s1-17", "--to"],
+            &["store", "s1-17", "--to", "s3", "--to", "s4"],
+            &["store", "s1-17", "--to", "a/b"],
+            &["store", "s1-17", "--to", ".."],
+            &["store", "s1-17", "--to", "s3", "extra"],
+            &["store", "a/b", "--to", "s3"],
+            &["store", "s1-17", "--to", "s3", "--key", "x.mov"],
+            &["store", "s1-17", "--to", "s3", "--key", ".mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "/abs.mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "a//b.mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "../b.mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "a b.mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "a_,lo,.mp4"],
+            &["store", "s1-17", "--to", "s3", "--key", "dir/"],
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
