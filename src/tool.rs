@@ -211,6 +211,25 @@ pub struct Finished {
     pub stdout_dropped: bool,
 }
 
+/// A child's process group, killed if the run is dropped (a fill abandoned, a store
+/// stopped) before its leader was reaped: while the leader is unreaped its pid names
+/// our group and no other process. `kill_on_drop` alone kills only the leader.
+struct Group(Option<nix::unistd::Pid>);
+
+impl Group {
+    fn reaped(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Runs `program` once: stdin null, own process group, memory limit, timeout
 /// that kills the group. `input`, if any, is inherited under its own number (see
 /// [`input_path`]); every other descriptor of ours stays close-on-exec. Maps the
@@ -294,13 +313,22 @@ pub async fn run_confined(
         ToolError::Failed(format!("cannot start {name}: {}", IoCause::of(&e)))
     })?;
     let pid = child.id();
+    let mut group = Group(
+        pid.and_then(|p| i32::try_from(p).ok())
+            .map(nix::unistd::Pid::from_raw),
+    );
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let outcome = tokio::time::timeout(limits.timeout, async {
+        let wait = async {
+            let status = child.wait().await;
+            group.reaped();
+            status
+        };
         let (out, err, status) = tokio::join!(
             read_bounded(stdout, STDOUT_LIMIT),
             read_bounded(stderr, STDERR_LIMIT),
-            child.wait()
+            wait
         );
         (out, err, status)
     })
@@ -316,6 +344,7 @@ pub async fn run_confined(
                 );
             }
             let _ = child.wait().await;
+            group.reaped();
             return Err(ToolError::TimedOut(limits.timeout.as_secs()));
         }
     };
