@@ -396,6 +396,98 @@ fn two_renditions_are_stored_as_a_csmil_over_http() {
     );
     assert!(!s3.dir.path().join("vod/t/x_0.mp4").exists());
     assert!(record(&stack, &["list"]).contains(&format!("stored={url}")));
+
+    // An ffmpeg that first sleeps (its shell's pid is its process group).
+    let slow = stack.dir.path().join("slow-ffmpeg");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\necho $$ > {0}.pid\nsleep 30\nexec {1} \"$@\"\n",
+            slow.display(),
+            which_ffmpeg().display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let group_gone = |what: &str| {
+        let pid: i32 = std::fs::read_to_string(format!("{}.pid", slow.display()))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        wait_for(Duration::from_secs(5), what, || {
+            let group = nix::unistd::Pid::from_raw(pid);
+            nix::sys::signal::killpg(group, None).is_err().then_some(())
+        });
+        std::fs::remove_file(format!("{}.pid", slow.display())).expect("pid file");
+    };
+    stack.reconfigure(
+        "live",
+        &format!("ffmpeg = {:?}", slow.display().to_string()),
+    );
+    // Past store_timeout_secs: refused, named, its processes gone.
+    stack.reconfigure("live", "store_timeout_secs = 2");
+    stack.stop_worker();
+    stack.start_worker();
+    let started = std::time::Instant::now();
+    let late = record_fails(
+        &stack,
+        &["store", &id, "--to", "s3rec", "--key", "late.mp4"],
+    );
+    eprintln!("after {:?}: {}", started.elapsed(), late.trim());
+    assert!(
+        late.contains("longer than live.store_timeout_secs (2 s)"),
+        "{late}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    group_gone("the timed-out ffmpeg's group to go");
+    // A stop ends a running store at once: nothing stored, nothing left running.
+    stack.reconfigure("live", "store_timeout_secs = 3600");
+    stack.stop_worker();
+    stack.start_worker();
+    let (config, id2) = (stack.config_path.clone(), id.clone());
+    let stopper = std::thread::spawn(move || {
+        Command::new(casterpak_bin())
+            .args([
+                "record", "store", &id2, "--to", "s3rec", "--key", "stop.mp4",
+            ])
+            .arg("--config")
+            .arg(config)
+            .output()
+    });
+    wait_for(Duration::from_secs(10), "the slow ffmpeg to start", || {
+        Path::new(&format!("{}.pid", slow.display()))
+            .is_file()
+            .then_some(())
+    });
+    let (status, took) =
+        stack.signal_worker(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10));
+    assert!(
+        status.success() && took < Duration::from_secs(8),
+        "{status} in {took:?}"
+    );
+    let out = stopper.join().expect("client thread").expect("client");
+    let said = String::from_utf8_lossy(&out.stderr);
+    eprintln!("stopped in {took:?} during a store: {}", said.trim());
+    assert!(!out.status.success() && said.contains("stopping"), "{said}");
+    group_gone("the stopped ffmpeg's group to go");
+    for name in ["late", "stop"] {
+        assert!(!s3.dir.path().join(format!("vod/t/{name}_0.mp4")).exists());
+    }
+    let state = std::fs::read_to_string(
+        stack
+            .cache_root
+            .join("i/recordings")
+            .join(&id)
+            .join(".recording.json"),
+    )
+    .expect("state");
+    assert_eq!(state.matches("\"url\"").count(), 1, "{state}");
 }
 
 /// The remux alone, through a dir whose name needs quoting, over files whose
