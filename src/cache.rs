@@ -171,6 +171,12 @@ fn check_key(key: &str) -> io::Result<()> {
     }
 }
 
+/// The scratch dir of the cache at `root` (what `Cache::tmp_dir` is), for work that
+/// has no `Cache` at hand (`record store`'s MP4s).
+pub fn scratch_dir_of(root: &Path) -> PathBuf {
+    root.join(TMP_DIR)
+}
+
 fn make_dirs(path: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)

@@ -16,6 +16,7 @@ USAGE:
     casterpak nginx-conf [--config FILE] [--standalone --listen 127.0.0.1:PORT --prefix DIR]
     casterpak purge PATH|PREFIX [--config FILE]       (PREFIX: ends in '/' or '*')
     casterpak record start STREAM [--from UNIX|-SECS] | stop ID | list | delete ID [--config FILE]
+    casterpak record store ID --to PREFIX [--key PATH.mp4] [--config FILE]
     casterpak token --acl PATTERN[!PATTERN…] --window SECS [--start UNIX] [--key HEX] [--config FILE]
     casterpak --help | --version
 
@@ -25,6 +26,10 @@ OPTIONS:
     --standalone    nginx-conf: a whole nginx.conf runnable unprivileged under --prefix
     --acl, --window token: an hdnts token over these ACL patterns (`*` wildcards), valid
                     for SECS from --start (default now), signed with token_auth.key
+    --to, --key     record store: remux a stopped recording into MP4 with ffmpeg
+                    (live.ffmpeg) and upload it to the kind = \"s3\" source PREFIX as
+                    PATH.mp4 (default recordings/ID.mp4; several renditions are
+                    PATH_0.mp4, PATH_1.mp4, ...); prints the URL path it plays at
 
 Logging: RUST_LOG (default info).
 ";

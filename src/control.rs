@@ -3,8 +3,9 @@
 //! process per database: `casterpak --sweep` from cron asks the running worker to
 //! sweep instead of opening the database itself.
 //!
-//! Protocol: `sweep`, `sweep --dry-run`, `purge <url path>` or `ping`, each ended by `\n`; the answer
-//! is one line, starting with `error: ` when the request failed.
+//! Protocol: `sweep`, `sweep --dry-run`, `purge <url path>`, `record <command>` or `ping`,
+//! each ended by `\n`; the answer is one line, starting with `error: ` when the request
+//! failed (a `record store` answers when its upload is done).
 
 use futures::future::BoxFuture;
 use std::fmt;

@@ -9,6 +9,7 @@
 
 pub mod playlist;
 pub mod record;
+pub mod store;
 
 use crate::config::Config;
 use crate::hitlog::tail::LogTail;
@@ -17,6 +18,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,6 +69,12 @@ pub struct Live {
     ingest: Mutex<Option<LogTail>>,
     /// Recording commands and ticks one at a time (all on blocking threads).
     recorder: Mutex<()>,
+    store: store::Settings,
+    /// Recordings a `record store` is working on (one store each; no delete meanwhile).
+    storing: Mutex<HashSet<String>>,
+    /// Set when the worker stops: running stores end, new ones are refused.
+    stopping: AtomicBool,
+    stop_notify: tokio::sync::Notify,
 }
 
 impl Live {
@@ -83,6 +91,10 @@ impl Live {
                     .ok(),
             ),
             recorder: Mutex::new(()),
+            store: store::Settings::new(config),
+            storing: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
+            stop_notify: tokio::sync::Notify::new(),
         };
         for dir in [&live.root, &live.recordings] {
             fs::create_dir_all(dir)?;
@@ -169,11 +181,78 @@ impl Live {
         *last = stats;
     }
 
-    /// A recording command (`casterpak record …`): one answer line.
+    /// A recording command (`casterpak record …`): one answer line. `store` is
+    /// `store::store`'s, on the runtime.
     pub fn record(&self, command: &record::Command, now: SystemTime) -> String {
         let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        if let record::Command::Delete { id } = command {
+            if lock(&self.storing).contains(id) {
+                return format!("error: recording {id} is being stored: delete it after");
+            }
+        }
         record::run(command, &self.root, &self.recordings, now)
     }
+
+    pub(crate) fn store_settings(&self) -> &store::Settings {
+        &self.store
+    }
+
+    /// Claims recording `id` for a store and returns what it remuxes (blocking).
+    fn begin_store(&self, id: &str) -> Result<(Vec<Vec<PathBuf>>, f64), store::StoreError> {
+        let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        if self.stopping() {
+            return Err(store::StoreError::Stopping);
+        }
+        let inputs =
+            record::store_inputs(&self.recordings, id).map_err(store::StoreError::Recording)?;
+        if !lock(&self.storing).insert(id.to_string()) {
+            return Err(store::StoreError::Busy(id.to_string()));
+        }
+        Ok(inputs)
+    }
+
+    fn end_store(&self, id: &str) {
+        lock(&self.storing).remove(id);
+    }
+
+    /// Writes a finished store into the recording's state (blocking).
+    fn record_stored(&self, id: &str, stored: record::Stored) -> io::Result<()> {
+        let _turn = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        record::add_stored(&self.recordings, id, stored)
+    }
+
+    /// Ends the stores running (ffmpeg killed, uploads stopped) and refuses new ones.
+    pub fn stop_stores(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop_notify.notify_waiters();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Completes once [`Live::stop_stores`] was called.
+    async fn stores_stopped(&self) {
+        loop {
+            let notified = self.stop_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a stop between the two is not missed.
+            notified.as_mut().enable();
+            if self.stopping() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Stores still running (each holds its claim until its scratch files are gone).
+    pub fn stores_running(&self) -> usize {
+        lock(&self.storing).len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An ingest feed line (`$request_method $status $request_length $uri`, nginx's

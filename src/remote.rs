@@ -16,6 +16,7 @@
 //! conditional request; every range read checks it too.
 
 mod fetch;
+pub mod upload;
 
 pub use fetch::{encode_path, Identity, Upstream};
 

@@ -33,6 +33,8 @@ use tokio::task::JoinSet;
 const SHED_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 /// After the grace, abandoned fills' waiters get this long to send their 503s.
 const ANSWER_AFTER_ABANDON: Duration = Duration::from_secs(5);
+/// How long a stop waits for `record store`s to end once told to.
+const STORES_STOP: Duration = Duration::from_secs(5);
 /// Incomplete masters heal when the missing rendition appears: cache briefly.
 const PARTIAL_MASTER_MAX_AGE: u64 = 10;
 
@@ -203,7 +205,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     });
     let connections = accept_until_signal(listener, state.clone()).await;
 
-    // The stop: nothing new is accepted by now.
+    // The stop: nothing new is accepted by now. A store (minutes of remux and
+    // upload) is not waited for: it ends now and records nothing.
+    if let Some(live) = &state.live {
+        live.stop_stores();
+    }
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     finish_requests(connections, &state.packager, grace).await;
     // The tool processes go once no fill can use them.
@@ -215,8 +221,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let _ = hitlog.await;
     control.abort();
     let _ = control.await;
-    if let Some((_, tick)) = live {
+    if let Some((recorder, tick)) = live {
         tick.abort();
+        // Their scratch files go before the scratch dir is emptied below.
+        let deadline = Instant::now() + STORES_STOP;
+        while recorder.stores_running() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let (flush_store, flush_cache) = (store.clone(), cache.clone());
     match tokio::task::spawn_blocking(move || flush(&flush_store, &flush_cache)).await {

@@ -1,11 +1,13 @@
 //! The ONLY module that spawns processes: `mp4info` and `mp42hls` runs behind a
 //! bounded pool and queue, each in its own process group with a timeout that kills
-//! the whole group, an address-space limit, and bounded captured output.
+//! the whole group, an address-space limit, and bounded captured output; and
+//! `ffmpeg` remuxing a recording (`ffmpeg`, under the same confinement, no pool).
 //!
 //! A tool never opens a source by name: it gets the descriptor `source.rs` opened and
 //! checked, inherited under its own number, as the input path `/dev/fd/<n>`.
 
 pub mod cmaf;
+pub mod ffmpeg;
 pub mod output;
 pub mod serve;
 
@@ -200,6 +202,34 @@ fn confine(cmd: &mut tokio::process::Command, memory_bytes: u64) {
     }
 }
 
+/// How a run that was not killed for its timeout ended.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// stdout was longer than the limit: the rest was drained unread.
+    pub stdout_dropped: bool,
+}
+
+/// A child's process group, killed if the run is dropped (a fill abandoned, a store
+/// stopped) before its leader was reaped: while the leader is unreaped its pid names
+/// our group and no other process. `kill_on_drop` alone kills only the leader.
+struct Group(Option<nix::unistd::Pid>);
+
+impl Group {
+    fn reaped(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Runs `program` once: stdin null, own process group, memory limit, timeout
 /// that kills the group. `input`, if any, is inherited under its own number (see
 /// [`input_path`]); every other descriptor of ours stays close-on-exec. Maps the
@@ -211,10 +241,47 @@ pub async fn run_process(
     input: Option<BorrowedFd<'_>>,
     limits: RunLimits,
 ) -> Result<Output, ToolError> {
-    let name = program
+    let name = program_name(program);
+    let done = run_confined(program, args, cwd, input, limits).await?;
+    if !done.status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        let status = done.status;
+        let error = output::exit_error(&name, status.code(), status.signal(), &done.stderr);
+        log::warn!(
+            "{name} failed ({status}): {}",
+            String::from_utf8_lossy(&done.stderr).trim()
+        );
+        return Err(error);
+    }
+    if done.stdout_dropped {
+        return Err(ToolError::BadOutput(format!(
+            "{name} printed more than {STDOUT_LIMIT} bytes"
+        )));
+    }
+    Ok(Output {
+        stdout: done.stdout,
+        stderr: done.stderr,
+    })
+}
+
+fn program_name(program: &Path) -> String {
+    program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// [`run_process`] without the exit status mapping, for programs that are not
+/// Bento4-style tools (ffmpeg): the errors are only the spawn's, the wait's and the
+/// timeout's.
+pub async fn run_confined(
+    program: &Path,
+    args: &[OsString],
+    cwd: Option<&Path>,
+    input: Option<BorrowedFd<'_>>,
+    limits: RunLimits,
+) -> Result<Finished, ToolError> {
+    let name = program_name(program);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -246,18 +313,27 @@ pub async fn run_process(
         ToolError::Failed(format!("cannot start {name}: {}", IoCause::of(&e)))
     })?;
     let pid = child.id();
+    let mut group = Group(
+        pid.and_then(|p| i32::try_from(p).ok())
+            .map(nix::unistd::Pid::from_raw),
+    );
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let outcome = tokio::time::timeout(limits.timeout, async {
+        let wait = async {
+            let status = child.wait().await;
+            group.reaped();
+            status
+        };
         let (out, err, status) = tokio::join!(
             read_bounded(stdout, STDOUT_LIMIT),
             read_bounded(stderr, STDERR_LIMIT),
-            child.wait()
+            wait
         );
         (out, err, status)
     })
     .await;
-    let ((stdout, out_dropped), (stderr, _), status) = match outcome {
+    let ((stdout, stdout_dropped), (stderr, _), status) = match outcome {
         Ok(done) => done,
         Err(_) => {
             // The leader is not reaped yet, so its pid still names our group.
@@ -268,25 +344,17 @@ pub async fn run_process(
                 );
             }
             let _ = child.wait().await;
+            group.reaped();
             return Err(ToolError::TimedOut(limits.timeout.as_secs()));
         }
     };
     let status = status.map_err(|e| ToolError::Failed(format!("waiting for {name}: {e}")))?;
-    if !status.success() {
-        use std::os::unix::process::ExitStatusExt;
-        let error = output::exit_error(&name, status.code(), status.signal(), &stderr);
-        log::warn!(
-            "{name} failed ({status}): {}",
-            String::from_utf8_lossy(&stderr).trim()
-        );
-        return Err(error);
-    }
-    if out_dropped {
-        return Err(ToolError::BadOutput(format!(
-            "{name} printed more than {STDOUT_LIMIT} bytes"
-        )));
-    }
-    Ok(Output { stdout, stderr })
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+        stdout_dropped,
+    })
 }
 
 /// Finds a tool: the configured path, else the binary beside the worker (or

@@ -31,6 +31,10 @@ pub struct LiveConfig {
     /// File nginx appends a line to per accepted write under `/live/` (method, status,
     /// request bytes, path); the worker reads it for the ingest metrics.
     pub ingest_log: PathBuf,
+    /// ffmpeg for `record store` (a name looked up on PATH, or a path); needed only then.
+    pub ffmpeg: PathBuf,
+    /// Longest a `record store` may take, remux and upload together.
+    pub store_timeout_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -47,6 +51,8 @@ impl Default for LiveConfig {
             segment_max_age_secs: 600,
             post_socket: PathBuf::from("/run/casterpak/live-post.sock"),
             ingest_log: PathBuf::from("/run/casterpak/live-ingest.log"),
+            ffmpeg: PathBuf::from("ffmpeg"),
+            store_timeout_secs: 3600,
         }
     }
 }
@@ -82,6 +88,9 @@ impl LiveConfig {
                 message: format!("{bad:?} is not an IP address or CIDR range"),
             });
         }
+        if self.ffmpeg.as_os_str().is_empty() {
+            return invalid("live.ffmpeg", "must name ffmpeg (on PATH) or its path");
+        }
         if self.max_body_bytes < 1024 {
             return invalid("live.max_body_bytes", "must be at least 1024");
         }
@@ -89,6 +98,7 @@ impl LiveConfig {
             ("live.ended_after_secs", self.ended_after_secs),
             ("live.live_ttl_secs", self.live_ttl_secs),
             ("live.ended_ttl_secs", self.ended_ttl_secs),
+            ("live.store_timeout_secs", self.store_timeout_secs),
         ] {
             if value == 0 {
                 return invalid(key, "must be at least 1");
@@ -190,6 +200,14 @@ mod tests {
             (
                 format!("enabled = true\n{TOKEN}\npost_socket = \"rel.sock\""),
                 "live.post_socket",
+            ),
+            (
+                format!("enabled = true\n{TOKEN}\nstore_timeout_secs = 0"),
+                "live.store_timeout_secs",
+            ),
+            (
+                format!("enabled = true\n{TOKEN}\nffmpeg = \"\""),
+                "live.ffmpeg",
             ),
             ("enable = true".into(), "enable"),
             (

@@ -8,13 +8,17 @@
 //! never serves), not sled: a recording is then one directory that is whole by
 //! itself (delete the dir, the state goes with it), and `record list` needs no index.
 
+mod command;
+
+pub use command::{parse_from, valid_id, Command};
+
 use super::playlist::{self, RecordedSegment};
 use super::{unix_secs, write_atomically};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The recordings dir's name under the URL prefix's cache dir.
@@ -25,100 +29,6 @@ const STATE: &str = ".recording.json";
 const LIVE_PLAYLIST: &str = "index.m3u8";
 pub const MEDIA_PLAYLIST: &str = "index_0_av.m3u8";
 pub const MASTER_PLAYLIST: &str = "master.m3u8";
-
-/// A `record` command, as the control socket and the HTTP endpoint take it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// `from`: unix seconds, or `-<secs>[s]` before now; none: now.
-    Start {
-        stream: String,
-        from: Option<String>,
-    },
-    Stop {
-        id: String,
-    },
-    List,
-    Delete {
-        id: String,
-    },
-}
-
-impl Command {
-    /// Pure parser of the words after `record`.
-    pub fn parse(words: &[&str]) -> Result<Command, String> {
-        let id = |id: &str| {
-            valid_id(id)
-                .then(|| id.to_string())
-                .ok_or_else(|| format!("{id:?} is not a recording id"))
-        };
-        match words {
-            ["start", stream] | ["start", stream, "--from", _] => {
-                if !playlist::valid_stream(stream) {
-                    return Err(format!(
-                        "{stream:?} is not a stream name (letters, digits, '_', '-'; 64 at most)"
-                    ));
-                }
-                let from = match words {
-                    [_, _, _, from] => {
-                        parse_from(from, 0.0)?;
-                        Some(from.to_string())
-                    }
-                    _ => None,
-                };
-                Ok(Command::Start {
-                    stream: stream.to_string(),
-                    from,
-                })
-            }
-            ["stop", i] => Ok(Command::Stop { id: id(i)? }),
-            ["delete", i] => Ok(Command::Delete { id: id(i)? }),
-            ["list"] => Ok(Command::List),
-            _ => Err("expected `record start STREAM [--from UNIX|-SECS]`, `record stop ID`, `record list` or `record delete ID`".into()),
-        }
-    }
-
-    pub fn to_words(&self) -> String {
-        match self {
-            Command::Start { stream, from: None } => format!("start {stream}"),
-            Command::Start {
-                stream,
-                from: Some(f),
-            } => format!("start {stream} --from {f}"),
-            Command::Stop { id } => format!("stop {id}"),
-            Command::List => "list".into(),
-            Command::Delete { id } => format!("delete {id}"),
-        }
-    }
-}
-
-/// `--from`: a unix time (seconds, decimals allowed) or `-8s` / `-8` before `now`.
-pub fn parse_from(text: &str, now: f64) -> Result<f64, String> {
-    let bad = || format!("--from {text:?}: expected unix seconds or -SECS (e.g. -8s)");
-    if let Some(ago) = text.strip_prefix('-') {
-        let secs: f64 = ago
-            .strip_suffix('s')
-            .unwrap_or(ago)
-            .parse()
-            .map_err(|_| bad())?;
-        if !(secs.is_finite() && secs >= 0.0) {
-            return Err(bad());
-        }
-        return Ok(now - secs);
-    }
-    let at: f64 = text.parse().map_err(|_| bad())?;
-    if !(at.is_finite() && at > 0.0) {
-        return Err(bad());
-    }
-    Ok(at)
-}
-
-/// Ids are `<stream>-<unix seconds>[-<n>]`: one path component, nothing to escape.
-pub fn valid_id(id: &str) -> bool {
-    (1..=96).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct State {
@@ -135,6 +45,54 @@ struct State {
     /// The live master's other renditions, in its order.
     #[serde(default)]
     more: Vec<Followed>,
+    /// Where `record store` put it, one entry per place.
+    #[serde(default)]
+    stored: Vec<Stored>,
+}
+
+/// A recording uploaded by `record store` and checked there (a HEAD gave each size).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stored {
+    /// The S3 source's prefix.
+    pub prefix: String,
+    /// The URL path the stored title plays at.
+    pub url: String,
+    /// Unix seconds of the check.
+    pub at: f64,
+    /// One object per rendition, in rendition order.
+    pub objects: Vec<StoredObject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+/// Why a recording cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unstorable {
+    Unknown(String),
+    Running(String),
+    Empty(String),
+    Unreadable { id: String, why: String },
+}
+
+impl std::fmt::Display for Unstorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unstorable::Unknown(id) => write!(f, "no recording {id}"),
+            Unstorable::Running(id) => {
+                write!(
+                    f,
+                    "recording {id} is still running: `record stop {id}` first"
+                )
+            }
+            Unstorable::Empty(id) => write!(f, "recording {id} has no segments"),
+            Unstorable::Unreadable { id, why } => write!(f, "recording {id}: {why}"),
+        }
+    }
 }
 
 /// One live media playlist a recording follows, and what it took of it.
@@ -206,6 +164,8 @@ pub fn run(command: &Command, live: &Path, recordings: &Path, now: SystemTime) -
         Command::Stop { id } => stop(id, live, recordings, now),
         Command::List => list(recordings),
         Command::Delete { id } => delete(id, recordings),
+        // Runs a subprocess and uploads: `live::store`, not a blocking step here.
+        Command::Store { .. } => Err("`record store` is not answered here".into()),
     };
     result.unwrap_or_else(|e| format!("error: {e}"))
 }
@@ -249,6 +209,7 @@ fn start(
         stop: None,
         first: Followed::new(first),
         more: followed.map(Followed::new).collect(),
+        stored: Vec::new(),
     };
     // At once: a `--from` in the past takes what the window still holds.
     take_new(&mut state, &live.join(stream), &dir).map_err(|e| e.to_string())?;
@@ -303,7 +264,7 @@ fn list(recordings: &Path) -> Result<String, String> {
     for (id, dir) in recording_dirs(recordings) {
         match read_state(&dir) {
             Ok(s) => rows.push(format!(
-                "{id} stream={} {} renditions={} segments={} duration={:.1}s",
+                "{id} stream={} {} renditions={} segments={} duration={:.1}s{}",
                 s.stream,
                 if s.stop.is_some() {
                     "stopped"
@@ -312,7 +273,15 @@ fn list(recordings: &Path) -> Result<String, String> {
                 },
                 1 + s.more.len(),
                 s.first.segments.len(),
-                playlist::duration(&s.first.segments)
+                playlist::duration(&s.first.segments),
+                s.stored
+                    .iter()
+                    .map(|st| format!(
+                        " stored={} ({} bytes)",
+                        st.url,
+                        st.objects.iter().map(|o| o.size).sum::<u64>()
+                    ))
+                    .collect::<String>()
             )),
             Err(e) => rows.push(format!("{id} unreadable ({e})")),
         }
@@ -331,6 +300,46 @@ fn delete(id: &str, recordings: &Path) -> Result<String, String> {
     }
     fs::remove_dir_all(&dir).map_err(|e| format!("deleting recording {id}: {e}"))?;
     Ok(format!("record: deleted {id}"))
+}
+
+/// What `record store` remuxes: each rendition's segment files, in order, and the
+/// first rendition's duration. Only a stopped recording with segments.
+pub fn store_inputs(recordings: &Path, id: &str) -> Result<(Vec<Vec<PathBuf>>, f64), Unstorable> {
+    let dir = recordings.join(id);
+    let state = match read_state(&dir) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Unstorable::Unknown(id.to_string()))
+        }
+        Err(e) => {
+            return Err(Unstorable::Unreadable {
+                id: id.to_string(),
+                why: e.to_string(),
+            })
+        }
+    };
+    if state.stop.is_none() {
+        return Err(Unstorable::Running(id.to_string()));
+    }
+    let files: Vec<Vec<PathBuf>> = state
+        .renditions()
+        .map(|f| f.segments.iter().map(|s| dir.join(&s.name)).collect())
+        .collect();
+    if files.iter().any(Vec::is_empty) {
+        return Err(Unstorable::Empty(id.to_string()));
+    }
+    Ok((files, playlist::duration(&state.first.segments)))
+}
+
+/// Records a store in the recording's state; one to the same place replaces the older.
+pub fn add_stored(recordings: &Path, id: &str, stored: Stored) -> io::Result<()> {
+    let dir = recordings.join(id);
+    let mut state = read_state(&dir)?;
+    state
+        .stored
+        .retain(|s| (&s.prefix, &s.url) != (&stored.prefix, &stored.url));
+    state.stored.push(stored);
+    write_state(&dir, &state)
 }
 
 /// Active recordings take the segments that appeared since the last tick. Returns
@@ -493,37 +502,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_commands() {
-        assert_eq!(
-            Command::parse(&["start", "s1", "--from", "-8s"]).unwrap(),
-            Command::Start {
-                stream: "s1".into(),
-                from: Some("-8s".into())
-            }
-        );
-        assert_eq!(Command::parse(&["list"]).unwrap(), Command::List);
-        assert_eq!(
-            Command::parse(&["stop", "s1-17"]).unwrap(),
-            Command::Stop { id: "s1-17".into() }
-        );
-        for bad in [
-            &["start", "../x"][..],
-            &["start", "s1", "--from", "soon"],
-            &["stop", "a/b"],
-            &["delete", ".."],
-            &["pause", "x"],
-            &[],
-        ] {
-            assert!(Command::parse(bad).is_err(), "{bad:?}");
-        }
-        let c = Command::Start {
-            stream: "s1".into(),
-            from: Some("-8".into()),
-        };
-        assert_eq!(c.to_words(), "start s1 --from -8");
-    }
-
-    #[test]
     fn a_state_of_one_rendition_reads_as_it_was_written_before() {
         let before = r#"{"id":"s1-17","stream":"s1","playlist":"index.m3u8","from":1.5,"stop":null,
             "last_sequence":3,"taken":[[1,2]],"segments":[{"name":"seg0.ts","duration":2.0,"bytes":9,"discontinuity":false}]}"#;
@@ -538,12 +516,74 @@ mod tests {
     }
 
     #[test]
-    fn from_is_absolute_or_before_now() {
-        assert_eq!(parse_from("-8s", 100.0), Ok(92.0));
-        assert_eq!(parse_from("-8", 100.0), Ok(92.0));
-        assert_eq!(parse_from("1700000000.5", 100.0), Ok(1_700_000_000.5));
-        for bad in ["", "-", "-xs", "0", "-inf", "nan", "+-3"] {
-            assert!(parse_from(bad, 100.0).is_err(), "{bad:?}");
+    fn only_a_stopped_recording_is_stored_and_each_place_is_recorded_once() {
+        let root = tempfile::tempdir().unwrap();
+        let (live, recordings) = (root.path().join("live"), root.path().join("rec"));
+        fs::create_dir_all(live.join("s1")).unwrap();
+        fs::create_dir_all(&recordings).unwrap();
+        let playlist =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nindex0.ts\n#EXTINF:2.0,\nindex1.ts\n";
+        fs::write(live.join("s1/index.m3u8"), playlist).unwrap();
+        for name in ["index0.ts", "index1.ts"] {
+            fs::write(live.join("s1").join(name), [0x47u8; 188]).unwrap();
         }
+        let now = SystemTime::now();
+        let started = run(
+            &Command::Start {
+                stream: "s1".into(),
+                from: Some("-60s".into()),
+            },
+            &live,
+            &recordings,
+            now,
+        );
+        let id = started.split_whitespace().nth(2).unwrap().to_string();
+        assert_eq!(
+            store_inputs(&recordings, &id),
+            Err(Unstorable::Running(id.clone()))
+        );
+        assert_eq!(
+            store_inputs(&recordings, "s1-1"),
+            Err(Unstorable::Unknown("s1-1".into()))
+        );
+        run(&Command::Stop { id: id.clone() }, &live, &recordings, now);
+        let (files, duration) = store_inputs(&recordings, &id).unwrap();
+        let dir = recordings.join(&id);
+        assert_eq!(files, [vec![dir.join("seg0.ts"), dir.join("seg1.ts")]]);
+        assert_eq!(duration, 4.0);
+
+        let stored = |url: &str, size| Stored {
+            prefix: "s3".into(),
+            url: url.into(),
+            at: 1.0,
+            objects: vec![StoredObject {
+                key: "t/x.mp4".into(),
+                size,
+                etag: "\"e\"".into(),
+            }],
+        };
+        add_stored(&recordings, &id, stored("/i/s3/a.mp4/master.m3u8", 10)).unwrap();
+        add_stored(&recordings, &id, stored("/i/s3/b.mp4/master.m3u8", 20)).unwrap();
+        // The same place again: the newer store replaces the older.
+        add_stored(&recordings, &id, stored("/i/s3/a.mp4/master.m3u8", 30)).unwrap();
+        let state = read_state(&dir).unwrap();
+        let places: Vec<(&str, u64)> = state
+            .stored
+            .iter()
+            .map(|s| (s.url.as_str(), s.objects[0].size))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("/i/s3/b.mp4/master.m3u8", 20),
+                ("/i/s3/a.mp4/master.m3u8", 30)
+            ]
+        );
+        let listed = list(&recordings).unwrap();
+        assert!(
+            listed.contains("stopped renditions=1 segments=2 duration=4.0s \
+                 stored=/i/s3/b.mp4/master.m3u8 (20 bytes) stored=/i/s3/a.mp4/master.m3u8 (30 bytes)"),
+            "{listed}"
+        );
     }
 }

@@ -88,6 +88,8 @@ fn example_config_is_the_default_config() {
         "ended_ttl_secs",
         "post_socket",
         "ingest_log",
+        "ffmpeg",
+        "store_timeout_secs",
     ] {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{key} = "))),

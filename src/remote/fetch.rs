@@ -87,6 +87,47 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
     (start <= end && end < total).then_some((start, end, total))
 }
 
+/// The HTTP client of one upstream: the connect and read timeouts (the read one
+/// also bounds a stalled upload's writes), no redirects followed.
+pub(crate) fn agent(remote: &RemoteConfig) -> ureq::Agent {
+    let read = Duration::from_secs(remote.read_timeout_secs);
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(remote.connect_timeout_secs))
+        .timeout_read(read)
+        .timeout_write(read)
+        .max_idle_connections_per_host(remote.max_connections)
+        .redirects(0)
+        .build()
+}
+
+/// An S3 source's bucket (path-style or virtual-host) and signing credentials.
+pub(crate) fn s3_bucket(
+    source: &SourceConfig,
+    credentials: Option<S3Credentials>,
+) -> Result<(rusty_s3::Bucket, rusty_s3::Credentials), String> {
+    let endpoint = url::Url::parse(&source.endpoint).map_err(|e| e.to_string())?;
+    let style = if source.path_style {
+        rusty_s3::UrlStyle::Path
+    } else {
+        rusty_s3::UrlStyle::VirtualHost
+    };
+    let bucket = rusty_s3::Bucket::new(
+        endpoint,
+        style,
+        source.bucket.clone(),
+        source.region.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let c = credentials.ok_or("no credentials")?;
+    let credentials = match c.session_token {
+        Some(token) => {
+            rusty_s3::Credentials::new_with_token(c.access_key_id, c.secret_access_key, token)
+        }
+        None => rusty_s3::Credentials::new(c.access_key_id, c.secret_access_key),
+    };
+    Ok((bucket, credentials))
+}
+
 impl Upstream {
     pub fn new(
         source: &SourceConfig,
@@ -103,28 +144,7 @@ impl Upstream {
                     .collect(),
             },
             SourceKind::S3 => {
-                let endpoint = url::Url::parse(&source.endpoint).map_err(|e| e.to_string())?;
-                let style = if source.path_style {
-                    rusty_s3::UrlStyle::Path
-                } else {
-                    rusty_s3::UrlStyle::VirtualHost
-                };
-                let bucket = rusty_s3::Bucket::new(
-                    endpoint,
-                    style,
-                    source.bucket.clone(),
-                    source.region.clone(),
-                )
-                .map_err(|e| e.to_string())?;
-                let c = credentials.ok_or("no credentials")?;
-                let credentials = match c.session_token {
-                    Some(token) => rusty_s3::Credentials::new_with_token(
-                        c.access_key_id,
-                        c.secret_access_key,
-                        token,
-                    ),
-                    None => rusty_s3::Credentials::new(c.access_key_id, c.secret_access_key),
-                };
+                let (bucket, credentials) = s3_bucket(source, credentials)?;
                 Target::S3 {
                     bucket,
                     credentials,
@@ -133,12 +153,7 @@ impl Upstream {
             }
             SourceKind::Local => return Err("a local source has no upstream".into()),
         };
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(remote.connect_timeout_secs))
-            .timeout_read(Duration::from_secs(remote.read_timeout_secs))
-            .max_idle_connections_per_host(remote.max_connections)
-            .redirects(0)
-            .build();
+        let agent = agent(remote);
         Ok(Upstream {
             name: source.prefix.clone(),
             target,

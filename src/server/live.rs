@@ -1,6 +1,7 @@
 //! The worker's side of `[live]`: the periodic look at streams and recordings (on
 //! the blocking pool), `record` requests from the control socket and from
-//! `/_casterpak/record`, and the recordings' URL space (never a packaging miss).
+//! `/_casterpak/record` (`store` as a task of its own), and the recordings' URL space
+//! (never a packaging miss).
 
 use crate::config::Config;
 use crate::control::{ControlHandler, ControlRequest};
@@ -44,15 +45,22 @@ pub fn control_handler(inner: ControlHandler, live: Option<Arc<Live>>) -> Contro
     })
 }
 
-/// One recording command on the blocking pool.
+/// One recording command on the blocking pool; a store as a task of its own, so a
+/// client that stops waiting (nginx's read timeout over HTTP) does not stop it.
 pub async fn answer(live: Arc<Live>, command: record::Command) -> String {
+    if let record::Command::Store { id, to, key } = command {
+        return tokio::spawn(crate::live::store::store(live, id, to, key))
+            .await
+            .unwrap_or_else(|e| format!("error: record store task failed: {e}"));
+    }
     tokio::task::spawn_blocking(move || live.record(&command, SystemTime::now()))
         .await
         .unwrap_or_else(|e| format!("error: record task failed: {e}"))
 }
 
-/// `/_casterpak/record?start=S[&from=F]`, `?stop=ID`, `?delete=ID`, `?list` → a command
-/// (pure). Values are names and numbers only, so nothing is percent-decoded.
+/// `/_casterpak/record?start=S[&from=F]`, `?stop=ID`, `?delete=ID`, `?list`,
+/// `?store=ID&to=P[&key=K]` → a command (pure). Values are names, numbers and paths
+/// of `[A-Za-z0-9._/-]` only, so nothing is percent-decoded.
 pub fn command_from_query(query: &str) -> Result<record::Command, String> {
     let mut pairs = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -60,14 +68,30 @@ pub fn command_from_query(query: &str) -> Result<record::Command, String> {
         pairs.push((k, v));
     }
     let get = |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    let words: Vec<&str> = match (get("start"), get("stop"), get("delete"), get("list")) {
-        (Some(s), None, None, None) => match get("from") {
+    let one = [
+        get("start"),
+        get("stop"),
+        get("delete"),
+        get("list"),
+        get("store"),
+    ];
+    let words: Vec<&str> = match one {
+        [Some(s), None, None, None, None] => match get("from") {
             Some(f) => vec!["start", s, "--from", f],
             None => vec!["start", s],
         },
-        (None, Some(id), None, None) => vec!["stop", id],
-        (None, None, Some(id), None) => vec!["delete", id],
-        (None, None, None, Some(_)) => vec!["list"],
+        [None, Some(id), None, None, None] => vec!["stop", id],
+        [None, None, Some(id), None, None] => vec!["delete", id],
+        [None, None, None, Some(_), None] => vec!["list"],
+        [None, None, None, None, Some(id)] => {
+            let mut words = vec!["store", id];
+            for (key, option) in [("to", "--to"), ("key", "--key")] {
+                if let Some(value) = get(key) {
+                    words.extend([option, value]);
+                }
+            }
+            words
+        }
         _ => vec![],
     };
     record::Command::parse(&words)
@@ -98,8 +122,23 @@ mod tests {
             command_from_query("stop=s1-5").unwrap(),
             record::Command::Stop { id: "s1-5".into() }
         );
+        assert_eq!(
+            command_from_query("store=s1-5&to=s3&key=a/b.mp4").unwrap(),
+            record::Command::Store {
+                id: "s1-5".into(),
+                to: "s3".into(),
+                key: Some("a/b.mp4".into())
+            }
+        );
+        assert_eq!(
+            command_from_query("to=s3&store=s1-5").unwrap().to_words(),
+            "store s1-5 --to s3"
+        );
         for bad in [
             "",
+            "store=s1-5",
+            "store=s1-5&to=s3&key=a%2fb.mp4",
+            "store=s1-5&to=s3&stop=s1-5",
             "start=s1&stop=x",
             "start=..%2f",
             "delete=a/b",

@@ -95,6 +95,31 @@ async fn timeout_kills_the_whole_process_group() {
 }
 
 #[tokio::test]
+async fn a_dropped_run_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    let body = format!("sleep 60 & echo $! > {}\nsleep 60", pidfile.display());
+    // The caller gives up long before the run's own timeout: the future is dropped.
+    let run = sh(dir.path(), &body, limits(60));
+    assert!(tokio::time::timeout(Duration::from_millis(500), run)
+        .await
+        .is_err());
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_gone(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        process_gone(pid),
+        "grandchild {pid} outlived its dropped run"
+    );
+}
+
+#[tokio::test]
 async fn memory_limit_applies_to_the_tool() {
     let dir = tempfile::tempdir().unwrap();
     // 256 MiB: fine without a limit, impossible under a 128 MiB address space.

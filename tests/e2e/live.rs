@@ -15,6 +15,11 @@ const TOKEN: &str = "test.ingest+token/0123456789=~_-";
 
 /// A stack with `[live]` on; the POST relay's socket in `socket_dir`.
 fn live_stack(socket_dir: &Path, extra: &[&str]) -> Stack {
+    live_builder(socket_dir, extra).start()
+}
+
+/// [`live_stack`] before it starts, for more config.
+pub(crate) fn live_builder(socket_dir: &Path, extra: &[&str]) -> StackBuilder {
     let mut b = Stack::builder()
         .config("live", "enabled = true")
         .config("live", &format!("ingest_token = \"{TOKEN}\""))
@@ -35,7 +40,7 @@ fn live_stack(socket_dir: &Path, extra: &[&str]) -> Stack {
     for line in extra {
         b = b.config("live", line);
     }
-    b.start()
+    b
 }
 
 /// One HTTP/1.0 request with a body; the answer's status.
@@ -71,7 +76,7 @@ fn send(port: u16, method: &str, path: &[u8], headers: &[&str], body: &[u8]) -> 
         })
 }
 
-fn bearer() -> String {
+pub(crate) fn bearer() -> String {
     format!("Authorization: Bearer {TOKEN}")
 }
 
@@ -255,7 +260,7 @@ fn an_address_outside_the_allow_list_is_forbidden() {
 }
 
 /// ffmpeg publishing a test source for `secs` to `/live/<stream>/index.m3u8`.
-fn publish(
+pub(crate) fn publish(
     stack: &Stack,
     stream: &str,
     method: &str,
@@ -315,9 +320,59 @@ fn publish(
         .expect("spawn ffmpeg")
 }
 
+/// ffmpeg publishing `/live/<stream>/master.m3u8` over two renditions (320x240 and
+/// 160x120, each with its audio) for `secs`.
+pub(crate) fn publish_two_renditions(stack: &Stack, stream: &str, secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine", "-t", &secs.to_string()])
+        .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=160:120[b2]"])
+        .args(["-map", "[a]", "-map", "[b2]", "-map", "1:a", "-map", "1:a"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-f", "hls", "-hls_time", "2", "-hls_list_size", "4"])
+        .args(["-hls_flags", "delete_segments"])
+        .args([
+            "-var_stream_map",
+            "v:0,a:0 v:1,a:1",
+            "-master_pl_name",
+            "master.m3u8",
+        ])
+        .args(["-method", "PUT", "-headers", &format!("{}\r\n", bearer())])
+        .arg(stack.url(&format!("/live/{stream}/index_%v.m3u8")))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+/// The stream's live master, once it and every media playlist it lists are there.
+pub(crate) fn live_master(stack: &Stack, stream: &str) -> String {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{stream}'s master and media playlists"),
+        || {
+            let r = stack.get(&format!("/live/{stream}/master.m3u8"));
+            let ready = r.status == 200
+                && variants(&r.text())
+                    .iter()
+                    .all(|(_, uri)| stack.get(&format!("/live/{stream}/{uri}")).status == 200);
+            ready.then(|| r.text())
+        },
+    )
+}
+
 /// Polls `what` every 200 ms until it gives Some, for at most `limit` (a bound on a
 /// wait, not a measurement).
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -334,12 +389,12 @@ fn media_sequence(text: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn live_playlist(stack: &Stack, stream: &str) -> Option<String> {
+pub(crate) fn live_playlist(stack: &Stack, stream: &str) -> Option<String> {
     let r = stack.get(&format!("/live/{stream}/index.m3u8"));
     (r.status == 200).then(|| r.text())
 }
 
-fn ffmpeg_reads(stack: &Stack, path: &str, extra: &[&str]) -> String {
+pub(crate) fn ffmpeg_reads(stack: &Stack, path: &str, extra: &[&str]) -> String {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(stack.url(path))
@@ -352,7 +407,7 @@ fn ffmpeg_reads(stack: &Stack, path: &str, extra: &[&str]) -> String {
     stderr
 }
 
-fn record(stack: &Stack, args: &[&str]) -> String {
+pub(crate) fn record(stack: &Stack, args: &[&str]) -> String {
     let mut all = vec!["record"];
     all.extend_from_slice(args);
     let out = stack.casterpak(&all);
@@ -365,7 +420,7 @@ fn record(stack: &Stack, args: &[&str]) -> String {
     stdout
 }
 
-fn started_id(answer: &str) -> String {
+pub(crate) fn started_id(answer: &str) -> String {
     answer
         .split_whitespace()
         .nth(2)
@@ -373,7 +428,7 @@ fn started_id(answer: &str) -> String {
         .to_string()
 }
 
-fn vod_duration(stack: &Stack, id: &str) -> (f64, String) {
+pub(crate) fn vod_duration(stack: &Stack, id: &str) -> (f64, String) {
     let master = stack.get(&format!("/i/recordings/{id}/master.m3u8"));
     assert_eq!(master.status, 200, "{id} master: {}", master.text());
     assert_eq!(
@@ -649,47 +704,8 @@ fn a_publisher_restart_is_a_discontinuity_in_the_recording() {
 fn a_master_over_two_renditions_is_viewed_recorded_and_swept() {
     let sockets = tempfile::tempdir().expect("tempdir");
     let stack = live_stack(sockets.path(), &["ended_ttl_secs = 1"]);
-    let mut publisher = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine", "-t", "12"])
-        .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=160:120[b2]"])
-        .args(["-map", "[a]", "-map", "[b2]", "-map", "1:a", "-map", "1:a"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-        ])
-        .args(["-f", "hls", "-hls_time", "2", "-hls_list_size", "4"])
-        .args(["-hls_flags", "delete_segments"])
-        .args([
-            "-var_stream_map",
-            "v:0,a:0 v:1,a:1",
-            "-master_pl_name",
-            "master.m3u8",
-        ])
-        .args(["-method", "PUT", "-headers", &format!("{}\r\n", bearer())])
-        .arg(stack.url("/live/s4/index_%v.m3u8"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn ffmpeg");
-    let master = wait_for(
-        Duration::from_secs(30),
-        "s4's master and media playlists",
-        || {
-            let r = stack.get("/live/s4/master.m3u8");
-            let ready = r.status == 200
-                && variants(&r.text())
-                    .iter()
-                    .all(|(_, uri)| stack.get(&format!("/live/s4/{uri}")).status == 200);
-            ready.then(|| r.text())
-        },
-    );
+    let mut publisher = publish_two_renditions(&stack, "s4", 12);
+    let master = live_master(&stack, "s4");
     let uris: Vec<String> = variants(&master).into_iter().map(|(_, u)| u).collect();
     assert_eq!(uris, ["index_0.m3u8", "index_1.m3u8"], "{master}");
     ffmpeg_reads(&stack, "/live/s4/master.m3u8", &["-t", "2"]);

@@ -27,6 +27,7 @@ mod origin;
 mod pool;
 mod purge;
 mod race;
+mod record_store;
 mod remote_errors;
 mod remote_http;
 mod remote_origins;

@@ -36,13 +36,18 @@ fn which_s3s() -> Option<std::path::PathBuf> {
 }
 
 pub(crate) fn start_s3() -> S3Server {
+    start_s3_with(&["clip_low.mp4", "clip_medium.mp4", "clip_highdef.mp4"])
+}
+
+/// s3s-fs serving bucket `vod` with these test media under `t/`.
+pub(crate) fn start_s3_with(media_files: &[&str]) -> S3Server {
     let dir = tempfile::Builder::new()
         .prefix("cpk-s3")
         .tempdir()
         .expect("tempdir");
     let bucket = dir.path().join("vod/t");
     std::fs::create_dir_all(&bucket).expect("bucket dir");
-    for name in ["clip_low.mp4", "clip_medium.mp4", "clip_highdef.mp4"] {
+    for name in media_files {
         std::fs::copy(media(name), bucket.join(name)).expect("copy into the bucket");
     }
     let port = free_port();
