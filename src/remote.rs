@@ -33,12 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The first read of an object: its identity, size and the top-level box headers
-/// (`ftyp`, then `moov` or `mdat`: a few dozen bytes), one block. Four blocks held a
-/// whole short faststart `moov` (one request fewer for clips under about a minute),
-/// but cost every other title 48 KiB it never reads: more bytes than nginx-vod's
-/// probes on a 10-minute title (docs/benchmarks.md).
-const HEAD_READ: u64 = BLOCK;
+/// The first read of an object: its identity, size and top-level boxes (a whole
+/// number of blocks).
+const HEAD_READ: u64 = 4 * BLOCK;
 
 /// A moov at most this far from the end is fetched with the rest of the file in
 /// one request, rather than its header first.
