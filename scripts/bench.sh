@@ -13,7 +13,8 @@
 #      CARGO_TARGET_DIR, KEEP=1 (keep the scratch dir with logs), BENCH_PROFILE=release
 #      (--quick with the release build, when one is at hand), NGINX_VOD_MODULE (path of
 #      an nginx-vod-module dynamic module built by hand for this nginx; its column says
-#      "not given" without it).
+#      "not given" without it), BENCH_TMP (a dir on another file system for the stacks'
+#      media roots and caches, e.g. a journaled ext4; default /tmp).
 # Peers: nginx serving the same file as plain static; the worker in whole-rendition
 # mode (`[tools] mode = "whole"`, what CasterPak and Bento4 do); ffmpeg -c copy -f hls;
 # nginx-vod-module (muxing each segment per request, and in remote mode over the same
@@ -119,13 +120,30 @@ fi
 vod_module=${NGINX_VOD_MODULE:-}
 if [ -n "$vod_module" ] && [ ! -r "$vod_module" ]; then fail "NGINX_VOD_MODULE=$vod_module is not a readable file"; fi
 
-work=$(mktemp -d /tmp/casterpak-bench.XXXXXX)
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/casterpak-bench.XXXXXX")
 cleanup() {
   stack_stop_all
   if [ -n "${KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# BENCH_TMP: the stacks' media roots and caches on another file system (the cache's
+# file system decides what a fill's new files and dirs cost). Cold rows hard-link a
+# title per repetition, so the media are copied there once.
+if [ -n "${BENCH_TMP:-}" ]; then
+  copies=$work/media-copies
+  mkdir -p "$copies"
+  copy_in() {
+    [ -e "$copies/$(basename "$1")" ] || cp "$1" "$copies/" || return 1
+    echo "$copies/$(basename "$1")"
+  }
+  small=$(copy_in "$small") && big=$(copy_in "$big") || fail "copying the media into $BENCH_TMP"
+  for i in "${!clips[@]}"; do clips[i]=$(copy_in "${clips[i]}") || fail "copying ${clips[i]}"; done
+  for i in "${!titles[@]}"; do
+    titles[i]="${titles[i]%%|*}|$(copy_in "${titles[i]#*|}")" || fail "copying ${titles[i]}"
+  done
+fi
 results=$work/results.tsv
 : > "$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

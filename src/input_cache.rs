@@ -2,7 +2,7 @@
 //! local file descriptor (I/O edge).
 //!
 //! A copy is a sparse file created at the object's full size, plus a record of
-//! which 16 KiB blocks hold the object's bytes (`blocks::Presence`). A fill
+//! which 4 KiB blocks hold the object's bytes (`blocks::Presence`). A fill
 //! fetches runs of absent blocks, checks each answer is whole, writes it, and only
 //! then marks the blocks present and rewrites the record (a temp file renamed over
 //! it), so no reader is ever pointed at a block whose bytes did not arrive whole.
@@ -35,7 +35,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-const RECORD_MAGIC: &str = "casterpak-input-copy 1";
+/// Version 2: 4 KiB blocks (version 1's bitmaps counted 16 KiB ones, so a copy
+/// recorded by it is not read as present: it is fetched again).
+const RECORD_MAGIC: &str = "casterpak-input-copy 2";
 
 /// FNV-1a, 64 bits: a stable name for an identity (collisions are caught by the
 /// identity line in the record).

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 /// The first read of an object: its identity, size and top-level boxes (a whole
 /// number of blocks).
-const HEAD_READ: u64 = 4 * BLOCK;
+const HEAD_READ: u64 = 16 * BLOCK;
 
 /// A moov at most this far from the end is fetched with the rest of the file in
 /// one request, rather than its header first.

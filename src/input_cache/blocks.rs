@@ -3,8 +3,9 @@
 
 /// Granularity of the input cache: a range is fetched in whole blocks. Small, as what
 /// a segment needs beyond its samples is the rounding of its two ends (and of the
-/// index's); 123 MB then take a 940-byte bitmap.
-pub const BLOCK: u64 = 16 << 10;
+/// index's start): at 16 KiB that rounding alone put a first segment's bytes above
+/// nginx-vod's probes; one page keeps it under 8 KiB, and 123 MB take a 3.7 KB bitmap.
+pub const BLOCK: u64 = 4 << 10;
 
 /// Gaps of at most this many absent-but-unneeded blocks (128 KiB) are fetched too, so
 /// that nearby ranges cost one request instead of several.
