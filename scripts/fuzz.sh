@@ -4,7 +4,8 @@
 # url, scgi). Builds each cargo-fuzz target and runs it for SECONDS (default 20).
 # MP4 seeds come from the test media (their first 64 KiB: the index of a fast-start
 # file, or a fragmented file's first fragments); URL and SCGI seeds are written here.
-# Usage: scripts/fuzz.sh [SECONDS]
+# Usage: scripts/fuzz.sh [SECONDS]    or    scripts/fuzz.sh --build-only (build the
+# targets and stop: scripts/test.sh builds them while the browser stage runs).
 # FUZZ_SANITIZER (default none): libFuzzer's coverage guidance runs either way, and the
 # fuzzed code is safe Rust whose failures are panics (bounds, overflow, unwrap), which
 # need no sanitizer. `FUZZ_SANITIZER=address` adds AddressSanitizer for a deep run (it
@@ -15,6 +16,8 @@
 # and a 10-second smoke run is mostly build.
 set -euo pipefail
 
+build_only=""
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 seconds="${1:-20}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 media="${CASTERPAK_TEST_MEDIA:-$root/tests/media}"
@@ -32,6 +35,12 @@ fi
 # Only the stable toolchain is installed; cargo-fuzz needs -Z flags (sanitizer,
 # coverage), which RUSTC_BOOTSTRAP unlocks on stable.
 export RUSTC_BOOTSTRAP=1
+
+if [ -n "$build_only" ]; then
+    for dir in "$fuzz_dir" "$root/fuzz"; do (cd "$dir" && cargo fuzz build "${build[@]}"); done
+    echo "fuzz: targets built"
+    exit 0
+fi
 
 cd "$fuzz_dir"
 for target in boxes demux; do

@@ -54,9 +54,23 @@ stage clippy cargo clippy --workspace --all-targets -- -D warnings
 # start-up, real-time ffmpeg publishing, timeouts they provoke), so the suite took 110 s
 # instead of 157 s here with the same CPU time.
 stage test cargo test --workspace --no-fail-fast -- --test-threads=4
+# The release build (the package, first-run and the benchmark use it) and the fuzz
+# targets' build run at the lowest CPU priority while the browser stage plays media in
+# real time, which leaves most of a core idle; the later stages then find them built
+# (cargo locks target/release and target/fuzz, not target/debug, which the browser
+# stage uses). A failure here is not a stage's: those stages build again and say why.
+prebuild() {
+  nice -n 19 cargo build --workspace --release --quiet || return
+  if [ -f scripts/fuzz.sh ]; then nice -n 19 bash scripts/fuzz.sh --build-only; fi
+}
+prebuild > "$logs/prebuild.log" 2>&1 &
+prebuild_pid=$!
 if [ -x tests/browser/run.sh ] || [ -f tests/browser/run.sh ]; then
   stage browser bash tests/browser/run.sh
 fi
+prebuild_start=$SECONDS
+wait "$prebuild_pid" || echo "test.sh: the background build failed (the stages below build again): $(tail -n 3 "$logs/prebuild.log")"
+echo "=== (waited $((SECONDS - prebuild_start)) s for the background release and fuzz builds)"
 # The package's release build comes first: first-run and the benchmark reuse it (one
 # release build of the dependencies for the whole run).
 if [ -f scripts/test-deb.sh ]; then
