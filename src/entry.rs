@@ -26,9 +26,28 @@ use std::path::Path;
 /// change is noticed even when the database is lost.
 pub const SOURCE_MARKER: &str = ".source";
 
-/// The marker's text: three bare lines, size, mtime_ns, path.
+/// How the files of a rendition are cut and named, the marker's `layout=` line:
+/// raised when the tool would write an entry's files differently, so that a cache
+/// never mixes files of two cuts (a playlist of one, segments of the other). An
+/// entry of another layout is stale on its next miss and refilled whole.
+/// 1 (no line): until 2026-12. 2: alternate audio cut where the video is
+/// (`mp42hls --align-to-video`), not on its own frames.
+pub const LAYOUT: u32 = 2;
+
+/// The marker's text: three bare lines, size, mtime_ns, path, then `layout=N`.
 pub fn marker_text(id: &SourceId) -> String {
-    format!("{}\n{}\n{}\n", id.size, id.mtime_ns, id.path)
+    format!(
+        "{}\n{}\n{}\nlayout={LAYOUT}\n",
+        id.size, id.mtime_ns, id.path
+    )
+}
+
+/// The layout a marker's text records (1 when it has no `layout=` line).
+fn layout_of(text: &str) -> Option<u32> {
+    match text.lines().find_map(|l| l.strip_prefix("layout=")) {
+        Some(v) => v.trim().parse().ok(),
+        None => Some(1),
+    }
 }
 
 /// Parses a marker: the three bare lines `marker_text` writes, or `path=…`,
@@ -74,14 +93,25 @@ pub enum Marker {
     Missing,
     /// A marker that names no identity.
     Unparseable,
+    /// Files packaged from this source, in this [`LAYOUT`].
     Names(SourceId),
+    /// Files packaged from this source in another layout than [`LAYOUT`].
+    Outdated(SourceId),
 }
 
 impl Marker {
     pub fn source(self) -> Option<SourceId> {
         match self {
-            Marker::Names(id) => Some(id),
-            _ => None,
+            Marker::Names(id) | Marker::Outdated(id) => Some(id),
+            Marker::Missing | Marker::Unparseable => None,
+        }
+    }
+
+    fn of_text(text: &str) -> Marker {
+        match (parse_marker(text), layout_of(text)) {
+            (None, _) => Marker::Unparseable,
+            (Some(id), Some(LAYOUT)) => Marker::Names(id),
+            (Some(id), _) => Marker::Outdated(id),
         }
     }
 }
@@ -89,7 +119,7 @@ impl Marker {
 /// Reads the marker of the entry directory `dir`.
 pub fn read_marker_in(dir: &Path) -> io::Result<Marker> {
     match fs::read_to_string(dir.join(SOURCE_MARKER)) {
-        Ok(text) => Ok(parse_marker(&text).map_or(Marker::Unparseable, Marker::Names)),
+        Ok(text) => Ok(Marker::of_text(&text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Marker::Missing),
         Err(e) => Err(e),
     }
@@ -144,7 +174,7 @@ pub fn on_miss(cache: &Cache, key: &str, opened: &SourceId) -> io::Result<OnMiss
         Marker::Names(recorded) if !judge(&recorded, &Ok(opened.clone())).is_stale() => {
             OnMiss::Fresh
         }
-        Marker::Names(_) | Marker::Unparseable => OnMiss::Stale,
+        Marker::Names(_) | Marker::Outdated(_) | Marker::Unparseable => OnMiss::Stale,
         Marker::Missing if cache.path_of(key).is_dir() => OnMiss::Stale,
         Marker::Missing => OnMiss::Absent,
     })

@@ -129,9 +129,19 @@ impl TrackChoice {
         }
     }
 
+    /// An audio track alone: cut where the muxed stream is (`--align-to-video`), so
+    /// alternate audio's segments end beside the video's instead of on the audio's
+    /// own frames (16 ms of drift a segment). A title without video ignores it.
+    pub fn aligns_to_video(&self) -> bool {
+        self.video == Some(0) && self.audio.is_some_and(|a| a != 0)
+    }
+
     /// The one-shot options that choose these tracks.
     fn args(&self) -> Vec<OsString> {
         let mut args = Vec::new();
+        if self.aligns_to_video() {
+            args.push("--align-to-video".into());
+        }
         for (option, id) in [
             ("--video-track-id", self.video),
             ("--audio-track-id", self.audio),

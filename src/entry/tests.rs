@@ -120,3 +120,33 @@ fn a_marker_other_than_the_opened_source_is_stale() {
     assert_eq!(on_miss(&cache, "i/a.mp4", &id).unwrap(), OnMiss::Fresh);
     assert_eq!(on_miss(&cache, "i/a.mp4", &other).unwrap(), OnMiss::Stale);
 }
+
+/// A marker of another layout (the three lines before `layout=` existed, or a
+/// future number) still names its source, for the sweep's accounting, but its
+/// files are stale on the next miss: a cache never mixes files of two cuts.
+#[test]
+fn a_marker_of_another_layout_names_its_source_and_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("c")).unwrap();
+    let id = SourceId {
+        path: "a.mp4".into(),
+        size: 5,
+        mtime_ns: 7,
+    };
+    assert_eq!(marker_text(&id), format!("5\n7\na.mp4\nlayout={LAYOUT}\n"));
+    std::fs::create_dir_all(cache.path_of("i/a.mp4")).unwrap();
+    let marker = cache.path_of("i/a.mp4").join(SOURCE_MARKER);
+    for (text, fresh) in [
+        ("5\n7\na.mp4\n".to_string(), false),
+        (format!("5\n7\na.mp4\nlayout={}\n", LAYOUT + 1), false),
+        ("5\n7\na.mp4\nlayout=x\n".to_string(), false),
+        (marker_text(&id), true),
+    ] {
+        std::fs::write(&marker, &text).unwrap();
+        let read = read_marker(&cache, "i/a.mp4").unwrap();
+        assert_eq!(read.clone().source(), Some(id.clone()), "{text:?}");
+        assert_eq!(read == Marker::Names(id.clone()), fresh, "{text:?}");
+        let verdict = on_miss(&cache, "i/a.mp4", &id).unwrap();
+        assert_eq!(verdict == OnMiss::Fresh, fresh, "{text:?}: {verdict:?}");
+    }
+}

@@ -100,6 +100,9 @@ fn with_tracks(job: &mut serde_json::Value, tracks: super::TrackChoice) {
             object.insert(field.into(), id.into());
         }
     }
+    if tracks.aligns_to_video() {
+        object.insert("align_to_video".into(), true.into());
+    }
 }
 
 impl Job<'_> {

@@ -158,13 +158,11 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
     assert_eq!(kinds(&video), ["video"]);
     assert_eq!(kinds(&english), ["audio"]);
     assert_eq!(video[0].1, muxed[0].1, "video PTS as muxed");
-    // The audio alone is cut at its own frames (at most a frame or two from the
-    // video's cut), on the same clock: its frames sit where the muxed ones do.
-    let frame = 1024 * 90_000 / 48_000;
-    let apart = english[0].1 - muxed[1].1;
-    assert!(
-        apart % frame == 0 && apart.abs() <= 2 * frame,
-        "{apart} ticks"
+    // The audio alone is cut where the muxed stream is, on the same clock: segment
+    // 2 of it starts on the frame muxed segment 2 starts its audio with.
+    assert_eq!(
+        english[0].1, muxed[1].1,
+        "segment 2's first audio PTS as muxed"
     );
     let first = |name: &str| streams_of(&stack, &format!("{dir}/segment1_0_{name}.ts"));
     assert_eq!(
@@ -172,14 +170,33 @@ fn several_audio_tracks_become_audio_renditions_on_one_clock() {
         first("av")[1].1,
         "first audio PTS as muxed"
     );
-    for stream in ["v", "a2", "a3", "a4"] {
+    // Every audio playlist is cut where the video is: as many segments, and after
+    // the first (which also holds the audio before the video's first frame: each
+    // playlist counts from its own first sample) every boundary stays within a frame
+    // (AAC 1024, AC-3 1536 samples at 48 kHz) of where it was, so the two do not
+    // drift apart over a long title.
+    let listed_in = |stream: &str| {
         let path = format!("{dir}/index_0_{stream}.m3u8");
-        let playlist = String::from_utf8(get_ok(&stack, &path)).unwrap();
-        let listed = segments(&playlist);
+        segments(&String::from_utf8(get_ok(&stack, &path)).unwrap())
+    };
+    let video_segments = listed_in("v");
+    for (stream, frame) in [("v", 0.0), ("a2", 1024.0), ("a3", 1024.0), ("a4", 1536.0)] {
+        let listed = listed_in(stream);
         let total: f64 = listed.iter().map(|(d, _)| d).sum();
-        assert!((total - 30.0).abs() < 0.1, "{path}: {total} s");
-        for (_, uri) in &listed {
-            assert!(uri.ends_with(&format!("_0_{stream}.ts")), "{path}: {uri}");
+        assert!((total - 30.0).abs() < 0.1, "{stream}: {total} s");
+        assert_eq!(listed.len(), video_segments.len(), "{stream}: {listed:?}");
+        let mut edge = 0.0;
+        for (k, ((d, uri), (vd, _))) in listed.iter().zip(&video_segments).enumerate() {
+            assert!(uri.ends_with(&format!("_0_{stream}.ts")), "{stream}: {uri}");
+            if k == 0 {
+                assert!((d - vd).abs() < 0.1, "{stream}: {listed:?}");
+                continue;
+            }
+            edge += d - vd;
+            assert!(
+                edge.abs() <= frame / 48_000.0 + 1e-6,
+                "{stream}: a boundary {edge} s from the video's: {listed:?}"
+            );
         }
     }
     let again = stack.get(master_path);
@@ -383,8 +400,8 @@ fn a_title_with_one_audio_track_is_packaged_exactly_as_a_plain_whole_run() {
 }
 
 /// At another segment duration (`sd=`) the master keeps its audio groups: each stream
-/// is planned at that duration (audio on its own frames, as at the title's own cut),
-/// its URIs carrying the `sd`.
+/// is planned at that duration (audio cut where the video is, as at the title's own
+/// cut), its URIs carrying the `sd`.
 #[test]
 fn alternate_audio_keeps_its_groups_at_another_segment_duration() {
     let stack = stack(&[]);
@@ -414,16 +431,23 @@ fn alternate_audio_keeps_its_groups_at_another_segment_duration() {
         video_cut.iter().all(|d| d.as_str() <= "4.000"),
         "{video_cut:?}"
     );
-    // An AAC frame is 1024 / 48000 s; an AC-3 frame 1536 / 48000 s.
+    // Cut where the video is at that duration too: every boundary within a frame
+    // (AAC 1024 / 48000 s, AC-3 1536 / 48000 s) of the video's.
     let frame = 1536.0 / 48000.0;
     for a in &audio {
         let uri = &a["URI"];
         assert!(uri.ends_with("?sd=4000ms"), "{uri}");
         let audio_cut = cut(uri);
         assert_eq!(audio_cut.len(), video_cut.len(), "{uri}: {audio_cut:?}");
-        for d in &audio_cut[..audio_cut.len() - 1] {
-            let d: f64 = d.parse().unwrap();
-            assert!((4.0..4.0 + frame).contains(&d), "{uri}: {audio_cut:?}");
+        let mut edge = 0.0;
+        // After the first segment (which also holds the audio before the video's
+        // first frame), as in the test above.
+        for (d, vd) in audio_cut.iter().zip(&video_cut).skip(1) {
+            edge += d.parse::<f64>().unwrap() - vd.parse::<f64>().unwrap();
+            assert!(
+                edge.abs() <= frame + 0.01,
+                "{uri}: {audio_cut:?} against {video_cut:?}"
+            );
         }
     }
     assert_ffmpeg_decodes(&stack, master_path, "alternate audio at sd=4s");

@@ -100,6 +100,7 @@ struct RawJob {
     audio_track_id: Option<u32>,
     track_id: Option<u32>,
     captions: Option<bool>,
+    align_to_video: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -166,7 +167,8 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.trim_start.is_some()
                 || raw.trim_end.is_some()
                 || raw.video_track_id.is_some()
-                || raw.audio_track_id.is_some();
+                || raw.audio_track_id.is_some()
+                || raw.align_to_video.is_some();
             if extra {
                 return Err(bad(format!("{} takes input and track_id only", raw.op)));
             }
@@ -197,9 +199,10 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
                 || raw.cbcs.is_some()
                 || raw.video_track_id.is_some()
                 || raw.audio_track_id.is_some()
+                || raw.align_to_video.is_some()
             {
                 return Err(bad(
-                    "stats takes no input, k, output, cmaf, encryption_key, cbcs or track ids"
+                    "stats takes no input, k, output, cmaf, encryption_key, cbcs, track ids or align_to_video"
                         .into(),
                 ));
             }
@@ -314,6 +317,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<Job, BadJob> {
             // As `--video-track-id` / `--audio-track-id`: 0 leaves that kind out.
             video_track_id: raw.video_track_id,
             audio_track_id: raw.audio_track_id,
+            align_to_video: raw.align_to_video.unwrap_or(false),
             ..PlanOptions::default()
         },
         cmaf,

@@ -40,6 +40,11 @@ pub struct PlanOptions {
     pub audio_track_id: Option<u32>,
     /// One segment trimmed to a clip's end (`--trim-start`/`--trim-end`).
     pub trim: Option<Trim>,
+    /// An audio-alone plan of a title with video (`--video-track-id 0`) cut where
+    /// the muxed plan cuts (`--align-to-video`), not on its own frames: each segment
+    /// holds the audio that plays beside that video segment, so alternate audio's
+    /// boundaries stay within a frame of the video's instead of drifting.
+    pub align_to_video: bool,
 }
 
 impl Default for PlanOptions {
@@ -55,6 +60,7 @@ impl Default for PlanOptions {
             video_track_id: None,
             audio_track_id: None,
             trim: None,
+            align_to_video: false,
         }
     }
 }

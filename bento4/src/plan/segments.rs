@@ -18,7 +18,12 @@ impl Plan<'_> {
             (None, None) => return Err(PlanError::Unsupported("nothing to package".into())),
         };
         let (track, shift) = driver;
-        let cuts = segmenter::cut_points(&track.samples, track.timescale, rule);
+        let aligned = match self.streams.video {
+            None if self.options.align_to_video => self.audio_cuts_at_video(),
+            _ => None,
+        };
+        let cuts =
+            aligned.unwrap_or_else(|| segmenter::cut_points(&track.samples, track.timescale, rule));
         let durations = segmenter::durations(&track.samples, track.timescale, &cuts);
         let first = track.samples.first().map_or(0, |s| {
             streams::shifted(s.dts, shift).saturating_add(i64::from(s.cts_offset))
@@ -76,6 +81,31 @@ impl Plan<'_> {
             start += duration;
         }
         Ok(segments)
+    }
+
+    /// For an audio-alone plan: the audio sample starting each segment of the muxed
+    /// plan's cut (by presentation time against each video segment's first
+    /// keyframe, as `cut` places the audio of a muxed segment). Segments past the
+    /// audio's end are left off. None (cut on the audio's own frames) without a
+    /// video track, or when a segment inside would hold no audio (a gap in it).
+    fn audio_cuts_at_video(&self) -> Option<Vec<usize>> {
+        let (video, shift) = streams::default_video(self.movie)?;
+        let audio_len = self.streams.audio.as_ref()?.track.samples.len();
+        let rule = CutRule::video(
+            self.options.segment_duration,
+            self.options.threshold_seconds,
+        );
+        let mut starts = vec![0];
+        for &cut in segmenter::cut_points(&video.samples, video.timescale, rule).get(1..)? {
+            let pts = streams::shifted(video.samples.dts(cut)?, shift)
+                .saturating_add(i64::from(video.samples.cts_offset(cut)));
+            let boundary = self.output_time(pts, video.timescale);
+            starts.push(partition(audio_len, |j| self.audio_time(j) < boundary));
+        }
+        while starts.len() > 1 && starts.last() == Some(&audio_len) {
+            starts.pop();
+        }
+        starts.windows(2).all(|w| w[0] < w[1]).then_some(starts)
     }
 
     /// Sizes, packet counts, continuity counters and keyframe spans of every segment.

@@ -118,6 +118,14 @@ pub fn left_out_first_times(movie: &Movie, options: &PlanOptions) -> Vec<i64> {
     .collect()
 }
 
+/// The track a default run would take as video, and its edit shift: what an
+/// audio-alone plan aligned to the video (`align_to_video`) cuts by. None when there
+/// is none that could be muxed.
+pub(super) fn default_video(movie: &Movie) -> Option<(&Track, i64)> {
+    let track = pick_track(movie, TrackKind::Video, None).ok()??;
+    Some((track, shift_of(track).ok()?))
+}
+
 /// `wanted`: None = the first track of that kind with samples, Some(0) = none,
 /// Some(id) = that track, which must exist and be of that kind.
 fn pick_track(

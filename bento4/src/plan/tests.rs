@@ -370,3 +370,71 @@ fn a_plan_rebuilt_from_its_parts_writes_the_same_bytes() {
         assert_eq!(mux_all(&rebuilt, &bytes), files);
     }
 }
+
+/// `align_to_video`: the audio alone cut where the muxed plan cuts, segment by
+/// segment the same audio frames; without it, on its own frames (6.016 s each).
+#[test]
+fn audio_alone_aligned_to_the_video_holds_the_muxed_segments_audio() {
+    let title = movie(vec![video_track(480, 48, 4), audio_track(938)]);
+    let bytes = FakeBytes::new(&title, 4);
+    let muxed = build(&title, PlanOptions::default(), &bytes);
+    let alone = |align_to_video| PlanOptions {
+        video_track_id: Some(0),
+        align_to_video,
+        ..PlanOptions::default()
+    };
+    let aligned = build(&title, alone(true), &bytes);
+    let audio = |plan: &Plan| {
+        plan.segments
+            .iter()
+            .map(|s| s.audio.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(audio(&aligned), audio(&muxed));
+    assert!(aligned.segments.iter().all(|s| s.video.is_empty()));
+    assert_eq!(aligned.audio_time(0), muxed.audio_time(0), "one clock");
+    // Each segment's audio starts within a frame after the video segment's keyframe.
+    for (a, m) in aligned.segments.iter().zip(&muxed.segments).skip(1) {
+        let apart = aligned.audio_time(a.audio.start) - muxed.video_times(m.video.start).0;
+        assert!(apart < 1920, "{apart} ticks: {a:?} {m:?}");
+    }
+    mux_all(&aligned, &bytes);
+
+    let own = build(&title, alone(false), &bytes);
+    assert_ne!(audio(&own), audio(&muxed));
+    assert!((own.segments[0].duration - 282.0 * 1024.0 / 48000.0).abs() < 1e-9);
+
+    // Nothing to align to: the option changes nothing.
+    let audio_only = movie(vec![audio_track(938)]);
+    let plain = build(&audio_only, PlanOptions::default(), &bytes);
+    let asked = build(
+        &audio_only,
+        PlanOptions {
+            align_to_video: true,
+            ..PlanOptions::default()
+        },
+        &bytes,
+    );
+    assert_eq!(plain.segments, asked.segments);
+}
+
+/// Audio that ends before the video: the aligned plan stops with the audio, and
+/// no segment is empty.
+#[test]
+fn aligned_audio_shorter_than_the_video_leaves_the_last_segments_off() {
+    let movie = movie(vec![video_track(480, 48, 4), audio_track(400)]);
+    let bytes = FakeBytes::new(&movie, 4);
+    let plan = build(
+        &movie,
+        PlanOptions {
+            video_track_id: Some(0),
+            align_to_video: true,
+            ..PlanOptions::default()
+        },
+        &bytes,
+    );
+    // 400 frames = 8.5 s: two of the video's four 6 s segments.
+    assert_eq!(plan.segments.len(), 2, "{:?}", plan.segments);
+    assert!(plan.segments.iter().all(|s| !s.audio.is_empty()));
+    assert_eq!(plan.segments[1].audio.end, 400);
+}

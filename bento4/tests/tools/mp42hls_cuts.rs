@@ -91,3 +91,42 @@ fn hevc_target_duration_is_rounded_not_truncated() {
         .text("stream.m3u8")
         .contains("#EXT-X-TARGETDURATION:8\n"));
 }
+
+/// `--align-to-video` (an extension): the audio alone is cut where the muxed run
+/// cuts, so each of its segments starts on the audio frame the muxed segment starts
+/// its audio with; without it, cut on its own frames, the two drift apart.
+#[test]
+fn audio_alone_aligned_to_the_video_starts_each_segment_where_the_muxed_one_does() {
+    let input = media("multi_audio.mp4");
+    let input = input.to_string_lossy();
+    let run = |label: &str, options: &[&str]| -> Vec<u64> {
+        let scratch = Scratch::new(label);
+        let mut args = options.to_vec();
+        args.extend(NAMES);
+        args.push(&input);
+        run_ok(&scratch.0, &args);
+        let (_, _, uris) = playlist_entries(&scratch.text("stream.m3u8"));
+        uris.iter()
+            .map(|uri| {
+                let packets = packets(&scratch.read(uri));
+                let first = packets
+                    .iter()
+                    .find(|p| p.pid == 0x101 && p.unit_start)
+                    .unwrap_or_else(|| panic!("{label} {uri}: no audio PES"));
+                pes_times(&first.payload).0
+            })
+            .collect()
+    };
+    let muxed = run("align-muxed", &[]);
+    let aligned = run(
+        "align-aligned",
+        &["--video-track-id", "0", "--align-to-video"],
+    );
+    let own = run("align-own", &["--video-track-id", "0"]);
+    assert!(muxed.len() > 2, "{muxed:?}");
+    assert_eq!(
+        aligned, muxed,
+        "aligned audio starts as the muxed segments' audio"
+    );
+    assert_ne!(own, muxed, "on its own frames the cuts drift");
+}

@@ -42,6 +42,8 @@ Extensions (casterpak only, not in Bento4):
   --trim-start <s>                    with --segments K: segment K from its last keyframe at or before s
                                       (seconds on the playlist timeline), ending on the counters it ends on
   --trim-end <s>                      with --segments K: segment K up to its first keyframe at or after s
+  --align-to-video                    with --video-track-id 0 on a title with video: cut the audio where the
+                                      muxed stream is cut (each segment the audio beside that video segment)
   --cmaf <video|audio>                CMAF (fMP4) output of that one track instead of TS: init segment,
                                       .m4s segments cut where the TS ones are, a version 7 playlist with
                                       EXT-X-MAP; with --plan, adds each track's [tfdt, duration] timeline
@@ -286,6 +288,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 }
             }
             "--plan" => mode = Mode::Plan,
+            "--align-to-video" => plan.align_to_video = true,
             "--webvtt" => mode = Mode::WebVtt(track_id(arg, &value(arg)?)?),
             "--captions" => mode = Mode::Captions,
             "--trim-start" => trim_start = Some(trim_seconds(arg, &value(arg)?)?),

@@ -57,6 +57,10 @@ fn accepted_options_table() {
         ),
         (vec!["--plan", "a"], Box::new(|a| a.mode == Mode::Plan)),
         (
+            vec!["--video-track-id", "0", "--align-to-video", "a"],
+            Box::new(|a| a.plan.align_to_video && a.plan.video_track_id == Some(0)),
+        ),
+        (
             vec!["--segments", "4", "a"],
             Box::new(|a| a.mode == Mode::Segments(4, 4)),
         ),

@@ -55,6 +55,13 @@ fn good_jobs() {
         (tracks.plan.video_track_id, tracks.plan.audio_track_id),
         (Some(0), Some(3))
     );
+    assert!(!tracks.plan.align_to_video);
+    let aligned = job(
+        r#"{"id":9,"op":"segment","segment_duration":6,"k":2,"output":"/tmp/a.ts","video_track_id":0,"audio_track_id":3,"align_to_video":true}"#,
+    )
+    .unwrap();
+    assert!(aligned.plan.align_to_video);
+    assert!(job(r#"{"id":9,"op":"stats","align_to_video":true}"#).is_err());
     let webvtt = job(r#"{"id":9,"op":"webvtt","track_id":3,"input":"a.mp4"}"#).unwrap();
     assert_eq!(webvtt.op, Op::WebVtt { track_id: 3 });
 }
