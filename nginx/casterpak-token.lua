@@ -60,8 +60,11 @@ end
 
 -- keys: hex strings; name: the query parameter and cookie; protect: URL prefixes
 -- whose requests are checked; internal: the prefix of the worker's internal redirects
--- (checked as the request they answer, so never again); propagation: "query" or
--- "cookie", how playlists hand the token on.
+-- (checked as the request they answer, so never again); propagation: "query",
+-- "cookie" or "define", how playlists hand the token on; define_prefixes: prefixes
+-- whose HLS playlists use "define" whatever propagation says. Under "define" the
+-- worker wrote the token into HLS playlists as a variable (EXT-X-DEFINE:QUERYPARAM)
+-- that the player fills in, so only MPDs are rewritten here.
 function M.configure(options)
     settings.keys = {}
     for _, key in ipairs(options.keys or {}) do
@@ -74,8 +77,10 @@ function M.configure(options)
     settings.param_prefix = settings.name .. "="
     settings.protect = options.protect or {}
     settings.internal = options.internal
-    settings.query = options.propagation == "query"
+    settings.define_all = options.propagation == "define"
+    settings.query = options.propagation == "query" or settings.define_all
     settings.cookie = options.propagation == "cookie"
+    settings.define_prefixes = options.define_prefixes or {}
     verified = {}
     verified_bytes = 0
 end
@@ -275,8 +280,9 @@ function M.refusal()
     if why == "" then
         if settings.cookie and from_query then
             set_cookie(token)
-        elseif settings.query then
-            -- For the playlist filter, which would otherwise read both again.
+        elseif settings.query and (not settings.define_all or uri:sub(-4) == ".mpd") then
+            -- For the playlist filter, which would otherwise read both again (under
+            -- "define" only MPDs reach it; ngx.ctx costs a table per request).
             local ctx = ngx.ctx
             ctx.casterpak_presented = token
             ctx.casterpak_uri = uri
@@ -366,6 +372,24 @@ function M.propagate_manifest(text, param)
     return text
 end
 
+-- Whether the HLS playlist at `uri` carries the token as a variable (written by the
+-- worker) rather than having it appended here. A fill's internal redirect is looked
+-- at as the public URI it answers (ngx.ctx does not survive the redirect).
+local function substituted(uri)
+    if settings.define_all then
+        return true
+    end
+    if settings.internal and starts_with(uri, settings.internal) then
+        uri = "/" .. uri:sub(#settings.internal + 1)
+    end
+    for _, prefix in ipairs(settings.define_prefixes) do
+        if starts_with(uri, prefix) then
+            return true
+        end
+    end
+    return false
+end
+
 local function playlist_type(content_type)
     if not content_type then
         return nil
@@ -399,6 +423,9 @@ function M.playlist_headers(by_extension)
         if not kind then
             return
         end
+    end
+    if kind == "hls" and substituted(ctx.casterpak_uri or ngx.var.uri) then
+        return
     end
     ngx.header["Content-Length"] = nil
     -- A verified token keeps its encoded form: the next playlist with it skips the encoding.

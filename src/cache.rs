@@ -27,6 +27,9 @@ const TRASH_DIR: &str = ".casterpak-trash";
 const CLEAN_MARK: &str = ".casterpak-clean";
 /// The `[encryption]` fingerprint the cache's files were made under.
 const ENCRYPTION_MARK: &str = ".casterpak-encryption";
+/// Which protected prefixes the cached HLS playlists hand the token on under as a
+/// variable (`[token_auth] propagation = "define"`, `define_prefixes`).
+pub const TOKEN_VARIABLE_MARK: &str = ".casterpak-token-variable";
 /// nginx runs as another user: published files and dirs must be world-readable.
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
@@ -276,22 +279,32 @@ impl Cache {
 
     /// The encryption fingerprint recorded by the last run ("" when none was).
     pub fn encryption_mark(&self) -> io::Result<String> {
-        match fs::read_to_string(self.inner.root.join(ENCRYPTION_MARK)) {
+        self.mark(ENCRYPTION_MARK)
+    }
+
+    /// Records the encryption fingerprint (see [`Cache::set_mark`]).
+    pub fn set_encryption_mark(&self, fingerprint: &str) -> io::Result<()> {
+        self.set_mark(ENCRYPTION_MARK, fingerprint)
+    }
+
+    /// The text of the settings mark `name` at the root ("" when there is none).
+    pub fn mark(&self, name: &str) -> io::Result<String> {
+        match fs::read_to_string(self.inner.root.join(name)) {
             Ok(text) => Ok(text.trim_end_matches('\n').to_string()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
             Err(e) => Err(e),
         }
     }
 
-    /// Records `fingerprint` durably (written aside, synced, renamed), so the next
-    /// start compares against what this run's files were made under.
-    pub fn set_encryption_mark(&self, fingerprint: &str) -> io::Result<()> {
+    /// Records `fingerprint` as mark `name` durably (written aside, synced, renamed),
+    /// so the next start compares against what this run's files were made under.
+    pub fn set_mark(&self, name: &str, fingerprint: &str) -> io::Result<()> {
         let mut tmp = tempfile::Builder::new()
             .prefix("mark-")
             .tempfile_in(&self.inner.tmp)?;
         tmp.write_all(format!("{fingerprint}\n").as_bytes())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(self.inner.root.join(ENCRYPTION_MARK))
+        tmp.persist(self.inner.root.join(name))
             .map_err(|e| e.error)?;
         fs::File::open(&self.inner.root)?.sync_all()
     }

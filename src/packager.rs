@@ -105,6 +105,7 @@ impl Packager {
         metrics: Arc<Metrics>,
     ) -> Packager {
         let ttl = Duration::from_secs(config.limits.failure_ttl_secs);
+        let token_auth = Arc::new(config.token_auth.clone());
         Packager {
             config,
             disk: Disk {
@@ -112,6 +113,7 @@ impl Packager {
                 cache: cache.clone(),
                 store,
                 work: Arc::new(Work::default()),
+                token_auth: token_auth.clone(),
             },
             cache,
             tools,

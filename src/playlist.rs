@@ -9,6 +9,7 @@ pub mod captions;
 pub mod clip;
 pub mod iframes;
 pub mod subtitles;
+pub mod token_variable;
 
 use std::fmt::Write;
 

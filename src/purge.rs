@@ -314,6 +314,45 @@ pub fn after_encryption_change(
     cache.set_encryption_mark(&now).map_err(|e| e.to_string())
 }
 
+/// At startup (blocking, before anything is answered): when the prefixes whose HLS
+/// playlists carry the token as a variable (`[token_auth]` define propagation) differ
+/// from those the cache's playlists were written for, purges what the old and the new
+/// prefixes cover. Otherwise nginx would serve a playlist written the other way: URIs
+/// without the token (refused) or with a `{$name}` no filter fills in. Records the new
+/// prefixes only once the purge is complete.
+pub fn after_token_variable_change(
+    store: &Store,
+    cache: &Cache,
+    config: &Config,
+) -> Result<(), String> {
+    let now = config.token_auth.variable_prefixes();
+    let mark = crate::cache::TOKEN_VARIABLE_MARK;
+    let before_text = cache.mark(mark).map_err(|e| e.to_string())?;
+    let before: Vec<String> = before_text.lines().map(str::to_string).collect();
+    if now == before {
+        return Ok(());
+    }
+    let mut prefixes: Vec<&String> = before.iter().chain(&now).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    for prefix in prefixes {
+        let selector = Selector::Prefix(prefix.trim_start_matches('/').to_string());
+        let report = run(store, cache, &selector).map_err(|e| e.to_string())?;
+        if !report.failed.is_empty() || !report.kept.is_empty() {
+            return Err(format!(
+                "token propagation changed and the purge of {prefix} failed: {}",
+                report.summary()
+            ));
+        }
+        if !report.evicted.is_empty() {
+            log::info!("token propagation changed: {}", report.summary());
+        }
+    }
+    cache
+        .set_mark(mark, &now.join("\n"))
+        .map_err(|e| e.to_string())
+}
+
 fn local(config: &Config, selector: &Selector) -> Result<String, String> {
     // The store first: holding its lock proves no worker uses this cache.
     let store = Store::open(&config.db_path).map_err(|e| e.to_string())?;

@@ -109,11 +109,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let unclean = check_after_unclean_stop(&store, &cache).await?;
     let (purge_store, purge_cache, purge_config) = (store.clone(), cache.clone(), config.clone());
     tokio::task::spawn_blocking(move || {
-        crate::purge::after_encryption_change(&purge_store, &purge_cache, &purge_config)
+        crate::purge::after_encryption_change(&purge_store, &purge_cache, &purge_config)?;
+        crate::purge::after_token_variable_change(&purge_store, &purge_cache, &purge_config)
     })
     .await
-    .map_err(ctx("checking the encryption settings"))?
-    .map_err(ctx("encryption"))?;
+    .map_err(ctx("checking the encryption and token settings"))?
+    .map_err(ctx("a settings change"))?;
     let remotes = crate::remote::Remotes::from_config(&config, metrics.clone())?.map(Arc::new);
     if let (true, Some(remotes)) = (unclean, &remotes) {
         // Block records are not synced with their data: after a crash or power cut

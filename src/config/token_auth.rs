@@ -20,8 +20,16 @@ pub struct TokenAuthConfig {
     /// Query parameter and cookie the token arrives in.
     pub name: String,
     /// How playlists hand the token on to the URIs they list: "query" (appended to each
-    /// URI by nginx as it serves the playlist) or "cookie" (nginx sets the cookie).
+    /// URI by nginx as it serves the playlist), "cookie" (nginx sets the cookie) or
+    /// "define" (HLS variable substitution: the worker writes
+    /// `#EXT-X-DEFINE:QUERYPARAM="<name>"` and `?<name>={$<name>}` into every HLS
+    /// playlist, the player fills in the token from the playlist's own URL, and nginx
+    /// serves playlists as plain files; MPDs, which have no such thing, as "query").
     pub propagation: Propagation,
+    /// Prefixes, each within one of `protect`, whose HLS playlists use "define" whatever
+    /// `propagation` says (players that substitute variables under them, others
+    /// elsewhere).
+    pub define_prefixes: Vec<String>,
     /// The Lua script nginx runs the check with (the package installs it here).
     pub script: PathBuf,
 }
@@ -31,6 +39,7 @@ pub struct TokenAuthConfig {
 pub enum Propagation {
     Query,
     Cookie,
+    Define,
 }
 
 impl Default for TokenAuthConfig {
@@ -41,6 +50,7 @@ impl Default for TokenAuthConfig {
             protect: Vec::new(),
             name: "hdnts".into(),
             propagation: Propagation::Query,
+            define_prefixes: Vec::new(),
             script: PathBuf::from("/usr/share/casterpak/casterpak-token.lua"),
         }
     }
@@ -50,6 +60,31 @@ impl TokenAuthConfig {
     /// Whether nginx checks tokens at all.
     pub fn enabled(&self) -> bool {
         !self.protect.is_empty()
+    }
+
+    /// The query parameter whose value the HLS playlist at URL `path` (its cache key
+    /// with a leading '/': a clip's tag dir comes after its title's, so the two match
+    /// the same prefixes) hands on by variable substitution; None when that playlist
+    /// is unprotected or propagates the token another way.
+    pub fn substituted_at(&self, path: &str) -> Option<&str> {
+        let under = |prefixes: &[String]| prefixes.iter().any(|p| path.starts_with(p.as_str()));
+        let define = self.propagation == Propagation::Define || under(&self.define_prefixes);
+        (self.enabled() && under(&self.protect) && define).then_some(self.name.as_str())
+    }
+
+    /// The protected prefixes whose HLS playlists carry the token as a variable,
+    /// sorted: what the cache's playlists were written for (a change purges them).
+    pub fn variable_prefixes(&self) -> Vec<String> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let mut prefixes = match self.propagation {
+            Propagation::Define => self.protect.clone(),
+            _ => self.define_prefixes.clone(),
+        };
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        prefixes
     }
 
     /// The keys a token may be signed with, decoded (validated at load).
@@ -84,18 +119,34 @@ impl TokenAuthConfig {
                 }
             }
         }
-        for prefix in &self.protect {
-            let valid = prefix.starts_with('/')
-                && prefix
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"/_-.,".contains(&b))
-                && !prefix.split('/').any(|c| c == "." || c == "..");
-            if !valid {
-                return invalid(
-                    "token_auth.protect",
-                    "each prefix must start with '/' and use only letters, digits, '/', '_', '-', '.', ','",
-                );
+        let listed = [
+            ("token_auth.protect", &self.protect),
+            ("token_auth.define_prefixes", &self.define_prefixes),
+        ];
+        for (key, prefixes) in listed {
+            for prefix in prefixes {
+                let valid = prefix.starts_with('/')
+                    && prefix
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/_-.,".contains(&b))
+                    && !prefix.split('/').any(|c| c == "." || c == "..");
+                if !valid {
+                    return invalid(
+                        key,
+                        "each prefix must start with '/' and use only letters, digits, '/', '_', '-', '.', ','",
+                    );
+                }
             }
+        }
+        let uncovered = self
+            .define_prefixes
+            .iter()
+            .any(|d| !self.protect.iter().any(|p| d.starts_with(p.as_str())));
+        if uncovered {
+            return invalid(
+                "token_auth.define_prefixes",
+                "each prefix must lie within one of protect (unprotected playlists hand on no token)",
+            );
         }
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
@@ -136,6 +187,41 @@ mod tests {
         .unwrap();
         assert!(c.token_auth.enabled());
         assert_eq!(c.token_auth.keys().len(), 2);
+        assert_eq!(
+            c.token_auth.substituted_at("/i/a.mp4/index_0_av.m3u8"),
+            None
+        );
+    }
+
+    #[test]
+    fn define_applies_to_protected_playlists_under_its_prefixes() {
+        let load = |extra: &str| {
+            Config::from_toml(&format!(
+                "[token_auth]\nkey = \"{KEY}\"\nprotect = [\"/i/\", \"/c/\"]\n{extra}"
+            ))
+            .unwrap()
+            .token_auth
+        };
+        let all = load("propagation = \"define\"\nname = \"tok\"");
+        assert_eq!(all.substituted_at("/i/a.mp4/index_0_av.m3u8"), Some("tok"));
+        assert_eq!(all.substituted_at("/c/a.mp4/index_0_v.m3u8"), Some("tok"));
+        assert_eq!(all.substituted_at("/x/a.mp4/index_0_av.m3u8"), None);
+        let some = load("define_prefixes = [\"/i/web/\"]");
+        assert_eq!(some.propagation, super::Propagation::Query);
+        assert_eq!(
+            some.substituted_at("/i/web/a.mp4/master.m3u8"),
+            Some("hdnts")
+        );
+        assert_eq!(some.substituted_at("/i/a.mp4/master.m3u8"), None);
+        assert_eq!(some.substituted_at("/c/web/a.mp4/master.m3u8"), None);
+        let off = Config::from_toml("[token_auth]\ndefine_prefixes = []\npropagation = \"define\"")
+            .unwrap()
+            .token_auth;
+        assert_eq!(
+            off.substituted_at("/i/a.mp4/master.m3u8"),
+            None,
+            "nothing protected"
+        );
     }
 
     #[test]
@@ -167,6 +253,14 @@ mod tests {
                 "token_auth.script",
             ),
             ("propagation = \"header\"", "propagation"),
+            (
+                &format!("key = \"{KEY}\"\nprotect = [\"/i/\"]\ndefine_prefixes = [\"/j/\"]"),
+                "token_auth.define_prefixes",
+            ),
+            (
+                &format!("key = \"{KEY}\"\nprotect = [\"/i/\"]\ndefine_prefixes = [\"/i/\\\"\"]"),
+                "token_auth.define_prefixes",
+            ),
         ];
         for (body, key) in cases {
             let text = format!("[token_auth]\n{body}");

@@ -16,8 +16,18 @@ pub const LUA_MODULES: [&str; 2] = [
     "/usr/lib/nginx/modules/ngx_http_lua_module.so",
 ];
 
-fn query_mode(config: &Config) -> bool {
-    config.token_auth.enabled() && config.token_auth.propagation == Propagation::Query
+/// What the Lua body filter rewrites as nginx serves it: every playlist ("query"),
+/// MPDs alone ("define": HLS playlists carry the token as a variable, DASH has no
+/// such thing), nothing ("cookie").
+fn filtered(config: &Config) -> Option<&'static str> {
+    if !config.token_auth.enabled() {
+        return None;
+    }
+    match config.token_auth.propagation {
+        Propagation::Query => Some("m3u8|mpd"),
+        Propagation::Define => Some("mpd"),
+        Propagation::Cookie => None,
+    }
 }
 
 fn cookie_mode(config: &Config) -> bool {
@@ -82,6 +92,7 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
          \x20       -- The internal redirect after a fill was checked as the request it answers.\n\
          \x20       internal = {internal},\n\
          \x20       propagation = {propagation},\n\
+         \x20       define_prefixes = {define_prefixes},\n\
          \x20   }})\n\
          \x20   package.loaded.casterpak_token = token\n\
          }}\n\n",
@@ -93,7 +104,9 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
         propagation = lua_string(match auth.propagation {
             Propagation::Query => "query",
             Propagation::Cookie => "cookie",
+            Propagation::Define => "define",
         }),
+        define_prefixes = lua_list(auth.define_prefixes.iter().map(String::as_str)),
     );
 }
 
@@ -125,14 +138,14 @@ pub(super) fn server_check(config: &Config) -> String {
 /// appends the token to their URIs (query propagation). A nested location inherits neither
 /// try_files nor the method checks, so both are repeated.
 pub(super) fn hit_playlists(config: &Config) -> String {
-    if !query_mode(config) {
+    let Some(extensions) = filtered(config) else {
         return String::new();
-    }
+    };
     let deeper = |text: &str| text.replace("        add_header", "                add_header");
     format!(
         "        # Token propagation: playlists go through Lua, which appends the token to\n\
          \x20       # each URI they list (segments keep sendfile: they never enter Lua).\n\
-         \x20       location ~ \"\\.(m3u8|mpd)$\" {{\n\
+         \x20       location ~ \"\\.({extensions})$\" {{\n\
          \x20           try_files $uri @casterpak;\n\
          {filters}\
          \x20           if ($request_method = OPTIONS) {{\n\
@@ -153,18 +166,18 @@ pub(super) fn hit_playlists(config: &Config) -> String {
 
 /// Inside the internal location: playlists just filled, through the same filter.
 pub(super) fn filled_playlists(config: &Config) -> String {
-    if !query_mode(config) {
+    let Some(extensions) = filtered(config) else {
         return String::new();
-    }
+    };
     format!(
-        "        location ~ \"\\.(m3u8|mpd)$\" {{\n{}        }}\n",
+        "        location ~ \"\\.({extensions})$\" {{\n{}        }}\n",
         filters("            ", Served::File)
     )
 }
 
 /// In the worker's named location: bodies the worker sends itself (an uncached master).
 pub(super) fn worker_bodies(config: &Config) -> String {
-    if !query_mode(config) {
+    if filtered(config).is_none() {
         return String::new();
     }
     filters("        ", Served::Worker)
@@ -280,6 +293,32 @@ mod tests {
         );
         assert!(conf.contains("propagation = \"cookie\","), "{conf}");
         assert!(!conf.contains("body_filter_by_lua"), "{conf}");
+    }
+
+    #[test]
+    fn define_propagation_filters_mpds_alone() {
+        let mut config = protected(Propagation::Define);
+        config.token_auth.define_prefixes = vec!["/i/web/".into()];
+        let conf = server_block(&config);
+        assert!(
+            conf.contains(
+                "        propagation = \"define\",\n        define_prefixes = { \"/i/web/\" },"
+            ),
+            "{conf}"
+        );
+        assert!(!conf.contains("(m3u8|mpd)"), "{conf}");
+        assert_eq!(
+            conf.matches("location ~ \"\\.(mpd)$\"").count(),
+            4,
+            "{conf}"
+        );
+        // The worker's own bodies may be MPDs: the filter stays (Lua skips HLS ones).
+        assert_eq!(
+            conf.matches("body_filter_by_lua_block").count(),
+            5,
+            "{conf}"
+        );
+        assert!(!conf.contains("Set-Cookie"), "{conf}");
     }
 
     #[test]

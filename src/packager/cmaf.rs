@@ -459,6 +459,7 @@ impl Packager {
             }
         }
         if !complete {
+            let body = self.disk.for_players(&request.file_key, &body).into_owned();
             return Ok(Answer::Playlist(body));
         }
         let source = &found[0].1;

@@ -6,12 +6,15 @@
 //! record), not one per syscall.
 
 use crate::cache::{Cache, SweepEviction};
+use crate::config::TokenAuthConfig;
 use crate::entry::{self, OnMiss, Spare};
 use crate::error::Failure;
+use crate::playlist;
 use crate::source::{MediaRoot, Source};
 use crate::store::{EntryKind, SourceId, Store};
 use crate::tool::SegmentOutput;
 use crate::url::Rendition;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +26,8 @@ pub(super) struct Disk {
     pub cache: Cache,
     pub store: Option<Arc<Store>>,
     pub work: Arc<Work>,
+    /// Which playlists carry the access token as a variable (`propagation = "define"`).
+    pub token_auth: Arc<TokenAuthConfig>,
 }
 
 /// Fill tasks and blocking steps running, so a stop can wait until none is (a
@@ -129,12 +134,34 @@ impl Disk {
         }
     }
 
+    /// HLS playlist `file_key`'s text as players get it: declaring the access token
+    /// as a variable that every URI references where `[token_auth]` says so, so that
+    /// nginx serves it as a plain file (`playlist::token_variable`); else as it is.
+    pub fn for_players<'t>(&self, file_key: &str, text: &'t str) -> Cow<'t, str> {
+        let path = format!("/{file_key}");
+        match self.token_auth.substituted_at(&path) {
+            Some(name) if file_key.ends_with(".m3u8") => {
+                Cow::Owned(playlist::token_variable::with_query_variable(text, name))
+            }
+            _ => Cow::Borrowed(text),
+        }
+    }
+
     /// Publishes `text` at `file_key` unless it is there (a fill that ran meanwhile)
-    /// and records it; returns the bytes added.
+    /// and records it; returns the bytes added. An HLS playlist goes in as
+    /// [`Disk::for_players`] makes it.
     pub fn publish_text(&self, into: &Dest, file_key: &str, text: &[u8]) -> Result<u64, Failure> {
         if self.is_file(file_key) {
             return Ok(0);
         }
+        let players;
+        let text = match std::str::from_utf8(text) {
+            Ok(t) => {
+                players = self.for_players(file_key, t);
+                players.as_bytes()
+            }
+            Err(_) => text,
+        };
         let added = match into {
             Dest::Rendition { key, source } => {
                 entry::publish_bytes_in_rendition(&self.cache, key, source, file_key, text)

@@ -202,6 +202,7 @@ impl Packager {
             text = playlist::subtitles::with_group(&text, &subtitles);
         }
         if !complete {
+            let text = self.disk.for_players(file_key, &text).into_owned();
             return Ok(Answer::Playlist(text));
         }
         let _guard = self.cache.begin_fill(container.key());

@@ -144,7 +144,9 @@ fn publish(
     let info_json = serde_json::to_vec(&info).map_err(|e| Failure::Internal(e.to_string()))?;
     std::fs::write(work.join(INFO_FILE), info_json).map_err(Failure::cache)?;
     entry::write_marker_into(work, id).map_err(Failure::cache)?;
-    std::fs::write(work.join(PLAYLIST), playlist::media(&durations, 0)).map_err(Failure::cache)?;
+    let text = playlist::media(&durations, 0);
+    let text = disk.for_players(&format!("{key}/{PLAYLIST}"), &text);
+    std::fs::write(work.join(PLAYLIST), text.as_bytes()).map_err(Failure::cache)?;
     let added = disk
         .cache
         .publish_dir(work, key, PLAYLIST)

@@ -113,10 +113,13 @@ db_path = "$TMP/db"
 [tools]
 mode = "${PACKAGING_MODE:-auto}"
 
-# e2e/token.test.js: one csmil no other test requests needs a token (checked by nginx).
+# e2e/token.test.js: two csmils no other test requests need a token (checked by nginx):
+# one hands it on in the query (nginx appends it), one as an HLS variable (hls.js fills
+# it in from the playlist's URL).
 [token_auth]
 key = "$TOKEN_KEY"
-protect = ["/i/clip_,low,.mp4.csmil/"]
+protect = ["/i/clip_,low,.mp4.csmil/", "/i/clip_,medium,.mp4.csmil/"]
+define_prefixes = ["/i/clip_,medium,.mp4.csmil/"]
 script = "$ROOT/nginx/casterpak-token.lua"
 
 $ENCRYPTION
@@ -149,7 +152,7 @@ EOF
   # With [live], nginx makes its body temp dir inside the cache root at start.
   mkdir -p "$TMP/cache"
   CASTERPAK_TOKEN=$("$TARGET/debug/casterpak" token --config "$TMP/casterpak.toml" \
-    --acl '/i/clip_,low,.mp4.csmil/*' --window 3600)
+    --acl '/i/clip_,low,.mp4.csmil/*!/i/clip_,medium,.mp4.csmil/*' --window 3600)
   export CASTERPAK_TOKEN
   "$TARGET/debug/casterpak" nginx-conf --config "$TMP/casterpak.toml" --standalone \
     --listen "127.0.0.1:$PORT" --prefix "$TMP/nginx" >"$TMP/nginx/nginx.conf"

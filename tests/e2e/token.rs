@@ -15,6 +15,10 @@ fn protected_stack(propagation: &str) -> Stack {
 }
 
 fn protected_stack_over(propagation: &str, protect: &str) -> Stack {
+    protected_builder(propagation, protect).start()
+}
+
+fn protected_builder(propagation: &str, protect: &str) -> StackBuilder {
     let script = format!("{}/nginx/casterpak-token.lua", env!("CARGO_MANIFEST_DIR"));
     Stack::builder()
         .media("clip_low.mp4")
@@ -25,7 +29,6 @@ fn protected_stack_over(propagation: &str, protect: &str) -> Stack {
         .config("token_auth", &format!("protect = {protect}"))
         .config("token_auth", &format!("propagation = \"{propagation}\""))
         .config("token_auth", &format!("script = {script:?}"))
-        .start()
 }
 
 fn now() -> u64 {
@@ -330,5 +333,127 @@ fn dash_manifests_hand_the_token_to_their_segment_templates() {
                 assert_refused(&stack, without_query(&path), &[], "a segment without it");
             }
         }
+    }
+}
+
+/// `propagation = "define"`: the worker writes HLS playlists that declare the token as
+/// a variable (`#EXT-X-DEFINE:QUERYPARAM="hdnts"`) which every URI references, and a
+/// player fills it in from the query of the playlist's own URL (done here as a player
+/// does). nginx then serves a playlist as a plain file, the same bytes whichever token
+/// comes (its length known, no body filter); MPDs keep the query rewriting.
+#[test]
+fn define_propagation_hands_the_token_on_as_a_playlist_variable() {
+    let stack = protected_stack_over("define", "[\"/i/\", \"/d/\"]");
+    let good = token(&stack, &["--acl", "/*", "--window", "600"]);
+    let other = token(&stack, &["--acl", "/i/*", "--window", "900"]);
+    let fill_in = |uri: &str, token: &str| uri.replace("{$hdnts}", token);
+    let declared = "#EXTM3U\n#EXT-X-VERSION:11\n#EXT-X-DEFINE:QUERYPARAM=\"hdnts\"\n";
+    let mut first = None;
+    for round in ["MISS", "HIT"] {
+        let r = stack.get(&with_token(MASTER, &good));
+        assert_eq!(r.status, 200, "{round}: {}", r.text());
+        assert_eq!(r.header("x-casterpak-cache"), round);
+        let text = r.text();
+        assert!(text.starts_with(declared), "{round}: {text}");
+        assert!(!text.contains(&good), "{round}: the file holds no token");
+        assert_eq!(
+            r.header("content-length"),
+            text.len().to_string(),
+            "a plain file"
+        );
+        let listed = uris(&text);
+        assert!(listed.len() >= 3, "{text}");
+        for uri in &listed {
+            assert!(uri.ends_with("?hdnts={$hdnts}"), "{round}: {uri}");
+            let playlist_path = resolve(MASTER, &fill_in(uri, &good));
+            let playlist = stack.get(&playlist_path);
+            assert_eq!(playlist.status, 200, "{playlist_path}: {}", playlist.text());
+            let playlist_text = playlist.text();
+            assert!(playlist_text.starts_with(declared), "{playlist_text}");
+            assert_refused(&stack, without_query(&playlist_path), &[], "no token");
+            let segments = uris(&playlist_text);
+            assert!(!segments.is_empty(), "{playlist_text}");
+            for segment in segments.iter().take(2) {
+                assert!(segment.ends_with("hdnts={$hdnts}"), "{segment}");
+                let path = resolve(without_query(&playlist_path), &fill_in(segment, &good));
+                let got = stack.get(&path);
+                assert_eq!(got.status, 200, "{path}: {}", got.text());
+                assert_refused(&stack, without_query(&path), &[], "a segment without it");
+            }
+        }
+        first.get_or_insert(text);
+    }
+    // Another viewer's token: the same file.
+    let again = stack.get(&with_token(MASTER, &other));
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(Some(again.text()), first);
+    assert_refused(&stack, MASTER, &[], "the master without a token");
+    // DASH has no variables: its templates still get the token appended.
+    let mpd = stack.get(&with_token("/d/clip_low.mp4/manifest.mpd", &good));
+    assert_eq!(mpd.status, 200, "{}", mpd.text());
+    assert!(
+        mpd.text().contains(&format!("?hdnts={good}\"")),
+        "{}",
+        mpd.text()
+    );
+}
+
+/// `define_prefixes`: under them HLS playlists carry the variable, elsewhere nginx
+/// appends the token as "query" says; a playlist written with the variable is not
+/// rewritten again.
+#[test]
+fn define_prefixes_choose_the_variable_beside_query_propagation() {
+    let stack = protected_builder("query", "[\"/i/\"]")
+        .config("token_auth", "define_prefixes = [\"/i/clip_,low,\"]")
+        .start();
+    let good = token(&stack, &["--acl", "/i/*", "--window", "600"]);
+    for round in ["MISS", "HIT"] {
+        let defined = stack.get(&with_token(MASTER, &good)).text();
+        assert!(
+            defined.contains("#EXT-X-DEFINE:QUERYPARAM=\"hdnts\"\n"),
+            "{defined}"
+        );
+        assert!(!defined.contains(&good), "{round}: {defined}");
+        let appended = stack.get(&with_token("/i/clip_low.mp4/master.m3u8", &good));
+        assert_eq!(appended.status, 200, "{}", appended.text());
+        let appended = appended.text();
+        assert!(!appended.contains("EXT-X-DEFINE"), "{appended}");
+        for uri in uris(&appended) {
+            assert!(uri.ends_with(&format!("hdnts={good}")), "{round}: {uri}");
+        }
+    }
+}
+
+/// Playlists are written for the propagation they are packaged under: a restart with
+/// another (query to define and back) purges what the old and new define prefixes
+/// cover before answering, so no playlist written the other way is served.
+#[test]
+fn a_change_of_propagation_repackages_the_playlists_it_covers() {
+    let mut stack = protected_stack("query");
+    let good = token(&stack, &["--acl", "/i/*", "--window", "600"]);
+    let master = |stack: &Stack| {
+        let r = stack.get(&with_token(MASTER, &good));
+        assert_eq!(r.status, 200, "{}", r.text());
+        (r.header("x-casterpak-cache").to_string(), r.text())
+    };
+    let (_, plain) = master(&stack);
+    assert!(
+        !plain.contains("EXT-X-DEFINE") && plain.contains(&good),
+        "{plain}"
+    );
+    assert_eq!(master(&stack).0, "HIT");
+    for (propagation, defined) in [("define", true), ("query", false)] {
+        stack.reconfigure("token_auth", &format!("propagation = \"{propagation}\""));
+        stack.stop_worker();
+        stack.start_worker();
+        stack.restart_nginx();
+        let (cache, text) = master(&stack);
+        assert_eq!(cache, "MISS", "{propagation}: repackaged");
+        assert_eq!(
+            text.contains("EXT-X-DEFINE"),
+            defined,
+            "{propagation}: {text}"
+        );
+        assert_eq!(text.contains(&good), !defined, "{propagation}: {text}");
     }
 }

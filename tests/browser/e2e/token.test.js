@@ -1,7 +1,9 @@
-// Token authorization (casterpak's [token_auth], checked by nginx with njs): run.sh protects
-// the csmil CSMIL_PROTECTED, which no other test requests, and passes a token for it. hls.js
-// plays the csmil-relative media playlist with the token in its query: every segment it asks
-// for is protected too, so it plays only if the playlist handed the token on to each URI.
+// Token authorization (casterpak's [token_auth], checked by nginx with Lua): run.sh protects
+// two csmils no other test requests and passes a token for both. hls.js plays each one's
+// csmil-relative media playlist with the token in its query: every segment it asks for is
+// protected too, so it plays only if the playlist handed the token on to each URI, by
+// nginx appending it (PROTECTED) or as an HLS variable hls.js fills in from the
+// playlist's URL (`define_prefixes`: DEFINED, whose playlist holds no token at all).
 // The HLS ffmpeg writes (STACK=ffmpeg) has no token check: this file is casterpak's alone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,7 @@ import { intolerableErrors } from '../lib/player-errors.js';
 import { STACK, url } from './catalog.js';
 
 const PROTECTED = '/i/clip_,low,.mp4.csmil';
+const DEFINED = '/i/clip_,medium,.mp4.csmil';
 const TOKEN = process.env.CASTERPAK_TOKEN;
 
 if (STACK === 'casterpak') {
@@ -24,11 +27,11 @@ if (STACK === 'casterpak') {
     await response.text();
   });
 
-  test('hls.js plays a protected playlist through the URIs that carry the token', { timeout: 90_000 }, async () => {
+  const playsThrough = (title) => async () => {
     const { page } = browser;
     const responses = [];
-    page.on('response', (r) => { if (r.url().includes(PROTECTED)) responses.push({ url: r.url(), status: r.status() }); });
-    const src = `${PROTECTED}/index_0_av.m3u8?hdnts=${TOKEN}`;
+    page.on('response', (r) => { if (r.url().includes(title)) responses.push({ url: r.url(), status: r.status() }); });
+    const src = `${title}/index_0_av.m3u8?hdnts=${TOKEN}`;
     await page.goto(url(`/player-test.html?src=${encodeURIComponent(src)}`));
     await page.waitForFunction(() => window.player.video.currentTime > 1, undefined, { timeout: 45_000, polling: 250 });
     await page.evaluate(() => { window.player.video.currentTime = window.player.video.duration - 2; });
@@ -42,5 +45,17 @@ if (STACK === 'casterpak') {
       assert.equal(r.status, 200, JSON.stringify(r));
       assert.ok(new URL(r.url).searchParams.get('hdnts') === TOKEN, `no token in ${r.url}`);
     }
+  };
+
+  test('hls.js plays a protected playlist through the URIs that carry the token', { timeout: 90_000 },
+    playsThrough(PROTECTED));
+
+  test('hls.js fills in the token a playlist declares as a variable, and plays', { timeout: 90_000 }, async () => {
+    const response = await fetch(url(`${DEFINED}/index_0_av.m3u8?hdnts=${TOKEN}`));
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.ok(text.includes('#EXT-X-DEFINE:QUERYPARAM="hdnts"'), text);
+    assert.ok(!text.includes(TOKEN), text);
+    await playsThrough(DEFINED)();
   });
 }
