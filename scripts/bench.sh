@@ -8,6 +8,7 @@
 #   --quick     CI mode (< 2 min): debug build, small media, few runs, no hour-long
 #               title; every row's code path still runs and any stack failure fails it.
 #   --out FILE  also write the table and the targets as markdown to FILE.
+#   BENCH_ROWS=token  only the token authorization rows.
 # env: RUNS (repetitions of each cold measurement), BENTO4_DIR (real Bento4: its
 #      mp4info/mp42hls in BENTO4_DIR or BENTO4_DIR/bin), CASTERPAK_TEST_MEDIA,
 #      CARGO_TARGET_DIR, KEEP=1 (keep the scratch dir with logs), BENCH_PROFILE=release
@@ -69,7 +70,7 @@ if [ "$quick" = 1 ]; then
   # longer than the whole budget. Quick figures only prove the paths work.
   profile=${BENCH_PROFILE:-debug}
   runs=${RUNS:-3}
-  wrk_secs=1
+  wrk_secs=${WRK_SECS:-1}
   bursts=1
   title_count=3
   echo "bench: quick mode ($profile build, small media, $runs runs): figures are not comparable" >&2
@@ -151,6 +152,14 @@ started=$SECONDS
 
 echo "bench: starting the stacks" >&2
 stack_start jit jit
+# BENCH_ROWS=token: the token rows alone (beside the unprotected hits they compare with),
+# for working on the check; the full run is what docs/benchmarks.md reports.
+if [ "${BENCH_ROWS:-}" = token ]; then
+  measure_hits
+  measure_token_hits
+  print_token_report | tee "${out:-/dev/null}"
+  exit 0
+fi
 stack_start whole whole
 if [ -n "$bento4_mp42hls" ]; then stack_start bento4 auto "$bento4_mp4info" "$bento4_mp42hls"; fi
 if vod_on; then vod_start vod || fail "nginx-vod-module did not start"; fi
