@@ -299,16 +299,7 @@ pub fn after_encryption_change(
                 .filter(|p| !p.is_empty())
                 .collect::<Vec<_>>()
                 .join("/");
-            let report = run(store, cache, &Selector::Path(key)).map_err(|e| e.to_string())?;
-            if !report.failed.is_empty() || !report.kept.is_empty() {
-                return Err(format!(
-                    "encryption changed and the purge of what it covers failed: {}",
-                    report.summary()
-                ));
-            }
-            if !report.evicted.is_empty() {
-                log::info!("encryption changed: {}", report.summary());
-            }
+            purge_after_change(store, cache, &Selector::Path(key), "encryption")?;
         }
     }
     cache.set_encryption_mark(&now).map_err(|e| e.to_string())
@@ -337,20 +328,32 @@ pub fn after_token_variable_change(
     prefixes.dedup();
     for prefix in prefixes {
         let selector = Selector::Prefix(prefix.trim_start_matches('/').to_string());
-        let report = run(store, cache, &selector).map_err(|e| e.to_string())?;
-        if !report.failed.is_empty() || !report.kept.is_empty() {
-            return Err(format!(
-                "token propagation changed and the purge of {prefix} failed: {}",
-                report.summary()
-            ));
-        }
-        if !report.evicted.is_empty() {
-            log::info!("token propagation changed: {}", report.summary());
-        }
+        purge_after_change(store, cache, &selector, "token propagation")?;
     }
     cache
         .set_mark(mark, &now.join("\n"))
         .map_err(|e| e.to_string())
+}
+
+/// One start-up purge after a change of `what`: an error unless everything it covers
+/// went (the change is recorded only after a complete purge).
+fn purge_after_change(
+    store: &Store,
+    cache: &Cache,
+    selector: &Selector,
+    what: &str,
+) -> Result<(), String> {
+    let report = run(store, cache, selector).map_err(|e| e.to_string())?;
+    if !report.failed.is_empty() || !report.kept.is_empty() {
+        return Err(format!(
+            "{what} changed and the purge of what it covers failed: {}",
+            report.summary()
+        ));
+    }
+    if !report.evicted.is_empty() {
+        log::info!("{what} changed: {}", report.summary());
+    }
+    Ok(())
 }
 
 fn local(config: &Config, selector: &Selector) -> Result<String, String> {

@@ -91,8 +91,8 @@ fn evict_and_forget_drops_the_row_only_when_the_entry_is_gone() {
     assert_eq!(store.get("i/c.mp4").unwrap(), None);
 }
 
-#[test]
-fn a_marker_other_than_the_opened_source_is_stale() {
+/// A cache in a temp dir and the identity of a source `a.mp4`.
+fn cache_and_source() -> (tempfile::TempDir, Cache, SourceId) {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path().join("c")).unwrap();
     let id = SourceId {
@@ -100,6 +100,12 @@ fn a_marker_other_than_the_opened_source_is_stale() {
         size: 5,
         mtime_ns: 7,
     };
+    (dir, cache, id)
+}
+
+#[test]
+fn a_marker_other_than_the_opened_source_is_stale() {
+    let (_dir, cache, id) = cache_and_source();
     let other = SourceId {
         size: 6,
         ..id.clone()
@@ -126,13 +132,7 @@ fn a_marker_other_than_the_opened_source_is_stale() {
 /// files are stale on the next miss: a cache never mixes files of two cuts.
 #[test]
 fn a_marker_of_another_layout_names_its_source_and_is_stale() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path().join("c")).unwrap();
-    let id = SourceId {
-        path: "a.mp4".into(),
-        size: 5,
-        mtime_ns: 7,
-    };
+    let (_dir, cache, id) = cache_and_source();
     assert_eq!(marker_text(&id), format!("5\n7\na.mp4\nlayout={LAYOUT}\n"));
     std::fs::create_dir_all(cache.path_of("i/a.mp4")).unwrap();
     let marker = cache.path_of("i/a.mp4").join(SOURCE_MARKER);
