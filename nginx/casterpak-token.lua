@@ -81,6 +81,7 @@ function M.configure(options)
     settings.query = options.propagation == "query" or settings.define_all
     settings.cookie = options.propagation == "cookie"
     settings.define_prefixes = options.define_prefixes or {}
+    settings.live = options.live
     verified = {}
     verified_bytes = 0
 end
@@ -273,6 +274,14 @@ function M.refusal()
     if not protected(uri) then
         return ""
     end
+    -- A publisher's write under the live prefix is gated by its ingest credential
+    -- (nginx's live location), not by a viewer's token.
+    if settings.live and starts_with(uri, settings.live) then
+        local method = ngx.var.request_method
+        if method ~= "GET" and method ~= "HEAD" then
+            return ""
+        end
+    end
     local query = ngx.var.args
     local from_query = in_query(query)
     local token = from_query or ngx.var[settings.cookie_var] or ""
@@ -376,11 +385,15 @@ end
 -- worker) rather than having it appended here. A fill's internal redirect is looked
 -- at as the public URI it answers (ngx.ctx does not survive the redirect).
 local function substituted(uri)
-    if settings.define_all then
-        return true
-    end
     if settings.internal and starts_with(uri, settings.internal) then
         uri = "/" .. uri:sub(#settings.internal + 1)
+    end
+    -- Live playlists are the publisher's: nothing wrote a variable into them.
+    if settings.live and starts_with(uri, settings.live) then
+        return false
+    end
+    if settings.define_all then
+        return true
     end
     for _, prefix in ipairs(settings.define_prefixes) do
         if starts_with(uri, prefix) then
@@ -417,7 +430,13 @@ function M.playlist_headers(by_extension)
     local kind
     if by_extension then
         local uri = ctx.casterpak_uri or ngx.var.uri
-        kind = uri:sub(-4) == ".mpd" and "dash" or "hls"
+        if uri:sub(-4) == ".mpd" then
+            kind = "dash"
+        elseif uri:sub(-5) == ".m3u8" then
+            kind = "hls"
+        else
+            return
+        end
     else
         kind = playlist_type(ngx.header["Content-Type"])
         if not kind then

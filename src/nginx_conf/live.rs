@@ -78,19 +78,46 @@ pub fn http_level(config: &Config, out: &mut String) {
     );
 }
 
-/// The `/live/` location of the public server.
+/// The `/live/` location of the public server. With token checks that hand the token
+/// on in the query, its playlists (written by publishers, so no variable can be written
+/// into them) go through the Lua filter in a nested location that repeats the gates: a
+/// nested location inherits none of its parent's `if`s.
 pub fn location(config: &Config, access_log: &str, out: &mut String) {
     if !config.live.enabled {
         return;
     }
-    let relay = format!("http://unix:{}:", config.live.post_socket.to_string_lossy());
+    let body = location_body(config, access_log);
+    let playlists = match super::token::live_playlist_filters(config) {
+        Some(filters) => format!(
+            "        # Viewer tokens handed on from live playlists (see [token_auth]).\n\
+             \x20       location ~ \"\\.m3u8$\" {{\n\
+             {inner}{filters}\
+             \x20       }}\n",
+            inner = body.replace("\n        ", "\n            ").replacen(
+                "        ",
+                "            ",
+                1
+            ),
+        ),
+        None => String::new(),
+    };
     let _ = write!(
         out,
         "    # Live: publishers write with the ingest token, viewers read (issue 14).\n\
          \x20   location ^~ {PREFIX}/ {{\n\
-         {common}\
+         {body}{playlists}\
+         \x20   }}\n\n",
+    );
+}
+
+/// What the `/live/` location does, once for it and once for its playlists.
+fn location_body(config: &Config, access_log: &str) -> String {
+    let relay = format!("http://unix:{}:", config.live.post_socket.to_string_lossy());
+    format!(
+        "{common}\
          \x20       add_header Cache-Control $casterpak_live_cache_control;\n\
          \x20       add_header Access-Control-Allow-Origin \"*\" always;\n\
+         {cookie}\
          \x20       if ($casterpak_live_gate = unauthorized) {{\n\
          \x20           add_header WWW-Authenticate \"Bearer\" always;\n\
          \x20           return 401;\n\
@@ -114,11 +141,11 @@ pub fn location(config: &Config, access_log: &str, out: &mut String) {
          \x20       proxy_set_header Host $http_host;\n\
          \x20       # Both logs: an access_log here replaces the inherited one.\n\
          \x20       {access_log}\n\
-         \x20       access_log {ingest_log} casterpak_ingest buffer=16k flush=1s if=$casterpak_live_logged;\n\
-         \x20   }}\n\n",
+         \x20       access_log {ingest_log} casterpak_ingest buffer=16k flush=1s if=$casterpak_live_logged;\n",
         common = common(config),
+        cookie = super::token::cookie_header(config),
         ingest_log = quoted(&config.live.ingest_log.to_string_lossy()),
-    );
+    )
 }
 
 /// The token as a regex matching only itself (its characters: letters, digits, `-._~+/=`).
@@ -228,6 +255,46 @@ mod tests {
         );
         // No map key holds the token: exact keys are hashed in 64-byte buckets.
         assert!(!text.contains("\"PUT 1 Bearer"), "{text}");
+    }
+
+    /// Viewer tokens over `/live/`: with query propagation its playlists get the Lua
+    /// filter in a nested location that repeats every gate; with cookies, the cookie.
+    #[test]
+    fn viewer_tokens_filter_live_playlists_behind_the_same_gates() {
+        let mut config = live_config();
+        config.token_auth.key = "00112233445566778899aabbccddeeff".into();
+        config.token_auth.protect = vec!["/live/".into()];
+        let text = crate::nginx_conf::server_block(&config);
+        let at = text
+            .find("    location ^~ /live/ {\n")
+            .expect("the live location");
+        let live = &text[at..at + text[at..].find("\n    }\n").expect("its end")];
+        let nested = &live[live
+            .find("        location ~ \"\\.m3u8$\" {\n")
+            .expect("nested")..];
+        assert!(nested.contains("body_filter_by_lua_block"), "{live}");
+        assert!(nested.contains("            if ($casterpak_live_gate = unauthorized) {"));
+        assert!(
+            nested.contains("            dav_methods PUT DELETE;"),
+            "{nested}"
+        );
+        assert_eq!(
+            live.matches("$casterpak_live_gate = relay").count(),
+            2,
+            "{live}"
+        );
+        assert!(!live.contains("Set-Cookie"), "{live}");
+        config.token_auth.propagation = crate::config::Propagation::Cookie;
+        let text = crate::nginx_conf::server_block(&config);
+        let at = text
+            .find("    location ^~ /live/ {\n")
+            .expect("the live location");
+        let live = &text[at..at + text[at..].find("\n    }\n").expect("its end")];
+        assert!(!live.contains("_by_lua"), "{live}");
+        assert!(
+            live.contains("add_header Set-Cookie $casterpak_token_cookie;"),
+            "{live}"
+        );
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
          \x20       protect = {protect},\n\
          \x20       -- The internal redirect after a fill was checked as the request it answers.\n\
          \x20       internal = {internal},\n\
+         \x20       -- Writes there are the publishers', gated by the ingest credential.\n\
+         \x20       live = {live},\n\
          \x20       propagation = {propagation},\n\
          \x20       define_prefixes = {define_prefixes},\n\
          \x20   }})\n\
@@ -101,6 +103,11 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
         name = lua_string(&auth.name),
         protect = lua_list(auth.protect.iter().map(String::as_str)),
         internal = lua_string(&format!("{}/", config.internal_prefix)),
+        live = if config.live.enabled {
+            lua_string(&format!("{}/", crate::live::LIVE_PREFIX))
+        } else {
+            "nil".to_string()
+        },
         propagation = lua_string(match auth.propagation {
             Propagation::Query => "query",
             Propagation::Cookie => "cookie",
@@ -173,6 +180,14 @@ pub(super) fn filled_playlists(config: &Config) -> String {
         "        location ~ \"\\.({extensions})$\" {{\n{}        }}\n",
         filters("            ", Served::File)
     )
+}
+
+/// Inside `/live/`'s nested playlist location: the filter that appends the token to a
+/// live playlist's URIs, whenever tokens are not handed on by cookie (the publisher
+/// writes live playlists, so they cannot carry the define mode's variable).
+pub(super) fn live_playlist_filters(config: &Config) -> Option<String> {
+    filtered(config)?;
+    Some(filters("            ", Served::File))
 }
 
 /// In the worker's named location: bodies the worker sends itself (an uncached master).
