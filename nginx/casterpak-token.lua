@@ -82,6 +82,7 @@ function M.configure(options)
     settings.cookie = options.propagation == "cookie"
     settings.define_prefixes = options.define_prefixes or {}
     settings.live = options.live
+    settings.recordings = options.recordings
     verified = {}
     verified_bytes = 0
 end
@@ -388,8 +389,12 @@ local function substituted(uri)
     if settings.internal and starts_with(uri, settings.internal) then
         uri = "/" .. uri:sub(#settings.internal + 1)
     end
-    -- Live playlists are the publisher's: nothing wrote a variable into them.
+    -- Live playlists are the publisher's, recordings' the recorder's: nothing wrote a
+    -- variable into them.
     if settings.live and starts_with(uri, settings.live) then
+        return false
+    end
+    if settings.recordings and starts_with(uri, settings.recordings) then
         return false
     end
     if settings.define_all then

@@ -16,18 +16,30 @@ pub const LUA_MODULES: [&str; 2] = [
     "/usr/lib/nginx/modules/ngx_http_lua_module.so",
 ];
 
-/// What the Lua body filter rewrites as nginx serves it: every playlist ("query"),
-/// MPDs alone ("define": HLS playlists carry the token as a variable, DASH has no
-/// such thing), nothing ("cookie").
-fn filtered(config: &Config) -> Option<&'static str> {
+/// The regex of what the Lua body filter rewrites as nginx serves it: every playlist
+/// ("query"); MPDs and recordings' playlists ("define": the worker's HLS playlists
+/// carry the token as a variable, DASH has no such thing, and a recording's playlists
+/// are written by the recorder, not packaged); nothing ("cookie").
+fn filtered(config: &Config) -> Option<String> {
     if !config.token_auth.enabled() {
         return None;
     }
     match config.token_auth.propagation {
-        Propagation::Query => Some("m3u8|mpd"),
-        Propagation::Define => Some("mpd"),
+        Propagation::Query => Some("\\.(m3u8|mpd)$".into()),
+        Propagation::Define if config.live.enabled => Some(format!(
+            "^{}/.+\\.m3u8$|\\.mpd$",
+            recordings_prefix(config)
+                .trim_end_matches('/')
+                .replace('.', "\\.")
+        )),
+        Propagation::Define => Some("\\.mpd$".into()),
         Propagation::Cookie => None,
     }
+}
+
+/// Where recordings are served (`/i/recordings/`).
+fn recordings_prefix(config: &Config) -> String {
+    format!("{}/{}/", config.url_prefix, crate::live::record::RECORDINGS)
 }
 
 fn cookie_mode(config: &Config) -> bool {
@@ -93,6 +105,8 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
          \x20       internal = {internal},\n\
          \x20       -- Writes there are the publishers', gated by the ingest credential.\n\
          \x20       live = {live},\n\
+         \x20       -- Recordings' playlists are the recorder's: the filter rewrites them.\n\
+         \x20       recordings = {recordings},\n\
          \x20       propagation = {propagation},\n\
          \x20       define_prefixes = {define_prefixes},\n\
          \x20   }})\n\
@@ -105,6 +119,11 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
         internal = lua_string(&format!("{}/", config.internal_prefix)),
         live = if config.live.enabled {
             lua_string(&format!("{}/", crate::live::LIVE_PREFIX))
+        } else {
+            "nil".to_string()
+        },
+        recordings = if config.live.enabled {
+            lua_string(&recordings_prefix(config))
         } else {
             "nil".to_string()
         },
@@ -152,7 +171,7 @@ pub(super) fn hit_playlists(config: &Config) -> String {
     format!(
         "        # Token propagation: playlists go through Lua, which appends the token to\n\
          \x20       # each URI they list (segments keep sendfile: they never enter Lua).\n\
-         \x20       location ~ \"\\.({extensions})$\" {{\n\
+         \x20       location ~ \"{extensions}\" {{\n\
          \x20           try_files $uri @casterpak;\n\
          {filters}\
          \x20           if ($request_method = OPTIONS) {{\n\
@@ -177,7 +196,7 @@ pub(super) fn filled_playlists(config: &Config) -> String {
         return String::new();
     };
     format!(
-        "        location ~ \"\\.({extensions})$\" {{\n{}        }}\n",
+        "        location ~ \"{extensions}\" {{\n{}        }}\n",
         filters("            ", Served::File)
     )
 }
@@ -322,11 +341,7 @@ mod tests {
             "{conf}"
         );
         assert!(!conf.contains("(m3u8|mpd)"), "{conf}");
-        assert_eq!(
-            conf.matches("location ~ \"\\.(mpd)$\"").count(),
-            4,
-            "{conf}"
-        );
+        assert_eq!(conf.matches("location ~ \"\\.mpd$\"").count(), 4, "{conf}");
         // The worker's own bodies may be MPDs: the filter stays (Lua skips HLS ones).
         assert_eq!(
             conf.matches("body_filter_by_lua_block").count(),
@@ -334,6 +349,16 @@ mod tests {
             "{conf}"
         );
         assert!(!conf.contains("Set-Cookie"), "{conf}");
+        // With recordings (written by the recorder, not packaged) their playlists too.
+        config.live.enabled = true;
+        config.live.ingest_token = "0123456789abcdef".into();
+        let conf = server_block(&config);
+        let regex = "location ~ \"^/i/recordings/.+\\.m3u8$|\\.mpd$\"";
+        assert_eq!(conf.matches(regex).count(), 4, "{conf}");
+        assert!(
+            conf.contains("        recordings = \"/i/recordings/\","),
+            "{conf}"
+        );
     }
 
     #[test]
