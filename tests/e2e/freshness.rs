@@ -189,3 +189,43 @@ fn sweep_evicts_a_rendition_whose_source_changed_with_its_masters() {
         r.text()
     );
 }
+
+/// An entry packaged before the marker's `layout=` line (a cache filled by an older
+/// release, whose alternate audio was cut differently) is served by nginx as it is,
+/// and refilled whole on its next miss: every file of it made again, the marker now
+/// of this layout, in both packaging modes.
+#[test]
+fn an_entry_of_an_older_layout_is_refilled_whole_on_its_next_miss() {
+    for packaging in [Packaging::JustInTime, Packaging::Whole] {
+        let stack = Stack::builder()
+            .media("clip_low.mp4")
+            .packaging(packaging)
+            .start();
+        let playlist = "/i/clip_low.mp4/index_0_av.m3u8";
+        get_ok(&stack, playlist);
+        let first = get_ok(&stack, "/i/clip_low.mp4/segment1_0_av.ts");
+        let marker = stack.cache_path("/i/clip_low.mp4/.source");
+        let text = std::fs::read_to_string(&marker).expect("marker");
+        let (older, _) = text.split_once("layout=").expect("a layout line");
+        std::fs::write(&marker, older).expect("an older marker");
+        let segment1 = stack.cache_path("/i/clip_low.mp4/segment1_0_av.ts");
+        let inode = |p: &std::path::Path| {
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
+        };
+        let before = inode(&segment1);
+        // A hit is nginx's alone: the old files stay what it serves until a miss.
+        assert_eq!(stack.get(playlist).header("x-casterpak-cache"), "HIT");
+        // Not asked for yet in either mode (whole mode packaged every segment).
+        let miss = get_ok(&stack, "/i/clip_low.mp4/master.m3u8");
+        assert_eq!(miss.header("x-casterpak-cache"), "MISS", "{packaging:?}");
+        let text = std::fs::read_to_string(&marker).expect("marker");
+        assert!(text.ends_with("layout=2\n"), "{packaging:?}: {text:?}");
+        let again = get_ok(&stack, "/i/clip_low.mp4/segment1_0_av.ts");
+        assert!(again.body == first.body, "{packaging:?}: the same bytes");
+        assert_ne!(
+            inode(&segment1),
+            before,
+            "{packaging:?}: segment 1 made again"
+        );
+    }
+}
