@@ -21,6 +21,7 @@ mod hostile;
 mod iframes;
 mod limits;
 mod live;
+mod live_token;
 mod methods;
 mod nginx_conf;
 mod origin;
