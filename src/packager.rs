@@ -113,7 +113,7 @@ impl Packager {
                 cache: cache.clone(),
                 store,
                 work: Arc::new(Work::default()),
-                token_auth: token_auth.clone(),
+                token_auth,
             },
             cache,
             tools,
@@ -303,7 +303,7 @@ impl Packager {
     async fn publish_text(&self, dest: Dest, file_key: &str, text: String) -> Result<u64, Failure> {
         let file_key = file_key.to_string();
         self.disk
-            .run(move |disk| disk.publish_text(&dest, &file_key, text.as_bytes()))
+            .run(move |disk| disk.publish_text(&dest, &file_key, &text))
             .await?
     }
 

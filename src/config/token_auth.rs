@@ -67,24 +67,30 @@ impl TokenAuthConfig {
     /// the same prefixes) hands on by variable substitution; None when that playlist
     /// is unprotected or propagates the token another way.
     pub fn substituted_at(&self, path: &str) -> Option<&str> {
-        let under = |prefixes: &[String]| prefixes.iter().any(|p| path.starts_with(p.as_str()));
-        let define = self.propagation == Propagation::Define || under(&self.define_prefixes);
-        (self.enabled() && under(&self.protect) && define).then_some(self.name.as_str())
+        let under = self
+            .variable_scope()
+            .iter()
+            .any(|p| path.starts_with(p.as_str()));
+        under.then_some(self.name.as_str())
     }
 
     /// The protected prefixes whose HLS playlists carry the token as a variable,
     /// sorted: what the cache's playlists were written for (a change purges them).
     pub fn variable_prefixes(&self) -> Vec<String> {
-        if !self.enabled() {
-            return Vec::new();
-        }
-        let mut prefixes = match self.propagation {
-            Propagation::Define => self.protect.clone(),
-            _ => self.define_prefixes.clone(),
-        };
+        let mut prefixes = self.variable_scope().to_vec();
         prefixes.sort_unstable();
         prefixes.dedup();
         prefixes
+    }
+
+    /// Where the variable is written: every protected prefix under "define", else the
+    /// `define_prefixes` (each within `protect`, checked at load); none unprotected.
+    fn variable_scope(&self) -> &[String] {
+        match self.propagation {
+            _ if !self.enabled() => &[],
+            Propagation::Define => &self.protect,
+            _ => &self.define_prefixes,
+        }
     }
 
     /// The keys a token may be signed with, decoded (validated at load).

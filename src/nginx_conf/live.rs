@@ -257,6 +257,14 @@ mod tests {
         assert!(!text.contains("\"PUT 1 Bearer"), "{text}");
     }
 
+    /// The `/live/` location block of a generated server block.
+    fn live_location(text: &str) -> &str {
+        let at = text
+            .find("    location ^~ /live/ {\n")
+            .expect("the live location");
+        &text[at..at + text[at..].find("\n    }\n").expect("its end")]
+    }
+
     /// Viewer tokens over `/live/`: with query propagation its playlists get the Lua
     /// filter in a nested location that repeats every gate; with cookies, the cookie.
     #[test]
@@ -265,10 +273,7 @@ mod tests {
         config.token_auth.key = "00112233445566778899aabbccddeeff".into();
         config.token_auth.protect = vec!["/live/".into()];
         let text = crate::nginx_conf::server_block(&config);
-        let at = text
-            .find("    location ^~ /live/ {\n")
-            .expect("the live location");
-        let live = &text[at..at + text[at..].find("\n    }\n").expect("its end")];
+        let live = live_location(&text);
         let nested = &live[live
             .find("        location ~ \"\\.m3u8$\" {\n")
             .expect("nested")..];
@@ -286,10 +291,7 @@ mod tests {
         assert!(!live.contains("Set-Cookie"), "{live}");
         config.token_auth.propagation = crate::config::Propagation::Cookie;
         let text = crate::nginx_conf::server_block(&config);
-        let at = text
-            .find("    location ^~ /live/ {\n")
-            .expect("the live location");
-        let live = &text[at..at + text[at..].find("\n    }\n").expect("its end")];
+        let live = live_location(&text);
         assert!(!live.contains("_by_lua"), "{live}");
         assert!(
             live.contains("add_header Set-Cookie $casterpak_token_cookie;"),

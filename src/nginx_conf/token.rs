@@ -77,6 +77,15 @@ fn lua_string(text: &str) -> String {
     out
 }
 
+/// `text` as a Lua string when `[live]` is on, else `nil`.
+fn lua_if_live(config: &Config, text: &str) -> String {
+    if config.live.enabled {
+        lua_string(text)
+    } else {
+        "nil".to_string()
+    }
+}
+
 fn lua_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let items: Vec<String> = items.into_iter().map(lua_string).collect();
     format!("{{ {} }}", items.join(", "))
@@ -117,16 +126,8 @@ pub(super) fn http_level(config: &Config, out: &mut String) {
         name = lua_string(&auth.name),
         protect = lua_list(auth.protect.iter().map(String::as_str)),
         internal = lua_string(&format!("{}/", config.internal_prefix)),
-        live = if config.live.enabled {
-            lua_string(&format!("{}/", crate::live::LIVE_PREFIX))
-        } else {
-            "nil".to_string()
-        },
-        recordings = if config.live.enabled {
-            lua_string(&recordings_prefix(config))
-        } else {
-            "nil".to_string()
-        },
+        live = lua_if_live(config, &format!("{}/", crate::live::LIVE_PREFIX)),
+        recordings = lua_if_live(config, &recordings_prefix(config)),
         propagation = lua_string(match auth.propagation {
             Propagation::Query => "query",
             Propagation::Cookie => "cookie",

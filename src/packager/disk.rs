@@ -150,18 +150,12 @@ impl Disk {
     /// Publishes `text` at `file_key` unless it is there (a fill that ran meanwhile)
     /// and records it; returns the bytes added. An HLS playlist goes in as
     /// [`Disk::for_players`] makes it.
-    pub fn publish_text(&self, into: &Dest, file_key: &str, text: &[u8]) -> Result<u64, Failure> {
+    pub fn publish_text(&self, into: &Dest, file_key: &str, text: &str) -> Result<u64, Failure> {
         if self.is_file(file_key) {
             return Ok(0);
         }
-        let players;
-        let text = match std::str::from_utf8(text) {
-            Ok(t) => {
-                players = self.for_players(file_key, t);
-                players.as_bytes()
-            }
-            Err(_) => text,
-        };
+        let text = self.for_players(file_key, text);
+        let text = text.as_bytes();
         let added = match into {
             Dest::Rendition { key, source } => {
                 entry::publish_bytes_in_rendition(&self.cache, key, source, file_key, text)

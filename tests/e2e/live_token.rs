@@ -48,13 +48,6 @@ fn viewer_token(stack: &Stack, acl: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The URI lines of a playlist.
-fn uri_lines(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
-}
-
 #[test]
 fn viewer_tokens_protect_live_and_publishers_need_only_their_credential() {
     for propagation in ["query", "define", "cookie"] {
@@ -69,7 +62,7 @@ fn viewer_tokens_protect_live_and_publishers_need_only_their_credential() {
         let r = stack.get(&format!("/live/s1/index.m3u8?hdnts={viewer}"));
         assert_eq!(r.status, 200, "{propagation}: {}", r.text());
         let text = r.text();
-        let uris = uri_lines(&text);
+        let uris: Vec<String> = segments(&text).into_iter().map(|(_, u)| u).collect();
         if propagation == "cookie" {
             assert_eq!(uris, ["index0.ts"], "{text}");
             let cookie = format!("hdnts={viewer}; Path=/; HttpOnly");
@@ -79,7 +72,7 @@ fn viewer_tokens_protect_live_and_publishers_need_only_their_credential() {
             assert_eq!(got.status, 200, "{propagation}");
         } else {
             let expected = format!("index0.ts?hdnts={viewer}");
-            assert_eq!(uris, [expected.as_str()], "{propagation}: {text}");
+            assert_eq!(uris, [expected], "{propagation}: {text}");
             let got = stack.get(&format!("/live/s1/{}", uris[0]));
             assert_eq!(got.status, 200, "{propagation}");
             assert_eq!(got.body, segment(), "{propagation}: the segment as written");
@@ -103,7 +96,7 @@ fn a_recording_hands_the_viewer_token_on_under_define_propagation() {
     assert_eq!(r.status, 200, "{}", r.text());
     let text = r.text();
     assert!(!text.contains("EXT-X-DEFINE"), "{text}");
-    let uris = uri_lines(&text);
+    let uris: Vec<String> = segments(&text).into_iter().map(|(_, u)| u).collect();
     assert_eq!(uris.len(), 1, "{text}");
     assert!(uris[0].ends_with(&format!("?hdnts={viewer}")), "{text}");
     let got = stack.get(&format!("/i/recordings/{id}/{}", uris[0]));
